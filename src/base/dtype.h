@@ -1,0 +1,60 @@
+// Element types of arrays and tensors in files. Block-quantized types (GGML's Q8_0, Q4_0, K-quants)
+// are opaque storage: a row of n elements takes row_bytes(type, n) bytes, n a multiple of
+// block_elems(type). Their block layouts live in kernels/cpu/quant.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace runnel {
+
+enum class DType : uint8_t {
+  kF32,
+  kF16,
+  kBF16,
+  kF64,
+  kI64,
+  kI32,
+  kI16,
+  kI8,
+  kU8,
+  kU32,
+  kBool,
+  // GGML block-quantized types.
+  kQ4_0,
+  kQ4_1,
+  kQ5_0,
+  kQ5_1,
+  kQ8_0,
+  kQ2_K,
+  kQ3_K,
+  kQ4_K,
+  kQ5_K,
+  kQ6_K,
+  kQ8_K,
+  kCount,
+};
+
+struct DTypeInfo {
+  std::string_view name;  // "f32", "q8_0", ...
+  uint32_t block_elems;   // 1 for plain types
+  uint32_t block_bytes;   // bytes of one block (the element size for plain types)
+  bool quantized;
+};
+
+const DTypeInfo& dtype_info(DType t);
+inline std::string_view dtype_name(DType t) { return dtype_info(t).name; }
+inline bool is_quantized(DType t) { return dtype_info(t).quantized; }
+inline uint32_t block_elems(DType t) { return dtype_info(t).block_elems; }
+// Bytes of n elements; n must be a multiple of block_elems(t) (checked by callers on user data).
+inline size_t row_bytes(DType t, size_t n) {
+  const DTypeInfo& i = dtype_info(t);
+  return n / i.block_elems * i.block_bytes;
+}
+// Plain types only.
+inline size_t dtype_size(DType t) { return dtype_info(t).block_bytes; }
+// Parses "f32", "q4_0", ... (case-insensitive); returns false when unknown.
+bool parse_dtype(std::string_view name, DType* out);
+
+}  // namespace runnel

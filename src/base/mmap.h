@@ -1,0 +1,38 @@
+// Read-only memory-mapped files. Errors name the file. An empty file maps to an empty span.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace runnel {
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  // Throws Error("io", "<path>: <reason>") when the file cannot be opened or mapped.
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(MappedFile&& other) noexcept;
+  MappedFile& operator=(MappedFile&& other) noexcept;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+
+ private:
+  void reset();
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::string path_;
+};
+
+// Whole-file helpers for small files (configs, JSON). Throw Error("io", ...) naming the path.
+std::string read_file(const std::string& path);
+void write_file_atomic(const std::string& path, std::string_view contents);
+
+}  // namespace runnel

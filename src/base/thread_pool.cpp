@@ -1,0 +1,151 @@
+#include "base/thread_pool.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+
+#include "base/assert.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace runnel {
+namespace {
+
+thread_local bool t_inside_pool = false;
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+int default_threads() {
+  if (const char* env = std::getenv("RUNNEL_THREADS")) {
+    int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::unique_ptr<ThreadPool>& global_slot() {
+  static std::unique_ptr<ThreadPool> pool;
+  return pool;
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+  workers_.reserve(n_threads_ - 1);
+  for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_main(t); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    generation_.fetch_add(1);
+  }
+  cv_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::work_on_job(int thread) {
+  const bool was_inside = t_inside_pool;
+  t_inside_pool = true;
+  while (true) {
+    int task = next_task_.fetch_add(1, std::memory_order_relaxed);
+    if (task >= job_tasks_) break;
+    (*job_fn_)(task, thread);
+    done_tasks_.fetch_add(1, std::memory_order_release);
+  }
+  t_inside_pool = was_inside;
+}
+
+void ThreadPool::worker_main(int thread) {
+  uint64_t seen = 0;
+  while (true) {
+    // Spin a little: decode issues jobs microseconds apart.
+    uint64_t gen = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; gen == seen && spin < 20000; ++spin) {
+      cpu_relax();
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    if (gen == seen) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      gen = generation_.load(std::memory_order_acquire);
+    }
+    seen = gen;
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      active_workers_.fetch_add(1, std::memory_order_acq_rel);
+    }
+    if (job_fn_ != nullptr) work_on_job(thread);
+    active_workers_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+}
+
+void ThreadPool::run(int n_tasks, FunctionRef<void(int task, int thread)> fn) {
+  if (n_tasks <= 0) return;
+  if (n_threads_ == 1 || n_tasks == 1 || t_inside_pool) {
+    for (int t = 0; t < n_tasks; ++t) fn(t, 0);
+    return;
+  }
+  std::lock_guard run_lock(run_mu_);
+  {
+    // Stragglers of the previous job must leave before its state is replaced; workers join a
+    // job only under mu_, so once none is active with mu_ held, none can be.
+    std::unique_lock lock(mu_);
+    while (active_workers_.load(std::memory_order_acquire) != 0) {
+      lock.unlock();
+      cpu_relax();
+      lock.lock();
+    }
+    job_fn_ = &fn;
+    job_tasks_ = n_tasks;
+    next_task_.store(0, std::memory_order_relaxed);
+    done_tasks_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_all();
+  work_on_job(0);
+  while (done_tasks_.load(std::memory_order_acquire) != n_tasks) cpu_relax();
+  {
+    std::lock_guard lock(mu_);
+    job_fn_ = nullptr;
+  }
+}
+
+void ThreadPool::parallel_for(size_t n, size_t grain,
+                              FunctionRef<void(size_t begin, size_t end)> fn) {
+  if (n == 0) return;
+  grain = std::max<size_t>(grain, 1);
+  size_t max_chunks = static_cast<size_t>(n_threads_) * 4;
+  size_t n_chunks = std::min(max_chunks, (n + grain - 1) / grain);
+  if (n_chunks <= 1) {
+    fn(0, n);
+    return;
+  }
+  size_t chunk = (n + n_chunks - 1) / n_chunks;
+  n_chunks = (n + chunk - 1) / chunk;
+  run(static_cast<int>(n_chunks), [&](int task, int) {
+    size_t begin = static_cast<size_t>(task) * chunk;
+    fn(begin, std::min(n, begin + chunk));
+  });
+}
+
+ThreadPool& ThreadPool::global() {
+  auto& slot = global_slot();
+  if (!slot) slot = std::make_unique<ThreadPool>(default_threads());
+  return *slot;
+}
+
+void ThreadPool::set_global_threads(int n_threads) {
+  global_slot() = std::make_unique<ThreadPool>(n_threads);
+}
+
+}  // namespace runnel

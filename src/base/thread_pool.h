@@ -1,0 +1,60 @@
+// A persistent pool of worker threads: no thread is created per operation. The calling thread
+// takes part in the work, so a pool of N threads has N-1 workers. Workers spin briefly after each
+// job (decode issues many small jobs back to back) and then sleep on a condition variable.
+// A run() issued from inside a task executes inline on the calling thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/function_ref.h"
+
+namespace runnel {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int n_threads() const { return n_threads_; }
+
+  // Calls fn(task, thread) for every task in [0, n_tasks); returns when all are done.
+  // `thread` is in [0, n_threads()), unique among concurrently running tasks (for scratch space).
+  void run(int n_tasks, FunctionRef<void(int task, int thread)> fn);
+
+  // Splits [0, n) into about n_threads() * 4 chunks of at least `grain` items.
+  void parallel_for(size_t n, size_t grain, FunctionRef<void(size_t begin, size_t end)> fn);
+
+  // The process-wide pool, sized by RUNNEL_THREADS or the number of online CPUs.
+  static ThreadPool& global();
+  // Replaces the global pool (tests and benchmarks compare thread counts). Not thread-safe.
+  static void set_global_threads(int n_threads);
+
+ private:
+  void worker_main(int thread);
+  void work_on_job(int thread);
+
+  int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex run_mu_;  // one job at a time
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> generation_{0};
+  bool stop_ = false;
+
+  // The current job.
+  const FunctionRef<void(int, int)>* job_fn_ = nullptr;
+  int job_tasks_ = 0;
+  std::atomic<int> next_task_{0};
+  std::atomic<int> done_tasks_{0};
+  std::atomic<int> active_workers_{0};
+};
+
+}  // namespace runnel
