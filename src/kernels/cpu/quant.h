@@ -1,0 +1,89 @@
+// Block layouts of GGML's quantized types, byte-compatible with GGUF files, and the scalar
+// reference conversions to and from f32. Every SIMD kernel is tested against these.
+// A row of n elements is n / block_elems blocks (base/dtype.h gives the sizes).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/dtype.h"
+
+namespace runnel::kernels::cpu {
+
+constexpr int kQK = 32;   // elements per block of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+constexpr int kQKK = 256; // elements per super-block of the K-quants
+constexpr int kKScaleBytes = 12;
+
+#pragma pack(push, 1)
+struct BlockQ4_0 {
+  uint16_t d;            // f16 scale
+  uint8_t qs[kQK / 2];   // element j in low nibble of qs[j], element j+16 in the high nibble; value = (q - 8) * d
+};
+struct BlockQ4_1 {
+  uint16_t d, m;         // f16 scale and min; value = q * d + m
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];         // fifth bits, bit j for element j
+  uint8_t qs[kQK / 2];   // value = (q - 16) * d
+};
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ8_0 {
+  uint16_t d;            // f16 scale; value = q * d
+  int8_t qs[kQK];
+};
+struct BlockQ2_K {
+  uint8_t scales[kQKK / 16];  // 4-bit scale and 4-bit min per 16 elements
+  uint8_t qs[kQKK / 4];
+  uint16_t d, dmin;
+};
+struct BlockQ3_K {
+  uint8_t hmask[kQKK / 8];
+  uint8_t qs[kQKK / 4];
+  uint8_t scales[12];
+  uint16_t d;
+};
+struct BlockQ4_K {
+  uint16_t d, dmin;
+  uint8_t scales[kKScaleBytes];  // 6-bit scales and mins for 8 groups of 32
+  uint8_t qs[kQKK / 2];
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[kKScaleBytes];
+  uint8_t qh[kQKK / 8];
+  uint8_t qs[kQKK / 2];
+};
+struct BlockQ6_K {
+  uint8_t ql[kQKK / 2];
+  uint8_t qh[kQKK / 4];
+  int8_t scales[kQKK / 16];
+  uint16_t d;
+};
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQKK];
+  int16_t bsums[kQKK / 16];
+};
+#pragma pack(pop)
+
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
+              sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ2_K) == 84 &&
+              sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 &&
+              sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+
+// Scalar reference: n elements of `type` at src (n a multiple of block_elems(type)) to f32.
+// Works for plain types too (f32, f16, bf16).
+void dequantize_row(DType type, const void* src, float* dst, size_t n);
+
+// Scalar reference quantization of n f32 values to `type` (plain f16/bf16/f32 and every block type
+// listed above that a writer needs: at least Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q8_K, Q4_K, Q6_K).
+// Returns false for a type it cannot produce.
+bool quantize_row(DType type, const float* src, void* dst, size_t n);
+
+}  // namespace runnel::kernels::cpu
