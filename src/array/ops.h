@@ -1,0 +1,92 @@
+// Operations that build the graph. Each validates its arguments when called and throws
+// Error("array", "[op] what is wrong") — e.g. "[matmul] shapes (2,3) and (4,5) do not match" —
+// so a bad graph is never built. Nothing is computed until eval().
+//
+// Compute ops take f32 activations (astype() converts); weights of linear/embedding may be any
+// dtype a kernel supports (f32, f16, bf16, q8_0, q4_0, ...).
+#pragma once
+
+#include <vector>
+
+#include "array/array.h"
+
+namespace runnel::array {
+
+// Creation.
+Array zeros(const Shape& shape, DType dtype = DType::kF32);
+Array full(const Shape& shape, float value);
+Array arange(int64_t start, int64_t stop);  // i32
+
+// Elementwise on f32, with numpy broadcasting for binary ops.
+Array add(const Array& a, const Array& b);
+Array sub(const Array& a, const Array& b);
+Array mul(const Array& a, const Array& b);
+Array div(const Array& a, const Array& b);
+Array maximum(const Array& a, const Array& b);
+Array add(const Array& a, float b);
+Array mul(const Array& a, float b);
+Array exp(const Array& a);
+Array sqrt(const Array& a);
+Array rsqrt(const Array& a);
+Array square(const Array& a);
+Array neg(const Array& a);
+Array silu(const Array& a);
+Array gelu(const Array& a);       // erf form
+Array gelu_tanh(const Array& a);  // tanh approximation
+Array sigmoid(const Array& a);
+
+// Reductions over the last axis (keepdims: the last dimension becomes 1).
+Array sum(const Array& a, bool keepdims = true);
+Array mean(const Array& a, bool keepdims = true);
+Array max(const Array& a, bool keepdims = true);
+Array softmax(const Array& a);  // over the last axis
+
+// Layout. reshape shares the input's buffer; the others copy.
+Array reshape(const Array& a, const Shape& shape);  // one dimension may be -1
+Array transpose(const Array& a, const std::vector<int>& perm);
+Array slice(const Array& a, int axis, int64_t start, int64_t stop);
+Array concat(const std::vector<Array>& parts, int axis);
+Array astype(const Array& a, DType dtype);  // between f32, f16, bf16, i32; quantized -> f32
+
+// Linear algebra.
+// a [..., m, k] @ b [..., k, n] on f32, batch dimensions broadcast.
+Array matmul(const Array& a, const Array& b);
+// x [..., k] (f32) times w [n, k]^T (weight dtype) -> [..., n]. The decode/prefill workhorse.
+Array linear(const Array& x, const Array& w);
+// Rows of w [vocab, d] (any weight dtype) picked by ids (i32, any shape) -> [ids..., d] f32.
+// An id outside [0, vocab) is an Error at evaluation.
+Array embedding(const Array& w, const Array& ids);
+
+// Fused neural-network ops; each also exists as a composition (namespace composite) for tests.
+// x [..., d] / sqrt(mean(x^2) + eps) * w [d].
+Array rms_norm(const Array& x, const Array& w, float eps);
+
+struct RopeConfig {
+  int n_dims = 0;        // rotated dimensions (<= head_dim); 0 = all
+  float theta = 10000.f; // base
+  bool neox = false;     // NeoX (rotate-half: pairs i, i + n/2) vs normal (pairs 2i, 2i+1)
+  float freq_scale = 1.f;             // linear position scaling
+  std::vector<float> freq_factors;    // per pair, divides the frequency (llama3 scaling); empty = 1
+};
+// x [T, H, D] f32, positions i32 [T] -> [T, H, D].
+Array rope(const Array& x, const Array& positions, const RopeConfig& cfg);
+
+// Causal scaled-dot-product attention with grouped KV heads.
+// q [T, H, D]; k, v [S, Hkv, D] (f32 or f16), of which the first n_kv positions are valid;
+// query i sits at position q_pos0 + i and sees kv positions <= q_pos0 + i. -> [T, H, D] f32.
+Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, int64_t q_pos0,
+                float scale);
+
+// Writes update [T, ...] into cache [C, ...] at rows [pos, pos + T) in place (converting to the
+// cache's dtype) and returns a handle to the cache that depends on the write, so attention that
+// reads the returned handle runs after it. The cache should be pinned.
+Array cache_write(const Array& cache, const Array& update, int64_t pos);
+
+namespace composite {
+Array rms_norm(const Array& x, const Array& w, float eps);
+Array rope(const Array& x, const Array& positions, const RopeConfig& cfg);
+Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, int64_t q_pos0,
+                float scale);
+}  // namespace composite
+
+}  // namespace runnel::array

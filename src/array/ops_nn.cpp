@@ -1,0 +1,314 @@
+// Linear algebra and the fused neural-network primitives (linear, embedding, rms_norm, rope,
+// attention, cache_write). The heavy loops run in kernels/ through array/backend.h.
+#include <cmath>
+#include <cstring>
+
+#include "array/backend.h"
+#include "array/internal.h"
+#include "array/ops.h"
+#include "base/error.h"
+#include "base/half.h"
+#include "base/thread_pool.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::array {
+namespace {
+
+void require(const char* op, const Array& a, DType dt) {
+  check(a.valid(), "array", "[", op, "] empty array handle");
+  check(a.dtype() == dt, "array", "[", op, "] expects ", dtype_name(dt), ", got ",
+        dtype_name(a.dtype()), " ", shape_str(a.shape()));
+}
+
+class MatMul : public Primitive {
+ public:
+  const char* name() const override { return "matmul"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Shape& as = in[0].shape();
+    const Shape& bs = in[1].shape();
+    const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+    const size_t nd = out.shape.size();
+    const int64_t batch = out.numel() / (m * n == 0 ? 1 : m * n);
+    if (out.numel() == 0) return;
+    // Batch strides with broadcasting (0 where an operand has extent 1).
+    Shape ob(out.shape.begin(), out.shape.end() - 2);
+    auto bstrides = [&](const Shape& s, int64_t mat) {
+      Shape sb(s.begin(), s.end() - 2);
+      std::vector<int64_t> st(ob.size(), 0);
+      int64_t stride = mat;
+      for (int i = static_cast<int>(sb.size()) - 1; i >= 0; --i) {
+        size_t o = ob.size() - sb.size() + static_cast<size_t>(i);
+        st[o] = sb[static_cast<size_t>(i)] == 1 ? 0 : stride;
+        stride *= sb[static_cast<size_t>(i)];
+      }
+      return st;
+    };
+    auto sa = bstrides(as, m * k);
+    auto sb = bstrides(bs, k * n);
+    const float* a = in[0].data<float>();
+    const float* b = in[1].data<float>();
+    float* y = static_cast<float*>(out.data());
+    (void)nd;
+    ThreadPool::global().parallel_for(static_cast<size_t>(batch * m), 1, [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; ++r) {
+        int64_t bi = static_cast<int64_t>(r) / m, i = static_cast<int64_t>(r) % m;
+        int64_t oa = 0, obb = 0, rem = bi;
+        for (int d = static_cast<int>(ob.size()) - 1; d >= 0; --d) {
+          int64_t idx = rem % ob[static_cast<size_t>(d)];
+          rem /= ob[static_cast<size_t>(d)];
+          oa += idx * sa[static_cast<size_t>(d)];
+          obb += idx * sb[static_cast<size_t>(d)];
+        }
+        const float* ar = a + oa + i * k;
+        const float* bm = b + obb;
+        float* yr = y + bi * m * n + i * n;
+        std::fill_n(yr, n, 0.0f);
+        for (int64_t p = 0; p < k; ++p) {
+          const float av = ar[p];
+          const float* br = bm + p * n;
+          for (int64_t j = 0; j < n; ++j) yr[j] += av * br[j];
+        }
+      }
+    });
+  }
+};
+
+class Linear : public Primitive {
+ public:
+  const char* name() const override { return "linear"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Array& x = in[0];
+    const Array& w = in[1];
+    const int64_t k = x.shape().back();
+    const int64_t m = x.numel() / (k == 0 ? 1 : k);
+    const int64_t n = w.shape()[0];
+    backend::linear(x.data<float>(), m, k, w.raw(), w.dtype(), n, static_cast<float*>(out.data()));
+  }
+};
+
+class Embedding : public Primitive {
+ public:
+  const char* name() const override { return "embedding"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Array& w = in[0];
+    const int32_t* ids = in[1].data<int32_t>();
+    const int64_t vocab = w.shape()[0], d = w.shape()[1];
+    const size_t rb = row_bytes(w.dtype(), static_cast<size_t>(d));
+    const char* base = static_cast<const char*>(w.raw());
+    float* y = static_cast<float*>(out.data());
+    const int64_t n = in[1].numel();
+    for (int64_t i = 0; i < n; ++i) {
+      check(ids[i] >= 0 && ids[i] < vocab, "array", "[embedding] token id ", ids[i],
+            " is outside the vocabulary of ", vocab);
+      kernels::cpu::dequantize_row(w.dtype(), base + static_cast<size_t>(ids[i]) * rb, y + i * d,
+                                   static_cast<size_t>(d));
+    }
+  }
+};
+
+class RmsNorm : public Primitive {
+ public:
+  explicit RmsNorm(float eps) : eps_(eps) {}
+  const char* name() const override { return "rms_norm"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const int64_t d = out.shape.back();
+    const int64_t rows = out.numel() / (d == 0 ? 1 : d);
+    backend::rms_norm(in[0].data<float>(), in[1].data<float>(), rows, d, eps_,
+                      static_cast<float*>(out.data()));
+  }
+
+ private:
+  float eps_;
+};
+
+class Rope : public Primitive {
+ public:
+  explicit Rope(RopeConfig cfg) : cfg_(std::move(cfg)) {}
+  const char* name() const override { return "rope"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Shape& s = out.shape;
+    backend::rope(in[0].data<float>(), in[1].data<int32_t>(), s[0], s[1], s[2], cfg_,
+                  static_cast<float*>(out.data()));
+  }
+
+ private:
+  RopeConfig cfg_;
+};
+
+class Attention : public Primitive {
+ public:
+  Attention(int64_t n_kv, int64_t q_pos0, float scale)
+      : n_kv_(n_kv), q_pos0_(q_pos0), scale_(scale) {}
+  const char* name() const override { return "attention"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Shape& qs = in[0].shape();
+    const Shape& ks = in[1].shape();
+    backend::AttentionProblem p;
+    p.q = in[0].data<float>();
+    p.out = static_cast<float*>(out.data());
+    p.n_q = qs[0];
+    p.n_heads = qs[1];
+    p.head_dim = qs[2];
+    p.n_kv_heads = ks[1];
+    p.k = in[1].raw();
+    p.v = in[2].raw();
+    p.kv_dtype = in[1].dtype();
+    p.n_kv = n_kv_;
+    p.q_pos0 = q_pos0_;
+    p.scale = scale_;
+    backend::attention(p);
+  }
+
+ private:
+  int64_t n_kv_, q_pos0_;
+  float scale_;
+};
+
+class CacheWrite : public Primitive {
+ public:
+  explicit CacheWrite(int64_t pos) : pos_(pos) {}
+  const char* name() const override { return "cache_write"; }
+  bool is_view() const override { return true; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const ArrayDesc& cache = *in[0].desc();
+    out.buffer = cache.buffer;
+    out.offset = cache.offset;
+    const Array& u = in[1];
+    const int64_t row = u.numel() / u.shape()[0];
+    const size_t n = static_cast<size_t>(u.numel());
+    const float* src = u.data<float>();
+    char* dst = static_cast<char*>(out.data()) +
+                static_cast<size_t>(pos_ * row) * dtype_size(out.dtype);
+    if (out.dtype == DType::kF32) {
+      std::memcpy(dst, src, n * sizeof(float));
+    } else {
+      auto* h = reinterpret_cast<uint16_t*>(dst);
+      if (out.dtype == DType::kF16) {
+        for (size_t i = 0; i < n; ++i) h[i] = f32_to_f16(src[i]);
+      } else {
+        for (size_t i = 0; i < n; ++i) h[i] = f32_to_bf16(src[i]);
+      }
+    }
+  }
+
+ private:
+  int64_t pos_;
+};
+
+}  // namespace
+
+Array matmul(const Array& a, const Array& b) {
+  require("matmul", a, DType::kF32);
+  require("matmul", b, DType::kF32);
+  const Shape& x = a.shape();
+  const Shape& z = b.shape();
+  check(x.size() >= 2 && z.size() >= 2 && x.back() == z[z.size() - 2], "array",
+        "[matmul] shapes ", shape_str(x), " and ", shape_str(z), " do not match");
+  Shape xb(x.begin(), x.end() - 2), zb(z.begin(), z.end() - 2);
+  Shape out(std::max(xb.size(), zb.size()));
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t dx = i < out.size() - xb.size() ? 1 : xb[i - (out.size() - xb.size())];
+    int64_t dz = i < out.size() - zb.size() ? 1 : zb[i - (out.size() - zb.size())];
+    check(dx == dz || dx == 1 || dz == 1, "array", "[matmul] batch shapes of ", shape_str(x),
+          " and ", shape_str(z), " do not broadcast");
+    out[i] = dx == 1 ? dz : dx;
+  }
+  out.push_back(x[x.size() - 2]);
+  out.push_back(z.back());
+  return make_array(out, DType::kF32, std::make_shared<MatMul>(), {a, b});
+}
+
+Array linear(const Array& x, const Array& w) {
+  require("linear", x, DType::kF32);
+  check(w.valid() && w.ndim() == 2, "array", "[linear] weight must be 2-D, got ",
+        w.valid() ? shape_str(w.shape()) : "none");
+  check(x.ndim() >= 1 && x.shape().back() == w.shape()[1], "array", "[linear] shapes ",
+        shape_str(x.shape()), " and weight ", shape_str(w.shape()), " do not match");
+  check(backend::linear_supported(w.dtype()), "array", "[linear] no kernel for ",
+        dtype_name(w.dtype()), " weights");
+  Shape out = x.shape();
+  out.back() = w.shape()[0];
+  return make_array(out, DType::kF32, std::make_shared<Linear>(), {x, w});
+}
+
+Array embedding(const Array& w, const Array& ids) {
+  check(w.valid() && w.ndim() == 2, "array", "[embedding] table must be 2-D");
+  require("embedding", ids, DType::kI32);
+  Shape out = ids.shape();
+  out.push_back(w.shape()[1]);
+  return make_array(out, DType::kF32, std::make_shared<Embedding>(), {w, ids});
+}
+
+Array rms_norm(const Array& x, const Array& w, float eps) {
+  require("rms_norm", x, DType::kF32);
+  require("rms_norm", w, DType::kF32);
+  check(w.ndim() == 1 && x.ndim() >= 1 && x.shape().back() == w.shape()[0], "array",
+        "[rms_norm] shapes ", shape_str(x.shape()), " and weight ", shape_str(w.shape()),
+        " do not match");
+  return make_array(x.shape(), DType::kF32, std::make_shared<RmsNorm>(eps), {x, w});
+}
+
+namespace {
+void check_rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
+  require("rope", x, DType::kF32);
+  require("rope", positions, DType::kI32);
+  check(x.ndim() == 3, "array", "[rope] expects [tokens, heads, head_dim], got ",
+        shape_str(x.shape()));
+  check(positions.ndim() == 1 && positions.shape()[0] == x.shape()[0], "array",
+        "[rope] positions ", shape_str(positions.shape()), " do not match ", shape_str(x.shape()));
+  const int64_t n = cfg.n_dims == 0 ? x.shape()[2] : cfg.n_dims;
+  check(n > 0 && n % 2 == 0 && n <= x.shape()[2], "array", "[rope] rotated dims ", n,
+        " must be even and <= head_dim ", x.shape()[2]);
+  check(cfg.freq_factors.empty() || static_cast<int64_t>(cfg.freq_factors.size()) == n / 2,
+        "array", "[rope] ", cfg.freq_factors.size(), " frequency factors for ", n / 2, " pairs");
+}
+}  // namespace
+
+Array rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
+  check_rope(x, positions, cfg);
+  return make_array(x.shape(), DType::kF32, std::make_shared<Rope>(cfg), {x, positions});
+}
+
+namespace {
+void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_kv,
+                     int64_t q_pos0) {
+  require("attention", q, DType::kF32);
+  check(q.ndim() == 3 && k.valid() && v.valid() && k.ndim() == 3 && v.ndim() == 3, "array",
+        "[attention] expects q [T,H,D] and k, v [S,Hkv,D]");
+  check(k.shape() == v.shape(), "array", "[attention] k ", shape_str(k.shape()), " and v ",
+        shape_str(v.shape()), " differ");
+  check(k.dtype() == v.dtype() && (k.dtype() == DType::kF32 || k.dtype() == DType::kF16), "array",
+        "[attention] k/v must be f32 or f16");
+  check(k.shape()[2] == q.shape()[2], "array", "[attention] head_dim of q ", shape_str(q.shape()),
+        " and k ", shape_str(k.shape()), " differ");
+  check(k.shape()[1] > 0 && q.shape()[1] % k.shape()[1] == 0, "array", "[attention] ",
+        q.shape()[1], " query heads are not a multiple of ", k.shape()[1], " kv heads");
+  check(0 <= n_kv && n_kv <= k.shape()[0], "array", "[attention] n_kv ", n_kv, " outside cache of ",
+        k.shape()[0]);
+  check(q_pos0 >= 0 && q_pos0 + q.shape()[0] <= n_kv, "array", "[attention] queries at ", q_pos0,
+        "..", q_pos0 + q.shape()[0], " reach past n_kv ", n_kv);
+}
+}  // namespace
+
+Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, int64_t q_pos0,
+                float scale) {
+  check_attention(q, k, v, n_kv, q_pos0);
+  return make_array(q.shape(), DType::kF32, std::make_shared<Attention>(n_kv, q_pos0, scale),
+                    {q, k, v});
+}
+
+Array cache_write(const Array& cache, const Array& update, int64_t pos) {
+  require("cache_write", update, DType::kF32);
+  check(cache.valid() && (cache.dtype() == DType::kF32 || cache.dtype() == DType::kF16 ||
+                          cache.dtype() == DType::kBF16),
+        "array", "[cache_write] cache must be f32, f16 or bf16");
+  const Shape& c = cache.shape();
+  const Shape& u = update.shape();
+  check(c.size() == u.size() && !c.empty() && std::equal(c.begin() + 1, c.end(), u.begin() + 1),
+        "array", "[cache_write] update ", shape_str(u), " does not fit cache ", shape_str(c));
+  check(pos >= 0 && pos + u[0] <= c[0], "array", "[cache_write] rows ", pos, "..", pos + u[0],
+        " outside cache of ", c[0], " rows");
+  return make_array(c, cache.dtype(), std::make_shared<CacheWrite>(pos), {cache, update});
+}
+
+}  // namespace runnel::array

@@ -1,0 +1,22 @@
+#include "array/ops.h"
+#include "models/model.h"
+
+namespace runnel::models {
+
+KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType dtype) : capacity_(capacity) {
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    for (auto* side : {&k, &v}) {
+      array::Array a = array::Array::empty({capacity, c.n_kv_heads, c.head_dim}, dtype,
+                                           array::MemoryKind::kCache);
+      array::pin(a, array::MemoryKind::kCache);
+      side->push_back(a);
+    }
+  }
+}
+
+KvCache::~KvCache() {
+  for (auto* side : {&k, &v})
+    for (const array::Array& a : *side) array::unpin(a);
+}
+
+}  // namespace runnel::models

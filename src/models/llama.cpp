@@ -1,0 +1,146 @@
+// The dense Llama family: LlamaForCausalLM (Llama 2/3/3.1/3.2, TinyStories), MistralForCausalLM,
+// Qwen2ForCausalLM (q/k/v biases) and Qwen3ForCausalLM (per-head RMSNorm of q and k before RoPE),
+// with tied or untied embeddings and grouped-query attention.
+#include <cmath>
+
+#include "array/ops.h"
+#include "base/error.h"
+#include "models/registry.h"
+#include "models/weights.h"
+
+namespace runnel::models {
+namespace {
+
+using array::Array;
+
+struct Layer {
+  Array attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
+  Array ffn_norm, gate, up, down;
+};
+
+class LlamaModel : public Model {
+ public:
+  LlamaModel(const ModelConfig& c, const WeightSource& w) {
+    config_ = c;
+    path_ = w.path();
+    const int64_t d = c.hidden, hd = c.head_dim;
+    const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
+    tok_embd_ = keep(w.get("token_embd.weight", {c.vocab, d}));
+    output_norm_ = keep(w.get_f32("output_norm.weight", {d}));
+    output_ = c.tied_embeddings ? tok_embd_ : keep(w.get("output.weight", {c.vocab, d}));
+    if (Array f = w.find("rope_freqs.weight"); f.valid()) {
+      const int64_t n = c.rope.n_dims == 0 ? hd : c.rope.n_dims;
+      config_.rope.freq_factors = w.get_f32("rope_freqs.weight", {n / 2}).to_floats();
+    } else if (c.rope_scaling.llama3) {
+      config_.rope.freq_factors = llama3_freq_factors(c);
+    }
+    layers_.resize(static_cast<size_t>(c.n_layers));
+    for (int64_t i = 0; i < c.n_layers; ++i) {
+      const std::string p = "blk." + std::to_string(i) + ".";
+      Layer& l = layers_[static_cast<size_t>(i)];
+      l.attn_norm = keep(w.get_f32(p + "attn_norm.weight", {d}));
+      l.wq = keep(w.get(p + "attn_q.weight", {q_dim, d}));
+      l.wk = keep(w.get(p + "attn_k.weight", {kv_dim, d}));
+      l.wv = keep(w.get(p + "attn_v.weight", {kv_dim, d}));
+      l.wo = keep(w.get(p + "attn_output.weight", {d, q_dim}));
+      if (c.qkv_bias) {
+        l.bq = keep(w.get_f32(p + "attn_q.bias", {q_dim}));
+        l.bk = keep(w.get_f32(p + "attn_k.bias", {kv_dim}));
+        l.bv = keep(w.get_f32(p + "attn_v.bias", {kv_dim}));
+      }
+      if (c.qk_norm) {
+        l.q_norm = keep(w.get_f32(p + "attn_q_norm.weight", {hd}));
+        l.k_norm = keep(w.get_f32(p + "attn_k_norm.weight", {hd}));
+      }
+      l.ffn_norm = keep(w.get_f32(p + "ffn_norm.weight", {d}));
+      l.gate = keep(w.get(p + "ffn_gate.weight", {c.ffn, d}));
+      l.up = keep(w.get(p + "ffn_up.weight", {c.ffn, d}));
+      l.down = keep(w.get(p + "ffn_down.weight", {d, c.ffn}));
+    }
+  }
+
+  ~LlamaModel() override {
+    for (const Array& a : pinned_) array::unpin(a);
+  }
+
+  Array forward(const std::vector<int32_t>& tokens, int64_t pos, KvCache& cache,
+                bool all_logits) override {
+    const ModelConfig& c = config_;
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    check(n > 0, "model", "forward of an empty token sequence");
+    check(pos == cache.n_tokens, "model", "forward at position ", pos, " but the cache holds ",
+          cache.n_tokens, " tokens");
+    check(pos + n <= cache.capacity(), "model", "context full: ", pos + n, " tokens exceed ",
+          cache.capacity());
+    std::vector<int32_t> positions(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(pos + i);
+    Array pos_a = Array::from_ints({n}, positions);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+
+    Array x = array::embedding(tok_embd_, Array::from_ints({n}, tokens));
+    for (size_t li = 0; li < layers_.size(); ++li) {
+      const Layer& l = layers_[li];
+      Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
+      Array q = array::linear(h, l.wq);
+      Array k = array::linear(h, l.wk);
+      Array v = array::linear(h, l.wv);
+      if (c.qkv_bias) {
+        q = array::add(q, l.bq);
+        k = array::add(k, l.bk);
+        v = array::add(v, l.bv);
+      }
+      q = array::reshape(q, {n, c.n_heads, c.head_dim});
+      k = array::reshape(k, {n, c.n_kv_heads, c.head_dim});
+      v = array::reshape(v, {n, c.n_kv_heads, c.head_dim});
+      if (c.qk_norm) {
+        q = array::rms_norm(q, l.q_norm, c.norm_eps);
+        k = array::rms_norm(k, l.k_norm, c.norm_eps);
+      }
+      q = array::rope(q, pos_a, c.rope);
+      k = array::rope(k, pos_a, c.rope);
+      Array kc = array::cache_write(cache.k[li], k, pos);
+      Array vc = array::cache_write(cache.v[li], v, pos);
+      Array att = array::attention(q, kc, vc, pos + n, pos, scale);
+      x = array::add(x, array::linear(array::reshape(att, {n, c.n_heads * c.head_dim}), l.wo));
+      h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
+      Array g = array::silu(array::linear(h, l.gate));
+      x = array::add(x, array::linear(array::mul(g, array::linear(h, l.up)), l.down));
+    }
+    if (!all_logits && n > 1) x = array::slice(x, 0, n - 1, n);
+    x = array::rms_norm(x, output_norm_, c.norm_eps);
+    cache.n_tokens = pos + n;
+    return array::linear(x, output_);
+  }
+
+ private:
+  Array keep(Array a) {
+    array::pin(a, array::MemoryKind::kWeights);
+    pinned_.push_back(a);
+    weight_bytes_ += a.n_bytes();
+    return a;
+  }
+
+  Array tok_embd_, output_norm_, output_;
+  std::vector<Layer> layers_;
+  std::vector<Array> pinned_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_llama(const ModelConfig& c, const WeightSource& w) {
+  return std::make_unique<LlamaModel>(c, w);
+}
+
+// Llama and Mistral: GGUF files store Q/K rows permuted for interleaved ("normal") RoPE;
+// Hugging Face checkpoints keep rotate-half order (NeoX).
+void llama_traits(ModelConfig& c) { c.rope.neox = c.source != "gguf"; }
+void qwen2_traits(ModelConfig& c) {
+  c.rope.neox = true;
+  c.qkv_bias = true;
+}
+void qwen3_traits(ModelConfig& c) {
+  c.rope.neox = true;
+  c.qk_norm = true;
+}
+
+}  // namespace runnel::models

@@ -1,0 +1,171 @@
+// The runtime's memory contract: flat memory over a long decode-shaped loop, pins, sweeps,
+// async outputs, and a graph error that leaves nothing behind.
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "array/ops.h"
+#include "base/error.h"
+
+namespace runnel::array {
+namespace {
+
+size_t scratch() { return memory_stats().active[static_cast<int>(MemoryKind::kScratch)]; }
+
+Array random_array(const Shape& s, uint32_t seed) {
+  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
+  uint32_t x = seed * 2654435761u + 1;
+  for (float& f : v) {
+    x = x * 1664525u + 1013904223u;
+    f = static_cast<float>((x >> 8) & 0xffff) / 65536.0f - 0.5f;
+  }
+  return Array::from_floats(s, v);
+}
+
+TEST(Memory, DecodeLoopHoldsFlatMemory) {
+  constexpr int64_t kDim = 32, kCtx = 10000;
+  Array w1 = random_array({kDim, kDim}, 1);
+  Array w2 = random_array({kDim, kDim}, 2);
+  Array norm = full({kDim}, 1.0f);
+  Array cache = zeros({kCtx, 1, kDim});
+  for (const Array& a : {w1, w2, norm}) pin(a, MemoryKind::kWeights);
+  pin(cache, MemoryKind::kCache);
+
+  Array x = random_array({1, kDim}, 3);
+  eval(x);
+  size_t baseline = 0;
+  size_t peak_after_warmup = 0;
+  for (int64_t step = 0; step < kCtx; ++step) {
+    // Fresh intermediates every step; the cache grows by one row.
+    Array h = rms_norm(x, norm, 1e-5f);
+    Array k = reshape(linear(h, w1), {1, 1, kDim});
+    Array c = cache_write(cache, k, step);
+    Array q = reshape(linear(h, w2), {1, 1, kDim});
+    Array att = attention(q, c, c, step + 1, step, 0.125f);
+    Array next = add(x, mul(reshape(att, {1, kDim}), 0.01f));
+    if (step % 2 == 0) {
+      async_eval({next});
+      wait();
+    } else {
+      eval(next);
+    }
+    x = next;  // the previous x and the whole step's graph are now unreachable
+    if (step == 10) {
+      baseline = scratch();
+      reset_peak_memory();
+    }
+    if (step > 10) {
+      ASSERT_EQ(scratch(), baseline) << "scratch memory moved at step " << step;
+    }
+    if (step == 100) peak_after_warmup = memory_stats().peak[0];
+  }
+  EXPECT_EQ(memory_stats().peak[0], peak_after_warmup) << "peak grew with the step count";
+  for (const Array& a : {w1, w2, norm, cache}) unpin(a);
+}
+
+TEST(Memory, PinnedSurvivesSweepsUnpinnedIsFreed) {
+  sweep();
+  const size_t before = memory_stats().total_active();
+  Array w = random_array({64, 64}, 7);
+  const float first = w.data<float>()[0];
+  pin(w, MemoryKind::kWeights);
+  EXPECT_EQ(pin_count(w), 1);
+  const size_t weights = memory_stats().active[static_cast<int>(MemoryKind::kWeights)];
+  EXPECT_GE(weights, 64u * 64 * 4);
+  Array* handle = new Array(w);
+  w = Array();  // only the runtime (the pin) and `handle` remain
+  for (int i = 0; i < 100; ++i) sweep();
+  EXPECT_EQ(handle->data<float>()[0], first);
+  pin(*handle, MemoryKind::kWeights);  // counted
+  unpin(*handle);
+  EXPECT_EQ(memory_stats().active[static_cast<int>(MemoryKind::kWeights)], weights);
+  unpin(*handle);
+  EXPECT_EQ(memory_stats().active[static_cast<int>(MemoryKind::kWeights)], weights - weights);
+  delete handle;
+  sweep();
+  EXPECT_EQ(memory_stats().total_active(), before);
+  EXPECT_EQ(memory_stats().pooled, 0u);
+}
+
+TEST(Memory, PinnedWithoutHandlesLivesUntilUnpinned) {
+  const size_t before = memory_stats().total_active();
+  Array w = random_array({16, 16}, 9);
+  pin(w, MemoryKind::kWeights);
+  std::weak_ptr<ArrayDesc> weak = w.desc();
+  w = Array();
+  sweep();
+  ASSERT_FALSE(weak.expired());
+  Array back(weak.lock());
+  unpin(back);
+  back = Array();
+  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(memory_stats().total_active(), before);
+}
+
+TEST(Memory, OutputsOfEvalAndAsyncEvalSurvive) {
+  Array a = random_array({8, 8}, 4);
+  Array b = add(a, a);
+  Array c = mul(b, 3.0f);
+  async_eval({c});
+  Array d = add(c, 1.0f);  // built while c is being computed
+  eval(d);
+  sweep();
+  const float* pa = a.data<float>();
+  const float* pc = c.data<float>();
+  const float* pd = d.data<float>();
+  for (int i = 0; i < 64; ++i) {
+    EXPECT_FLOAT_EQ(pc[i], pa[i] * 6.0f);
+    EXPECT_FLOAT_EQ(pd[i], pa[i] * 6.0f + 1.0f);
+  }
+}
+
+TEST(Memory, GraphErrorLeavesRuntimeUsableAndLeaksNothing) {
+  sweep();
+  const size_t before = memory_stats().total_active();
+  {
+    Array a = random_array({2, 3}, 5);
+    Array b = random_array({4, 5}, 6);
+    try {
+      Array bad = matmul(a, b);
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "[array] [matmul] shapes (2,3) and (4,5) do not match");
+    }
+    // An error at evaluation time (a token id outside the table) also leaves things consistent.
+    std::vector<int32_t> ids = {1, 99};
+    Array emb = embedding(b, Array::from_ints({2}, ids));
+    EXPECT_THROW(eval(emb), Error);
+    Array ok = add(a, a);
+    eval(ok);
+    EXPECT_FLOAT_EQ(ok.data<float>()[0], 2 * a.data<float>()[0]);
+  }
+  sweep();
+  EXPECT_EQ(memory_stats().total_active(), before);
+}
+
+TEST(Memory, AsyncErrorSurfacesAtJoin) {
+  Array b = random_array({4, 5}, 6);
+  std::vector<int32_t> ids = {-1};
+  Array emb = embedding(b, Array::from_ints({1}, ids));
+  async_eval({emb});
+  EXPECT_THROW(wait(), Error);
+  Array ok = add(b, b);
+  eval(ok);  // still usable
+  EXPECT_TRUE(ok.is_evaluated());
+}
+
+TEST(Memory, LimitIsAClearError) {
+  set_memory_limit(MemoryKind::kScratch, 1 << 20);
+  try {
+    Array big = zeros({1024, 1024});  // 4 MiB
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("limit"), std::string::npos) << e.what();
+  }
+  set_memory_limit(MemoryKind::kScratch, 0);
+  Array fine = zeros({1024, 1024});
+  EXPECT_EQ(fine.numel(), 1024 * 1024);
+}
+
+}  // namespace
+}  // namespace runnel::array

@@ -1,0 +1,183 @@
+// Ops against hand-computed values, and every fused op against its composition.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "array/ops.h"
+#include "base/error.h"
+#include "base/half.h"
+
+namespace runnel::array {
+namespace {
+
+std::vector<float> seq(size_t n, uint32_t seed) {
+  std::vector<float> v(n);
+  uint32_t x = seed * 747796405u + 2891336453u;
+  for (float& f : v) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    f = static_cast<float>(x % 20001) / 10000.0f - 1.0f;
+  }
+  return v;
+}
+
+Array rand(const Shape& s, uint32_t seed) {
+  return Array::from_floats(s, seq(static_cast<size_t>(shape_numel(s)), seed));
+}
+
+// |a - b| <= tol * (max|b| + 1) elementwise, tol a few ulps of f32 scaled by the reduction length.
+void expect_close(const Array& a, const Array& b, float tol) {
+  ASSERT_EQ(a.shape(), b.shape());
+  auto x = a.to_floats();
+  auto y = b.to_floats();
+  float scale = 1.0f;
+  for (float v : y) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_NEAR(x[i], y[i], tol * scale) << "at " << i;
+  }
+}
+
+TEST(Ops, BroadcastingBinary) {
+  Array a = Array::from_floats({2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
+  Array b = Array::from_floats({3}, std::vector<float>{10, 20, 30});
+  Array c = Array::from_floats({2, 1}, std::vector<float>{100, 200});
+  auto r = add(add(a, b), c).to_floats();
+  EXPECT_EQ(r, (std::vector<float>{111, 122, 133, 214, 225, 236}));
+  EXPECT_THROW(add(a, Array::from_floats({2}, std::vector<float>{1, 2})), Error);
+}
+
+TEST(Ops, LayoutOps) {
+  Array a = Array::from_floats({2, 3}, std::vector<float>{1, 2, 3, 4, 5, 6});
+  EXPECT_EQ(transpose(a, {1, 0}).to_floats(), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  EXPECT_EQ(slice(a, 1, 1, 3).to_floats(), (std::vector<float>{2, 3, 5, 6}));
+  EXPECT_EQ(concat({a, a}, 0).shape(), (Shape{4, 3}));
+  EXPECT_EQ(concat({a, slice(a, 1, 0, 1)}, 1).to_floats(),
+            (std::vector<float>{1, 2, 3, 1, 4, 5, 6, 4}));
+  EXPECT_EQ(reshape(a, {3, -1}).shape(), (Shape{3, 2}));
+  EXPECT_THROW(reshape(a, {4, -1}), Error);
+  EXPECT_THROW(slice(a, 1, 2, 4), Error);
+  EXPECT_THROW(transpose(a, {0, 0}), Error);
+  auto h = astype(a, DType::kF16);
+  EXPECT_EQ(h.dtype(), DType::kF16);
+  EXPECT_EQ(astype(h, DType::kF32).to_floats(), a.to_floats());
+}
+
+TEST(Ops, ReductionsAndSoftmax) {
+  Array a = Array::from_floats({2, 2}, std::vector<float>{1, 3, -1, 5});
+  EXPECT_EQ(sum(a).to_floats(), (std::vector<float>{4, 4}));
+  EXPECT_EQ(mean(a, false).to_floats(), (std::vector<float>{2, 2}));
+  EXPECT_EQ(max(a).to_floats(), (std::vector<float>{3, 5}));
+  auto s = softmax(a).to_floats();
+  EXPECT_NEAR(s[0], 1 / (1 + std::exp(2.0f)), 1e-6);
+  EXPECT_NEAR(s[0] + s[1], 1.0f, 1e-6);
+}
+
+TEST(Ops, MatmulMatchesNaive) {
+  Array a = rand({3, 4, 5}, 1);
+  Array b = rand({5, 6}, 2);
+  auto y = matmul(a, b).to_floats();
+  auto x = a.to_floats(), w = b.to_floats();
+  for (int bi = 0; bi < 3; ++bi)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 6; ++j) {
+        float s = 0;
+        for (int p = 0; p < 5; ++p) s += x[static_cast<size_t>(bi * 20 + i * 5 + p)] * w[static_cast<size_t>(p * 6 + j)];
+        EXPECT_NEAR(y[static_cast<size_t>(bi * 24 + i * 6 + j)], s, 1e-5);
+      }
+}
+
+TEST(Ops, LinearMatchesMatmulForEveryPlainWeightType) {
+  Array x = rand({7, 64}, 3);
+  Array w = rand({10, 64}, 4);
+  Array expected = matmul(x, transpose(w, {1, 0}));
+  expect_close(linear(x, w), expected, 64 * 1e-6f);
+  // f16 / bf16 weights: compare with the same rounding applied to the f32 weights.
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    Array wq = astype(w, dt);
+    Array wr = astype(wq, DType::kF32);
+    expect_close(linear(x, wq), matmul(x, transpose(wr, {1, 0})), 64 * 1e-6f);
+  }
+}
+
+TEST(Ops, EmbeddingPicksRows) {
+  Array w = Array::from_floats({3, 2}, std::vector<float>{0, 1, 10, 11, 20, 21});
+  std::vector<int32_t> ids = {2, 0, 2};
+  Array e = embedding(w, Array::from_ints({3}, ids));
+  EXPECT_EQ(e.shape(), (Shape{3, 2}));
+  EXPECT_EQ(e.to_floats(), (std::vector<float>{20, 21, 0, 1, 20, 21}));
+}
+
+TEST(Fused, RmsNormMatchesComposition) {
+  for (int64_t d : {1, 7, 64, 130}) {
+    Array x = rand({5, d}, static_cast<uint32_t>(d));
+    Array w = rand({d}, static_cast<uint32_t>(d + 1));
+    expect_close(rms_norm(x, w, 1e-6f), composite::rms_norm(x, w, 1e-6f), 1e-5f);
+  }
+}
+
+TEST(Fused, RopeMatchesComposition) {
+  std::vector<int32_t> pos = {0, 1, 5, 17, 300};
+  Array positions = Array::from_ints({5}, pos);
+  for (bool neox : {false, true}) {
+    for (int n_dims : {0, 8}) {
+      RopeConfig cfg;
+      cfg.neox = neox;
+      cfg.n_dims = n_dims;
+      cfg.theta = 10000.f;
+      Array x = rand({5, 3, 16}, 11);
+      expect_close(rope(x, positions, cfg), composite::rope(x, positions, cfg), 1e-5f);
+      cfg.freq_scale = 0.5f;
+      cfg.freq_factors.assign(static_cast<size_t>((n_dims == 0 ? 16 : n_dims) / 2), 1.0f);
+      cfg.freq_factors[0] = 8.0f;
+      expect_close(rope(x, positions, cfg), composite::rope(x, positions, cfg), 1e-5f);
+    }
+  }
+}
+
+TEST(Fused, RopeRotatesPairsAsDocumented) {
+  // One head of dim 4 at position 1 with theta 1: every pair rotates by 1 radian.
+  RopeConfig cfg;
+  cfg.theta = 1.0f;
+  std::vector<int32_t> one = {1};
+  Array x = Array::from_floats({1, 1, 4}, std::vector<float>{1, 0, 1, 0});
+  auto y = rope(x, Array::from_ints({1}, one), cfg).to_floats();
+  EXPECT_NEAR(y[0], std::cos(1.0f), 1e-6);
+  EXPECT_NEAR(y[1], std::sin(1.0f), 1e-6);
+  cfg.neox = true;  // pairs (0,2) and (1,3)
+  auto z = rope(x, Array::from_ints({1}, one), cfg).to_floats();
+  EXPECT_NEAR(z[0], std::cos(1.0f), 1e-6);
+  EXPECT_NEAR(z[2], 1.0f * std::cos(1.0f) + 1.0f * std::sin(1.0f), 1e-6);
+}
+
+TEST(Fused, AttentionMatchesComposition) {
+  struct Case {
+    int64_t T, H, Hkv, D, S, n_kv, q_pos0;
+  };
+  for (Case c : {Case{1, 4, 4, 8, 16, 1, 0}, Case{1, 8, 2, 16, 32, 20, 19},
+                 Case{5, 4, 1, 8, 8, 5, 0}, Case{3, 6, 3, 32, 64, 40, 37}}) {
+    Array q = rand({c.T, c.H, c.D}, 21);
+    Array k = rand({c.S, c.Hkv, c.D}, 22);
+    Array v = rand({c.S, c.Hkv, c.D}, 23);
+    float scale = 1.0f / std::sqrt(static_cast<float>(c.D));
+    expect_close(attention(q, k, v, c.n_kv, c.q_pos0, scale),
+                 composite::attention(q, k, v, c.n_kv, c.q_pos0, scale), 1e-5f);
+    Array k16 = astype(k, DType::kF16), v16 = astype(v, DType::kF16);
+    expect_close(attention(q, k16, v16, c.n_kv, c.q_pos0, scale),
+                 composite::attention(q, k16, v16, c.n_kv, c.q_pos0, scale), 1e-5f);
+  }
+}
+
+TEST(Fused, CacheWriteThenAttentionSeesTheWrite) {
+  Array cache = zeros({4, 1, 2});
+  pin(cache, MemoryKind::kCache);
+  Array upd = Array::from_floats({2, 1, 2}, std::vector<float>{1, 2, 3, 4});
+  Array c = cache_write(cache, upd, 1);
+  EXPECT_EQ(c.to_floats(), (std::vector<float>{0, 0, 1, 2, 3, 4, 0, 0}));
+  EXPECT_EQ(cache.to_floats(), c.to_floats());  // in place
+  EXPECT_THROW(cache_write(cache, upd, 3), Error);
+  unpin(cache);
+}
+
+}  // namespace
+}  // namespace runnel::array
