@@ -1,0 +1,138 @@
+// The dispatch table: one function pointer per (op, weight type), filled once per ISA by layering
+// each variant's register_kernels() over the scalar reference (a variant overrides only what it
+// implements). Internal to kernels/; the public entry points (matmul.h, attention.h, vec.h) use it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/assert.h"
+#include "base/dtype.h"
+#include "kernels/cpu/dispatch.h"
+
+namespace runnel {
+class ThreadPool;
+}
+
+namespace runnel::kernels::cpu {
+
+struct AttentionArgs;
+
+// Activations quantized on the fly for the integer paths (Q8_0, Q4_0 weights): one block per 32
+// elements of x. Not GGML's block_q8_0: the scale is f32, and lane sums let SIMD kernels correct
+// for unsigned-times-signed dot instructions without extra work per weight row.
+struct BlockQ8Act {
+  int8_t qs[32];    // q = nearbyint(x / d), in [-127, 127]
+  int32_t lsum[8];  // lsum[l] = qs[4l] + qs[4l+1] + qs[4l+2] + qs[4l+3]
+  float d;          // amax / 127 (0 when the block is all zero)
+  int32_t sum;      // sum of qs
+};
+static_assert(sizeof(BlockQ8Act) == 72);
+
+// Scalar, shared by every ISA so all variants see bit-identical activations.
+void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out);
+
+// How x is presented to a tile kernel.
+enum class ActKind : uint8_t { kF32, kQ8 };
+
+// One register tile of the matmul: y[i, j] for i < mr rows of x, j < nr rows of W, over all k.
+// Strides are in bytes. x points to f32 rows (ActKind::kF32) or BlockQ8Act rows (kQ8).
+struct GemmTile {
+  const uint8_t* x;
+  size_t x_stride;
+  const uint8_t* w;
+  size_t w_stride;
+  float* y;
+  size_t y_stride;  // in floats
+  size_t k;
+  int mr, nr;  // 1..kMaxTile
+};
+constexpr int kMaxTile = 4;
+using TileFn = void (*)(const GemmTile&);
+
+struct MatmulEntry {
+  TileFn tile = nullptr;
+  ActKind act = ActKind::kF32;
+  int mr = 1, nr = 1;  // the largest tile this kernel computes per call (prefill); decode uses mr=1
+};
+
+using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
+
+struct KernelTable {
+  MatmulEntry matmul[static_cast<int>(DType::kCount)];
+  AttentionFn attention = nullptr;
+  void (*rms_norm)(const float* x, const float* w, float* y, size_t n, float eps) = nullptr;
+  void (*softmax)(const float* x, float* y, size_t n) = nullptr;
+  void (*silu_mul)(const float* a, const float* b, float* y, size_t n) = nullptr;
+  void (*gelu_tanh)(const float* x, float* y, size_t n) = nullptr;
+  void (*gelu_erf)(const float* x, float* y, size_t n) = nullptr;
+  void (*add)(const float* a, const float* b, float* y, size_t n) = nullptr;
+  void (*mul)(const float* a, const float* b, float* y, size_t n) = nullptr;
+  void (*scale)(const float* x, float s, float* y, size_t n) = nullptr;
+  void (*f16_to_f32)(const uint16_t* x, float* y, size_t n) = nullptr;
+  void (*bf16_to_f32)(const uint16_t* x, float* y, size_t n) = nullptr;
+  void (*f32_to_f16)(const float* x, uint16_t* y, size_t n) = nullptr;
+  // Read-only pass over [p, p + bytes) (bytes a multiple of 256): the xor of all its 64-bit words,
+  // so the compiler keeps every load (and tests can check that every byte was read).
+  uint64_t (*read_sum)(const void* p, size_t bytes) = nullptr;
+};
+
+// The table of the active ISA (dispatch.h), or of a given one (tests and benchmarks).
+const KernelTable& kernel_table();
+const KernelTable& kernel_table(Isa isa);
+
+// Each ISA's translation units add their kernels (matmul_<isa>.cpp, attention_<isa>.cpp,
+// vec_<isa>.cpp). The scalar ones fill every entry.
+#define RUNNEL_DECLARE_REGISTER(ISA)       \
+  namespace ISA {                          \
+  void register_matmul(KernelTable& t);    \
+  void register_attention(KernelTable& t); \
+  void register_vec(KernelTable& t);       \
+  }
+RUNNEL_DECLARE_REGISTER(scalar)
+RUNNEL_DECLARE_REGISTER(avx2)
+RUNNEL_DECLARE_REGISTER(avx512)
+#undef RUNNEL_DECLARE_REGISTER
+
+inline MatmulEntry& matmul_entry(KernelTable& t, DType d) { return t.matmul[static_cast<int>(d)]; }
+
+// Expands to a switch calling FN<MR, NR>(T) for the tile's runtime (mr, nr), both in 1..4.
+#define RUNNEL_TILE_SWITCH(FN, T)             \
+  switch ((T).mr * 8 + (T).nr) {              \
+    case 9:                                   \
+      return FN<1, 1>(T);                     \
+    case 10:                                  \
+      return FN<1, 2>(T);                     \
+    case 11:                                  \
+      return FN<1, 3>(T);                     \
+    case 12:                                  \
+      return FN<1, 4>(T);                     \
+    case 17:                                  \
+      return FN<2, 1>(T);                     \
+    case 18:                                  \
+      return FN<2, 2>(T);                     \
+    case 19:                                  \
+      return FN<2, 3>(T);                     \
+    case 20:                                  \
+      return FN<2, 4>(T);                     \
+    case 25:                                  \
+      return FN<3, 1>(T);                     \
+    case 26:                                  \
+      return FN<3, 2>(T);                     \
+    case 27:                                  \
+      return FN<3, 3>(T);                     \
+    case 28:                                  \
+      return FN<3, 4>(T);                     \
+    case 33:                                  \
+      return FN<4, 1>(T);                     \
+    case 34:                                  \
+      return FN<4, 2>(T);                     \
+    case 35:                                  \
+      return FN<4, 3>(T);                     \
+    case 36:                                  \
+      return FN<4, 4>(T);                     \
+    default:                                  \
+      RUNNEL_ASSERT(false && "tile too big"); \
+  }
+
+}  // namespace runnel::kernels::cpu

@@ -1,0 +1,136 @@
+// The matmul entry point: validates, quantizes activations when the weight type needs it, and
+// splits y into tiles over the thread pool. The per-ISA tile kernels do the arithmetic.
+#include "kernels/cpu/matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "base/cpu.h"
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "kernels/cpu/kernel_table.h"
+
+namespace runnel::kernels::cpu {
+
+void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out) {
+  for (size_t b = 0; b < k / 32; ++b, x += 32, ++out) {
+    float amax = 0;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = d > 0 ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      // Round to nearest even, like cvtps2dq in the SIMD paths, and clamp in case of rounding up.
+      int q = static_cast<int>(std::nearbyint(x[j] * id));
+      q = std::clamp(q, -127, 127);
+      out->qs[j] = static_cast<int8_t>(q);
+      sum += q;
+    }
+    for (int l = 0; l < 8; ++l) {
+      out->lsum[l] = out->qs[4 * l] + out->qs[4 * l + 1] + out->qs[4 * l + 2] + out->qs[4 * l + 3];
+    }
+    out->d = d;
+    out->sum = sum;
+  }
+}
+
+bool matmul_supports(DType wtype) {
+  return wtype < DType::kCount && kernel_table().matmul[static_cast<int>(wtype)].tile != nullptr;
+}
+
+namespace {
+
+// Quantized activations live here between calls: grows to the largest m*k seen, never shrinks,
+// so steady-state decode and prefill allocate nothing.
+std::vector<BlockQ8Act>& act_scratch() {
+  thread_local std::vector<BlockQ8Act> buf;
+  return buf;
+}
+
+size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+}  // namespace
+
+void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, DType wtype,
+            size_t w_stride, size_t n, float* y, size_t y_stride, ThreadPool& pool) {
+  check(matmul_supports(wtype), "matmul", "weights of type ", dtype_name(wtype),
+        " are not supported");
+  check(k % block_elems(wtype) == 0, "matmul", "k=", k, " is not a multiple of ",
+        block_elems(wtype), " (the block size of ", dtype_name(wtype), ")");
+  check(w_stride >= row_bytes(wtype, k), "matmul", "weight row stride ", w_stride, " < ",
+        row_bytes(wtype, k), " bytes");
+  check(m <= 1 || x_stride >= k, "matmul", "x row stride ", x_stride, " < k=", k);
+  check(m <= 1 || y_stride >= n, "matmul", "y row stride ", y_stride, " < n=", n);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (size_t i = 0; i < m; ++i) std::fill(y + i * y_stride, y + i * y_stride + n, 0.0f);
+    return;
+  }
+  const MatmulEntry& e = kernel_table().matmul[static_cast<int>(wtype)];
+
+  const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
+  size_t xa_stride = x_stride * sizeof(float);
+  if (e.act == ActKind::kQ8) {
+    const size_t nb = k / 32;
+    std::vector<BlockQ8Act>& buf = act_scratch();
+    if (buf.size() < m * nb) buf.resize(m * nb);
+    BlockQ8Act* q = buf.data();
+    auto quantize = [&](size_t b, size_t end) {
+      for (size_t i = b; i < end; ++i) quantize_act_q8(x + i * x_stride, k, q + i * nb);
+    };
+    if (m * k >= 64 * 1024) {
+      pool.parallel_for(m, 1, quantize);
+    } else {
+      quantize(0, m);
+    }
+    xa = reinterpret_cast<const uint8_t*>(q);
+    xa_stride = nb * sizeof(BlockQ8Act);
+  }
+
+  // Blocking. The tile kernel keeps an mr × nr block of accumulators in registers and streams
+  // nr weight rows against mr activation rows over all of k. Around it, a task covers nb_rows
+  // weight rows × mb_rows activation rows: the nr weight rows of the current tile are reused
+  // from L1/L2 across mb_rows/mr tiles, and the mb_rows activations (sized to a quarter of L2)
+  // are reused from L2 across nb_rows/nr tiles, sized to half of L2 so the block stays resident
+  // while its tiles sweep it. Decode (m = 1) degenerates to streaming disjoint chunks of weight
+  // rows: at least 8 chunks per thread so a core delayed by another process does not hold up
+  // the step. There is no blocking over k: each y[i, j] is one dot product summed in a fixed order.
+  const size_t l2 = std::max<size_t>(cpu_l2_bytes(), 256 * 1024);
+  const size_t w_row = std::max<size_t>(row_bytes(wtype, k), 1);
+  const size_t x_row = e.act == ActKind::kQ8 ? xa_stride : k * sizeof(float);
+  const size_t nr = static_cast<size_t>(e.nr), mr = static_cast<size_t>(e.mr);
+  const size_t threads = static_cast<size_t>(pool.n_threads());
+  size_t nb_rows = std::max<size_t>(l2 / 2 / w_row, 1);
+  nb_rows = std::min(nb_rows, (n + threads * 8 - 1) / (threads * 8));
+  nb_rows = round_up(std::max<size_t>(nb_rows, 1), nr);
+  size_t mb_rows = round_up(std::max<size_t>(l2 / 4 / x_row, 1), mr);
+  mb_rows = std::min(mb_rows, m);
+  const size_t n_nblocks = (n + nb_rows - 1) / nb_rows;
+  const size_t n_mblocks = (m + mb_rows - 1) / mb_rows;
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+
+  pool.run(static_cast<int>(n_nblocks * n_mblocks), [&](int task, int) {
+    const size_t j0 = static_cast<size_t>(task) % n_nblocks * nb_rows;
+    const size_t i0 = static_cast<size_t>(task) / n_nblocks * mb_rows;
+    const size_t j1 = std::min(n, j0 + nb_rows), i1 = std::min(m, i0 + mb_rows);
+    GemmTile t;
+    t.x_stride = xa_stride;
+    t.w_stride = w_stride;
+    t.y_stride = y_stride;
+    t.k = k;
+    for (size_t j = j0; j < j1; j += nr) {
+      t.nr = static_cast<int>(std::min(nr, j1 - j));
+      t.w = wb + j * w_stride;
+      for (size_t i = i0; i < i1; i += mr) {
+        t.mr = static_cast<int>(std::min(mr, i1 - i));
+        t.x = xa + i * xa_stride;
+        t.y = y + i * y_stride + j;
+        e.tile(t);
+      }
+    }
+  });
+}
+
+}  // namespace runnel::kernels::cpu

@@ -1,0 +1,47 @@
+// Small AVX-512 helpers for *_avx512.cpp files only (internal linkage), and the one place they get
+// <immintrin.h>: GCC 12.2's AVX-512 intrinsics start from _mm512_undefined_*() (`__Y = __Y`),
+// which -W(maybe-)uninitialized reports falsely after inlining (GCC bug 105593), so the header is
+// included with those two warnings off. Horizontal reductions have a fixed order (halves, then
+// quarters, then within 128 bits), so results are deterministic.
+#pragma once
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstdint>
+
+namespace runnel::kernels::cpu {
+namespace {
+
+inline __m128 fold512(__m512 v, __m512 (*op)(__m512, __m512)) {
+  v = op(v, _mm512_shuffle_f32x4(v, v, 0x4e));  // swap 256-bit halves
+  v = op(v, _mm512_shuffle_f32x4(v, v, 0xb1));  // swap 128-bit lanes within halves
+  return _mm512_castps512_ps128(v);
+}
+
+inline float hsum16(__m512 v) {
+  __m128 s = fold512(v, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float hmax16(__m512 v) {
+  __m128 s = fold512(v, [](__m512 a, __m512 b) { return _mm512_max_ps(a, b); });
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline uint64_t hxor512(__m512i v) {
+  v = _mm512_xor_si512(v, _mm512_shuffle_i64x2(v, v, 0x4e));
+  v = _mm512_xor_si512(v, _mm512_shuffle_i64x2(v, v, 0xb1));
+  const __m128i s = _mm512_castsi512_si128(v);
+  return static_cast<uint64_t>(_mm_cvtsi128_si64(s) ^ _mm_extract_epi64(s, 1));
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu

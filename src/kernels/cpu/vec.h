@@ -1,0 +1,41 @@
+// Per-token vector operations over one row of f32 (n elements), dispatched to the active ISA.
+// Output may alias an input (y == x) unless noted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace runnel::kernels::cpu {
+
+// y = x / sqrt(mean(x²) + eps) * w   (w: n weights; nullptr means all ones)
+void rms_norm(const float* x, const float* w, float* y, size_t n, float eps);
+// y = exp(x - max x) / sum; n == 0 does nothing.
+void softmax(const float* x, float* y, size_t n);
+// y = silu(a) * b = a / (1 + exp(-a)) * b   (SwiGLU)
+void silu_mul(const float* a, const float* b, float* y, size_t n);
+// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x³)))
+void gelu_tanh(const float* x, float* y, size_t n);
+// y = 0.5 x (1 + erf(x / sqrt(2)))
+void gelu_erf(const float* x, float* y, size_t n);
+void add(const float* a, const float* b, float* y, size_t n);
+void mul(const float* a, const float* b, float* y, size_t n);
+void scale(const float* x, float s, float* y, size_t n);
+// Conversions (exact; f32 -> f16 rounds to nearest even).
+void f16_to_f32(const uint16_t* x, float* y, size_t n);
+void bf16_to_f32(const uint16_t* x, float* y, size_t n);
+void f32_to_f16(const float* x, uint16_t* y, size_t n);
+
+// Rotary position embedding.
+enum class RopeStyle {
+  kNormal,  // GPT-J / GGUF Llama: rotates pairs (x[2i], x[2i+1])
+  kNeox,    // GPT-NeoX / HF Llama: rotates pairs (x[i], x[i + n_rot/2])
+};
+// cos[i], sin[i] for i < n_rot/2 of angle pos * freq_scale * base^(-2i/n_rot) / freq_factors[i]
+// (freq_factors may be nullptr: all ones). n_rot even.
+void rope_cos_sin(float pos, float base, float freq_scale, const float* freq_factors, size_t n_rot,
+                  float* cos, float* sin);
+// Rotates the first n_rot dims of each of n_heads heads in place; head h starts at x + h*head_dim.
+void rope(float* x, size_t n_heads, size_t head_dim, size_t n_rot, const float* cos,
+          const float* sin, RopeStyle style);
+
+}  // namespace runnel::kernels::cpu

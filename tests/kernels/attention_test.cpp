@@ -1,0 +1,207 @@
+// attention: every ISA (and the scalar reference) against a naive double-precision attention that
+// materializes the scores; GQA/MQA, several queries at an offset, blocks that do not divide n_kv,
+// f16 KV, long contexts spanning many chunks; bit-identical across thread counts.
+#include "kernels/cpu/attention.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "kernel_test_util.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+using testing::IsaScope;
+using testing::kEps;
+using testing::random_floats;
+
+struct Case {
+  int n_q, n_heads, n_kv_heads, head_dim, block_tokens, n_kv, q_pos0;
+  DType kv;
+};
+
+// Owns K/V blocks (with a misaligned start) and the args pointing into them.
+struct KvSetup {
+  std::vector<std::vector<uint8_t>> kb, vb;
+  std::vector<const void*> kp, vp;
+  std::vector<float> q;
+  AttentionArgs a{};
+  // Element e of position p, kv head g, as f32 (what every implementation must read).
+  float k_at(int p, int g, int e) const { return at(kp, p, g, e); }
+  float v_at(int p, int g, int e) const { return at(vp, p, g, e); }
+  float at(const std::vector<const void*>& blocks, int p, int g, int e) const {
+    const size_t idx =
+        (static_cast<size_t>(p % a.block_tokens) * a.n_kv_heads + g) * a.head_dim + e;
+    const void* b = blocks[p / a.block_tokens];
+    if (a.kv_dtype == DType::kF16) return f16_to_f32(static_cast<const uint16_t*>(b)[idx]);
+    return static_cast<const float*>(b)[idx];
+  }
+};
+
+void make(KvSetup& s, const Case& c, std::mt19937& rng) {
+  const int n_blocks = c.n_kv == 0 ? 0 : (c.n_kv + c.block_tokens - 1) / c.block_tokens;
+  const size_t elems = static_cast<size_t>(c.block_tokens) * c.n_kv_heads * c.head_dim;
+  const size_t esize = c.kv == DType::kF16 ? 2 : 4;
+  for (auto* blocks : {&s.kb, &s.vb}) {
+    blocks->resize(n_blocks);
+    for (auto& b : *blocks) {
+      b.resize(4 + elems * esize);
+      std::vector<float> f = random_floats(rng, elems, -2, 2);
+      for (size_t i = 0; i < elems; ++i) {
+        if (c.kv == DType::kF16) {
+          uint16_t h = f32_to_f16(f[i]);
+          std::memcpy(b.data() + 4 + 2 * i, &h, 2);
+        } else {
+          std::memcpy(b.data() + 4 + 4 * i, &f[i], 4);
+        }
+      }
+    }
+  }
+  s.kp.clear();
+  s.vp.clear();
+  for (auto& b : s.kb) s.kp.push_back(b.data() + 4);
+  for (auto& b : s.vb) s.vp.push_back(b.data() + 4);
+  s.q = random_floats(rng, static_cast<size_t>(c.n_q) * c.n_heads * c.head_dim + 3, -2, 2);
+  s.a = AttentionArgs{s.q.data() + 3,
+                      nullptr,
+                      c.n_q,
+                      c.n_heads,
+                      c.n_kv_heads,
+                      c.head_dim,
+                      s.kp.data(),
+                      s.vp.data(),
+                      c.kv,
+                      c.block_tokens,
+                      c.n_kv,
+                      c.q_pos0,
+                      1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+}
+
+// Naive attention in double; also returns per-output tolerances derived from the data: score
+// errors (head_dim rounding steps on Σ|q k|·scale) move softmax weights relatively, plus the
+// rounding of the n_valid-term weighted sum, both times the magnitude of V.
+void naive(const KvSetup& s, std::vector<double>& out, std::vector<double>& tol) {
+  const AttentionArgs& a = s.a;
+  const size_t total = static_cast<size_t>(a.n_q) * a.n_heads * a.head_dim;
+  out.assign(total, 0);
+  tol.assign(total, 0);
+  const int group = a.n_heads / a.n_kv_heads;
+  for (int i = 0; i < a.n_q; ++i) {
+    for (int h = 0; h < a.n_heads; ++h) {
+      const int g = h / group;
+      const int n_valid = std::min(a.n_kv, a.q_pos0 + i + 1);
+      const float* q = a.q + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
+      std::vector<double> sc(n_valid);
+      double mx = -1e300, max_abs_dot = 0, vmax = 0;
+      for (int p = 0; p < n_valid; ++p) {
+        double d = 0, ad = 0;
+        for (int e = 0; e < a.head_dim; ++e) {
+          d += static_cast<double>(q[e]) * s.k_at(p, g, e);
+          ad += std::fabs(static_cast<double>(q[e]) * s.k_at(p, g, e));
+        }
+        sc[p] = d * a.scale;
+        max_abs_dot = std::max(max_abs_dot, ad * a.scale);
+        mx = std::max(mx, sc[p]);
+        for (int e = 0; e < a.head_dim; ++e)
+          vmax = std::max(vmax, std::fabs(double(s.v_at(p, g, e))));
+      }
+      double sum = 0;
+      for (double& v : sc) sum += (v = std::exp(v - mx));
+      double* o = out.data() + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
+      double* t = tol.data() + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
+      for (int p = 0; p < n_valid; ++p) {
+        for (int e = 0; e < a.head_dim; ++e) o[e] += sc[p] / sum * s.v_at(p, g, e);
+      }
+      const double rel = 4 * (a.head_dim + 8) * kEps * max_abs_dot + 8 * (n_valid + 16) * kEps;
+      for (int e = 0; e < a.head_dim; ++e) t[e] = rel * vmax + 1e-30;
+    }
+  }
+}
+
+std::vector<float> run(KvSetup& s, ThreadPool& pool) {
+  std::vector<float> out(static_cast<size_t>(s.a.n_q) * s.a.n_heads * s.a.head_dim + 1, 9.0f);
+  s.a.out = out.data() + 1;  // misaligned by one float
+  attention(s.a, pool);
+  EXPECT_EQ(out[0], 9.0f);
+  return std::vector<float>(out.begin() + 1, out.end());
+}
+
+const Case kCases[] = {
+    // n_q, heads, kv_heads, head_dim, block_tokens, n_kv, q_pos0, kv
+    {1, 4, 4, 16, 16, 1, 0, DType::kF32},       // first token
+    {1, 8, 2, 64, 16, 37, 36, DType::kF32},     // decode, GQA, ragged last block
+    {5, 8, 2, 33, 7, 45, 40, DType::kF32},      // prefill chunk at an offset, odd head_dim
+    {6, 6, 1, 17, 3, 6, 0, DType::kF16},        // MQA prompt, f16
+    {3, 4, 2, 128, 16, 300, 297, DType::kF16},  // long context, many chunks
+    {4, 2, 1, 1, 5, 10, 3, DType::kF32},        // head_dim 1; n_kv < q_pos0 + n_q: clipped
+    {2, 4, 4, 35, 64, 130, 128, DType::kF32},   // block larger than a chunk
+    {3, 16, 1, 8, 4, 3, 0, DType::kF16},        // group of 16 (> heads per task)
+};
+
+TEST(Attention, MatchesNaiveForEveryIsa) {
+  ThreadPool pool(2);
+  std::mt19937 rng(42);
+  for (const Case& c : kCases) {
+    KvSetup s;
+    make(s, c, rng);
+    std::vector<double> ref, tol;
+    naive(s, ref, tol);
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      IsaScope scope(isa);
+      if (!scope.ok()) continue;
+      std::vector<float> got = run(s, pool);
+      for (size_t i = 0; i < ref.size(); ++i) {
+        ASSERT_NEAR(got[i], ref[i], tol[i])
+            << isa_name(isa) << " case n_q=" << c.n_q << " heads=" << c.n_heads << "/"
+            << c.n_kv_heads << " d=" << c.head_dim << " n_kv=" << c.n_kv << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(Attention, BitIdenticalAcrossThreadCounts) {
+  std::mt19937 rng(3);
+  for (const Case& c : {kCases[2], kCases[4], kCases[7]}) {
+    KvSetup s;
+    make(s, c, rng);
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      IsaScope scope(isa);
+      if (!scope.ok()) continue;
+      std::vector<float> first;
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> got = run(s, pool);
+        if (first.empty()) {
+          first = got;
+        } else {
+          ASSERT_EQ(0, std::memcmp(first.data(), got.data(), got.size() * 4))
+              << isa_name(isa) << " threads=" << threads;
+        }
+      }
+    }
+  }
+}
+
+TEST(Attention, NoKvGivesZerosAndBadArgsThrow) {
+  ThreadPool pool(2);
+  std::vector<float> q(2 * 4 * 8, 1.0f), out(q.size(), 3.0f);
+  AttentionArgs a{q.data(), out.data(), 2, 4, 2, 8, nullptr, nullptr, DType::kF32, 16, 0, 0, 1.0f};
+  attention(a, pool);
+  for (float v : out) EXPECT_EQ(v, 0.0f);
+  AttentionArgs bad = a;
+  bad.n_kv_heads = 3;
+  EXPECT_THROW(attention(bad, pool), Error);
+  bad = a;
+  bad.kv_dtype = DType::kQ8_0;
+  EXPECT_THROW(attention(bad, pool), Error);
+  bad = a;
+  bad.head_dim = kMaxHeadDim + 1;
+  EXPECT_THROW(attention(bad, pool), Error);
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu

@@ -1,0 +1,107 @@
+// Dispatch: the ISA choice (best supported, RUNNEL_CPU forcing, errors for unknown or unsupported
+// names, in a child process so the real start-up path runs), the per-ISA tables, and the
+// bandwidth probe's read loop.
+#include "kernels/cpu/dispatch.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "kernel_test_util.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/membw.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+TEST(Dispatch, ChoosesBestOrForced) {
+  Isa best = Isa::kScalar;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+    if (isa_supported(isa)) best = isa;
+  }
+  EXPECT_EQ(choose_isa(nullptr), best);
+  EXPECT_EQ(choose_isa("scalar"), Isa::kScalar);
+  if (isa_supported(Isa::kAvx2)) {
+    EXPECT_EQ(choose_isa("avx2"), Isa::kAvx2);
+  }
+  EXPECT_THROW(choose_isa("sse9"), Error);
+  if (!isa_supported(Isa::kAmx)) {
+    EXPECT_THROW(choose_isa("amx"), Error);
+    EXPECT_FALSE(set_active_isa(Isa::kAmx));
+  }
+}
+
+// Prints the ISA a fresh process picks; the test below runs this binary with RUNNEL_CPU set.
+TEST(DispatchChild, PrintActive) { std::printf("active_isa=%s\n", isa_name(active_isa())); }
+
+std::string run_child(const char* forced) {
+  char exe[4096];
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (len <= 0) return "no exe";
+  exe[len] = 0;
+  const std::string cmd = std::string("RUNNEL_CPU=") + forced + " '" + exe +
+                          "' --gtest_filter=DispatchChild.PrintActive 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[512];
+  while (p && fgets(buf, sizeof(buf), p)) out += buf;
+  if (p) pclose(p);
+  return out;
+}
+
+TEST(Dispatch, RunnelCpuForcesVariantInFreshProcess) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_supported(isa)) continue;
+    const std::string out = run_child(isa_name(isa));
+    EXPECT_NE(out.find(std::string("active_isa=") + isa_name(isa) + "\n"), std::string::npos)
+        << out;
+  }
+  // An unknown name is an error with a message, not a crash.
+  const std::string out = run_child("bogus");
+  EXPECT_NE(out.find("RUNNEL_CPU=bogus is unknown"), std::string::npos) << out;
+}
+
+TEST(Dispatch, TablesAreCompleteForEverySupportedIsa) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_supported(isa)) continue;
+    const KernelTable& t = kernel_table(isa);
+    for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+      EXPECT_NE(t.matmul[static_cast<int>(d)].tile, nullptr) << isa_name(isa);
+    }
+    EXPECT_NE(t.attention, nullptr);
+    EXPECT_NE(t.gelu_erf, nullptr);
+    EXPECT_NE(t.read_sum, nullptr);
+  }
+  // Variants really differ from the reference (the table is not all scalar).
+  if (isa_supported(Isa::kAvx512)) {
+    EXPECT_NE(kernel_table(Isa::kAvx512).matmul[static_cast<int>(DType::kQ8_0)].tile,
+              kernel_table(Isa::kScalar).matmul[static_cast<int>(DType::kQ8_0)].tile);
+  }
+}
+
+TEST(Membw, ReadLoopsReadEveryWordAndProbeReportsBandwidth) {
+  std::vector<uint64_t> buf(4096 / 8 * 3);
+  std::mt19937_64 rng(1);
+  for (auto& v : buf) v = rng();
+  for (size_t bytes : {size_t{256}, size_t{4096}, size_t{12288}}) {
+    uint64_t want = 0;
+    for (size_t i = 0; i < bytes / 8; ++i) want ^= buf[i];
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (!isa_supported(isa)) continue;
+      EXPECT_EQ(kernel_table(isa).read_sum(buf.data(), bytes), want) << isa_name(isa);
+    }
+  }
+  ThreadPool pool(2);
+  const double gbs = measure_memory_bandwidth(pool, size_t{64} << 20);
+  EXPECT_GT(gbs, 0.5);
+  EXPECT_LT(gbs, 10000.0);
+  EXPECT_THROW(measure_memory_bandwidth(pool, 100), Error);
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu

@@ -1,0 +1,200 @@
+// Vector ops: each SIMD variant against the scalar reference over sizes 0..35 and longer rows,
+// misaligned by 0-3 floats; the references against exact math; RoPE against the rotation formula.
+#include "kernels/cpu/vec.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+
+#include "kernel_test_util.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+using testing::IsaScope;
+using testing::kEps;
+using testing::random_floats;
+using testing::simd_isas;
+
+std::vector<size_t> sizes() {
+  std::vector<size_t> s;
+  for (size_t n = 0; n <= 2 * 16 + 3; ++n) s.push_back(n);
+  for (size_t n : {100, 1000, 4099}) s.push_back(n);
+  return s;
+}
+
+// Runs `op(a, b, y, n)` under scalar and every SIMD ISA with inputs misaligned by n % 4 floats and
+// checks |got - ref| <= tol(i, ref, a, b).
+using Op = std::function<void(const float*, const float*, float*, size_t)>;
+using Tol = std::function<double(float ref, float a, float b, size_t n)>;
+void compare(const char* name, const Op& op, const Tol& tol, float lo, float hi) {
+  std::mt19937 rng(11);
+  for (size_t n : sizes()) {
+    const size_t off = n % 4;
+    std::vector<float> a = random_floats(rng, n + off, lo, hi),
+                       b = random_floats(rng, n + off, lo, hi);
+    std::vector<float> ref(n + off + 1, 1e30f);
+    {
+      IsaScope s(Isa::kScalar);
+      op(a.data() + off, b.data() + off, ref.data() + off, n);
+    }
+    for (Isa isa : simd_isas()) {
+      IsaScope s(isa);
+      std::vector<float> got(n + off + 1, 1e30f);
+      op(a.data() + off, b.data() + off, got.data() + off, n);
+      EXPECT_EQ(got[n + off], 1e30f) << name << " wrote past the end";
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_NEAR(got[off + i], ref[off + i], tol(ref[off + i], a[off + i], b[off + i], n))
+            << name << " " << isa_name(isa) << " n=" << n << " i=" << i;
+      }
+    }
+  }
+}
+
+TEST(Vec, ElementwiseOpsMatchReference) {
+  auto exact = [](float, float, float, size_t) { return 0.0; };
+  compare(
+      "add", [](const float* a, const float* b, float* y, size_t n) { add(a, b, y, n); }, exact,
+      -10, 10);
+  compare(
+      "mul", [](const float* a, const float* b, float* y, size_t n) { mul(a, b, y, n); }, exact,
+      -10, 10);
+  compare(
+      "scale", [](const float* a, const float*, float* y, size_t n) { scale(a, 0.37f, y, n); },
+      exact, -10, 10);
+  // Polynomial exp (rel. error < 2e-7) plus a few roundings: 8 eps of the result.
+  compare(
+      "silu_mul", [](const float* a, const float* b, float* y, size_t n) { silu_mul(a, b, y, n); },
+      [](float r, float, float, size_t) { return 8 * kEps * std::fabs(r) + 1e-37; }, -20, 20);
+  // The reference computes 1 + tanh(u), which cancels for negative x: its own error is about
+  // eps·|x|/2, so the bound adds that to 8 eps of the result.
+  compare(
+      "gelu_tanh", [](const float* a, const float*, float* y, size_t n) { gelu_tanh(a, y, n); },
+      [](float r, float a, float, size_t) {
+        return 8 * kEps * std::fabs(r) + 2 * kEps * std::fabs(a) + 1e-37;
+      },
+      -12, 12);
+  compare(
+      "gelu_erf", [](const float* a, const float*, float* y, size_t n) { gelu_erf(a, y, n); },
+      [](float r, float a, float, size_t) { return 8 * kEps * (std::fabs(r) + std::fabs(a)); }, -6,
+      6);
+  // Sums of n terms in a different order: (n + 8) eps relative.
+  compare(
+      "rms_norm",
+      [](const float* a, const float* b, float* y, size_t n) { rms_norm(a, b, y, n, 1e-5f); },
+      [](float r, float, float, size_t n) { return (n + 8) * kEps * std::fabs(r); }, -3, 3);
+  compare(
+      "rms_norm(no weight)",
+      [](const float* a, const float*, float* y, size_t n) { rms_norm(a, nullptr, y, n, 1e-6f); },
+      [](float r, float, float, size_t n) { return (n + 8) * kEps * std::fabs(r); }, -3, 3);
+  compare(
+      "softmax", [](const float* a, const float*, float* y, size_t n) { softmax(a, y, n); },
+      [](float r, float, float, size_t n) { return (n + 16) * kEps * std::fabs(r) + 1e-37; }, -30,
+      30);
+}
+
+TEST(Vec, ReferencesMatchExactMath) {
+  IsaScope s(Isa::kScalar);
+  std::vector<float> x = {-3.5f, -1, 0, 0.25f, 2, 7}, w = {1, 2, 3, 4, 5, 6}, y(6), b(6, 2.0f);
+  double ss = 0;
+  for (float v : x) ss += double(v) * v;
+  rms_norm(x.data(), w.data(), y.data(), 6, 1e-5f);
+  for (int i = 0; i < 6; ++i) {
+    const double want = x[i] / std::sqrt(ss / 6 + 1e-5) * w[i];
+    EXPECT_NEAR(y[i], want, 8 * kEps * std::fabs(want));
+  }
+  softmax(x.data(), y.data(), 6);
+  double z = 0;
+  for (float v : x) z += std::exp(double(v));
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(y[i], std::exp(double(x[i])) / z, 1e-7);
+  silu_mul(x.data(), b.data(), y.data(), 6);
+  for (int i = 0; i < 6; ++i) EXPECT_NEAR(y[i], 2 * x[i] / (1 + std::exp(-double(x[i]))), 1e-6);
+  gelu_erf(x.data(), y.data(), 6);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_NEAR(y[i], 0.5 * x[i] * (1 + std::erf(x[i] / std::sqrt(2.0))), 1e-6);
+  }
+  gelu_tanh(x.data(), y.data(), 6);
+  for (int i = 0; i < 6; ++i) {
+    const double v = x[i];
+    EXPECT_NEAR(y[i], 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))),
+                1e-6);
+  }
+  // In-place use.
+  std::vector<float> inplace = x;
+  softmax(inplace.data(), inplace.data(), 6);
+  softmax(x.data(), y.data(), 6);
+  EXPECT_EQ(inplace, y);
+}
+
+TEST(Vec, ConversionsAreExactForEveryIsa) {
+  std::mt19937 rng(8);
+  std::vector<float> f = random_floats(rng, 1000, -70000, 70000);
+  // Values that exercise subnormals, zeros, infinities and rounding ties of f16.
+  const float specials[] = {0.0f,           -0.0f,        1e-8f,
+                            -3e-6f,         6.1e-5f,      65504.0f,
+                            65520.0f,       1e6f,         std::numeric_limits<float>::infinity(),
+                            1.00048828125f, 2.0009765625f};
+  for (size_t i = 0; i < std::size(specials); ++i) f[i] = specials[i];
+  for (size_t i = 50; i < 300; ++i) f[i] *= 1e-4f;
+  for (size_t i = 300; i < 500; ++i) f[i] *= 1e-8f;
+  for (Isa isa : simd_isas()) {
+    IsaScope s(isa);
+    for (size_t n : sizes()) {
+      if (n > f.size() - 3) continue;
+      const size_t off = n % 3;
+      std::vector<uint16_t> h(n + 1), h_ref(n + 1);
+      f32_to_f16(f.data() + off, h.data() + 1, n);
+      for (size_t i = 0; i < n; ++i) h_ref[i + 1] = runnel::f32_to_f16(f[off + i]);
+      ASSERT_EQ(h, h_ref) << isa_name(isa) << " f32_to_f16 n=" << n;
+      std::vector<float> back(n), back_ref(n);
+      f16_to_f32(h.data() + 1, back.data(), n);
+      for (size_t i = 0; i < n; ++i) back_ref[i] = runnel::f16_to_f32(h[i + 1]);
+      ASSERT_EQ(0, std::memcmp(back.data(), back_ref.data(), n * 4)) << isa_name(isa);
+      std::vector<uint16_t> bf(n + 1);
+      for (size_t i = 0; i < n; ++i) bf[i + 1] = runnel::f32_to_bf16(f[off + i]);
+      bf16_to_f32(bf.data() + 1, back.data(), n);
+      for (size_t i = 0; i < n; ++i) back_ref[i] = runnel::bf16_to_f32(bf[i + 1]);
+      ASSERT_EQ(0, std::memcmp(back.data(), back_ref.data(), n * 4)) << isa_name(isa);
+    }
+  }
+}
+
+TEST(Vec, RopeRotatesPairsOfEachStyle) {
+  const size_t head_dim = 10, n_rot = 8, n_heads = 3;
+  const float ff[] = {1, 2, 4, 8};
+  std::vector<float> cs(n_rot / 2), sn(n_rot / 2);
+  rope_cos_sin(5.0f, 10000.0f, 0.5f, ff, n_rot, cs.data(), sn.data());
+  for (size_t i = 0; i < n_rot / 2; ++i) {
+    const double angle = 5.0 * 0.5 * std::pow(10000.0, -2.0 * i / n_rot) / ff[i];
+    EXPECT_NEAR(cs[i], std::cos(angle), 1e-7);
+    EXPECT_NEAR(sn[i], std::sin(angle), 1e-7);
+  }
+  std::mt19937 rng(2);
+  const std::vector<float> x = random_floats(rng, head_dim * n_heads);
+  for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+    std::vector<float> y = x;
+    rope(y.data(), n_heads, head_dim, n_rot, cs.data(), sn.data(), style);
+    for (size_t h = 0; h < n_heads; ++h) {
+      const float* a = x.data() + h * head_dim;
+      const float* b = y.data() + h * head_dim;
+      for (size_t i = 0; i < n_rot / 2; ++i) {
+        const size_t i0 = style == RopeStyle::kNormal ? 2 * i : i;
+        const size_t i1 = style == RopeStyle::kNormal ? 2 * i + 1 : i + n_rot / 2;
+        EXPECT_NEAR(b[i0], a[i0] * cs[i] - a[i1] * sn[i], 1e-6);
+        EXPECT_NEAR(b[i1], a[i0] * sn[i] + a[i1] * cs[i], 1e-6);
+      }
+      for (size_t e = n_rot; e < head_dim; ++e) EXPECT_EQ(b[e], a[e]) << "beyond n_rot";
+    }
+  }
+  // Position 0 is the identity.
+  rope_cos_sin(0.0f, 10000.0f, 1.0f, nullptr, n_rot, cs.data(), sn.data());
+  std::vector<float> y = x;
+  rope(y.data(), n_heads, head_dim, n_rot, cs.data(), sn.data(), RopeStyle::kNeox);
+  EXPECT_EQ(y, x);
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu
