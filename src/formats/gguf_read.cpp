@@ -15,6 +15,10 @@ namespace {
 
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4;
+// Counts are checked against the remaining bytes, but one byte of file can still become 8 to 32
+// bytes of memory (a u8 array element, an empty string): reserve at most this many up front and
+// let real elements, each of which consumed file bytes, grow the vectors.
+constexpr uint64_t kMaxReserve = uint64_t{1} << 16;
 
 // Smallest encoded size of one value of a metadata type (strings: their u64 length).
 uint64_t min_value_bytes(GgufType t) {
@@ -81,7 +85,8 @@ class GgufParser {
     out_.version_ = read<uint32_t>();
     if (out_.version_ == 1) err("GGUF version 1 is not supported (only 2 and 3)");
     if (out_.version_ != 2 && out_.version_ != 3)
-      err(str_cat("unsupported GGUF version ", out_.version_, " (only 2 and 3)"));
+      err(str_cat("unsupported GGUF version ", out_.version_,
+                  (out_.version_ & 0xffff) == 0 ? " (a big-endian file?)" : "", " (only 2 and 3)"));
     uint64_t n_tensors = read<uint64_t>();
     uint64_t n_kv = read<uint64_t>();
     // A key/value takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at least
@@ -91,7 +96,7 @@ class GgufParser {
     what_ = "tensor infos";
     if (n_tensors > remaining() / 24)
       err(str_cat("tensor count ", n_tensors, " exceeds the file size"));
-    out_.tensors_.reserve(n_tensors);
+    out_.tensors_.reserve(std::min(n_tensors, kMaxReserve));
     for (uint64_t i = 0; i < n_tensors; ++i) parse_tensor_info();
     place_tensors();
   }
@@ -178,16 +183,16 @@ class GgufParser {
       if (n > remaining() / min_value_bytes(v.elem_type))
         err(str_cat("array of ", n, " ", type_name(v.elem_type), " runs past the end of the file"));
       if (is_integer_type(v.elem_type)) {
-        v.ints.reserve(n);
+        v.ints.reserve(std::min(n, kMaxReserve));
         for (uint64_t i = 0; i < n; ++i) v.ints.push_back(read_int(v.elem_type));
       } else if (is_float_type(v.elem_type)) {
-        v.floats.reserve(n);
+        v.floats.reserve(std::min(n, kMaxReserve));
         for (uint64_t i = 0; i < n; ++i) v.floats.push_back(read_float(v.elem_type));
       } else if (v.elem_type == GgufType::kBool) {
-        v.bools.reserve(n);
+        v.bools.reserve(std::min(n, kMaxReserve));
         for (uint64_t i = 0; i < n; ++i) v.bools.push_back(read_bool());
       } else {
-        v.strings.reserve(n);
+        v.strings.reserve(std::min(n, kMaxReserve));
         for (uint64_t i = 0; i < n; ++i) v.strings.push_back(read_string());
       }
     } else if (is_integer_type(v.type)) {

@@ -56,6 +56,21 @@ TEST(Gguf, ReadsStories260K) {
   EXPECT_NE(f->find_tensor("blk.4.attn_q.weight"), nullptr);
   EXPECT_EQ(f->find_tensor("blk.5.attn_q.weight"), nullptr);
   EXPECT_EQ(f->find_tensor("output_norm.weight")->shape, (std::vector<int64_t>{64}));
+  EXPECT_EQ(f->find_tensor("blk.0.attn_k.weight")->shape, (std::vector<int64_t>{32, 64}));
+  EXPECT_EQ(f->find_tensor("blk.0.ffn_down.weight")->shape, (std::vector<int64_t>{64, 172}));
+  EXPECT_EQ(f->tensors().size(), 48u);
+  EXPECT_EQ(f->metadata().size(), 19u);
+  for (const GgufTensor& t : f->tensors()) EXPECT_EQ(t.dtype, DType::kF32) << t.name;
+  // Offsets from the data section: output_norm follows token_embd (512 * 64 * 4 bytes).
+  EXPECT_EQ(f->find_tensor("output_norm.weight")->offset, 131072u);
+  EXPECT_EQ(f->find_tensor("output_norm.weight")->data, emb->data + 131072);
+  EXPECT_EQ(f->get_int("tokenizer.ggml.seperator_token_id"), 4294967295);
+  EXPECT_NEAR(*f->get_float("llama.attention.layer_norm_rms_epsilon"), 1e-5, 1e-10);
+  auto types = f->get_ints("tokenizer.ggml.token_type");
+  ASSERT_TRUE(types.has_value());
+  EXPECT_EQ((std::vector<int64_t>(types->begin(), types->begin() + 3)),
+            (std::vector<int64_t>{2, 3, 3}));
+  EXPECT_EQ(tokens->at(1), "<s>");
   // Wrong-type access names the key.
   try {
     f->get_string("llama.block_count");
