@@ -70,7 +70,8 @@ TEST(Dispatch, TablesAreCompleteForEverySupportedIsa) {
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (!isa_supported(isa)) continue;
     const KernelTable& t = kernel_table(isa);
-    for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0}) {
+    for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
+                    DType::kQ4_K, DType::kQ6_K}) {
       EXPECT_NE(t.matmul[static_cast<int>(d)].tile, nullptr) << isa_name(isa);
     }
     EXPECT_NE(t.attention, nullptr);

@@ -22,13 +22,18 @@ using testing::kEps;
 using testing::random_floats;
 using testing::simd_isas;
 
-constexpr DType kTypes[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+constexpr DType kTypes[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
+                            DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+
+bool is_kquant(DType t) { return t == DType::kQ4_K || t == DType::kQ6_K; }
 
 // n rows of k elements of `type` at data() + offset, row stride `stride`; padding bytes are 0xff
 // (NaN for float types) so a kernel reading past a row shows up.
 struct Weights {
   std::vector<uint8_t> bytes;
-  size_t offset = 0, stride = 0;
+  std::vector<float> deq;   // K-quants: rows dequantized by the formats reference (quant.cpp)
+  std::vector<float> dmin;  // Q4_K: |dmin| of each super-block, row-major
+  size_t offset = 0, stride = 0, k = 0;
   const uint8_t* row(size_t j) const { return bytes.data() + offset + j * stride; }
   const void* ptr() const { return bytes.data() + offset; }
 };
@@ -37,6 +42,7 @@ Weights make_weights(DType t, size_t n, size_t k, std::mt19937& rng, size_t pad,
   Weights w;
   w.offset = misalign;
   w.stride = row_bytes(t, k) + pad;
+  w.k = k;
   w.bytes.assign(misalign + n * w.stride + 8, 0xff);
   std::uniform_real_distribution<float> val(-1, 1), scale(0.001f, 0.02f);
   std::uniform_int_distribution<int> q8(-127, 127), byte(0, 255);
@@ -50,6 +56,25 @@ Weights make_weights(DType t, size_t n, size_t k, std::mt19937& rng, size_t pad,
         uint16_t h = t == DType::kF16 ? f32_to_f16(val(rng)) : f32_to_bf16(val(rng));
         std::memcpy(p + 2 * c, &h, 2);
       }
+    }
+    if (is_kquant(t)) {
+      // Random quants and scales; finite, small super-block scales.
+      for (size_t c = 0; c < row_bytes(t, k); ++c) p[c] = static_cast<uint8_t>(byte(rng));
+      const size_t bb = dtype_info(t).block_bytes;
+      for (size_t b = 0; b < k / 256; ++b) {
+        uint8_t* blk = p + b * bb;
+        const uint16_t d = f32_to_f16(scale(rng) / 8), dm = f32_to_f16(scale(rng) / 8);
+        if (t == DType::kQ4_K) {
+          std::memcpy(blk, &d, 2);
+          std::memcpy(blk + 2, &dm, 2);
+          w.dmin.push_back(f16_to_f32(dm));
+        } else {
+          std::memcpy(blk + offsetof(BlockQ6_K, d), &d, 2);
+        }
+      }
+      std::vector<float> row(k);
+      dequantize_row(t, p, row.data(), k);
+      w.deq.insert(w.deq.end(), row.begin(), row.end());
     }
     if (t == DType::kQ8_0 || t == DType::kQ4_0) {
       const size_t bb = dtype_info(t).block_bytes;
@@ -94,10 +119,31 @@ float weight_at(DType t, const uint8_t* row, size_t c) {
   return d * static_cast<float>((e < 16 ? byte & 0xf : byte >> 4) - 8);
 }
 
+// Element c of row j, from the test's own unpacking or (K-quants) the formats reference.
+float weight_of(DType t, const Weights& w, size_t j, size_t c) {
+  return is_kquant(t) ? w.deq[j * w.k + c] : weight_at(t, w.row(j), c);
+}
+
+// Q4_K: its min term is summed apart from the scaled quants, so both parts' magnitudes count:
+// |d·sc·q| <= |w| + |dmin·m| <= |w| + 63·|dmin|.
+double min_part(DType t, const Weights& w, size_t j, size_t c) {
+  return t == DType::kQ4_K ? 63.0 * w.dmin[j * (w.k / 256) + c / 256] : 0.0;
+}
+
 // The quantity rounding errors scale with, for y[i, j]: Σ |x w| for plain types, and for the
 // integer paths Σ_b |d_w d_x| Σ |q_w q_x| over the quantized activations.
-double error_scale(DType t, const float* x, const uint8_t* wrow, size_t k) {
+double error_scale(DType t, const float* x, const Weights& w, size_t j, size_t k) {
+  const uint8_t* wrow = w.row(j);
   double s = 0;
+  if (is_kquant(t)) {
+    std::vector<BlockQ8Act> xq(k / 32);
+    quantize_act_q8(x, k, xq.data());
+    for (size_t c = 0; c < k; ++c) {
+      s += (std::fabs(weight_of(t, w, j, c)) + min_part(t, w, j, c)) *
+           std::fabs(xq[c / 32].d * xq[c / 32].qs[c % 32]);
+    }
+    return s;
+  }
   if (!is_quantized(t)) {
     for (size_t c = 0; c < k; ++c)
       s += std::fabs(static_cast<double>(x[c]) * weight_at(t, wrow, c));
@@ -119,7 +165,9 @@ double error_scale(DType t, const float* x, const uint8_t* wrow, size_t k) {
 }
 
 // Number of rounding steps in one output of either summation (a bound, with room for lane sums).
-double error_steps(DType t, size_t k) { return is_quantized(t) ? k / 32 + 24.0 : k + 24.0; }
+double error_steps(DType t, size_t k) {
+  return is_kquant(t) ? 2 * (k / 16) + 24.0 : is_quantized(t) ? k / 32 + 24.0 : k + 24.0;
+}
 
 struct Problem {
   DType t;
@@ -145,9 +193,10 @@ TEST(Matmul, SimdMatchesScalarReference) {
   for (size_t k = 0; k <= 2 * 16 + 3; ++k) plain_k.push_back(k);
   for (size_t k : {64, 100, 257, 1000}) plain_k.push_back(k);
   const std::vector<size_t> quant_k = {0, 32, 64, 96, 160, 256, 1024};
+  const std::vector<size_t> kquant_k = {0, 256, 512, 1024};
   int variant = 0;
   for (DType t : kTypes) {
-    for (size_t k : is_quantized(t) ? quant_k : plain_k) {
+    for (size_t k : is_kquant(t) ? kquant_k : is_quantized(t) ? quant_k : plain_k) {
       for (size_t m : {1, 2, 3, 5, 9}) {
         for (size_t n : {1, 2, 3, 4, 5, 7, 13}) {
           ++variant;
@@ -173,7 +222,7 @@ TEST(Matmul, SimdMatchesScalarReference) {
               for (size_t j = 0; j < n; ++j) {
                 const float* x = xbuf.data() + p.x_off + i * (k + p.x_pad);
                 const double tol =
-                    2 * error_steps(t, k) * kEps * error_scale(t, x, w.row(j), k) + 1e-30;
+                    2 * error_steps(t, k) * kEps * error_scale(t, x, w, j, k) + 1e-30;
                 ASSERT_NEAR(got[i * (n + 1) + j], ref[i * (n + 1) + j], tol)
                     << isa_name(isa) << " " << dtype_name(t) << " m=" << m << " n=" << n
                     << " k=" << k << " i=" << i << " j=" << j;
@@ -204,9 +253,9 @@ TEST(Matmul, ReferenceMatchesExactMath) {
       for (size_t j = 0; j < n; ++j) {
         double exact = 0, abs_sum = 0, quant_err = 0;
         for (size_t c = 0; c < k; ++c) {
-          const double wc = weight_at(t, w.row(j), c);
+          const double wc = weight_of(t, w, j, c);
           exact += wc * x[i * k + c];
-          abs_sum += std::fabs(wc * x[i * k + c]);
+          abs_sum += (std::fabs(wc) + min_part(t, w, j, c)) * std::fabs(x[i * k + c]);
           quant_err += std::fabs(wc) * xq[c / 32].d / 2;
         }
         const double tol =

@@ -34,11 +34,13 @@ struct Tables {
       scalar::register_vec(t[i]);
       if (isa >= Isa::kAvx2) {
         avx2::register_matmul(t[i]);
+        avx2::register_matmul_kquants(t[i]);
         avx2::register_attention(t[i]);
         avx2::register_vec(t[i]);
       }
       if (isa >= Isa::kAvx512) {
         avx512::register_matmul(t[i]);
+        avx512::register_matmul_kquants(t[i]);
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }

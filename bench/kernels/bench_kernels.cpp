@@ -1,0 +1,163 @@
+// Kernel benchmark: memory bandwidth, decode-shaped GEMV (m = 1) per weight type and ISA as GB/s
+// of weight bytes and as a fraction of the measured bandwidth, and a prefill-shaped GEMM (m = 512)
+// in GFLOP/s. Weights are spread over enough copies (>= 512 MiB) that every GEMV streams from
+// DRAM, as decode does, instead of hitting the 32 MiB L3.
+//   bench_kernels [--threads N] [--quick] [--isa scalar|avx2|avx512]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/dtype.h"
+#include "base/half.h"
+#include "base/thread_pool.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/membw.h"
+
+using namespace runnel;
+using namespace runnel::kernels::cpu;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Valid values of `t` (finite scales, weights in [-1, 1]) for n rows of k.
+std::vector<uint8_t> make_weights(DType t, size_t n, size_t k, std::mt19937& rng) {
+  std::vector<uint8_t> w(row_bytes(t, k) * n);
+  std::uniform_real_distribution<float> val(-1, 1);
+  if (t == DType::kF32) {
+    for (size_t i = 0; i < n * k; ++i) {
+      const float f = val(rng);
+      std::memcpy(w.data() + 4 * i, &f, 4);
+    }
+  } else if (t == DType::kF16 || t == DType::kBF16) {
+    for (size_t i = 0; i < n * k; ++i) {
+      const uint16_t h = t == DType::kF16 ? f32_to_f16(val(rng)) : f32_to_bf16(val(rng));
+      std::memcpy(w.data() + 2 * i, &h, 2);
+    }
+  } else {
+    const size_t bb = dtype_info(t).block_bytes;
+    for (size_t b = 0; b < w.size() / bb; ++b) {
+      const uint16_t d = f32_to_f16(0.01f + 0.001f * static_cast<float>(b % 7));
+      std::memcpy(w.data() + b * bb, &d, 2);
+      for (size_t c = 2; c < bb; ++c) w[b * bb + c] = static_cast<uint8_t>(rng() % 255 + 1);
+    }
+  }
+  return w;
+}
+
+struct Timing {
+  double median = 0, best = 0;
+};
+
+// Runs fn repeatedly for about `budget` seconds (at least 3 times); median and best seconds.
+template <class F>
+Timing time_it(F&& fn, double budget) {
+  std::vector<double> t;
+  const double start = now();
+  fn();  // warm-up
+  while (t.size() < 3 || (now() - start < budget && t.size() < 1000)) {
+    const double t0 = now();
+    fn();
+    t.push_back(now() - t0);
+  }
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t[0]};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 2;
+  bool quick = false;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--threads" && i + 1 < argc) {
+      threads = std::stoi(argv[++i]);
+    } else if (a == "--quick") {
+      quick = true;
+    } else if (a == "--isa" && i + 1 < argc) {
+      only = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: bench_kernels [--threads N] [--quick] [--isa NAME]\n");
+      return 2;
+    }
+  }
+  ThreadPool pool(threads);
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa_supported(isa) && (only.empty() || only == isa_name(isa))) isas.push_back(isa);
+  }
+  const double bw = measure_memory_bandwidth(pool);
+  std::printf("threads %d, memory bandwidth (read, %s): %.1f GB/s\n\n", threads,
+              isa_name(active_isa()), bw);
+
+  const DType types[] = {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+  std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
+  if (!quick) shapes.push_back({8192, 8192});
+  std::mt19937 rng(1);
+
+  std::printf("GEMV m=1 (decode): GB/s of weight bytes, fraction of measured bandwidth\n");
+  std::printf("%-6s %-7s %11s %9s %9s %7s\n", "type", "isa", "n x k", "us", "GB/s", "of bw");
+  std::vector<float> x(8192), y(8192);
+  for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  for (DType t : types) {
+    for (auto [n, k] : shapes) {
+      const size_t bytes = row_bytes(t, k) * n;
+      const size_t copies = std::max<size_t>(1, (size_t{512} << 20) / bytes);
+      std::vector<std::vector<uint8_t>> w;
+      w.push_back(make_weights(t, n, k, rng));
+      for (size_t c = 1; c < copies; ++c) w.push_back(w[0]);
+      for (Isa isa : isas) {
+        set_active_isa(isa);
+        size_t next = 0;
+        const double budget = isa == Isa::kScalar ? 0.3 : 0.6;
+        Timing tm = time_it(
+            [&] {
+              matmul(x.data(), k, 1, k, w[next].data(), t, row_bytes(t, k), n, y.data(), n, pool);
+              next = (next + 1) % copies;
+            },
+            budget);
+        const double gbs = static_cast<double>(bytes) / tm.median / 1e9;
+        std::printf("%-6s %-7s %5zux%-5zu %9.1f %9.2f %6.0f%%\n",
+                    std::string(dtype_name(t)).c_str(), isa_name(isa), n, k, tm.median * 1e6, gbs,
+                    100 * gbs / bw);
+        std::fflush(stdout);
+      }
+    }
+  }
+
+  std::printf("\nGEMM m=512 (prefill): GFLOP/s (2·m·n·k per call)\n");
+  std::printf("%-6s %-7s %11s %9s %9s\n", "type", "isa", "n x k", "ms", "GFLOP/s");
+  const size_t m = 512;
+  std::vector<float> xm(m * 8192), ym(m * 8192);
+  for (float& v : xm) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+  std::vector<std::pair<size_t, size_t>> gemm_shapes = {{2048, 2048}};
+  if (!quick) gemm_shapes.push_back({8192, 2048});
+  for (DType t : types) {
+    for (auto [n, k] : gemm_shapes) {
+      std::vector<uint8_t> w = make_weights(t, n, k, rng);
+      for (Isa isa : isas) {
+        if (isa == Isa::kScalar) continue;  // minutes per call; the reference is not for speed
+        set_active_isa(isa);
+        Timing tm = time_it(
+            [&] {
+              matmul(xm.data(), k, m, k, w.data(), t, row_bytes(t, k), n, ym.data(), n, pool);
+            },
+            quick ? 0.5 : 1.5);
+        std::printf("%-6s %-7s %5zux%-5zu %9.2f %9.1f\n", std::string(dtype_name(t)).c_str(),
+                    isa_name(isa), n, k, tm.median * 1e3, 2.0 * m * n * k / tm.median / 1e9);
+        std::fflush(stdout);
+      }
+    }
+  }
+  std::printf("\nmemory bandwidth again: %.1f GB/s\n", measure_memory_bandwidth(pool));
+  return 0;
+}
