@@ -1,0 +1,195 @@
+// GrammarBuilder: resolution of calls/merges into the byte table and completion distances.
+#include "sample/grammar.h"
+
+#include <algorithm>
+
+#include "base/assert.h"
+#include "base/error.h"
+
+namespace runnel::sample {
+
+namespace {
+
+std::string byte_name(int b) {
+  if (b >= 0x21 && b < 0x7f) return str_cat("'", static_cast<char>(b), "'");
+  return str_cat("0x", "0123456789abcdef"[b >> 4], "0123456789abcdef"[b & 15]);
+}
+
+}  // namespace
+
+size_t Grammar::memory_bytes() const {
+  return table_.size() * sizeof(int32_t) + calls_.size() * sizeof(Call) + accepting_.size() +
+         dist_.size() * sizeof(int32_t);
+}
+
+GrammarBuilder::GrammarBuilder(int32_t max_states) : max_states_(max_states) {}
+
+int32_t GrammarBuilder::add_state(bool accepting) {
+  const auto id = static_cast<int32_t>(accepting_.size());
+  check(id < max_states_, "sample", "grammar: schema too large (more than ", max_states_,
+        " automaton states)");
+  table_.resize(table_.size() + 256, Grammar::kReject);
+  accepting_.push_back(accepting ? 1 : 0);
+  pending_.emplace_back();
+  return id;
+}
+
+void GrammarBuilder::set_action(int32_t state, int b, int32_t action, const std::string& what) {
+  int32_t& slot = table_[static_cast<size_t>(state) * 256 + static_cast<size_t>(b)];
+  if (slot == action) return;
+  if (slot != Grammar::kReject) {
+    // Two calls of the same rule returning to the same place are the same action.
+    if (slot <= -2 && action <= -2) {
+      const auto& a = calls_[static_cast<size_t>(-slot - 2)];
+      const auto& c = calls_[static_cast<size_t>(-action - 2)];
+      if (a.callee == c.callee && a.ret == c.ret) return;
+    }
+    fail("sample", what, ": ambiguous alternatives both start with byte ", byte_name(b),
+         " (anyOf/oneOf/type branches must differ in their first character)");
+  }
+  slot = action;
+}
+
+void GrammarBuilder::add_shift(int32_t from, uint8_t lo, uint8_t hi, int32_t to) {
+  for (int b = lo; b <= hi; ++b) set_action(from, b, to, "grammar");
+}
+
+int32_t GrammarBuilder::shift_target(int32_t from, uint8_t byte) const {
+  const int32_t a = table_[static_cast<size_t>(from) * 256 + byte];
+  return a >= 0 ? a : Grammar::kReject;
+}
+
+void GrammarBuilder::add_call(int32_t from, int32_t callee, int32_t ret) {
+  pending_[static_cast<size_t>(from)].push_back({from, callee, ret});
+}
+
+void GrammarBuilder::add_merge(int32_t into, int32_t from) {
+  pending_[static_cast<size_t>(into)].push_back({into, from, -1});
+}
+
+int32_t GrammarBuilder::add_literal(int32_t from, const std::string& bytes) {
+  int32_t s = from;
+  for (const char ch : bytes) {
+    const auto b = static_cast<uint8_t>(ch);
+    int32_t next = shift_target(s, b);
+    if (next == Grammar::kReject) {
+      next = add_state();
+      add_shift(s, b, next);
+    }
+    s = next;
+  }
+  return s;
+}
+
+void GrammarBuilder::resolve(int32_t state, const std::string& what) {
+  auto& mark = resolve_mark_[static_cast<size_t>(state)];
+  if (mark == 2) return;
+  check(mark == 0, "sample", what, ": left-recursive schema (a value that starts with itself)");
+  mark = 1;
+  // Copy: resolving other states may grow nothing here, but keep the loop independent of it.
+  const std::vector<Pending> pending = pending_[static_cast<size_t>(state)];
+  for (const Pending& p : pending) {
+    resolve(p.target, what);
+    const size_t src = static_cast<size_t>(p.target) * 256;
+    if (p.ret < 0) {  // merge
+      for (int b = 0; b < 256; ++b) {
+        const int32_t a = table_[src + static_cast<size_t>(b)];
+        if (a != Grammar::kReject) set_action(state, b, a, what);
+      }
+      if (accepting_[static_cast<size_t>(p.target)]) accepting_[static_cast<size_t>(state)] = 1;
+    } else {  // call
+      check(!accepting_[static_cast<size_t>(p.target)], "sample", what,
+            ": internal error, a called rule may not be empty");
+      const auto call_id = static_cast<int32_t>(calls_.size());
+      calls_.push_back({p.target, p.ret});
+      for (int b = 0; b < 256; ++b) {
+        if (table_[src + static_cast<size_t>(b)] != Grammar::kReject) {
+          set_action(state, b, -(call_id + 2), what);
+        }
+      }
+    }
+  }
+  mark = 2;
+}
+
+std::shared_ptr<const Grammar> GrammarBuilder::finish(int32_t start, const std::string& what) {
+  const auto n = static_cast<size_t>(accepting_.size());
+  resolve_mark_.assign(n, 0);
+  for (size_t s = 0; s < n; ++s) resolve(static_cast<int32_t>(s), what);
+
+  auto g = std::make_shared<Grammar>();
+  g->start_ = start;
+  g->table_ = std::move(table_);
+  g->calls_ = std::move(calls_);
+  g->accepting_ = std::move(accepting_);
+
+  // Distinct actions per state, then relax distances until stable (Bellman-Ford over few edges).
+  std::vector<std::vector<int32_t>> actions(n);
+  for (size_t s = 0; s < n; ++s) {
+    auto& list = actions[s];
+    for (int b = 0; b < 256; ++b) {
+      const int32_t a = g->table_[s * 256 + static_cast<size_t>(b)];
+      if (a != Grammar::kReject) list.push_back(a);
+    }
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+  auto& dist = g->dist_;
+  dist.assign(n, Grammar::kInfinite);
+  for (size_t s = 0; s < n; ++s) {
+    if (g->accepting_[s]) dist[s] = 0;
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t s = n; s-- > 0;) {
+      int32_t best = dist[s];
+      for (const int32_t a : actions[s]) {
+        int32_t d;
+        if (a >= 0) {
+          d = 1 + dist[static_cast<size_t>(a)];
+        } else {
+          const auto& c = g->calls_[static_cast<size_t>(-a - 2)];
+          d = dist[static_cast<size_t>(c.callee)] + dist[static_cast<size_t>(c.ret)];
+        }
+        best = std::min(best, std::min(d, Grammar::kInfinite));
+      }
+      if (best < dist[s]) {
+        dist[s] = best;
+        changed = true;
+      }
+    }
+  }
+  // Reachable states (through shifts, callees and return states).
+  std::vector<uint8_t> seen(n, 0);
+  std::vector<int32_t> todo{start};
+  seen[static_cast<size_t>(start)] = 1;
+  while (!todo.empty()) {
+    const int32_t s = todo.back();
+    todo.pop_back();
+    for (const int32_t a : actions[static_cast<size_t>(s)]) {
+      int32_t next[2] = {a, -1};
+      if (a < 0) {
+        const auto& c = g->calls_[static_cast<size_t>(-a - 2)];
+        next[0] = c.callee;
+        next[1] = c.ret;
+      }
+      for (const int32_t t : next) {
+        if (t >= 0 && !seen[static_cast<size_t>(t)]) {
+          seen[static_cast<size_t>(t)] = 1;
+          todo.push_back(t);
+        }
+      }
+    }
+  }
+  for (size_t s = 0; s < n; ++s) {
+    if (!seen[s]) continue;
+    // Every state we build lies on a path to acceptance; a state that cannot complete would let
+    // generation get stuck, so it is a bug in the schema compiler, not in user input.
+    RUNNEL_ASSERT_MSG(dist[s] < Grammar::kInfinite, str_cat("grammar state ", s, " is a dead end"));
+  }
+  pending_.clear();
+  resolve_mark_.clear();
+  return g;
+}
+
+}  // namespace runnel::sample

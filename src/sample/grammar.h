@@ -1,0 +1,94 @@
+// A compiled grammar over bytes: a deterministic pushdown automaton. Each state has one action per
+// byte (shift to a state, call a sub-rule and come back to a return state, or reject); a state may
+// be accepting, meaning its rule is complete and the machine returns to the caller when no action
+// matches. Immutable after GrammarBuilder::finish(), so one Grammar serves many concurrent
+// matchers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace runnel::sample {
+
+class Grammar {
+ public:
+  static constexpr int32_t kReject = -1;
+  static constexpr int32_t kInfinite = 1 << 29;
+
+  struct Call {
+    int32_t callee;  // start state of the called rule
+    int32_t ret;     // where the caller continues once the callee is complete
+  };
+
+  int32_t start() const { return start_; }
+  int32_t n_states() const { return static_cast<int32_t>(accepting_.size()); }
+  // >= 0: shift to that state; kReject; <= -2: call number -(action + 2).
+  int32_t action(int32_t state, uint8_t byte) const {
+    return table_[static_cast<size_t>(state) * 256 + byte];
+  }
+  const Call& call(int32_t action) const { return calls_[static_cast<size_t>(-action - 2)]; }
+  bool accepting(int32_t state) const { return accepting_[static_cast<size_t>(state)] != 0; }
+  // Fewest bytes that complete the rule `state` belongs to (0 when accepting).
+  int32_t dist(int32_t state) const { return dist_[static_cast<size_t>(state)]; }
+  // Bytes held by the tables, for diagnostics.
+  size_t memory_bytes() const;
+
+ private:
+  friend class GrammarBuilder;
+  int32_t start_ = 0;
+  std::vector<int32_t> table_;  // [n_states * 256]
+  std::vector<Call> calls_;
+  std::vector<uint8_t> accepting_;
+  std::vector<int32_t> dist_;
+};
+
+// Builds a Grammar. Sub-rules are referred to by their start state. Calls and merges are resolved
+// in finish(), so rules may be recursive (a call may name a rule that is built later), but not
+// left-recursive. Two actions on the same byte of a state are a compile error (the grammar must be
+// deterministic): `what` in the message names the construct.
+class GrammarBuilder {
+ public:
+  explicit GrammarBuilder(int32_t max_states = 1 << 15);
+
+  int32_t add_state(bool accepting = false);
+  void set_accepting(int32_t state) { accepting_[static_cast<size_t>(state)] = 1; }
+  bool accepting(int32_t state) const { return accepting_[static_cast<size_t>(state)] != 0; }
+  // Shift on bytes lo..hi (inclusive). A shift on a byte that already shifts to the same target is
+  // a no-op; to another target it is an error.
+  void add_shift(int32_t from, uint8_t lo, uint8_t hi, int32_t to);
+  void add_shift(int32_t from, uint8_t byte, int32_t to) { add_shift(from, byte, byte, to); }
+  // Existing shift target of `from` on `byte`, or kReject.
+  int32_t shift_target(int32_t from, uint8_t byte) const;
+  // On every first byte of the rule starting at `callee`: call it, then continue at `ret`.
+  void add_call(int32_t from, int32_t callee, int32_t ret);
+  // `into` also does everything `from` does (its actions on every byte and its acceptance):
+  // used for unions (anyOf) and references.
+  void add_merge(int32_t into, int32_t from);
+  // Spells `bytes` from `from` through new states (reusing shifts that already exist from states
+  // created by this call chain); returns the last state.
+  int32_t add_literal(int32_t from, const std::string& bytes);
+
+  // Resolves calls and merges, computes completion distances, validates that every state can
+  // complete. `start` is the root rule.
+  std::shared_ptr<const Grammar> finish(int32_t start, const std::string& what);
+
+ private:
+  void resolve(int32_t state, const std::string& what);
+  void set_action(int32_t state, int b, int32_t action, const std::string& what);
+
+  int32_t max_states_;
+  std::vector<int32_t> table_;
+  std::vector<uint8_t> accepting_;
+  std::vector<Grammar::Call> calls_;
+  struct Pending {
+    int32_t from;
+    int32_t target;  // callee (call) or source (merge)
+    int32_t ret;     // -1 for a merge
+  };
+  std::vector<std::vector<Pending>> pending_;  // per state
+  std::vector<uint8_t> resolve_mark_;          // 0 todo, 1 in progress, 2 done
+};
+
+}  // namespace runnel::sample

@@ -1,0 +1,190 @@
+// Logit transforms. Orderings are total (logit, then id) so results never depend on the order in
+// which candidates happen to sit.
+#include "sample/transforms.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/error.h"
+
+namespace runnel::sample {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+bool before(const Candidate& a, const Candidate& b) {
+  return a.logit != b.logit ? a.logit > b.logit : a.id < b.id;
+}
+
+// Sorts (at least) the first m items.
+void sort_prefix(Candidates& c, size_t m) {
+  m = std::min(m, c.items.size());
+  if (m <= c.n_sorted) return;
+  std::partial_sort(c.items.begin() + static_cast<std::ptrdiff_t>(c.n_sorted),
+                    c.items.begin() + static_cast<std::ptrdiff_t>(m), c.items.end(), before);
+  c.n_sorted = m;
+}
+
+}  // namespace
+
+void apply_mask(std::span<float> logits, const TokenMask& allowed) {
+  check(static_cast<size_t>(allowed.size()) == logits.size(), "sample", "token mask has ",
+        allowed.size(), " entries for ", logits.size(), " logits");
+  const auto& words = allowed.words();
+  for (size_t w = 0; w < words.size(); ++w) {
+    uint64_t bits = ~words[w];
+    if (bits == 0) continue;
+    const size_t base = w * 64;
+    for (; bits != 0; bits &= bits - 1) {
+      const size_t i = base + static_cast<size_t>(__builtin_ctzll(bits));
+      if (i < logits.size()) logits[i] = kNegInf;
+    }
+  }
+}
+
+void apply_logit_bias(std::span<float> logits, std::span<const std::pair<int32_t, float>> bias) {
+  for (const auto& [id, b] : bias) {
+    check(id >= 0 && static_cast<size_t>(id) < logits.size(), "sample", "logit_bias: token id ", id,
+          " is outside the vocabulary (", logits.size(), " tokens)");
+    logits[static_cast<size_t>(id)] += b;
+  }
+}
+
+void apply_penalties(std::span<float> logits, std::span<const std::pair<int32_t, int32_t>> counts,
+                     float repeat, float frequency, float presence) {
+  for (const auto& [id, count] : counts) {
+    if (id < 0 || static_cast<size_t>(id) >= logits.size() || count <= 0) continue;
+    float& l = logits[static_cast<size_t>(id)];
+    if (l == kNegInf) continue;
+    l = l > 0 ? l / repeat : l * repeat;
+    l -= static_cast<float>(count) * frequency + presence;
+  }
+}
+
+int32_t argmax(std::span<const float> logits) {
+  int32_t best = -1;
+  float best_logit = kNegInf;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] > best_logit) {  // strict: the first (lowest id) of equal maxima wins
+      best_logit = logits[i];
+      best = static_cast<int32_t>(i);
+    }
+  }
+  return best;
+}
+
+void make_candidates(std::span<const float> logits, Candidates& out) {
+  out.items.clear();
+  out.n_sorted = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] > kNegInf) out.items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+  }
+}
+
+void apply_temperature(Candidates& c, float temperature) {
+  for (auto& item : c.items) item.logit /= temperature;
+}
+
+void top_k(Candidates& c, int32_t k) {
+  if (k <= 0) return;
+  sort_prefix(c, static_cast<size_t>(k));
+  if (c.items.size() > static_cast<size_t>(k)) c.items.resize(static_cast<size_t>(k));
+}
+
+void softmax(Candidates& c) {
+  if (c.items.empty()) return;
+  float max_logit = kNegInf;
+  for (const auto& item : c.items) max_logit = std::max(max_logit, item.logit);
+  double sum = 0;
+  for (auto& item : c.items) {
+    item.prob = std::exp(item.logit - max_logit);
+    sum += item.prob;
+  }
+  for (auto& item : c.items) item.prob = static_cast<float>(item.prob / sum);
+}
+
+void top_p(Candidates& c, float p) {
+  if (p >= 1.0f || c.items.empty()) return;
+  double cum = 0;
+  size_t i = 0;
+  for (size_t m = 64;; m *= 2) {
+    sort_prefix(c, m);
+    for (; i < c.n_sorted; ++i) {
+      cum += c.items[i].prob;
+      if (cum >= p) {
+        c.items.resize(i + 1);
+        c.n_sorted = i + 1;
+        return;
+      }
+    }
+    if (c.n_sorted == c.items.size()) return;  // rounding: the whole set is needed
+  }
+}
+
+void min_p(Candidates& c, float p) {
+  if (p <= 0.0f || c.items.empty()) return;
+  float max_prob = 0;
+  for (const auto& item : c.items) max_prob = std::max(max_prob, item.prob);
+  const float threshold = p * max_prob;
+  size_t kept_sorted = 0;
+  size_t out = 0;
+  for (size_t i = 0; i < c.items.size(); ++i) {
+    if (c.items[i].prob >= threshold) {
+      if (i < c.n_sorted) ++kept_sorted;
+      c.items[out++] = c.items[i];
+    }
+  }
+  c.items.resize(out);
+  c.n_sorted = kept_sorted;
+}
+
+void typical_p(Candidates& c, float p) {
+  if (p >= 1.0f || c.items.empty()) return;
+  double total = 0;
+  for (const auto& item : c.items) total += item.prob;
+  double entropy = 0;
+  for (const auto& item : c.items) {
+    const double q = item.prob / total;
+    if (q > 0) entropy -= q * std::log(q);
+  }
+  // Score: how far each token's surprise is from the expected surprise (the entropy).
+  std::vector<std::pair<double, size_t>> order;
+  order.reserve(c.items.size());
+  for (size_t i = 0; i < c.items.size(); ++i) {
+    const double q = c.items[i].prob / total;
+    const double surprise = q > 0 ? -std::log(q) : std::numeric_limits<double>::infinity();
+    order.emplace_back(std::fabs(surprise - entropy), i);
+  }
+  std::sort(order.begin(), order.end(), [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : before(c.items[a.second], c.items[b.second]);
+  });
+  std::vector<Candidate> kept;
+  double cum = 0;
+  for (const auto& [score, i] : order) {
+    kept.push_back(c.items[i]);
+    cum += c.items[i].prob / total;
+    if (cum >= p) break;
+  }
+  c.items = std::move(kept);
+  c.n_sorted = 0;
+}
+
+int32_t draw(const Candidates& c, double u) {
+  check(!c.items.empty(), "sample", "no token is allowed (every candidate was removed)");
+  double total = 0;
+  for (const auto& item : c.items) total += item.prob;
+  const double target = u * total;
+  double cum = 0;
+  int32_t last_positive = c.items.front().id;
+  for (const auto& item : c.items) {
+    if (item.prob <= 0) continue;
+    cum += item.prob;
+    last_positive = item.id;
+    if (target < cum) return item.id;
+  }
+  return last_positive;  // rounding at the very top of the range
+}
+
+}  // namespace runnel::sample
