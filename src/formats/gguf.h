@@ -48,6 +48,7 @@ struct GgufValue {
   std::vector<std::string> strings;
   std::vector<bool> bools;
   size_t array_size() const;
+  bool operator==(const GgufValue&) const = default;
 };
 
 struct GgufTensor {

@@ -84,6 +84,30 @@ TEST(Gguf, ReadsStories260K) {
   }
 }
 
+// Copies a real file through the writer: every key (with its type) and tensor survives.
+TEST(Gguf, RewritesStories260KExactly) {
+  auto src = GgufFile::open(testing::shared_dir() + "/models/stories260K.gguf");
+  GgufWriter w;
+  for (const auto& [key, value] : src->metadata()) w.set(key, value);
+  for (const GgufTensor& t : src->tensors())
+    w.add_tensor(t.name, t.dtype, t.shape, t.data, t.n_bytes);
+  std::string path = testing::make_temp_dir("gguf") + "/copy.gguf";
+  w.write(path);
+  auto copy = GgufFile::open(path);
+  EXPECT_EQ(copy->metadata(), src->metadata());
+  ASSERT_EQ(copy->tensors().size(), src->tensors().size());
+  for (size_t i = 0; i < src->tensors().size(); ++i) {
+    const GgufTensor& a = src->tensors()[i];
+    const GgufTensor& b = copy->tensors()[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.shape, b.shape);
+    EXPECT_EQ(a.dtype, b.dtype);
+    EXPECT_EQ(a.offset, b.offset);  // same order, same alignment: same layout
+    ASSERT_EQ(a.n_bytes, b.n_bytes);
+    EXPECT_EQ(std::memcmp(a.data, b.data, a.n_bytes), 0) << a.name;
+  }
+}
+
 TEST(Gguf, ReadsEveryLlamaCppVocab) {
   int n = 0;
   for (const auto& entry :
