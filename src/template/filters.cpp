@@ -510,7 +510,7 @@ bool t_iterable(Interpreter&, const Value& v, CallArgs&) {
   return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
 }
 bool t_sequence(Interpreter&, const Value& v, CallArgs&) {
-  return v.is_string() || v.is_list() || v.is_dict();
+  return v.is_undefined() || v.is_string() || v.is_list() || v.is_dict();
 }
 bool t_callable(Interpreter&, const Value& v, CallArgs&) { return v.is_callable(); }
 const Value& need(const CallArgs& a, const char* test) {

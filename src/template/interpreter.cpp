@@ -180,6 +180,14 @@ Interpreter::Flow Interpreter::exec_body(const Body& body, std::string& out) {
 }
 
 Interpreter::Flow Interpreter::exec(const Stmt& s, std::string& out) {
+  try {
+    return exec_inner(s, out);
+  } catch (const ValueError& err) {
+    fail_at(s, err.what());
+  }
+}
+
+Interpreter::Flow Interpreter::exec_inner(const Stmt& s, std::string& out) {
   current_ = &s;
   step();
   switch (s.kind) {
@@ -376,7 +384,7 @@ Value Interpreter::call_macro(const Stmt& m, const std::weak_ptr<Frame>& defined
       kwargs.dict_ref().set(Value(k), v);
     }
   }
-  f->set("varargs", Value::list(std::move(varargs)));
+  f->set("varargs", Value::tuple(std::move(varargs)));
   f->set("kwargs", kwargs);
   FramePtr saved = frame_;
   const Stmt* saved_stmt = current_;

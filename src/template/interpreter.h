@@ -53,6 +53,7 @@ class Interpreter {
 
   Flow exec_body(const Body& body, std::string& out);
   Flow exec(const Stmt& s, std::string& out);
+  Flow exec_inner(const Stmt& s, std::string& out);
   void exec_for(const Stmt& s, std::string& out);
   void define_macro(const Stmt& s);
   void exec_call_block(const Stmt& s, std::string& out);

@@ -299,6 +299,22 @@ std::string Value::to_str() const {
   return out;
 }
 
+// Bounds recursion through nested (possibly cyclic) lists and dicts.
+class NestingGuard {
+ public:
+  NestingGuard() {
+    if (++depth_ > 256) {
+      --depth_;
+      throw ValueError("value nested too deep (or cyclic)");
+    }
+  }
+  ~NestingGuard() { --depth_; }
+
+ private:
+  static thread_local int depth_;
+};
+thread_local int NestingGuard::depth_ = 0;
+
 static void append_python_string_repr(std::string& out, const std::string& s) {
   bool has_single = s.find('\'') != std::string::npos;
   bool has_double = s.find('"') != std::string::npos;
@@ -335,6 +351,7 @@ static void append_python_string_repr(std::string& out, const std::string& s) {
 }
 
 void Value::append_repr(std::string& out) const {
+  NestingGuard guard;
   switch (kind_) {
     case Kind::kString:
       append_python_string_repr(out, str());
@@ -420,7 +437,7 @@ static void newline_indent(std::string& out, int indent, int depth) {
 
 void Value::append_json(std::string& out, int indent, std::string_view item_sep,
                         std::string_view key_sep, bool sort_keys, int depth) const {
-  if (depth > 512) throw ValueError("tojson: nesting too deep");
+  if (depth > 256) throw ValueError("value nested too deep (or cyclic)");
   switch (kind_) {
     case Kind::kNone:
       out += "null";
@@ -504,6 +521,7 @@ void Value::append_json(std::string& out, int indent, std::string_view item_sep,
 }
 
 nlohmann::ordered_json Value::to_json() const {
+  NestingGuard guard;
   switch (kind_) {
     case Kind::kNone:
     case Kind::kUndefined:
@@ -533,6 +551,7 @@ nlohmann::ordered_json Value::to_json() const {
 }
 
 bool Value::equals(const Value& o) const {
+  NestingGuard guard;
   if (is_number() && o.is_number()) {
     if (kind_ == Kind::kFloat || o.kind_ == Kind::kFloat) return as_double() == o.as_double();
     return as_int() == o.as_int();
@@ -571,6 +590,7 @@ bool Value::equals(const Value& o) const {
 }
 
 bool Value::less(const Value& o) const {
+  NestingGuard guard;
   if (is_number() && o.is_number()) {
     if (kind_ == Kind::kFloat || o.kind_ == Kind::kFloat) return as_double() < o.as_double();
     return as_int() < o.as_int();
