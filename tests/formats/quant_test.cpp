@@ -222,6 +222,29 @@ void check_round_trip(DType t, size_t group, size_t super, Bound bound) {
   }
 }
 
+TEST(Quant, PlainTypesConvertNumerically) {
+  const double f64[] = {1.5, -2.25};
+  EXPECT_EQ(dequant(DType::kF64, f64, 2), (std::vector<float>{1.5f, -2.25f}));
+  const int64_t i64[] = {-3, 1 << 20};
+  EXPECT_EQ(dequant(DType::kI64, i64, 2), (std::vector<float>{-3.0f, 1048576.0f}));
+  const int32_t i32[] = {-7, 9};
+  EXPECT_EQ(dequant(DType::kI32, i32, 2), (std::vector<float>{-7.0f, 9.0f}));
+  const int16_t i16[] = {-300, 300};
+  EXPECT_EQ(dequant(DType::kI16, i16, 2), (std::vector<float>{-300.0f, 300.0f}));
+  const int8_t i8[] = {-128, 127};
+  EXPECT_EQ(dequant(DType::kI8, i8, 2), (std::vector<float>{-128.0f, 127.0f}));
+  const uint8_t u8[] = {0, 255};
+  EXPECT_EQ(dequant(DType::kU8, u8, 2), (std::vector<float>{0.0f, 255.0f}));
+  const uint32_t u32[] = {0, 4000000000u};
+  EXPECT_EQ(dequant(DType::kU32, u32, 2), (std::vector<float>{0.0f, 4e9f}));
+  const uint8_t b[] = {0, 1};
+  EXPECT_EQ(dequant(DType::kBool, b, 2), (std::vector<float>{0.0f, 1.0f}));
+  const uint16_t h[] = {0x3c00, 0xc000};  // f16 1, -2
+  EXPECT_EQ(dequant(DType::kF16, h, 2), (std::vector<float>{1.0f, -2.0f}));
+  const uint16_t bf[] = {0x3f80, 0xc040};  // bf16 1, -3
+  EXPECT_EQ(dequant(DType::kBF16, bf, 2), (std::vector<float>{1.0f, -3.0f}));
+}
+
 TEST(Quant, RoundTripPlain) {
   check_round_trip(DType::kF32, 1, 1, [](Range, Range) { return 0.0f; });
   check_round_trip(DType::kF16, 1, 1, [](Range g, Range) { return g.amax * 0x1p-11f; });

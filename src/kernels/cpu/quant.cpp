@@ -481,6 +481,12 @@ void quant_q8_k(const float* x, BlockQ8_K* y, size_t nb) {
   }
 }
 
+template <class T>
+void convert(const void* src, float* dst, size_t n) {
+  const auto* s = static_cast<const T*>(src);
+  for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
+}
+
 }  // namespace
 
 void dequantize_row(DType type, const void* src, float* dst, size_t n) {
@@ -498,6 +504,32 @@ void dequantize_row(DType type, const void* src, float* dst, size_t n) {
     case DType::kBF16: {
       const auto* s = static_cast<const uint16_t*>(src);
       for (size_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+      return;
+    }
+    case DType::kF64:
+      convert<double>(src, dst, n);
+      return;
+    case DType::kI64:
+      convert<int64_t>(src, dst, n);
+      return;
+    case DType::kI32:
+      convert<int32_t>(src, dst, n);
+      return;
+    case DType::kI16:
+      convert<int16_t>(src, dst, n);
+      return;
+    case DType::kI8:
+      convert<int8_t>(src, dst, n);
+      return;
+    case DType::kU8:
+      convert<uint8_t>(src, dst, n);
+      return;
+    case DType::kU32:
+      convert<uint32_t>(src, dst, n);
+      return;
+    case DType::kBool: {
+      const auto* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; ++i) dst[i] = s[i] != 0 ? 1.0f : 0.0f;
       return;
     }
     case DType::kQ4_0:

@@ -10,23 +10,24 @@
 
 namespace runnel::kernels::cpu {
 
-constexpr int kQK = 32;   // elements per block of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
-constexpr int kQKK = 256; // elements per super-block of the K-quants
+constexpr int kQK = 32;    // elements per block of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0
+constexpr int kQKK = 256;  // elements per super-block of the K-quants
 constexpr int kKScaleBytes = 12;
 
 #pragma pack(push, 1)
 struct BlockQ4_0 {
-  uint16_t d;            // f16 scale
-  uint8_t qs[kQK / 2];   // element j in low nibble of qs[j], element j+16 in the high nibble; value = (q - 8) * d
+  uint16_t d;  // f16 scale
+  // Element j in the low nibble of qs[j], element j+16 in the high nibble; value = (q - 8) * d.
+  uint8_t qs[kQK / 2];
 };
 struct BlockQ4_1 {
-  uint16_t d, m;         // f16 scale and min; value = q * d + m
+  uint16_t d, m;  // f16 scale and min; value = q * d + m
   uint8_t qs[kQK / 2];
 };
 struct BlockQ5_0 {
   uint16_t d;
-  uint8_t qh[4];         // fifth bits, bit j for element j
-  uint8_t qs[kQK / 2];   // value = (q - 16) * d
+  uint8_t qh[4];        // fifth bits, bit j for element j
+  uint8_t qs[kQK / 2];  // value = (q - 16) * d
 };
 struct BlockQ5_1 {
   uint16_t d, m;
@@ -34,7 +35,7 @@ struct BlockQ5_1 {
   uint8_t qs[kQK / 2];
 };
 struct BlockQ8_0 {
-  uint16_t d;            // f16 scale; value = q * d
+  uint16_t d;  // f16 scale; value = q * d
   int8_t qs[kQK];
 };
 struct BlockQ2_K {
@@ -78,7 +79,8 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
               sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 // Scalar reference: n elements of `type` at src (n a multiple of block_elems(type)) to f32.
-// Works for plain types too (f32, f16, bf16).
+// Works for every plain type too (f32, f16, bf16 exactly; f64 and integers converted numerically,
+// bool to 0/1).
 void dequantize_row(DType type, const void* src, float* dst, size_t n);
 
 // Scalar reference quantization of n f32 values to `type` (plain f16/bf16/f32 and every block type
