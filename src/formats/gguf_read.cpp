@@ -70,6 +70,16 @@ const char* type_name(GgufType t) {
   return i < 13 ? kNames[i] : "unknown";
 }
 
+// Names of GGML types that runnel does not read, for the error message.
+std::string ggml_type_hint(uint32_t t) {
+  static const char* const kNames[] = {"iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl",
+                                       "iq3_s",   "iq2_s",  "iq4_xs",  "i8",    "i16",
+                                       "i32",     "i64",    "f64",     "iq1_m"};
+  if (t == 9) return " (q8_1)";
+  if (t >= 16 && t <= 29) return str_cat(" (", kNames[t - 16], ")");
+  return "";
+}
+
 }  // namespace
 
 // Reads one file into a GgufFile; owns the cursor.
@@ -79,8 +89,7 @@ class GgufParser {
 
   void parse() {
     what_ = "header";
-    check(size_ >= 4 && std::memcmp(data_, "GGUF", 4) == 0, "gguf", out_.path_,
-          ": not a GGUF file (bad magic)");
+    if (size_ < 4 || std::memcmp(data_, "GGUF", 4) != 0) err("not a GGUF file (bad magic)");
     pos_ = 4;
     out_.version_ = read<uint32_t>();
     if (out_.version_ == 1) err("GGUF version 1 is not supported (only 2 and 3)");
@@ -226,7 +235,7 @@ class GgufParser {
     }
     uint32_t ggml_type = read<uint32_t>();
     std::optional<DType> dt = dtype_from_ggml(ggml_type);
-    if (!dt) err(str_cat("unsupported tensor type ", ggml_type));
+    if (!dt) err(str_cat("unsupported tensor type ", ggml_type, ggml_type_hint(ggml_type)));
     t.dtype = *dt;
     t.offset = read<uint64_t>();
     if (ne[0] % block_elems(t.dtype) != 0)

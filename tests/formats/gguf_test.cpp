@@ -298,7 +298,7 @@ TEST(Gguf, HostileFilesAreClearErrors) {
   auto bad = [&](const std::string& bytes, const std::string& needle) {
     expect_gguf_error(write_bytes(dir, "bad.gguf", bytes), needle);
   };
-  bad("GGML", "magic");
+  bad("GGML", "header: not a GGUF file (bad magic)");
   bad(header(1, 0, 0, ""), "version 1");
   bad(header(4, 0, 0, ""), "version 4");
   bad(header(3, 0, uint64_t{1} << 40, ""), "metadata count");
@@ -329,6 +329,8 @@ TEST(Gguf, HostileFilesAreClearErrors) {
       "t: element count overflows");
   bad(with_data(header(3, 1, 0, tensor_info("t", {uint64_t{1} << 40}, 0, 0)), 16), "t: data");
   bad(with_data(header(3, 1, 0, tensor_info("t", {4}, 99, 0)), 16), "unsupported tensor type 99");
+  bad(with_data(header(3, 1, 0, tensor_info("t", {256}, 23, 0)), 256),
+      "t: unsupported tensor type 23 (iq4_xs)");
   bad(with_data(header(3, 1, 0, tensor_info("t", {48}, 8, 0)), 64), "not a multiple");
   bad(with_data(header(3, 2, 0, tensor_info("t", {4}, 0, 0) + tensor_info("t", {4}, 0, 32)), 64),
       "t: duplicate tensor");
