@@ -47,7 +47,9 @@ class SafetensorsModel {
  public:
   static std::unique_ptr<SafetensorsModel> open_dir(const std::string& dir);
   const SafeTensor* find(const std::string& name) const;  // nullptr when absent
-  std::vector<std::string> names() const;
+  std::vector<std::string> names() const;                 // sorted
+  // The files read, in the order opened (their metadata(), e.g. {"format": "mlx"}).
+  const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
 
  private:
   std::vector<std::unique_ptr<SafetensorsFile>> files_;

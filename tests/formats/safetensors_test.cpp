@@ -169,6 +169,8 @@ TEST(Safetensors, ShardedFolderWithMlxQuantizedWeights) {
   EXPECT_EQ(reinterpret_cast<const uint32_t*>(w->data)[31], 0x12345678u);
   EXPECT_EQ(m->find("norm.weight")->file, dir + "/model-00002-of-00002.safetensors");
   EXPECT_EQ(m->find("nope"), nullptr);
+  ASSERT_EQ(m->files().size(), 2u);
+  EXPECT_EQ(m->files()[1]->path(), dir + "/model-00002-of-00002.safetensors");
 
   // An index entry whose tensor is not in its shard.
   std::string lying = index;
