@@ -14,7 +14,7 @@ namespace runnel::cache {
 namespace {
 
 constexpr uint64_t kMagic = 0x3130424b4c4e5252ULL;  // "RRNLKB01" little-endian
-constexpr uint32_t kRaw = 0, kZstd = 1;
+constexpr uint32_t kRaw = 0, kZstd = 1;             // kZstd: byte planes (see to_planes), then zstd
 
 struct Header {
   uint64_t magic;
@@ -71,6 +71,27 @@ std::vector<uint8_t>& scratch() {
   thread_local std::vector<uint8_t> buf;
   return buf;
 }
+std::vector<uint8_t>& scratch2() {
+  thread_local std::vector<uint8_t> buf;
+  return buf;
+}
+
+// Before compression, the bytes of each element are split into planes (all first bytes, then
+// all second bytes, ...): sign and exponent bytes of f16/f32 values repeat a lot and compress
+// well once they are contiguous, while mantissa bytes barely compress at all.
+void to_planes(const uint8_t* in, size_t n, size_t width, uint8_t* out) {
+  const size_t n_elems = n / width;
+  for (size_t b = 0; b < width; ++b)
+    for (size_t i = 0; i < n_elems; ++i) out[b * n_elems + i] = in[i * width + b];
+  std::memcpy(out + n_elems * width, in + n_elems * width, n - n_elems * width);
+}
+
+void from_planes(const uint8_t* in, size_t n, size_t width, uint8_t* out) {
+  const size_t n_elems = n / width;
+  for (size_t b = 0; b < width; ++b)
+    for (size_t i = 0; i < n_elems; ++i) out[i * width + b] = in[b * n_elems + i];
+  std::memcpy(out + n_elems * width, in + n_elems * width, n - n_elems * width);
+}
 
 }  // namespace
 
@@ -95,16 +116,20 @@ std::string encode_block(const KvLayout& l, const uint8_t* block, uint64_t key,
            reinterpret_cast<uint8_t*>(out.data()) + sizeof(Header) + token_bytes);
   } else {
     std::vector<uint8_t>& raw = scratch();
+    std::vector<uint8_t>& planes = scratch2();
     raw.resize(h.raw_bytes);
+    planes.resize(h.raw_bytes);
     gather(l, block, n, state_tokens, raw.data());
-    size_t bound = ZSTD_compressBound(raw.size());
+    to_planes(raw.data(), raw.size(), l.elem_bytes(), planes.data());
+    size_t bound = ZSTD_compressBound(planes.size());
     out.resize(sizeof(Header) + token_bytes + bound);
-    size_t z = ZSTD_compress(out.data() + sizeof(Header) + token_bytes, bound, raw.data(),
-                             raw.size(), zstd_level);
+    size_t z = ZSTD_compress(out.data() + sizeof(Header) + token_bytes, bound, planes.data(),
+                             planes.size(), zstd_level);
     if (ZSTD_isError(z)) fail("cache", "zstd compression failed: ", ZSTD_getErrorName(z));
     h.compression = kZstd;
     h.stored_bytes = z;
     out.resize(sizeof(Header) + token_bytes + z);
+    out.shrink_to_fit();  // the cold tier's budget counts size(): hold no more than that
   }
   std::memcpy(out.data() + sizeof(Header), tokens.data(), token_bytes);
   h.checksum = checksum(h, out.data() + sizeof(Header), token_bytes,
@@ -158,10 +183,13 @@ bool decode_block(const KvLayout& l, std::string_view blob, uint64_t key,
   if (h.compression == kRaw) {
     scatter(l, reinterpret_cast<const uint8_t*>(payload), n, st, block);
   } else {
+    std::vector<uint8_t>& planes = scratch2();
     std::vector<uint8_t>& raw = scratch();
+    planes.resize(h.raw_bytes);
     raw.resize(h.raw_bytes);
-    size_t z = ZSTD_decompress(raw.data(), raw.size(), payload, h.stored_bytes);
+    size_t z = ZSTD_decompress(planes.data(), planes.size(), payload, h.stored_bytes);
     if (ZSTD_isError(z) || z != h.raw_bytes) return bad("zstd frame is corrupt");
+    from_planes(planes.data(), planes.size(), l.elem_bytes(), raw.data());
     scatter(l, raw.data(), n, st, block);
   }
   *state_tokens = st;

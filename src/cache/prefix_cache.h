@@ -120,6 +120,9 @@ class PrefixCache {
   // Writes every cached block not yet on disk (call at shutdown so a restart finds them);
   // returns the number of blocks written. No-op without a disk tier.
   int64_t flush_to_disk();
+  // Moves every hot block no sequence uses down a tier (cold, else disk, else dropped), e.g. to
+  // give memory back when idle; returns the number of blocks moved or dropped.
+  int64_t evict_unused();
   // Forgets every cached block no sequence uses (hot and cold); disk files stay.
   void clear();
 

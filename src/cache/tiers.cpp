@@ -240,6 +240,20 @@ int64_t PrefixCache::flush_to_disk() {
   return written;
 }
 
+int64_t PrefixCache::evict_unused() {
+  auto cands = victims(/*hot=*/true);
+  std::sort(cands.begin(), cands.end(), evict_first);
+  int64_t n = 0;
+  for (const Victim& c : cands) {
+    TrieSlot* s = trie_.slot(c.id);
+    if (s == nullptr || s->hot == kNoBlock || pool_.refcount(s->hot) != 0) continue;
+    demote_hot(s);
+    ++n;
+  }
+  publish_stats();
+  return n;
+}
+
 void PrefixCache::clear() {
   std::vector<uint32_t> ids;
   trie_.for_each([&](TrieSlot& s, int64_t) {
