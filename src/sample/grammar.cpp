@@ -19,7 +19,8 @@ std::string byte_name(int b) {
 
 size_t Grammar::memory_bytes() const {
   return table_.size() * sizeof(int32_t) + calls_.size() * sizeof(Call) + accepting_.size() +
-         dist_.size() * sizeof(int32_t);
+         dist_.size() * sizeof(int32_t) + text_of_.size() * sizeof(int32_t) +
+         texts_.size() * sizeof(TextChain);
 }
 
 GrammarBuilder::GrammarBuilder(int32_t max_states) : max_states_(max_states) {}
@@ -79,6 +80,10 @@ int32_t GrammarBuilder::add_literal(int32_t from, const std::string& bytes) {
     s = next;
   }
   return s;
+}
+
+void GrammarBuilder::mark_text_chain(int32_t first, int32_t n, bool loops) {
+  text_chains_.emplace_back(first, n, loops);
 }
 
 void GrammarBuilder::resolve(int32_t state, const std::string& what) {
@@ -186,6 +191,20 @@ std::shared_ptr<const Grammar> GrammarBuilder::finish(int32_t start, const std::
     // Every state we build lies on a path to acceptance; a state that cannot complete would let
     // generation get stuck, so it is a bug in the schema compiler, not in user input.
     RUNNEL_ASSERT_MSG(dist[s] < Grammar::kInfinite, str_cat("grammar state ", s, " is a dead end"));
+  }
+  g->text_of_.assign(n, -1);
+  for (const auto& [first, count, loops] : text_chains_) {
+    for (int32_t i = 0; i < count; ++i) {
+      const int32_t s = first + i;
+      const int32_t next = i + 1 < count ? s + 1 : loops ? s : Grammar::kReject;
+      // The fast path trusts this: every printable ASCII text byte moves one count up.
+      for (int b = 0x20; b < 0x80; ++b) {
+        if (b == '"' || b == '\\') continue;
+        RUNNEL_ASSERT(g->action(s, static_cast<uint8_t>(b)) == next);
+      }
+      g->text_of_[static_cast<size_t>(s)] = static_cast<int32_t>(g->texts_.size());
+      g->texts_.push_back({first, i, count - 1, loops});
+    }
   }
   pending_.clear();
   resolve_mark_.clear();

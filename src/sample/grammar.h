@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace runnel::sample {
@@ -35,6 +36,21 @@ class Grammar {
   // Bytes held by the tables, for diagnostics.
   size_t memory_bytes() const;
 
+  // Text states: the inside of a JSON string, where every "text" byte sequence (printable ASCII
+  // but '"' and '\\', or one well-formed UTF-8 character; see Vocabulary::text_cp) advances a
+  // chain of count states by one. Lets the matcher allow all text tokens at once.
+  struct TextChain {
+    int32_t first = -1;  // state of count 0; count j is state first + j
+    int32_t index = 0;   // this state's count
+    int32_t last = 0;    // highest count
+    bool loops = false;  // the last state stays put on more text (no maximum)
+  };
+  // Null when `state` is not a text state.
+  const TextChain* text_chain(int32_t state) const {
+    const int32_t i = text_of_[static_cast<size_t>(state)];
+    return i < 0 ? nullptr : &texts_[static_cast<size_t>(i)];
+  }
+
  private:
   friend class GrammarBuilder;
   int32_t start_ = 0;
@@ -42,6 +58,8 @@ class Grammar {
   std::vector<Call> calls_;
   std::vector<uint8_t> accepting_;
   std::vector<int32_t> dist_;
+  std::vector<int32_t> text_of_;  // per state: index into texts_, or -1
+  std::vector<TextChain> texts_;
 };
 
 // Builds a Grammar. Sub-rules are referred to by their start state. Calls and merges are resolved
@@ -69,6 +87,9 @@ class GrammarBuilder {
   // Spells `bytes` from `from` through new states (reusing shifts that already exist from states
   // created by this call chain); returns the last state.
   int32_t add_literal(int32_t from, const std::string& bytes);
+  // Declares states first .. first + n - 1 a text chain (see Grammar::TextChain); finish() checks
+  // that their byte actions agree.
+  void mark_text_chain(int32_t first, int32_t n, bool loops);
 
   // Resolves calls and merges, computes completion distances, validates that every state can
   // complete. `start` is the root rule.
@@ -89,6 +110,7 @@ class GrammarBuilder {
   };
   std::vector<std::vector<Pending>> pending_;  // per state
   std::vector<uint8_t> resolve_mark_;          // 0 todo, 1 in progress, 2 done
+  std::vector<std::tuple<int32_t, int32_t, bool>> text_chains_;
 };
 
 }  // namespace runnel::sample

@@ -241,7 +241,8 @@ class Compiler {
     strings_[key] = open;
     const int last = max < 0 ? min : max;  // count states 0..last
     std::vector<int32_t> c(static_cast<size_t>(last) + 1);
-    for (auto& st : c) st = b_.add_state();
+    for (auto& st : c) st = b_.add_state();  // consecutive ids: a text chain
+    b_.mark_text_chain(c[0], last + 1, max < 0);
     b_.add_shift(open, '"', c[0]);
     for (int i = 0; i <= last; ++i) {
       const int32_t s = c[static_cast<size_t>(i)];

@@ -69,10 +69,43 @@ std::vector<int32_t> GrammarMatcher::stack_of(const State& st) const {
   return out;
 }
 
-int32_t GrammarMatcher::walk(TokenMask& mask, int64_t budget_after) {
+int32_t GrammarMatcher::add_text_tokens(TokenMask& mask, int64_t budget_after) {
+  const Grammar::TextChain* chain = grammar_->text_chain(state_.pos);
+  if (chain == nullptr) return -1;
+  const int32_t room = std::min(chain->loops ? Vocabulary::kMaxTextCp : chain->last - chain->index,
+                                Vocabulary::kMaxTextCp);
+  const int32_t cum = state_.top < 0 ? 0 : frames_[static_cast<size_t>(state_.top)].cum;
+  // A text token of k code points lands on count index + k (clamped when the chain loops).
+  int32_t max_dist = 0;
+  int32_t lo = 0;  // text tokens with lo < k <= hi are allowed, as one run of sizes
+  auto& dst = mask.words();
+  const auto add_run = [&](int32_t from, int32_t to) {  // k in (from, to]
+    if (to <= from) return;
+    const auto& upto = vocab_->text_upto(to).words();
+    if (from == 0) {
+      for (size_t i = 0; i < dst.size(); ++i) dst[i] |= upto[i];
+    } else {
+      const auto& below = vocab_->text_upto(from).words();
+      for (size_t i = 0; i < dst.size(); ++i) dst[i] |= upto[i] & ~below[i];
+    }
+  };
+  for (int32_t k = 1; k <= room; ++k) {
+    const int32_t j = std::min(chain->index + k, chain->last);
+    const int32_t d = grammar_->dist(chain->first + j) + cum;
+    max_dist = std::max(max_dist, d);
+    if (budget_after >= 0 && d > budget_after) {
+      add_run(lo, k - 1);
+      lo = k;
+    }
+  }
+  add_run(lo, room);
+  return max_dist;
+}
+
+int32_t GrammarMatcher::walk(const Vocabulary::Trie& trie, TokenMask& mask, int64_t budget_after) {
   ++n_walks_;
-  const auto& nodes = vocab_->nodes();
-  const auto& ids = vocab_->sorted_ids();
+  const auto& nodes = trie.nodes;
+  const auto& ids = trie.ids;
   const Grammar& g = *grammar_;
   const size_t n_frames = frames_.size();
   State* states = walk_states_.data();
@@ -120,7 +153,12 @@ void GrammarMatcher::fill_mask(TokenMask& mask, int64_t tokens_left) {
     mask.words() = entry->mask.words();
   } else {
     mask.clear();
-    const int32_t max_dist = walk(mask, budget_after);
+    int32_t max_dist = add_text_tokens(mask, budget_after);
+    if (max_dist >= 0) {
+      max_dist = std::max(max_dist, walk(vocab_->non_text_trie(), mask, budget_after));
+    } else {
+      max_dist = walk(vocab_->trie(), mask, budget_after);
+    }
     // Only masks that the budget did not trim are worth keeping.
     if (budget_after < 0 || max_dist <= budget_after) {
       if (entry == nullptr) {

@@ -65,7 +65,10 @@ class GrammarMatcher {
   std::vector<int32_t> stack_of(const State& st) const;
   // Walks the trie; returns the largest completion distance over the tokens the grammar accepts
   // (before the budget trims them).
-  int32_t walk(TokenMask& mask, int64_t budget_after);
+  int32_t walk(const Vocabulary::Trie& trie, TokenMask& mask, int64_t budget_after);
+  // In a text state (see Grammar::TextChain), sets every text token allowed here without a trie
+  // walk and returns their largest completion distance; -1 when the state is not a text state.
+  int32_t add_text_tokens(TokenMask& mask, int64_t budget_after);
   void compact();
 
   std::shared_ptr<const Grammar> grammar_;

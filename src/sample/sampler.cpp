@@ -69,10 +69,11 @@ SampleResult Sampler::sample(std::span<const float> logits, const TokenMask* all
     result.token = argmax(l);
     check(result.token >= 0, "sample", "no token is allowed (every logit is -inf)");
   } else {
-    make_candidates(l, candidates_);
+    // Top-k is selected before dividing by the temperature: a positive scale keeps the order, so
+    // the set and the result are those of the documented order, without sorting every logit.
+    make_top_candidates(l, options_.top_k, candidates_);
     check(!candidates_.items.empty(), "sample", "no token is allowed (every logit is -inf)");
     apply_temperature(candidates_, options_.temperature);
-    top_k(candidates_, options_.top_k);
     softmax(candidates_);
     top_p(candidates_, options_.top_p);
     min_p(candidates_, options_.min_p);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "base/error.h"
@@ -83,6 +84,37 @@ void make_candidates(std::span<const float> logits, Candidates& out) {
   }
 }
 
+void make_top_candidates(std::span<const float> logits, int32_t k, Candidates& out) {
+  if (k <= 0 || static_cast<size_t>(k) >= logits.size()) {
+    make_candidates(logits, out);
+    top_k(out, k);
+    return;
+  }
+  // Min-heap of the k largest logits seen so far; its top is the threshold.
+  std::vector<float> heap;
+  heap.reserve(static_cast<size_t>(k));
+  const auto greater = std::greater<float>();
+  for (const float x : logits) {
+    if (!(x > kNegInf)) continue;
+    if (heap.size() < static_cast<size_t>(k)) {
+      heap.push_back(x);
+      std::push_heap(heap.begin(), heap.end(), greater);
+    } else if (x > heap.front()) {
+      std::pop_heap(heap.begin(), heap.end(), greater);
+      heap.back() = x;
+      std::push_heap(heap.begin(), heap.end(), greater);
+    }
+  }
+  out.items.clear();
+  out.n_sorted = 0;
+  if (heap.empty()) return;
+  const float threshold = heap.front();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] >= threshold) out.items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+  }
+  top_k(out, k);  // sorts; drops the extra ties at the threshold (higher ids)
+}
+
 void apply_temperature(Candidates& c, float temperature) {
   for (auto& item : c.items) item.logit /= temperature;
 }
@@ -107,6 +139,53 @@ void softmax(Candidates& c) {
 
 void top_p(Candidates& c, float p) {
   if (p >= 1.0f || c.items.empty()) return;
+  const size_t n = c.items.size();
+  if (c.n_sorted < n && n > 4096) {
+    // Many candidates (top-k off): bucket by logit, find the bucket where the mass reaches p,
+    // and sort only that bucket. Keeps exactly the set a full sort would keep.
+    constexpr int kBuckets = 4096;
+    float hi = -INFINITY, lo = INFINITY;
+    for (const auto& item : c.items) {
+      hi = std::max(hi, item.logit);
+      lo = std::min(lo, item.logit);
+    }
+    const float scale = hi > lo ? (kBuckets - 1) / (hi - lo) : 0.0f;
+    const auto bucket_of = [&](const Candidate& item) {
+      return std::min(kBuckets - 1, static_cast<int>((hi - item.logit) * scale));
+    };
+    std::vector<double> mass(kBuckets, 0.0);
+    for (const auto& item : c.items) mass[static_cast<size_t>(bucket_of(item))] += item.prob;
+    int cut = kBuckets - 1;
+    double before_cut = 0;
+    for (int b = 0; b < kBuckets; ++b) {
+      if (before_cut + mass[static_cast<size_t>(b)] >= p) {
+        cut = b;
+        break;
+      }
+      before_cut += mass[static_cast<size_t>(b)];
+    }
+    // In place (the candidate buffer keeps its capacity from step to step).
+    std::vector<Candidate> boundary;
+    size_t out = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const int b = bucket_of(c.items[i]);
+      if (b < cut) {
+        c.items[out++] = c.items[i];
+      } else if (b == cut) {
+        boundary.push_back(c.items[i]);
+      }
+    }
+    c.items.resize(out);
+    std::sort(boundary.begin(), boundary.end(), before);
+    double cum = before_cut;
+    for (const auto& item : boundary) {
+      c.items.push_back(item);
+      cum += item.prob;
+      if (cum >= p) break;
+    }
+    c.n_sorted = 0;
+    return;
+  }
   double cum = 0;
   size_t i = 0;
   for (size_t m = 64;; m *= 2) {

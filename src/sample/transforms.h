@@ -42,6 +42,9 @@ int32_t argmax(std::span<const float> logits);
 
 // Every token whose logit is above -inf, unordered.
 void make_candidates(std::span<const float> logits, Candidates& out);
+// The k highest (k <= 0: all), sorted: the same set top_k(make_candidates) gives, found with
+// one pass and a small heap instead of sorting the vocabulary.
+void make_top_candidates(std::span<const float> logits, int32_t k, Candidates& out);
 void apply_temperature(Candidates& c, float temperature);  // logit /= temperature (> 0)
 void top_k(Candidates& c, int32_t k);                      // k <= 0: no-op; leaves c sorted
 void softmax(Candidates& c);                               // fills prob, summing to 1

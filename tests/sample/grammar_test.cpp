@@ -193,6 +193,37 @@ TEST(Mask, MatchesBruteForceOverEveryToken) {
   }
 }
 
+// The same check with a token budget, over schemas with counted strings (the text fast path with
+// a chain that ends) and minimum lengths (where the budget trims text tokens by size).
+TEST(Mask, MatchesBruteForceUnderBudgets) {
+  const auto vocab = json_vocab();
+  const auto g = compile_json_schema(R"({"type":"object","properties":{
+      "s":{"type":"string","minLength":6,"maxLength":9},"t":{"type":"string"}},
+      "required":["s","t"]})");
+  const std::string prefix = R"({"s": "abc\u00e9xy", "t": "hello)";
+  TokenMask mask;
+  for (size_t cut = 0; cut <= prefix.size(); ++cut) {
+    GrammarMatcher at(g, vocab);
+    ASSERT_TRUE(at.accept_bytes(prefix.substr(0, cut))) << cut;
+    const int32_t need = at.completion_bytes();
+    for (const int64_t left : {int64_t{-1}, int64_t{need}, int64_t{need + 1}, int64_t{need + 3}}) {
+      at.fill_mask(mask, left);
+      for (int32_t id = 0; id < vocab->n_vocab(); ++id) {
+        GrammarMatcher probe = at;
+        bool expect;
+        if (vocab->is_eos(id)) {
+          expect = at.is_complete();
+        } else {
+          expect = !vocab->token(id).empty() && probe.accept_token(id) &&
+                   (left < 0 || probe.completion_bytes() <= left - 1);
+        }
+        ASSERT_EQ(mask.test(id), expect) << "cut " << cut << " left " << left << " token " << id
+                                         << " '" << vocab->token(id) << "'";
+      }
+    }
+  }
+}
+
 TEST(Mask, BudgetKeepsCompletionReachable) {
   const auto vocab = json_vocab();
   const auto g = compile_json_schema(

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -119,6 +120,38 @@ TEST(Transforms, TopPOverManyCandidates) {
   EXPECT_GE(c.items.size(), 80u);
   EXPECT_LE(c.items.size(), 100u);
   for (const auto& item : c.items) EXPECT_EQ(item.id % 10, 0);
+}
+
+TEST(Transforms, TopPOverALargeVocabularyMatchesAFullSort) {
+  // > 4096 candidates takes the bucketed path; it must keep the same set as sorting everything.
+  uint64_t x = 12345;
+  Candidates c;
+  for (int32_t i = 0; i < 50000; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    c.items.push_back({i, static_cast<float>((x >> 40) % 1000) / 100.0f, 0.0f});
+  }
+  softmax(c);
+  for (const float p : {0.1f, 0.5f, 0.9f, 0.99f}) {
+    Candidates fast = c;
+    top_p(fast, p);
+    std::vector<Candidate> ref = c.items;
+    std::sort(ref.begin(), ref.end(), [](const Candidate& a, const Candidate& b) {
+      return a.logit != b.logit ? a.logit > b.logit : a.id < b.id;
+    });
+    double cum = 0;
+    std::set<int32_t> expect;
+    for (const auto& item : ref) {
+      expect.insert(item.id);
+      cum += item.prob;
+      if (cum >= p) break;
+    }
+    const std::set<int32_t> got = ids(fast);
+    // Summation order may move the cut by a token or two of equal logit.
+    EXPECT_LE(std::max(got.size(), expect.size()) - std::min(got.size(), expect.size()), 2u) << p;
+    size_t common = 0;
+    for (const int32_t id : got) common += expect.count(id);
+    EXPECT_GE(common + 2, expect.size()) << p;
+  }
 }
 
 TEST(Transforms, MinP) {
