@@ -16,7 +16,11 @@ namespace {
 
 std::string object_name(const Value& v) {
   if (v.is_none()) return "None";
-  return str_cat(v.type_name(), " object");
+  return std::string(v.type_name()) + " object";
+}
+
+Value no_attribute(const Value& obj, const std::string& name) {
+  return Value::undefined("'" + object_name(obj) + "' has no attribute '" + name + "'");
 }
 
 bool is_ascii(const std::string& s) {
@@ -63,13 +67,13 @@ Value get_attr(const Value& obj, const std::string& name) {
     case Value::Kind::kNamespace:
       if (obj.is_dict() && has_method(obj, name)) break;
       if (const Value* v = obj.dict_ref().find(std::string_view(name))) return *v;
-      return Value::undefined(str_cat("'", object_name(obj), "' has no attribute '", name, "'"));
+      return no_attribute(obj, name);
     case Value::Kind::kString:
     case Value::Kind::kList:
       if (has_method(obj, name)) break;
       [[fallthrough]];
     default:
-      return Value::undefined(str_cat("'", object_name(obj), "' has no attribute '", name, "'"));
+      return no_attribute(obj, name);
   }
   // A bound method.
   Value self = obj;
@@ -383,6 +387,44 @@ Value Interpreter::eval_call(const Expr& e) {
   return call_value(fn, args);
 }
 
+// a + b + c + ...: when every operand is a string, one buffer instead of a temporary per `+`.
+// Operands are evaluated left to right as before; mixed types fall back to pairwise adds.
+Value Interpreter::eval_add_chain(const Expr& e) {
+  std::vector<const Expr*> leaves;
+  const Expr* cur = &e;
+  while (cur->kind == ExprKind::kBinary && cur->op == BinOp::kAdd) {
+    leaves.push_back(cur->kids[1].get());
+    cur = cur->kids[0].get();
+  }
+  leaves.push_back(cur);
+  std::reverse(leaves.begin(), leaves.end());
+  std::vector<Value> values;
+  values.reserve(leaves.size());
+  size_t total = 0;
+  bool all_strings = true;
+  for (const Expr* leaf : leaves) {
+    values.push_back(eval(*leaf));
+    if (values.back().is_string()) {
+      total += values.back().str().size();
+    } else {
+      all_strings = false;
+    }
+  }
+  if (all_strings) {
+    check_size(total);
+    std::string out;
+    out.reserve(total);
+    for (const Value& v : values) out += v.str();
+    return Value(std::move(out));
+  }
+  Value acc = values[0];
+  for (size_t i = 1; i < values.size(); ++i) {
+    acc = binary_op(BinOp::kAdd, acc, values[i]);
+    if (acc.is_string()) check_size(acc.str().size());
+  }
+  return acc;
+}
+
 Value Interpreter::eval_inner(const Expr& e) {
   switch (e.kind) {
     case ExprKind::kLiteral:
@@ -443,6 +485,10 @@ Value Interpreter::eval_inner(const Expr& e) {
                     v.type_name(), "'"));
     }
     case ExprKind::kBinary: {
+      if (e.op == BinOp::kAdd && e.kids[0]->kind == ExprKind::kBinary &&
+          e.kids[0]->op == BinOp::kAdd) {
+        return eval_add_chain(e);
+      }
       Value a = eval(*e.kids[0]);
       Value b = eval(*e.kids[1]);
       Value r = binary_op(e.op, a, b);

@@ -166,7 +166,7 @@ Value Interpreter::lookup(const std::string& name) const {
   for (Frame* f = frame_.get(); f != nullptr; f = f->parent.get()) {
     if (Value* v = f->find_local(name)) return *v;
   }
-  return Value::undefined(str_cat("'", name, "' is undefined"));
+  return Value::undefined("'" + name + "' is undefined");
 }
 
 void Interpreter::assign(const std::string& name, Value v) { frame_->set(name, std::move(v)); }

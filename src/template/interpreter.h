@@ -62,6 +62,7 @@ class Interpreter {
   Value eval(const Expr& e);
   Value eval_inner(const Expr& e);
   Value eval_call(const Expr& e);
+  Value eval_add_chain(const Expr& e);
   Value eval_compare(const Expr& e);
   void eval_args(const Expr& e, size_t first, CallArgs& args);
   Value lookup(const std::string& name) const;

@@ -12,18 +12,19 @@ namespace {
 
 [[noreturn]] void raise(const std::string& what) { throw ValueError(what); }
 
-const char* const kStrMethods[] = {
+const std::string_view kStrMethods[] = {
     "startswith", "endswith", "split",  "rsplit",     "strip",   "lstrip",  "rstrip",
     "upper",      "lower",    "title",  "capitalize", "replace", "find",    "rfind",
     "count",      "join",     "format", "isdigit",    "isalpha", "isalnum", "isspace",
     "islower",    "isupper",  "index",  "splitlines", "zfill",   "swapcase"};
-const char* const kListMethods[] = {"append", "index", "count", "pop", "extend", "insert", "copy"};
-const char* const kDictMethods[] = {"items", "keys",       "values", "get",
-                                    "copy",  "setdefault", "update", "pop"};
+const std::string_view kListMethods[] = {"append", "index",  "count", "pop",
+                                         "extend", "insert", "copy"};
+const std::string_view kDictMethods[] = {"items", "keys",       "values", "get",
+                                         "copy",  "setdefault", "update", "pop"};
 
 template <size_t N>
-bool in_list(const char* const (&names)[N], std::string_view name) {
-  for (const char* n : names) {
+bool in_list(const std::string_view (&names)[N], std::string_view name) {
+  for (std::string_view n : names) {
     if (name == n) return true;
   }
   return false;

@@ -122,18 +122,36 @@ bool is_cased_letter(uint32_t c) { return to_upper(c) != c || to_lower(c) != c; 
 }  // namespace
 
 std::string py_strip(std::string_view s, const std::string* chars, bool left, bool right) {
-  std::vector<uint32_t> cps = utf8_decode(s);
   std::vector<uint32_t> set;
   if (chars) set = utf8_decode(*chars);
   auto strip_it = [&](uint32_t cp) { return chars ? in_chars(cp, set) : python_is_space(cp); };
-  size_t b = 0, e = cps.size();
+  // Works on bytes: code points are decoded only at the two ends.
+  size_t b = 0, e = s.size();
   if (left) {
-    while (b < e && strip_it(cps[b])) ++b;
+    while (b < e) {
+      size_t next = b;
+      if (!strip_it(utf8_next(s, next))) break;
+      b = next;
+    }
   }
   if (right) {
-    while (e > b && strip_it(cps[e - 1])) --e;
+    while (e > b) {
+      size_t start = e - 1;
+      while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 && e - start < 4) {
+        --start;
+      }
+      size_t next = start;
+      uint32_t cp = utf8_next(s, next);
+      if (next != e) {  // not one well-formed code point: treat the last byte alone
+        start = e - 1;
+        next = start;
+        cp = utf8_next(s, next);
+      }
+      if (!strip_it(cp)) break;
+      e = start;
+    }
   }
-  return utf8_encode(cps, b, e);
+  return std::string(s.substr(b, e - b));
 }
 
 std::vector<std::string> py_split(std::string_view s, const std::string* sep, int64_t maxsplit,
