@@ -67,6 +67,12 @@ class Sequence {
   void* k_row_mut(int layer, int pos);
   void* v_row_mut(int layer, int pos);
 
+  // Bulk copies for a model that keeps its own contiguous KV ([n, kv_dim] rows per layer): read
+  // rows [begin, end) of one layer out (e.g. after start() to load the cached prefix), and write
+  // n rows starting at `begin` in (after the forward pass; positions appended since start()).
+  void read_kv(int layer, int begin, int end, void* k_out, void* v_out) const;
+  void write_kv(int layer, int begin, int n, const void* k_in, const void* v_in);
+
   // Adds positions for `tokens`; the caller then writes their K/V rows. Copies the last block first
   // when it is shared (copy-on-write). Throws Error("cache", ...) when the hot pool cannot supply
   // blocks (everything referenced); the sequence is unchanged then.

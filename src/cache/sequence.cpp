@@ -1,5 +1,6 @@
 // Sequence: the block table of one live request and its per-layer pointer lists. The work that
 // touches the pool or the trie is done by PrefixCache (prefix_cache.cpp).
+#include <algorithm>
 #include <cstring>
 
 #include "base/assert.h"
@@ -94,6 +95,38 @@ void* Sequence::v_row_mut(int layer, int pos) {
   RUNNEL_ASSERT_MSG(cache_->pool_.owner(b) == 0 && cache_->pool_.refcount(b) == 1,
                     "writing a shared KV block");
   return const_cast<void*>(v_row(layer, pos));
+}
+
+void Sequence::read_kv(int layer, int begin, int end, void* k_out, void* v_out) const {
+  RUNNEL_ASSERT(active() && begin >= 0 && begin <= end && end <= n_tokens());
+  const KvLayout& l = cache_->layout_;
+  const size_t row = l.row_bytes();
+  uint8_t* k = static_cast<uint8_t*>(k_out);
+  uint8_t* v = static_cast<uint8_t*>(v_out);
+  for (int p = begin; p < end;) {  // one memcpy per block-contiguous run
+    const int n = std::min(end - p, l.block_tokens - p % l.block_tokens);
+    std::memcpy(k, k_row(layer, p), row * static_cast<size_t>(n));
+    std::memcpy(v, v_row(layer, p), row * static_cast<size_t>(n));
+    k += row * static_cast<size_t>(n);
+    v += row * static_cast<size_t>(n);
+    p += n;
+  }
+}
+
+void Sequence::write_kv(int layer, int begin, int n_rows, const void* k_in, const void* v_in) {
+  RUNNEL_ASSERT(active() && begin >= 0 && n_rows >= 0 && begin + n_rows <= n_tokens());
+  const KvLayout& l = cache_->layout_;
+  const size_t row = l.row_bytes();
+  const uint8_t* k = static_cast<const uint8_t*>(k_in);
+  const uint8_t* v = static_cast<const uint8_t*>(v_in);
+  for (int p = begin; p < begin + n_rows;) {
+    const int n = std::min(begin + n_rows - p, l.block_tokens - p % l.block_tokens);
+    std::memcpy(k_row_mut(layer, p), k, row * static_cast<size_t>(n));
+    std::memcpy(v_row_mut(layer, p), v, row * static_cast<size_t>(n));
+    k += row * static_cast<size_t>(n);
+    v += row * static_cast<size_t>(n);
+    p += n;
+  }
 }
 
 void Sequence::append(std::span<const int32_t> tokens) {

@@ -243,6 +243,31 @@ TEST(PrefixCache, EvictionKeepsWidelySharedPrefixesOverOldTails) {
   EXPECT_LT(run_turn(cache, oneoff).n_cached, 159);
 }
 
+TEST(PrefixCache, BulkCopiesMatchTheBlockTable) {
+  const KvLayout l = small_layout();
+  PrefixCache cache(l, hot_only(64, l), "m");
+  const std::vector<int32_t> prompt = random_tokens(75, 50);
+  ASSERT_EQ(run_turn(cache, prompt).error, "");
+  Sequence s = cache.start(concat(prompt, random_tokens(76, 30)));
+  ASSERT_EQ(s.n_cached(), 50);
+  // Read the cached rows out contiguously, as a model with its own KV buffer would ...
+  std::vector<uint8_t> k(l.row_bytes() * 50), v(l.row_bytes() * 50);
+  s.read_kv(1, 3, 50, k.data(), v.data());
+  for (int p = 3; p < 50; ++p)
+    ASSERT_EQ(std::memcmp(k.data() + (p - 3) * l.row_bytes(), s.k_row(1, p), l.row_bytes()), 0);
+  // ... and write new rows back in one call per layer: the result is what compute() writes.
+  Sequence ref = cache.start(concat(prompt, random_tokens(76, 30)));
+  s.append(random_tokens(76, 30));
+  ref.append(random_tokens(76, 30));
+  compute(ref, l, 50);
+  for (int layer = 0; layer < l.n_layers; ++layer) {
+    ref.read_kv(layer, 50, 80, k.data(), v.data());
+    s.write_kv(layer, 50, 30, k.data(), v.data());
+  }
+  EXPECT_EQ(verify(s, l), "");
+  cache.check_invariants();
+}
+
 TEST(PrefixCache, TruncateDropsPositionsAndKeepsTheRest) {
   const KvLayout l = small_layout();
   PrefixCache cache(l, hot_only(64, l), "m");
