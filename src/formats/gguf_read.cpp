@@ -85,7 +85,8 @@ std::string ggml_type_hint(uint32_t t) {
 // Reads one file into a GgufFile; owns the cursor.
 class GgufParser {
  public:
-  GgufParser(GgufFile& out) : out_(out), data_(out.file_.data()), size_(out.file_.size()) {}
+  explicit GgufParser(GgufFile& out)
+      : out_(out), data_(out.file_.data()), size_(out.file_.size()) {}
 
   void parse() {
     what_ = "header";
