@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -107,6 +108,11 @@ class GgufWriter {
   // shape outermost first; data is row_bytes(dtype, shape.back()) * rows bytes, copied.
   void add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
                   const void* data, size_t n_bytes);
+  // A tensor whose n_bytes are produced during write() (e.g. quantized from a memory-mapped
+  // source), one tensor at a time, so writing a large model needs memory for one tensor only.
+  // produce(dst) fills dst[0, n_bytes); it may throw, and then write() fails and leaves no file.
+  void add_tensor_producer(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                           size_t n_bytes, std::function<void(uint8_t* dst)> produce);
   // Writes atomically (temp file + rename). Throws Error("gguf", ...) on I/O failure.
   void write(const std::string& path, uint32_t alignment = 32) const;
 
@@ -116,8 +122,13 @@ class GgufWriter {
     std::string name;
     DType dtype;
     std::vector<int64_t> shape;
-    std::vector<uint8_t> bytes;
+    std::vector<uint8_t> bytes;  // copied data, or
+    size_t n_bytes = 0;          // the size that `produce` fills
+    std::function<void(uint8_t*)> produce;
+    size_t size() const { return produce ? n_bytes : bytes.size(); }
   };
+  void check_new_tensor(const std::string& name, DType dtype, const std::vector<int64_t>& shape,
+                        size_t n_bytes) const;
   std::vector<Pending> tensors_;
 };
 

@@ -172,8 +172,8 @@ void GgufWriter::set_strings(const std::string& key, std::vector<std::string> va
   set(key, std::move(v));
 }
 
-void GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
-                            const void* data, size_t n_bytes) {
+void GgufWriter::check_new_tensor(const std::string& name, DType dtype,
+                                  const std::vector<int64_t>& shape, size_t n_bytes) const {
   RUNNEL_ASSERT_MSG(!shape.empty() && shape.size() <= 4, name);
   int64_t n = 1;
   for (int64_t d : shape) {
@@ -183,9 +183,22 @@ void GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<in
   RUNNEL_ASSERT_MSG(shape.back() % block_elems(dtype) == 0, name);
   RUNNEL_ASSERT_MSG(row_bytes(dtype, static_cast<size_t>(n)) == n_bytes, name);
   for (const Pending& p : tensors_) RUNNEL_ASSERT_MSG(p.name != name, "duplicate tensor " + name);
-  Pending p{name, dtype, std::move(shape), {}};
+}
+
+void GgufWriter::add_tensor(const std::string& name, DType dtype, std::vector<int64_t> shape,
+                            const void* data, size_t n_bytes) {
+  check_new_tensor(name, dtype, shape, n_bytes);
+  Pending p{name, dtype, std::move(shape), {}, 0, {}};
   p.bytes.assign(static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + n_bytes);
   tensors_.push_back(std::move(p));
+}
+
+void GgufWriter::add_tensor_producer(const std::string& name, DType dtype,
+                                     std::vector<int64_t> shape, size_t n_bytes,
+                                     std::function<void(uint8_t* dst)> produce) {
+  check_new_tensor(name, dtype, shape, n_bytes);
+  RUNNEL_ASSERT(produce != nullptr);
+  tensors_.push_back(Pending{name, dtype, std::move(shape), {}, n_bytes, std::move(produce)});
 }
 
 void GgufWriter::write(const std::string& path, uint32_t alignment) const {
@@ -229,12 +242,25 @@ void GgufWriter::write(const std::string& path, uint32_t alignment) const {
         o.put<uint64_t>(static_cast<uint64_t>(*it));
       o.put<uint32_t>(ggml_type_of(t.dtype));
       o.put<uint64_t>(offset);
-      offset = (offset + t.bytes.size() + alignment - 1) / alignment * alignment;
+      offset = (offset + t.size() + alignment - 1) / alignment * alignment;
     }
     if (!tensors_.empty()) {
       o.pad(alignment);
+      std::vector<uint8_t> buf;
       for (const Pending& t : tensors_) {
-        o.bytes(t.bytes.data(), t.bytes.size());
+        if (t.produce) {
+          buf.assign(t.n_bytes, 0);
+          try {
+            t.produce(buf.data());
+          } catch (...) {
+            f.close();
+            std::remove(tmp.c_str());
+            throw;
+          }
+          o.bytes(buf.data(), buf.size());
+        } else {
+          o.bytes(t.bytes.data(), t.bytes.size());
+        }
         o.pad(alignment);
       }
     }

@@ -213,6 +213,36 @@ TEST(Gguf, WriterRoundTripsEveryValueType) {
   }
 }
 
+TEST(Gguf, ProducedTensorsAreWrittenInPlace) {
+  std::string dir = testing::make_temp_dir("gguf");
+  GgufWriter w;
+  w.set_string("general.architecture", "test");
+  std::vector<float> a(40, 2.5f);
+  w.add_tensor("a", DType::kF32, {40}, a.data(), 160);
+  int n_calls = 0;
+  w.add_tensor_producer("p", DType::kQ8_0, {2, 32}, 68, [&](uint8_t* dst) {
+    ++n_calls;
+    for (int i = 0; i < 68; ++i) dst[i] = static_cast<uint8_t>(i);
+  });
+  w.write(dir + "/p.gguf");
+  EXPECT_EQ(n_calls, 1);
+  auto f = GgufFile::open(dir + "/p.gguf");
+  const GgufTensor* p = f->find_tensor("p");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->shape, (std::vector<int64_t>{2, 32}));
+  EXPECT_EQ(p->offset, 160u);
+  for (int i = 0; i < 68; ++i) EXPECT_EQ(p->data[i], i);
+  EXPECT_EQ(reinterpret_cast<const float*>(f->find_tensor("a")->data)[39], 2.5f);
+
+  // A producer that throws leaves no file behind.
+  GgufWriter bad;
+  bad.add_tensor_producer("x", DType::kF32, {4}, 16,
+                          [](uint8_t*) { throw Error("test", "cannot produce"); });
+  EXPECT_THROW(bad.write(dir + "/bad.gguf"), Error);
+  EXPECT_FALSE(fs::exists(dir + "/bad.gguf"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+}
+
 // Every prefix of a valid file is either rejected with an Error or (for the full file) accepted.
 TEST(Gguf, EveryTruncationIsAnError) {
   std::string dir = testing::make_temp_dir("gguf");
