@@ -3,8 +3,10 @@
 // compiled once and recursion is a call to a rule under construction.
 #include "sample/json_schema.h"
 
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "base/error.h"
@@ -19,11 +21,26 @@ const std::set<std::string> kAnnotations = {
     "title",           "description", "default",     "examples",  "$schema",    "$id",
     "$comment",        "format",      "readOnly",    "writeOnly", "deprecated", "contentMediaType",
     "contentEncoding", "$defs",       "definitions", "strict",    "name"};
-const std::set<std::string> kHandled = {
-    "type",      "properties", "required", "additionalProperties",
-    "items",     "minItems",   "maxItems", "enum",
-    "const",     "anyOf",      "oneOf",    "allOf",
-    "minLength", "maxLength",  "$ref",     "nullable"};
+const std::set<std::string> kHandled = {"type",
+                                        "properties",
+                                        "required",
+                                        "additionalProperties",
+                                        "items",
+                                        "minItems",
+                                        "maxItems",
+                                        "enum",
+                                        "const",
+                                        "anyOf",
+                                        "oneOf",
+                                        "allOf",
+                                        "minLength",
+                                        "maxLength",
+                                        "$ref",
+                                        "nullable",
+                                        "minimum",
+                                        "maximum",
+                                        "exclusiveMinimum",
+                                        "exclusiveMaximum"};
 
 class Compiler {
  public:
@@ -93,6 +110,9 @@ class Compiler {
       types.push_back("array");
     } else if (s.contains("minLength") || s.contains("maxLength")) {
       types.push_back("string");
+    } else if (s.contains("minimum") || s.contains("maximum") || s.contains("exclusiveMinimum") ||
+               s.contains("exclusiveMaximum")) {
+      types.push_back("number");
     } else {
       return any_value();
     }
@@ -171,8 +191,8 @@ class Compiler {
     if (t == "string") {
       return string_rule(count_of(s, "minLength", 0, path), count_of(s, "maxLength", -1, path));
     }
-    if (t == "number") return number_rule(true);
-    if (t == "integer") return number_rule(false);
+    if (t == "number") return numeric(s, true, path);
+    if (t == "integer") return numeric(s, false, path);
     if (t == "boolean") return literal_set({"true", "false"});
     if (t == "null") return literal_set({"null"});
     if (t == "array") {
@@ -302,18 +322,60 @@ class Compiler {
     return open;
   }
 
-  int32_t number_rule(bool fractional) {
-    int32_t& memo = fractional ? number_ : integer_;
-    if (memo >= 0) return memo;
+  // Bounds: integer ranges of up to kMaxEnumeratedRange values are spelled out as literals;
+  // otherwise only "minimum 0" (no sign) and, for integers, "minimum 1" (no sign, no lone 0).
+  int32_t numeric(const Json& s, bool fractional, const std::string& path) {
+    const auto bound = [&](const char* key) -> std::optional<double> {
+      const auto it = s.find(key);
+      if (it == s.end()) return std::nullopt;
+      check(it->is_number(), "sample", "JSON schema: '", key, "' at ", path, " must be a number");
+      return it->get<double>();
+    };
+    const auto min = bound("minimum"), max = bound("maximum"), xmin = bound("exclusiveMinimum"),
+               xmax = bound("exclusiveMaximum");
+    if (!min && !max && !xmin && !xmax) return number_rule(fractional, Sign::kAny);
+    const auto unsupported = [&]() -> int32_t {
+      fail("sample", "JSON schema: the bounds (minimum/maximum/exclusive*) at ", path,
+           " are not supported: only integer ranges of up to ", kMaxEnumeratedRange,
+           " values, or a lower bound of 0 (or 1 for integers) alone");
+    };
+    if (!fractional) {
+      constexpr double kBig = 1e15;
+      double lo = -kBig, hi = kBig;
+      if (min) lo = std::max(lo, std::ceil(*min));
+      if (xmin) lo = std::max(lo, std::floor(*xmin) + 1);
+      if (max) hi = std::min(hi, std::floor(*max));
+      if (xmax) hi = std::min(hi, std::ceil(*xmax) - 1);
+      check(lo <= hi, "sample", "JSON schema: the bounds at ", path, " admit no integer");
+      if (hi - lo < kMaxEnumeratedRange) {
+        std::vector<std::string> lits;
+        for (auto v = static_cast<int64_t>(lo); v <= static_cast<int64_t>(hi); ++v) {
+          lits.push_back(std::to_string(v));
+        }
+        return literal_set(lits);
+      }
+      if (hi == kBig && lo == 0) return number_rule(false, Sign::kNonNegative);
+      if (hi == kBig && lo == 1) return number_rule(false, Sign::kPositive);
+      return unsupported();
+    }
+    if (min && *min == 0 && !max && !xmin && !xmax) return number_rule(true, Sign::kNonNegative);
+    return unsupported();
+  }
+
+  enum class Sign { kAny, kNonNegative, kPositive };
+
+  int32_t number_rule(bool fractional, Sign sign) {
+    const auto key = std::make_pair(fractional, sign);
+    if (const auto it = numbers_.find(key); it != numbers_.end()) return it->second;
     const int32_t start = b_.add_state();
-    memo = start;
+    numbers_[key] = start;
     const int32_t minus = b_.add_state();
     const int32_t zero = b_.add_state(true);
-    b_.add_shift(start, '-', minus);
+    if (sign == Sign::kAny) b_.add_shift(start, '-', minus);
     std::vector<int32_t> digits(kMaxIntDigits);
     for (auto& d : digits) d = b_.add_state(true);
     for (const int32_t s : {start, minus}) {
-      b_.add_shift(s, '0', zero);
+      if (sign != Sign::kPositive) b_.add_shift(s, '0', zero);
       b_.add_shift(s, '1', '9', digits[0]);
     }
     for (int i = 0; i + 1 < kMaxIntDigits; ++i) b_.add_shift(digits[i], '0', '9', digits[i + 1]);
@@ -474,7 +536,7 @@ class Compiler {
     b_.add_merge(any_, map_rule(any_));
     b_.add_merge(any_, array_rule(any_, 0, -1));
     b_.add_merge(any_, string_rule(0, -1));
-    b_.add_merge(any_, number_rule(true));
+    b_.add_merge(any_, number_rule(true, Sign::kAny));
     b_.add_merge(any_, literal_set({"true", "false", "null"}));
     return any_;
   }
@@ -484,8 +546,7 @@ class Compiler {
   int32_t end_ = -1;
   int32_t ws_ = -1;
   int32_t any_ = -1;
-  int32_t number_ = -1;
-  int32_t integer_ = -1;
+  std::map<std::pair<bool, Sign>, int32_t> numbers_;
   std::map<std::string, int32_t> memo_;
   std::map<std::string, int32_t> refs_;
   std::map<std::pair<int, int>, int32_t> strings_;

@@ -12,7 +12,9 @@
 // additionalProperties), items, minItems, maxItems, enum, const, minLength, maxLength (counted in
 // code points, up to kMaxCounted), anyOf/oneOf (branches must differ in their first byte, e.g.
 // string|null or object|array; oneOf is treated as anyOf), allOf of one schema, $ref to
-// "#/..." (recursion allowed), nullable. Annotations (title, description, default, examples,
+// "#/..." (recursion allowed), nullable, and numeric bounds (minimum, maximum, exclusive*) for
+// integer ranges of up to kMaxEnumeratedRange values or a lone lower bound of 0 (1 for
+// integers). Annotations (title, description, default, examples,
 // format, ...) are ignored. Any other keyword (pattern, minimum, ...) is an Error naming it.
 #pragma once
 
@@ -28,6 +30,7 @@ inline constexpr int kMaxWhitespace = 16;
 inline constexpr int kMaxIntDigits = 15;
 inline constexpr int kMaxFracDigits = 15;
 inline constexpr int kMaxCounted = 512;
+inline constexpr int kMaxEnumeratedRange = 2048;
 
 // format: "json": any JSON object at the top level (as Ollama does), any values inside.
 std::shared_ptr<const Grammar> compile_json_object_grammar();

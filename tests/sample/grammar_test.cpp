@@ -122,6 +122,20 @@ TEST(JsonSchema, UnionsRefsAndNullable) {
   EXPECT_FALSE(prefix_ok(map, R"({"x":"s")"));
 }
 
+TEST(JsonSchema, NumericBounds) {
+  const auto r = compile_json_schema(R"({"type":"integer","minimum":-2,"maximum":12})");
+  for (int v = -2; v <= 12; ++v) EXPECT_TRUE(complete(r, std::to_string(v))) << v;
+  for (const char* bad : {"-3", "13", "-0", "01", "1.5"}) EXPECT_FALSE(complete(r, bad)) << bad;
+  const auto pos = compile_json_schema(R"({"type":"integer","exclusiveMinimum":0})");
+  EXPECT_TRUE(complete(pos, "7"));
+  EXPECT_TRUE(complete(pos, "1234567"));
+  EXPECT_FALSE(complete(pos, "0"));
+  EXPECT_FALSE(prefix_ok(pos, "-"));
+  const auto nonneg = compile_json_schema(R"({"type":"number","minimum":0})");
+  EXPECT_TRUE(complete(nonneg, "0.25"));
+  EXPECT_FALSE(prefix_ok(nonneg, "-"));
+}
+
 TEST(JsonSchema, UnsupportedOrBadSchemasAreErrors) {
   const auto message = [](const char* schema) {
     try {
@@ -132,7 +146,10 @@ TEST(JsonSchema, UnsupportedOrBadSchemasAreErrors) {
     return std::string();
   };
   EXPECT_NE(message(R"({"type":"string","pattern":"^a"})").find("'pattern'"), std::string::npos);
-  EXPECT_NE(message(R"({"type":"integer","minimum":3})").find("'minimum'"), std::string::npos);
+  EXPECT_NE(message(R"({"type":"integer","minimum":3})").find("minimum"), std::string::npos);
+  EXPECT_NE(message(R"({"type":"number","maximum":3})").find("maximum"), std::string::npos);
+  EXPECT_NE(message(R"({"type":"integer","minimum":3,"maximum":1})").find("no integer"),
+            std::string::npos);
   EXPECT_NE(message(R"({"anyOf":[{"type":"object"},{"type":"object","properties":{}}]})")
                 .find("ambiguous"),
             std::string::npos);
