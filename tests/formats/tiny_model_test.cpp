@@ -39,7 +39,6 @@ const std::string& tiny_dir() {
 }
 
 void check_quantized_file(const std::string& name, DType qtype) {
-  if (tiny_dir().empty()) GTEST_SKIP() << "python3 with numpy is not available";
   auto f32 = GgufFile::open(tiny_dir() + "/f32.gguf");
   auto q = GgufFile::open(tiny_dir() + "/" + name);
   EXPECT_EQ(q->architecture(), "llama");
@@ -72,15 +71,17 @@ void check_quantized_file(const std::string& name, DType qtype) {
   EXPECT_GT(n_quantized, 5);
 }
 
-TEST(TinyModel, Q8_0BlocksMatchNumpyByteForByte) {
-  check_quantized_file("q8_0.gguf", DType::kQ8_0);
-}
-TEST(TinyModel, Q4_0BlocksMatchNumpyByteForByte) {
-  check_quantized_file("q4_0.gguf", DType::kQ4_0);
-}
-
-TEST(TinyModel, SafetensorsFolderMatchesGgufValues) {
+// One test, so that ctest (a process per test) runs the generator once.
+TEST(TinyModel, ReadersAndQuantizersMatchNumpy) {
   if (tiny_dir().empty()) GTEST_SKIP() << "python3 with numpy is not available";
+  {
+    SCOPED_TRACE("q8_0");
+    check_quantized_file("q8_0.gguf", DType::kQ8_0);
+  }
+  {
+    SCOPED_TRACE("q4_0");
+    check_quantized_file("q4_0.gguf", DType::kQ4_0);
+  }
   auto st = SafetensorsModel::open_dir(tiny_dir() + "/st");
   auto gg = GgufFile::open(tiny_dir() + "/f32.gguf");
   const SafeTensor* emb = st->find("model.embed_tokens.weight");
