@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -64,8 +65,12 @@ class Grammar {
 
 // Builds a Grammar. Sub-rules are referred to by their start state. Calls and merges are resolved
 // in finish(), so rules may be recursive (a call may name a rule that is built later), but not
-// left-recursive. Two actions on the same byte of a state are a compile error (the grammar must be
-// deterministic): `what` in the message names the construct.
+// left-recursive. Two actions on the same byte of a state (alternatives that start alike, as in an
+// anyOf of two objects) are determinized on the fly: two shifts go to a merged state, two calls of
+// one rule return to a merged state, and calls of different rules are stepped into (inlined copies
+// that continue where the call would have returned) until the alternatives separate. Where one
+// alternative is complete and another continues on the same byte, continuing wins (JSON never needs
+// the other reading). `what` in error messages names the construct.
 class GrammarBuilder {
  public:
   explicit GrammarBuilder(int32_t max_states = 1 << 15);
@@ -97,7 +102,13 @@ class GrammarBuilder {
 
  private:
   void resolve(int32_t state, const std::string& what);
+  void copy_row(int32_t into, int32_t from, const std::string& what);
   void set_action(int32_t state, int b, int32_t action, const std::string& what);
+  int32_t combine(int32_t a1, int32_t a2, int b, const std::string& what);
+  int32_t expand(int32_t action, int b, const std::string& what);
+  int32_t new_call(int32_t callee, int32_t ret);
+  int32_t merged_state(int32_t a, int32_t b);
+  int32_t inline_state(int32_t state, int32_t ret);
 
   int32_t max_states_;
   std::vector<int32_t> table_;
@@ -105,12 +116,17 @@ class GrammarBuilder {
   std::vector<Grammar::Call> calls_;
   struct Pending {
     int32_t from;
-    int32_t target;  // callee (call) or source (merge)
-    int32_t ret;     // -1 for a merge
+    int32_t target;  // callee (call), source (merge), copied state (inline)
+    int32_t ret;     // where a call or an inlined copy continues; -1 for a merge
+    enum Kind { kCall, kMerge, kInline } kind;
   };
   std::vector<std::vector<Pending>> pending_;  // per state
   std::vector<uint8_t> resolve_mark_;          // 0 todo, 1 in progress, 2 done
   std::vector<std::tuple<int32_t, int32_t, bool>> text_chains_;
+  std::map<std::pair<int32_t, int32_t>, int32_t> call_memo_;    // (callee, ret) -> action
+  std::map<std::vector<int32_t>, int32_t> merged_memo_;         // members -> merged state
+  std::map<int32_t, std::vector<int32_t>> members_;             // merged state -> members
+  std::map<std::pair<int32_t, int32_t>, int32_t> inline_memo_;  // (state, ret) -> copy
 };
 
 }  // namespace runnel::sample

@@ -10,8 +10,8 @@
 // order; optional ones may be skipped), required, additionalProperties (never generated when
 // properties exist; an object without properties is a map whose values follow
 // additionalProperties), items, minItems, maxItems, enum, const, minLength, maxLength (counted in
-// code points, up to kMaxCounted), anyOf/oneOf (branches must differ in their first byte, e.g.
-// string|null or object|array; oneOf is treated as anyOf), allOf of one schema, $ref to
+// code points, up to kMaxCounted), anyOf/oneOf (branches may overlap, e.g. objects of a
+// discriminated union; oneOf is treated as anyOf), allOf of one schema, $ref to
 // "#/..." (recursion allowed), nullable, and numeric bounds (minimum, maximum, exclusive*) for
 // integer ranges of up to kMaxEnumeratedRange values or a lone lower bound of 0 (1 for
 // integers). Annotations (title, description, default, examples,

@@ -47,6 +47,8 @@ const char* const kSchemas[] = {
     R"({"type":"object","properties":{"deep":{"type":"array","items":{"type":"array","items":{"type":"array","items":{"type":"object","properties":{"q":{"type":"null"}},"required":["q"]}}}}},"required":["deep"]})",
     R"({"type":"object","properties":{"rating":{"type":"integer","minimum":1,"maximum":5},"pct":{"type":"integer","minimum":-100,"exclusiveMaximum":101},"count":{"type":"integer","minimum":0},"rank":{"type":"integer","exclusiveMinimum":0},"weight":{"type":"number","minimum":0}},"required":["rating","pct","count","rank","weight"]})",
     R"({"type":"array","items":{"type":"integer","minimum":1990,"maximum":2030},"minItems":3,"maxItems":3})",
+    R"({"oneOf":[{"type":"object","properties":{"kind":{"const":"circle"},"r":{"type":"number","minimum":0}},"required":["kind","r"]},{"type":"object","properties":{"kind":{"const":"rect"},"w":{"type":"integer"},"h":{"type":"integer"}},"required":["kind","w","h"]}]})",
+    R"({"type":"array","items":{"anyOf":[{"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]},{"type":"object","properties":{"b":{"type":"string"}},"required":["b"]},{"type":"object","properties":{"a":{"type":"string"},"c":{"type":"null"}},"required":["a","c"]}]},"maxItems":3})",
 };
 
 TEST(SchemaGeneration, ThirtySchemasAlwaysParseValidateAndTerminate) {
