@@ -31,7 +31,8 @@ PrefixCache::PrefixCache(const KvLayout& layout, const CacheConfig& config,
 }
 
 PrefixCache::~PrefixCache() {
-  RUNNEL_ASSERT_MSG(live_.empty(), "a Sequence outlived its PrefixCache");
+  // Sequences should be released first; any still alive are detached (inactive, no dangling).
+  while (!live_.empty()) seq_release(**live_.begin());
 }
 
 uint64_t PrefixCache::block_key(uint64_t parent_key, std::span<const int32_t> tokens) const {

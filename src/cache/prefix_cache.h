@@ -2,7 +2,7 @@
 // cold (host RAM, optionally zstd) and disk tiers, and value-weighted LRU eviction.
 //
 // Threading: one engine thread owns a PrefixCache and all its Sequences; no method is thread-safe
-// except stats_snapshot(). A Sequence must not outlive its cache.
+// except stats_snapshot(). Destroying the cache releases (deactivates) sequences still alive.
 //
 // Use (per request):
 //   Sequence seq = cache.start(prompt);        // n_cached() <= prompt.size() - 1 tokens reused

@@ -196,6 +196,16 @@ TEST(PrefixCache, CancellationMidPrefillReleasesEverything) {
   { Sequence dropped = cache.start(prompt); }
   EXPECT_EQ(cache.stats().live_sequences, 0);
   cache.check_invariants();
+  // A sequence outliving its cache is detached, not dangling.
+  Sequence orphan;
+  {
+    PrefixCache scoped(l, hot_only(8, l), "m");
+    orphan = scoped.start(random_tokens(22, 10));
+    orphan.append(random_tokens(23, 10));
+    EXPECT_TRUE(orphan.active());
+  }
+  EXPECT_FALSE(orphan.active());
+  EXPECT_EQ(orphan.n_tokens(), 0);
 }
 
 TEST(PrefixCache, PoolExhaustionIsAClearErrorAndRecoverable) {
