@@ -282,9 +282,9 @@ TEST(Quant, RoundTripKQuants) {
                    [](Range g, Range s) { return g.amax * 0.5f / 3 + s.amax * 6e-3f; });
   check_round_trip(DType::kQ6_K, 16, 256,
                    [](Range g, Range s) { return g.amax * 0.5f / 31 + s.amax * 5e-4f; });
-  // Q8_K: the largest magnitude maps to -128, the opposite extreme clamps at 127.
+  // Q8_K: the largest magnitude maps to -127 (d = amax / 127), so no element clamps.
   check_round_trip(DType::kQ8_K, 256, 256,
-                   [](Range g, Range) { return g.amax * (1.0f / 128) * 1.0001f; });
+                   [](Range g, Range) { return g.amax * (0.5f / 127) * 1.001f; });
 }
 
 TEST(Quant, Q8_KBlockSumsAndGgmlQ4_0Rounding) {
@@ -292,6 +292,8 @@ TEST(Quant, Q8_KBlockSumsAndGgmlQ4_0Rounding) {
   for (int i = 0; i < 256; ++i) x[i] = std::sin(i * 0.37f) * 3;
   BlockQ8_K b;
   ASSERT_TRUE(quantize_row(DType::kQ8_K, x.data(), &b, 256));
+  EXPECT_NEAR(std::fabs(b.d), 3.0f / 127, 1e-3f);  // d = -(x of largest magnitude) / 127
+  for (int i = 0; i < 256; ++i) EXPECT_GE(b.qs[i], -127);
   for (int j = 0; j < 16; ++j) {
     int sum = 0;
     for (int l = 0; l < 16; ++l) sum += b.qs[16 * j + l];

@@ -468,7 +468,9 @@ void quant_q8_k(const float* x, BlockQ8_K* y, size_t nb) {
       std::memset(y[i].bsums, 0, sizeof(y[i].bsums));
       continue;
     }
-    const float iscale = -128.0f / max;
+    // -127, not -128, as GGML does since IQ2_XXS: every q is in [-127, 127], which SIMD dot
+    // products (sign tricks with maddubs) rely on.
+    const float iscale = -127.0f / max;
     for (int j = 0; j < kQKK; ++j) {
       y[i].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
     }
