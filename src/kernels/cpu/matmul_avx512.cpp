@@ -150,9 +150,8 @@ void tile_q8_0(const GemmTile& t) {
 }
 // Q4_0 two blocks per zmm: the unpacking and the dot/convert/fma run once per pair instead of
 // per block (Q4_0's bytes are cheap to stream, so its decode speed is bound by this work).
-// Weight nibbles of blocks 0 and 1 land as [lo0 lo1 hi0 hi1] (16 bytes each), so the activation
-// pair is arranged the same way once per tile step and shared by the NR weight rows; lanes 0-3
-// and 8-11 belong to block 0, lanes 4-7 and 12-15 to block 1, and so do their scales.
+// The activation pair is loaded as it lies ([x0 | x1], 32 bytes each) and the weight nibbles are
+// permuted to match: [lo0 hi0 | lo1 hi1]. Lanes 0-7 belong to block 0, lanes 8-15 to block 1.
 template <int MR, int NR>
 void tile_q4_0(const GemmTile& t) {
   __m512 acc[MR][NR];
@@ -167,8 +166,11 @@ void tile_q4_0(const GemmTile& t) {
   for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(t.x + i * t.x_stride);
   const size_t nb = t.k / 32;
   const __m256i low = _mm256_set1_epi8(0x0f);
-  const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+  const __m512i lane_block = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  // From lo = [lo0 | lo1] and hi = [hi0 | hi1] (16 bytes each): [lo0 hi0 lo1 hi1], in qwords.
+  const __m512i pair_order = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
   auto load128 = [](const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); };
+  auto load256 = [](const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); };
   size_t b = 0;
   for (; b + 2 <= nb; b += 2) {
     __m512i xq[MR], corr[MR];
@@ -176,12 +178,9 @@ void tile_q4_0(const GemmTile& t) {
     for (int i = 0; i < MR; ++i) {
       const BlockQ8Act& x0 = x[i][b];
       const BlockQ8Act& x1 = x[i][b + 1];
-      const __m256i qlo = _mm256_set_m128i(load128(x1.qs), load128(x0.qs));
-      const __m256i qhi = _mm256_set_m128i(load128(x1.qs + 16), load128(x0.qs + 16));
-      xq[i] = _mm512_inserti64x4(_mm512_castsi256_si512(qlo), qhi, 1);
-      const __m256i llo = _mm256_set_m128i(load128(x1.lsum), load128(x0.lsum));
-      const __m256i lhi = _mm256_set_m128i(load128(x1.lsum + 4), load128(x0.lsum + 4));
-      const __m512i l = _mm512_inserti64x4(_mm512_castsi256_si512(llo), lhi, 1);
+      xq[i] = _mm512_inserti64x4(_mm512_castsi256_si512(load256(x0.qs)), load256(x1.qs), 1);
+      const __m512i l =
+          _mm512_inserti64x4(_mm512_castsi256_si512(load256(x0.lsum)), load256(x1.lsum), 1);
       corr[i] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(l, 3));
       xd[i] = _mm_setr_ps(x0.d, x1.d, 0, 0);
     }
@@ -190,7 +189,8 @@ void tile_q4_0(const GemmTile& t) {
       const __m256i raw = _mm256_set_m128i(load128(wb + sizeof(BlockQ4_0) + 2), load128(wb + 2));
       const __m256i lo = _mm256_and_si256(raw, low);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), low);
-      const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+      const __m512i q = _mm512_permutex2var_epi64(_mm512_castsi256_si512(lo), pair_order,
+                                                  _mm512_castsi256_si512(hi));
       uint16_t d0, d1;
       std::memcpy(&d0, wb, 2);
       std::memcpy(&d1, wb + sizeof(BlockQ4_0), 2);
