@@ -195,6 +195,67 @@ void restore(const Args& a, const KvLayout& l, const char* name, int64_t cold_by
       100.0 * stored / static_cast<double>(l.kv_bytes()));
 }
 
+// The 20 conversations again, with a hot pool too small for all of them (and a cold tier too
+// small for the rest), then every conversation revisited in turn: where its tokens came from,
+// how long start() took, and that every tier stayed within its budget.
+void under_pressure(const Args& a, const KvLayout& l) {
+  CacheConfig c;
+  c.hot_bytes = int64_t{256} << 20;
+  c.cold_bytes = int64_t{128} << 20;
+  std::filesystem::remove_all(a.dir);
+  c.disk_dir = a.dir;
+  c.disk_bytes = int64_t{4} << 30;
+  PrefixCache cache(l, c, "bench");
+  const std::vector<int32_t> system = tokens(1, a.prefix);
+  std::vector<std::vector<int32_t>> convs;
+  int64_t peak_hot = 0, peak_cold = 0;
+  for (int i = 0; i < a.convs; ++i) {
+    std::vector<int32_t> p = system;
+    std::vector<int32_t> own = tokens(100 + static_cast<uint64_t>(i), a.own);
+    p.insert(p.end(), own.begin(), own.end());
+    convs.push_back(p);
+    Sequence seq = cache.start(p);
+    seq.append(std::span<const int32_t>(p).subspan(static_cast<size_t>(seq.n_cached())));
+    seq.commit(true);
+    CacheStats s = cache.stats();
+    peak_hot = std::max(peak_hot, s.hot.bytes);
+    peak_cold = std::max(peak_cold, s.cold.bytes);
+  }
+  CacheStats before = cache.stats();
+  std::vector<double> t;
+  int64_t cached = 0;
+  for (const auto& p : convs) {
+    int64_t t0 = now_ns();
+    Sequence seq = cache.start(p);
+    t.push_back((now_ns() - t0) / 1e6);
+    cached += seq.n_cached();
+    CacheStats s = cache.stats();
+    peak_hot = std::max(peak_hot, s.hot.bytes);
+    peak_cold = std::max(peak_cold, s.cold.bytes);
+  }
+  CacheStats s = cache.stats();
+  std::printf(
+      "revisit under memory pressure: hot %s, cold %s, disk %s budgets; %d conversations "
+      "of %d tokens\n",
+      format_bytes(static_cast<double>(c.hot_bytes)).c_str(),
+      format_bytes(static_cast<double>(c.cold_bytes)).c_str(),
+      format_bytes(static_cast<double>(c.disk_bytes)).c_str(), a.convs, a.prefix + a.own);
+  std::printf("  revisits reused %lld of %lld tokens; blocks from hot %lld, cold %lld, disk %lld\n",
+              static_cast<long long>(cached),
+              static_cast<long long>(static_cast<int64_t>(convs.size()) * (a.prefix + a.own)),
+              static_cast<long long>(s.hot.hits - before.hot.hits),
+              static_cast<long long>(s.cold.hits - before.cold.hits),
+              static_cast<long long>(s.disk.hits - before.disk.hits));
+  std::printf("  start() per revisit: median %.2f ms, max %.2f ms\n", median(t),
+              *std::max_element(t.begin(), t.end()));
+  std::printf("  peak hot %s, peak cold %s, disk %s (%lld files)\n",
+              format_bytes(static_cast<double>(peak_hot)).c_str(),
+              format_bytes(static_cast<double>(peak_cold)).c_str(),
+              format_bytes(static_cast<double>(s.disk.bytes)).c_str(),
+              static_cast<long long>(s.disk.blocks));
+  std::filesystem::remove_all(a.dir);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -227,6 +288,7 @@ int main(int argc, char** argv) {
   l.block_tokens = a.block;
   l.dtype = DType::kF16;
   lookup_insert(a, l);
+  under_pressure(a, l);
   std::printf("tier restore of one %d-token conversation (median of 3):\n", a.prefix + a.own);
   restore(a, l, "cold tier, raw", int64_t{8} << 30, 0, false, false, false);
   restore(a, l, "cold tier, zstd level 1", int64_t{8} << 30, 1, false, false, false);
