@@ -1,4 +1,5 @@
 #include "array/ops.h"
+#include "base/error.h"
 #include "models/model.h"
 
 namespace runnel::models {
@@ -17,6 +18,13 @@ KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType dtype) : capacity
 KvCache::~KvCache() {
   for (auto* side : {&k, &v})
     for (const array::Array& a : *side) array::unpin(a);
+}
+
+array::Array Model::forward(const std::vector<int32_t>& tokens, int64_t pos, KvCache& cache,
+                            bool all_logits) {
+  check(pos == cache.n_tokens, "model", "forward at position ", pos, " but the cache holds ",
+        cache.n_tokens, " tokens");
+  return forward_batch({SeqInput{tokens, &cache, all_logits}});
 }
 
 }  // namespace runnel::models

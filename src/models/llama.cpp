@@ -63,21 +63,29 @@ class LlamaModel : public Model {
     for (const Array& a : pinned_) array::unpin(a);
   }
 
-  Array forward(const std::vector<int32_t>& tokens, int64_t pos, KvCache& cache,
-                bool all_logits) override {
+  Array forward_batch(const std::vector<SeqInput>& batch) override {
     const ModelConfig& c = config_;
-    const int64_t n = static_cast<int64_t>(tokens.size());
-    check(n > 0, "model", "forward of an empty token sequence");
-    check(pos == cache.n_tokens, "model", "forward at position ", pos, " but the cache holds ",
-          cache.n_tokens, " tokens");
-    check(pos + n <= cache.capacity(), "model", "context full: ", pos + n, " tokens exceed ",
-          cache.capacity());
-    std::vector<int32_t> positions(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) positions[static_cast<size_t>(i)] = static_cast<int32_t>(pos + i);
-    Array pos_a = Array::from_ints({n}, positions);
+    check(!batch.empty(), "model", "forward of an empty batch");
+    // Rows of the batch: every sequence's new tokens, back to back.
+    std::vector<int32_t> tokens, positions;
+    std::vector<int64_t> row0;  // first row of each sequence
+    for (const SeqInput& s : batch) {
+      const int64_t n = static_cast<int64_t>(s.tokens.size());
+      check(n > 0, "model", "forward of an empty token sequence");
+      check(s.cache->n_tokens + n <= s.cache->capacity(), "model", "context full: ",
+            s.cache->n_tokens + n, " tokens exceed ", s.cache->capacity());
+      row0.push_back(static_cast<int64_t>(tokens.size()));
+      for (int64_t i = 0; i < n; ++i) {
+        tokens.push_back(s.tokens[static_cast<size_t>(i)]);
+        positions.push_back(static_cast<int32_t>(s.cache->n_tokens + i));
+      }
+    }
+    const int64_t rows = static_cast<int64_t>(tokens.size());
+    Array pos_a = Array::from_ints({rows}, positions);
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+    const int64_t q_dim = c.n_heads * c.head_dim;
 
-    Array x = array::embedding(tok_embd_, Array::from_ints({n}, tokens));
+    Array x = array::embedding(tok_embd_, Array::from_ints({rows}, tokens));
     for (size_t li = 0; li < layers_.size(); ++li) {
       const Layer& l = layers_[li];
       Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
@@ -89,26 +97,48 @@ class LlamaModel : public Model {
         k = array::add(k, l.bk);
         v = array::add(v, l.bv);
       }
-      q = array::reshape(q, {n, c.n_heads, c.head_dim});
-      k = array::reshape(k, {n, c.n_kv_heads, c.head_dim});
-      v = array::reshape(v, {n, c.n_kv_heads, c.head_dim});
+      q = array::reshape(q, {rows, c.n_heads, c.head_dim});
+      k = array::reshape(k, {rows, c.n_kv_heads, c.head_dim});
+      v = array::reshape(v, {rows, c.n_kv_heads, c.head_dim});
       if (c.qk_norm) {
         q = array::rms_norm(q, l.q_norm, c.norm_eps);
         k = array::rms_norm(k, l.k_norm, c.norm_eps);
       }
       q = array::rope(q, pos_a, c.rope);
       k = array::rope(k, pos_a, c.rope);
-      Array kc = array::cache_write(cache.k[li], k, pos);
-      Array vc = array::cache_write(cache.v[li], v, pos);
-      Array att = array::attention(q, kc, vc, pos + n, pos, scale);
-      x = array::add(x, array::linear(array::reshape(att, {n, c.n_heads * c.head_dim}), l.wo));
+      // Attention is the only per-sequence part: each reads its own cache.
+      std::vector<Array> outs;
+      for (size_t s = 0; s < batch.size(); ++s) {
+        const int64_t n = static_cast<int64_t>(batch[s].tokens.size());
+        const int64_t pos = batch[s].cache->n_tokens;
+        auto rows_of = [&](const Array& a) {
+          return batch.size() == 1 ? a : array::slice(a, 0, row0[s], row0[s] + n);
+        };
+        Array kc = array::cache_write(batch[s].cache->k[li], rows_of(k), pos);
+        Array vc = array::cache_write(batch[s].cache->v[li], rows_of(v), pos);
+        outs.push_back(array::attention(rows_of(q), kc, vc, pos + n, pos, scale));
+      }
+      Array att = outs.size() == 1 ? outs[0] : array::concat(outs, 0);
+      x = array::add(x, array::linear(array::reshape(att, {rows, q_dim}), l.wo));
       h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
       Array g = array::silu(array::linear(h, l.gate));
       x = array::add(x, array::linear(array::mul(g, array::linear(h, l.up)), l.down));
     }
-    if (!all_logits && n > 1) x = array::slice(x, 0, n - 1, n);
+    // Keep the rows whose logits are wanted.
+    std::vector<Array> keep_rows;
+    bool all = true;
+    for (size_t s = 0; s < batch.size(); ++s) {
+      const int64_t n = static_cast<int64_t>(batch[s].tokens.size());
+      if (batch[s].all_logits) {
+        keep_rows.push_back(array::slice(x, 0, row0[s], row0[s] + n));
+      } else {
+        keep_rows.push_back(array::slice(x, 0, row0[s] + n - 1, row0[s] + n));
+        all = all && n == 1;
+      }
+    }
+    if (!all) x = keep_rows.size() == 1 ? keep_rows[0] : array::concat(keep_rows, 0);
     x = array::rms_norm(x, output_norm_, c.norm_eps);
-    cache.n_tokens = pos + n;
+    for (const SeqInput& s : batch) s.cache->n_tokens += static_cast<int64_t>(s.tokens.size());
     return array::linear(x, output_);
   }
 

@@ -38,11 +38,21 @@ class Model {
   std::string describe() const;
   size_t weight_bytes() const { return weight_bytes_; }
 
-  // Logits for tokens at positions [pos, pos + n) of the sequence whose keys and values live in
-  // `cache` (which must hold positions [0, pos) already): [n, vocab] when all_logits, else [1, vocab]
-  // for the last token. Lazy: nothing runs until the result is evaluated. Updates cache.n_tokens.
-  virtual array::Array forward(const std::vector<int32_t>& tokens, int64_t pos, KvCache& cache,
-                               bool all_logits) = 0;
+  // One sequence's part of a batched step: its new tokens, which continue the sequence whose
+  // keys and values for positions [0, cache->n_tokens) live in `cache`.
+  struct SeqInput {
+    std::vector<int32_t> tokens;
+    KvCache* cache = nullptr;
+    bool all_logits = false;  // logits of every token, or only of the last
+  };
+  // Logits of every sequence of the batch, rows in order: n rows for a sequence with all_logits,
+  // else 1. All sequences advance in one pass, so the weights are read once for everyone.
+  // Lazy: nothing runs until the result is evaluated. Advances each cache's n_tokens.
+  virtual array::Array forward_batch(const std::vector<SeqInput>& batch) = 0;
+
+  // One sequence: logits [n, vocab] (all_logits) or [1, vocab] for tokens at [pos, pos + n).
+  array::Array forward(const std::vector<int32_t>& tokens, int64_t pos, KvCache& cache,
+                       bool all_logits);
 
  protected:
   ModelConfig config_;
