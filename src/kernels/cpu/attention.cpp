@@ -1,6 +1,8 @@
 // The attention entry point (argument validation, dispatch) and the scalar reference variant.
 #include "kernels/cpu/attention.h"
 
+#include <cmath>
+
 #include "base/error.h"
 #include "base/half.h"
 #include "kernels/cpu/attention_impl.h"
@@ -46,6 +48,11 @@ struct Ops {
   }
   static void scale(float* acc, float s, int d) {
     for (int i = 0; i < d; ++i) acc[i] *= s;
+  }
+  static float exp_sub_sum(float* s, int n, float m) {
+    float sum = 0;
+    for (int j = 0; j < n; ++j) sum += (s[j] = std::exp(s[j] - m));
+    return sum;
   }
 };
 

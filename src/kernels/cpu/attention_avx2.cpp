@@ -2,8 +2,11 @@
 // K rows and updates of the running output with V rows, 8 lanes at a time, f16 rows via F16C.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include "kernels/cpu/attention_impl.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/simd_avx2.h"
 
 namespace runnel::kernels::cpu::avx2 {
 namespace {
@@ -50,6 +53,19 @@ struct Ops {
     for (; i + 8 <= d; i += 8)
       _mm256_storeu_ps(acc + i, _mm256_mul_ps(sv, _mm256_loadu_ps(acc + i)));
     for (; i < d; ++i) acc[i] *= s;
+  }
+  static float exp_sub_sum(float* s, int n, float m) {
+    const __m256 mv = _mm256_set1_ps(m);
+    __m256 sv = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));
+      _mm256_storeu_ps(s + j, e);
+      sv = _mm256_add_ps(sv, e);
+    }
+    float sum = hsum(sv);
+    for (; j < n; ++j) sum += (s[j] = std::exp(s[j] - m));
+    return sum;
   }
 };
 

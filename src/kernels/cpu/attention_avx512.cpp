@@ -56,6 +56,18 @@ struct Ops {
       _mm512_mask_storeu_ps(acc + i, m, _mm512_mul_ps(sv, _mm512_maskz_loadu_ps(m, acc + i)));
     }
   }
+  static float exp_sub_sum(float* s, int n, float m) {
+    const __m512 mv = _mm512_set1_ps(m);
+    __m512 sv = _mm512_setzero_ps();
+    for (int j = 0; j < n; j += 16) {
+      const __mmask16 k = tail_mask(std::min(16, n - j));
+      const __m512 e =
+          _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv)));
+      _mm512_mask_storeu_ps(s + j, k, e);
+      sv = _mm512_add_ps(sv, e);
+    }
+    return hsum16(sv);
+  }
 };
 
 void run(const AttentionArgs& a, ThreadPool& pool) { attention_impl<Ops>(a, pool); }

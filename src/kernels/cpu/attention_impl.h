@@ -5,8 +5,9 @@
 // Work split: a task is (query, run of up to kHeadsPerTask query heads that share one KV head), so
 // each K/V row is loaded once into L1 and used by every head of the run. Per task: KV positions are
 // visited kChunk at a time: scores for the chunk, one rescale of the running output, then the
-// weighted V rows. Per (query, head) the order of operations is fixed, so results do not depend on
-// the thread count or on how heads are grouped into tasks.
+// weighted V rows. Ops supplies dot (q·k), axpy (acc += p·v), scale and exp_sub_sum
+// (s[j] = exp(s[j] - m), returning Σ s[j]). Per (query, head) the order of operations is fixed, so
+// results do not depend on the thread count or on how heads are grouped into tasks.
 #pragma once
 
 #include <algorithm>
@@ -67,10 +68,7 @@ void attention_task(const AttentionArgs& a, int qi, int h0, int h1) {
         Ops::scale(out + r * d, alpha, d);
         sum[r] *= alpha;
       }
-      for (int j = 0; j < c; ++j) {
-        s[r][j] = std::exp(s[r][j] - m_new);
-        sum[r] += s[r][j];
-      }
+      sum[r] += Ops::exp_sub_sum(s[r], c, m_new);
       mx[r] = m_new;
     }
     for (int j = 0; j < c; ++j) {

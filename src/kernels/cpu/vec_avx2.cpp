@@ -1,12 +1,11 @@
-// AVX2 variants of the per-token vector ops (8 lanes, scalar tails). exp8 is a Cephes-style
-// exp: range reduction by ln 2 in two parts and a degree-7 polynomial, relative error < 2e-7 over
-// the clamped input range [-87.3, 88.3] (below that it returns ~1e-38 instead of denormals/0).
+// AVX2 variants of the per-token vector ops (8 lanes, scalar tails); exp8 from simd_avx2.h.
 #include <immintrin.h>
 
 #include <cmath>
 
 #include "base/half.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/simd_avx2.h"
 
 namespace runnel::kernels::cpu::avx2 {
 namespace {
@@ -16,25 +15,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-inline __m256 exp8(__m256 x) {
-  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504089f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 void rms_norm(const float* x, const float* w, float* y, size_t n, float eps) {
