@@ -1,9 +1,12 @@
-// Settings of the prefix cache, declared once: defaults, the flag and environment names that set
-// them, and one-line help. The CLI adds the flags; from_env() applies the environment.
+// Settings of the prefix cache, declared once in a table (config.cpp) that gives each its flag,
+// environment variable and help text; the CLI registers flags from cache_settings() and forwards
+// values to set(), from_env() applies the environment, describe() prints the result.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace runnel::cache {
 
@@ -14,18 +17,30 @@ struct CacheConfig {
   // 0 disables the cold tier.
   int64_t cold_bytes = int64_t{1} << 30;
   // --kv-cache-compress / RUNNEL_KV_CACHE_COMPRESS: zstd level for the cold tier (0 = store raw).
-  // Off by default: on f16 KV it saves ~15-25% of the bytes but restores several times slower.
+  // Off by default: on f16 KV it saves ~16% of the bytes but restores several times slower.
   int cold_zstd_level = 0;
   // --kv-cache-dir / RUNNEL_KV_CACHE_DIR: directory of the disk tier; empty disables it.
   std::string disk_dir;
   // --kv-cache-disk-size / RUNNEL_KV_CACHE_DISK_SIZE: bytes the disk tier may use.
   int64_t disk_bytes = int64_t{16} << 30;
-  // zstd level for disk files (0 = raw).
+  // zstd level for disk files (0 = raw). Not a flag.
   int disk_zstd_level = 0;
 
-  // Returns `base` with every RUNNEL_KV_CACHE_* variable that is set applied; sizes go through
-  // parse_byte_size ("512MiB", "2GiB"). Throws Error("config", ...) on a bad value.
+  // Sets one setting by its flag name without dashes ("kv-cache-memory"); sizes go through
+  // parse_byte_size ("512MiB", "2GiB"). Throws Error("config", ...) on an unknown name or bad
+  // value.
+  void set(std::string_view flag, const std::string& value);
+  // Returns `base` with every RUNNEL_KV_CACHE_* variable that is set applied.
   static CacheConfig from_env(CacheConfig base);
+  // "hot 2 GiB, cold 1 GiB (raw), disk off" for logs and `runnel ps`.
+  std::string describe() const;
 };
+
+struct CacheSetting {
+  const char* flag;  // without dashes
+  const char* env;
+  const char* help;
+};
+const std::vector<CacheSetting>& cache_settings();
 
 }  // namespace runnel::cache

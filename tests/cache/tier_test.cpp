@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/error.h"
 #include "cache/prefix_cache.h"
 #include "fake_kv.h"
 #include "testing/testing.h"
@@ -193,6 +194,15 @@ TEST(Tiers, StatsSnapshotIsPublishedAndConfigReadsTheEnvironment) {
   EXPECT_EQ(c.hot_bytes, 64 * 1024);
   EXPECT_EQ(c.cold_bytes, 1024 * 1024);
   EXPECT_TRUE(c.disk_dir.empty());
+  CacheConfig d;
+  d.set("kv-cache-memory", "1.5GiB");
+  d.set("kv-cache-dir", "/tmp/x");
+  EXPECT_EQ(d.hot_bytes, int64_t{3} << 29);
+  EXPECT_EQ(d.describe(), "hot 1.5 GiB, cold 1.0 GiB (raw), disk /tmp/x 16.0 GiB");
+  EXPECT_THROW(d.set("kv-cache-memory", "lots"), Error);
+  EXPECT_THROW(d.set("kv-cache-compress", "99"), Error);
+  EXPECT_THROW(d.set("kv-cache-size", "1"), Error);
+  EXPECT_EQ(cache_settings().size(), 5u);
   PrefixCache cache(l, c, "m");
   EXPECT_EQ(cache.pool().max_blocks(), 32);
   ASSERT_EQ(run_turn(cache, random_tokens(10, 100)).error, "");
