@@ -45,7 +45,7 @@ Weights make_weights(DType t, size_t n, size_t k, std::mt19937& rng, size_t pad,
   w.k = k;
   w.bytes.assign(misalign + n * w.stride + 8, 0xff);
   std::uniform_real_distribution<float> val(-1, 1), scale(0.001f, 0.02f);
-  std::uniform_int_distribution<int> q8(-127, 127), byte(0, 255);
+  std::uniform_int_distribution<int> q8(-128, 127), byte(0, 255);  // -128: legal, rare
   for (size_t j = 0; j < n; ++j) {
     uint8_t* p = w.bytes.data() + misalign + j * w.stride;
     for (size_t c = 0; c < k; ++c) {

@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C tiles of the matmul (8 f32 lanes). Registers: 16 ymm, so a tile is 2 rows of x
-// by 4 rows of W (8 accumulators + x + one weight vector). Integer paths: maddubs(|x|, sign(w, x))
-// for Q8_0 (no saturation: |x| <= 127; weights in [-127, 127] as GGML writes them, because
-// sign() cannot negate -128), maddubs(q, x) minus 8·Σx for Q4_0.
+// by 4 rows of W (8 accumulators + x + one weight vector). Integer paths: maddubs(|w|, sign(x, w))
+// for Q8_0 (no int16 saturation: |w| <= 128, |x| <= 127, and w = -128 stays exact), maddubs(q, x)
+// minus 8·Σx for Q4_0.
 #include <immintrin.h>
 
 #include <cstring>
@@ -126,19 +126,20 @@ void tile_q(const GemmTile& t) {
 
 struct Q8 {
   static constexpr size_t kBlockBytes = sizeof(BlockQ8_0);
-  struct XPrep {
-    __m256i q, aq;
+  using XPrep = __m256i;
+  struct WPrep {
+    __m256i w, aw;  // aw = |w| as unsigned bytes (|-128| = 0x80 = 128 unsigned: still exact)
   };
-  using WPrep = __m256i;
   static XPrep prep(const BlockQ8Act& x) {
-    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
-    return {q, _mm256_abs_epi8(q)};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
   }
   static WPrep load(const uint8_t* wb) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2));
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 2));
+    return {w, _mm256_abs_epi8(w)};
   }
-  static __m256i dot(WPrep w, const XPrep& x) {
-    const __m256i p16 = _mm256_maddubs_epi16(x.aq, _mm256_sign_epi8(w, x.q));
+  // |w| · (x with w's sign) = w · x; x is in [-127, 127] so negating it never wraps.
+  static __m256i dot(const WPrep& w, XPrep x) {
+    const __m256i p16 = _mm256_maddubs_epi16(w.aw, _mm256_sign_epi8(x, w.w));
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
   }
 };
