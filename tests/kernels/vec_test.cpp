@@ -129,6 +129,31 @@ TEST(Vec, ReferencesMatchExactMath) {
   EXPECT_EQ(inplace, y);
 }
 
+// y may alias an input: every ISA gives the same bits in place as out of place.
+TEST(Vec, InPlaceMatchesOutOfPlace) {
+  std::mt19937 rng(4);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    IsaScope s(isa);
+    if (!s.ok()) continue;
+    for (size_t n : {size_t{1}, size_t{17}, size_t{100}}) {
+      const std::vector<float> a = random_floats(rng, n, -4, 4), b = random_floats(rng, n, -4, 4);
+      auto check = [&](const char* name, auto op) {
+        std::vector<float> out(n), inplace = a;
+        op(a.data(), out.data());
+        op(inplace.data(), inplace.data());
+        EXPECT_EQ(0, std::memcmp(out.data(), inplace.data(), n * 4))
+            << name << " " << isa_name(isa);
+      };
+      check("rms_norm", [&](const float* x, float* y) { rms_norm(x, b.data(), y, n, 1e-5f); });
+      check("softmax", [&](const float* x, float* y) { softmax(x, y, n); });
+      check("silu_mul", [&](const float* x, float* y) { silu_mul(x, b.data(), y, n); });
+      check("gelu_tanh", [&](const float* x, float* y) { gelu_tanh(x, y, n); });
+      check("add", [&](const float* x, float* y) { add(x, b.data(), y, n); });
+      check("scale", [&](const float* x, float* y) { scale(x, 3.0f, y, n); });
+    }
+  }
+}
+
 TEST(Vec, ConversionsAreExactForEveryIsa) {
   std::mt19937 rng(8);
   std::vector<float> f = random_floats(rng, 1000, -70000, 70000);
