@@ -80,7 +80,8 @@ void BlockPool::free(BlockId b) {
 int BlockPool::unref(BlockId b) {
   Meta& m = meta(b);
   RUNNEL_ASSERT(m.refs > 0);
-  return --m.refs;
+  if (--m.refs == 0) --referenced_blocks_;
+  return m.refs;
 }
 
 }  // namespace runnel::cache

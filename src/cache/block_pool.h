@@ -48,7 +48,11 @@ class BlockPool {
   uint8_t* state_ptr(BlockId b) { return data(b) + layout_.state_offset(); }
 
   int refcount(BlockId b) const { return meta(b).refs; }
-  void ref(BlockId b) { ++meta(b).refs; }
+  void ref(BlockId b) {
+    if (++meta(b).refs == 1) ++referenced_blocks_;
+  }
+  // Blocks with refcount > 0.
+  int referenced_blocks() const { return referenced_blocks_; }
   // Drops one reference; returns the new count.
   int unref(BlockId b);
   uint32_t owner(BlockId b) const { return meta(b).owner; }
@@ -77,6 +81,7 @@ class BlockPool {
   int64_t capacity_bytes_;
   int max_blocks_;
   int used_blocks_ = 0;
+  int referenced_blocks_ = 0;
   int64_t allocated_bytes_ = 0;
   std::vector<Meta> blocks_;
   std::vector<BlockId> free_;

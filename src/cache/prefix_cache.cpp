@@ -339,10 +339,7 @@ CacheStats PrefixCache::stats() const {
   s.disk.capacity_bytes = disk_.enabled() ? disk_.budget_bytes() : 0;
   s.disk.blocks = disk_.n_files();
   s.disk.evictions = disk_.n_evictions();
-  int64_t in_use = 0;
-  for (BlockId b = 0; b < pool_.n_created(); ++b)
-    if (pool_.is_allocated(b) && pool_.refcount(b) > 0) ++in_use;
-  s.hot_blocks_in_use = in_use;
+  s.hot_blocks_in_use = pool_.referenced_blocks();
   s.live_sequences = static_cast<int64_t>(live_.size());
   return s;
 }
@@ -395,6 +392,9 @@ void PrefixCache::check_invariants() const {
       }
     }
   }
+  int n_referenced = 0;
+  for (const auto& [b, n] : refs) n_referenced += n > 0 ? 1 : 0;
+  RUNNEL_ASSERT(pool_.referenced_blocks() == n_referenced);
   // Trie structure: slots agree with their nodes; a hot block is cached in one place only.
   int64_t cold = 0, n_cold = 0;
   std::unordered_map<BlockId, uint32_t> owners;
