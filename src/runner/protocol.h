@@ -5,7 +5,8 @@
 // free of a JSON library; the runner parses and validates it.
 //
 //   request:  {"op":"generate"|"tokenize"|"detokenize"|"info"|"cache"|"stats"|"health", ...}
-//   generate: {"type":"accepted"} {"type":"chunk",...}* ({"type":"done",...} | {"type":"error",...})
+//   generate: {"type":"accepted"} {"type":"chunk",...}* ({"type":"done",...} |
+//   {"type":"error",...})
 //             an error before "accepted" carries "status" (400: bad request, 500: engine failure)
 //   others:   {"type":"result",...} | {"type":"error",...}
 #pragma once

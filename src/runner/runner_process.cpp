@@ -205,8 +205,8 @@ int run_runner_process(Engine& engine, const RunnerProcessOptions& options) {
 
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  check(options.socket_path.size() < sizeof(addr.sun_path), "runner", "socket path too long: ",
-        options.socket_path);
+  check(options.socket_path.size() < sizeof(addr.sun_path), "runner",
+        "socket path too long: ", options.socket_path);
   std::memcpy(addr.sun_path, options.socket_path.c_str(), options.socket_path.size() + 1);
   int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   check(listen_fd >= 0, "runner", "socket(): ", std::strerror(errno));

@@ -1,0 +1,63 @@
+// `runnel serve`: runs the HTTP server until SIGINT/SIGTERM. Prints the address it listens on
+// ("runnel: listening on http://HOST:PORT") to stdout once bound, so `--port 0` can be used.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "cli/command.h"
+#include "server/server.h"
+
+namespace runnel::cli {
+namespace {
+
+struct ServeFlags {
+  std::string host;
+  int port = -1;
+  std::string models;
+};
+
+int run(const ServeFlags& flags) {
+  server::ServerOptions options = server::ServerOptions::from_env();
+  if (!flags.host.empty()) options.host = flags.host;
+  if (flags.port >= 0) options.port = flags.port;
+  if (!flags.models.empty()) options.models_dir = flags.models;
+
+  // Signals go to one thread that stops the server; runners get SIGTERM from the scheduler.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  server::Server srv(options);
+  srv.bind();
+  std::printf("runnel: listening on http://%s:%d\n", options.host.c_str(), srv.port());
+  std::fflush(stdout);
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    srv.stop();
+  });
+  srv.listen();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes it if listen ended on its own
+  waiter.join();
+  return 0;
+}
+
+std::function<int()> setup(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  app.add_option("--host", flags->host, "Address to listen on (default 127.0.0.1, RUNNEL_HOST)");
+  app.add_option("--port", flags->port, "Port (default 11434; 0 picks a free one)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--models", flags->models, "Model store folder (default $RUNNEL_MODELS)");
+  return [flags] { return run(*flags); };
+}
+
+}  // namespace
+
+RUNNEL_COMMAND_ORDERED(serve, "Start the HTTP server (Ollama and OpenAI APIs)", setup, 20);
+
+}  // namespace runnel::cli
