@@ -19,6 +19,7 @@ constexpr uint32_t kRaw = 0, kZstd = 1;             // kZstd: byte planes (see t
 struct Header {
   uint64_t magic;
   uint64_t key;
+  uint64_t parent_key;
   uint64_t layout_fp;
   uint64_t raw_bytes;
   uint64_t stored_bytes;
@@ -28,7 +29,7 @@ struct Header {
   uint32_t compression;
   uint32_t reserved;
 };
-static_assert(sizeof(Header) == 64);
+static_assert(sizeof(Header) == 72);
 
 size_t raw_payload_bytes(const KvLayout& l, int n_tokens, int state_tokens) {
   size_t b = l.row_bytes() * static_cast<size_t>(n_tokens) * 2 * static_cast<size_t>(l.n_layers);
@@ -95,13 +96,14 @@ void from_planes(const uint8_t* in, size_t n, size_t width, uint8_t* out) {
 
 }  // namespace
 
-std::string encode_block(const KvLayout& l, const uint8_t* block, uint64_t key,
+std::string encode_block(const KvLayout& l, const uint8_t* block, uint64_t key, uint64_t parent_key,
                          std::span<const int32_t> tokens, int state_tokens, int zstd_level) {
   const int n = static_cast<int>(tokens.size());
   RUNNEL_ASSERT(n >= 1 && n <= l.block_tokens);
   Header h{};
   h.magic = kMagic;
   h.key = key;
+  h.parent_key = parent_key;
   h.layout_fp = l.fingerprint();
   h.raw_bytes = raw_payload_bytes(l, n, state_tokens);
   h.n_tokens = static_cast<uint32_t>(n);
@@ -149,7 +151,7 @@ bool peek_block_header(std::string_view blob, BlockHeaderInfo* info) {
   return true;
 }
 
-bool decode_block(const KvLayout& l, std::string_view blob, uint64_t key,
+bool decode_block(const KvLayout& l, std::string_view blob, uint64_t key, uint64_t parent_key,
                   std::span<const int32_t> tokens, uint8_t* block, int* state_tokens,
                   std::string* why) {
   auto bad = [&](const char* reason) {
@@ -160,7 +162,7 @@ bool decode_block(const KvLayout& l, std::string_view blob, uint64_t key,
   Header h;
   std::memcpy(&h, blob.data(), sizeof(h));
   if (h.magic != kMagic) return bad("bad magic");
-  if (h.key != key) return bad("content key mismatch");
+  if (h.key != key || h.parent_key != parent_key) return bad("content key mismatch");
   if (h.layout_fp != l.fingerprint()) return bad("written for another KV layout");
   if (h.n_tokens != tokens.size() || h.n_tokens < 1 ||
       h.n_tokens > static_cast<uint32_t>(l.block_tokens))

@@ -22,12 +22,15 @@ struct BlockHeaderInfo {
 
 // block: the slot's bytes (layout.slot_bytes()); tokens: the n filled positions (1..block_tokens);
 // state_tokens: 0 or the position count the snapshot covers (state bytes are stored when > 0).
+// parent_key: the key of the block before it (the chain's root key for the first block); stored
+// and checked too, so a 64-bit key collision alone can never hand out another prefix's KV.
 std::string encode_block(const KvLayout& layout, const uint8_t* block, uint64_t key,
-                         std::span<const int32_t> tokens, int state_tokens, int zstd_level);
+                         uint64_t parent_key, std::span<const int32_t> tokens, int state_tokens,
+                         int zstd_level);
 
 // Checks magic, key, layout, sizes, checksum and that the stored tokens equal `tokens`; then
 // writes the rows into `block` and returns true. On any mismatch returns false and says why.
-bool decode_block(const KvLayout& layout, std::string_view blob, uint64_t key,
+bool decode_block(const KvLayout& layout, std::string_view blob, uint64_t key, uint64_t parent_key,
                   std::span<const int32_t> tokens, uint8_t* block, int* state_tokens,
                   std::string* why);
 

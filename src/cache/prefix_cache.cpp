@@ -47,6 +47,12 @@ uint64_t PrefixCache::content_key(std::span<const int32_t> prefix) const {
   return key;
 }
 
+uint64_t PrefixCache::parent_key_of(const TrieSlot* s) const {
+  if (s->index > 0) return s->node->slots[static_cast<size_t>(s->index - 1)]->key;
+  const TrieNode* p = s->node->parent;
+  return p == nullptr || p->slots.empty() ? root_key_ : p->slots.back()->key;
+}
+
 void PrefixCache::unref_block(BlockId b) {
   if (pool_.unref(b) == 0 && pool_.owner(b) == 0) pool_.free(b);
 }
@@ -116,7 +122,7 @@ Sequence PrefixCache::start(std::span<const int32_t> prompt) {
       std::span<const int32_t> toks = prompt.subspan(static_cast<size_t>(matched), bt);
       const uint64_t key = block_key(parent_key, toks);
       if (!disk_.contains(key)) break;
-      TrieSlot* s = load_from_disk(pos, key, toks);
+      TrieSlot* s = load_from_disk(pos, parent_key, key, toks);
       if (s == nullptr) break;
       take(s, bt, 2);
       pos = PrefixTrie::after(s);
@@ -137,7 +143,7 @@ Sequence PrefixCache::start(std::span<const int32_t> prompt) {
         std::span<const int32_t> toks = rest.subspan(0, static_cast<size_t>(len));
         const uint64_t key = block_key(parent_key, toks);
         if (!disk_.contains(key)) continue;
-        if (TrieSlot* s = load_from_disk(pos, key, toks)) {
+        if (TrieSlot* s = load_from_disk(pos, parent_key, key, toks)) {
           take(s, len, 2);
           done = true;
         }

@@ -160,7 +160,8 @@ class PrefixCache {
   void drop_cold(TrieSlot* s);
   void drop_subtree(TrieSlot* s);
   bool ensure_hot(uint32_t slot_id, int* tier);
-  TrieSlot* load_from_disk(TriePos pos, uint64_t key, std::span<const int32_t> tokens);
+  TrieSlot* load_from_disk(TriePos pos, uint64_t parent_key, uint64_t key,
+                           std::span<const int32_t> tokens);
   struct Victim {
     uint64_t priority, last_use;
     int depth;
@@ -171,6 +172,7 @@ class PrefixCache {
   void touch(TrieSlot* s, bool hit);
 
   // prefix_cache.cpp
+  uint64_t parent_key_of(const TrieSlot* s) const;
   TrieSlot* add_slot(TriePos pos, std::span<const int32_t> tokens, uint64_t key);
   uint64_t block_key(uint64_t parent_key, std::span<const int32_t> tokens) const;
   void unref_block(BlockId b);

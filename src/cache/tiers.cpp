@@ -68,15 +68,15 @@ void PrefixCache::demote_hot(TrieSlot* s) {
   stats_.hot.evictions += 1;
   bool kept = s->on_disk && disk_.contains(s->key);
   if (!kept && config_.cold_bytes > 0) {
-    std::string blob = encode_block(layout_, pool_.data(b), s->key, trie_.tokens_of(s),
-                                    s->state_tokens, config_.cold_zstd_level);
+    std::string blob = encode_block(layout_, pool_.data(b), s->key, parent_key_of(s),
+                                    trie_.tokens_of(s), s->state_tokens, config_.cold_zstd_level);
     kept = put_cold(s, std::move(blob));
     s = trie_.slot(id);
     if (s == nullptr) return;  // dropped while making cold room (its block went with it)
   }
   if (!kept && disk_.enabled()) {
-    std::string blob = encode_block(layout_, pool_.data(b), s->key, trie_.tokens_of(s),
-                                    s->state_tokens, config_.disk_zstd_level);
+    std::string blob = encode_block(layout_, pool_.data(b), s->key, parent_key_of(s),
+                                    trie_.tokens_of(s), s->state_tokens, config_.disk_zstd_level);
     kept = s->on_disk = disk_.put(s->key, blob);
   }
   if (kept) {
@@ -163,14 +163,15 @@ bool PrefixCache::ensure_hot(uint32_t slot_id, int* tier) {
   bool ok = false;
   if (!s->cold.empty()) {
     *tier = 1;
-    ok = decode_block(layout_, s->cold, s->key, trie_.tokens_of(s), pool_.data(b), &st, &why);
+    ok = decode_block(layout_, s->cold, s->key, parent_key_of(s), trie_.tokens_of(s), pool_.data(b),
+                      &st, &why);
     drop_cold(s);
     if (ok) stats_.cold.restored_tokens += s->n_filled;
   } else {
     *tier = 2;
     std::optional<std::string> data = disk_.get(s->key);
-    ok = data.has_value() &&
-         decode_block(layout_, *data, s->key, trie_.tokens_of(s), pool_.data(b), &st, &why);
+    ok = data.has_value() && decode_block(layout_, *data, s->key, parent_key_of(s),
+                                          trie_.tokens_of(s), pool_.data(b), &st, &why);
     if (ok) {
       stats_.disk.restored_tokens += s->n_filled;
     } else {
@@ -192,13 +193,14 @@ bool PrefixCache::ensure_hot(uint32_t slot_id, int* tier) {
   return true;
 }
 
-TrieSlot* PrefixCache::load_from_disk(TriePos pos, uint64_t key, std::span<const int32_t> tokens) {
+TrieSlot* PrefixCache::load_from_disk(TriePos pos, uint64_t parent_key, uint64_t key,
+                                      std::span<const int32_t> tokens) {
   BlockId b = allocate_block();
   if (b == kNoBlock) return nullptr;
   std::optional<std::string> data = disk_.get(key);
   std::string why = "file vanished";
   int st = 0;
-  if (!data || !decode_block(layout_, *data, key, tokens, pool_.data(b), &st, &why)) {
+  if (!data || !decode_block(layout_, *data, key, parent_key, tokens, pool_.data(b), &st, &why)) {
     stats_.corrupt_blocks += 1;
     RUNNEL_WARN("cache", "stored KV block ", disk_.path_of(key), " is unusable (", why,
                 "); recomputing");
@@ -230,8 +232,9 @@ int64_t PrefixCache::flush_to_disk() {
     if (!s.cold.empty()) {
       ok = disk_.put(s.key, s.cold);
     } else if (s.hot != kNoBlock) {
-      ok = disk_.put(s.key, encode_block(layout_, pool_.data(s.hot), s.key, trie_.tokens_of(&s),
-                                         s.state_tokens, config_.disk_zstd_level));
+      ok = disk_.put(s.key,
+                     encode_block(layout_, pool_.data(s.hot), s.key, parent_key_of(&s),
+                                  trie_.tokens_of(&s), s.state_tokens, config_.disk_zstd_level));
     }
     s.on_disk = ok;
     written += ok ? 1 : 0;

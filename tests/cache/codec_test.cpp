@@ -41,11 +41,11 @@ TEST(BlockCodec, RoundTripsFullAndPartialBlocks) {
     for (int n : {16, 5, 1}) {
       std::vector<uint8_t> src = pattern_block(l, static_cast<uint8_t>(n + level));
       std::vector<int32_t> toks = testing::random_tokens(static_cast<uint64_t>(n), n);
-      std::string blob = encode_block(l, src.data(), 42, toks, n == 5 ? 5 : 0, level);
+      std::string blob = encode_block(l, src.data(), 42, 41, toks, n == 5 ? 5 : 0, level);
       std::vector<uint8_t> dst(l.slot_bytes(), 0xee);
       int st = -1;
       std::string why;
-      ASSERT_TRUE(decode_block(l, blob, 42, toks, dst.data(), &st, &why)) << why;
+      ASSERT_TRUE(decode_block(l, blob, 42, 41, toks, dst.data(), &st, &why)) << why;
       EXPECT_EQ(st, n == 5 ? 5 : 0);
       const size_t rows = l.row_bytes() * static_cast<size_t>(n);
       for (int layer = 0; layer < l.n_layers; ++layer) {
@@ -66,26 +66,28 @@ TEST(BlockCodec, EveryDamageIsDetected) {
   std::vector<uint8_t> src = pattern_block(l, 1);
   std::vector<int32_t> toks = testing::random_tokens(1, 16);
   for (int level : {0, 1}) {
-    const std::string blob = encode_block(l, src.data(), 7, toks, 0, level);
+    const std::string blob = encode_block(l, src.data(), 7, 6, toks, 0, level);
     std::vector<uint8_t> dst(l.slot_bytes());
     int st;
     std::string why;
-    EXPECT_FALSE(decode_block(l, blob, 8, toks, dst.data(), &st, &why));  // another key
+    EXPECT_FALSE(decode_block(l, blob, 8, 6, toks, dst.data(), &st, &why));  // another key
+    EXPECT_FALSE(decode_block(l, blob, 7, 5, toks, dst.data(), &st, &why));  // another parent
     std::vector<int32_t> other = toks;
     other[3] += 1;
-    EXPECT_FALSE(decode_block(l, blob, 7, other, dst.data(), &st, &why));  // other tokens
+    EXPECT_FALSE(decode_block(l, blob, 7, 6, other, dst.data(), &st, &why));  // other tokens
     KvLayout l2 = l;
     l2.kv_dim = 16;
     std::vector<uint8_t> dst2(l2.slot_bytes());
-    EXPECT_FALSE(decode_block(l2, blob, 7, toks, dst2.data(), &st, &why));  // other layout
-    EXPECT_FALSE(decode_block(l, blob.substr(0, blob.size() - 1), 7, toks, dst.data(), &st, &why));
-    EXPECT_FALSE(decode_block(l, blob + "x", 7, toks, dst.data(), &st, &why));
+    EXPECT_FALSE(decode_block(l2, blob, 7, 6, toks, dst2.data(), &st, &why));  // other layout
+    EXPECT_FALSE(
+        decode_block(l, blob.substr(0, blob.size() - 1), 7, 6, toks, dst.data(), &st, &why));
+    EXPECT_FALSE(decode_block(l, blob + "x", 7, 6, toks, dst.data(), &st, &why));
     for (size_t i = 0; i < blob.size(); i += 13) {  // any flipped bit anywhere
       std::string bad = blob;
       bad[i] = static_cast<char>(bad[i] ^ 0x10);
-      EXPECT_FALSE(decode_block(l, bad, 7, toks, dst.data(), &st, &why)) << "byte " << i;
+      EXPECT_FALSE(decode_block(l, bad, 7, 6, toks, dst.data(), &st, &why)) << "byte " << i;
     }
-    EXPECT_TRUE(decode_block(l, blob, 7, toks, dst.data(), &st, &why)) << why;
+    EXPECT_TRUE(decode_block(l, blob, 7, 6, toks, dst.data(), &st, &why)) << why;
   }
 }
 
