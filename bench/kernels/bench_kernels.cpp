@@ -3,7 +3,8 @@
 // in GFLOP/s. Weights are spread over enough copies (>= 512 MiB) that every GEMV streams from
 // DRAM, as decode does, instead of hitting the 32 MiB L3: a timed sample is one pass over all
 // copies, the probe's sample one pass over its 1 GiB buffer, and both report the best pass.
-// --gemm runs only the GEMM part. --hot keeps one copy of a small matrix (cache-resident) to show
+// Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
+// GEMM part. --hot keeps one copy of a small matrix (cache-resident) to show
 // the kernels' compute ceiling.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa scalar|avx2|avx512]
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "base/dtype.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/membw.h"
@@ -153,6 +155,39 @@ int main(int argc, char** argv) {
   }
 
   if (hot) return 0;
+
+  // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64), f16 KV in 16-token blocks:
+  // decode over a 4096-token context (KV bytes read per call / time) and a 512-token prompt.
+  std::printf("\nAttention (32/8 heads, head_dim 64, f16 KV, blocks of 16)\n");
+  std::printf("%-22s %-7s %10s %12s\n", "case", "isa", "ms", "KV GB/s");
+  {
+    const int heads = 32, kv_heads = 8, d = 64, bt = 16, n_ctx = 4096;
+    std::vector<uint16_t> kv(static_cast<size_t>(n_ctx) * kv_heads * d * 2);
+    for (auto& h : kv) h = f32_to_f16(std::uniform_real_distribution<float>(-1, 1)(rng));
+    std::vector<const void*> kb, vb;
+    for (int b = 0; b < n_ctx / bt; ++b) {
+      kb.push_back(kv.data() + static_cast<size_t>(b) * bt * kv_heads * d);
+      vb.push_back(kv.data() + kv.size() / 2 + static_cast<size_t>(b) * bt * kv_heads * d);
+    }
+    std::vector<float> q(512 * heads * d), out(q.size());
+    for (float& v : q) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+    struct Case {
+      const char* name;
+      int n_q, n_kv, q_pos0;
+    };
+    for (Case c : {Case{"decode n_kv=4096", 1, 4096, 4095}, Case{"prefill n_q=512", 512, 512, 0}}) {
+      for (Isa isa : isas) {
+        set_active_isa(isa);
+        kernels::cpu::AttentionArgs a{q.data(), out.data(), c.n_q,     heads,       kv_heads,
+                                      d,        kb.data(),  vb.data(), DType::kF16, bt,
+                                      c.n_kv,   c.q_pos0,   0.125f};
+        Timing tm = time_it([&] { attention(a, pool); }, isa == Isa::kScalar ? 0.3 : 0.6);
+        const double kv_bytes = 2.0 * c.n_kv * kv_heads * d * 2;
+        std::printf("%-22s %-7s %10.3f %12.2f\n", c.name, isa_name(isa), tm.best * 1e3,
+                    kv_bytes / tm.best / 1e9);
+      }
+    }
+  }
   std::printf("\nGEMM m=512 (prefill): best time, GFLOP/s (2·m·n·k per call)\n");
   std::printf("%-6s %-7s %11s %9s %9s\n", "type", "isa", "n x k", "ms", "GFLOP/s");
   const size_t m = 512;

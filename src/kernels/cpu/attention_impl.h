@@ -37,9 +37,12 @@ void attention_task(const AttentionArgs& a, int qi, int h0, int h1) {
     std::fill(out, out + static_cast<size_t>(nh) * d, 0.0f);
     return;
   }
-  // The running outputs accumulate in `out` itself: no scratch beyond the scores.
-  std::fill(out, out + static_cast<size_t>(nh) * d, 0.0f);
-  float s[kHeadsPerTask][kAttnChunk];
+  // Running outputs live in a 64-byte-aligned stack buffer, not in `out`: each is loaded and
+  // stored once per KV position, and unaligned full-width stores that split cache lines defeat
+  // store-to-load forwarding (AVX-512 attention ran 8x slower accumulating into `out`).
+  alignas(64) float acc[kHeadsPerTask][kMaxHeadDim];
+  for (int r = 0; r < nh; ++r) std::fill(acc[r], acc[r] + d, 0.0f);
+  alignas(64) float s[kHeadsPerTask][kAttnChunk];
   float mx[kHeadsPerTask], sum[kHeadsPerTask];
   for (int r = 0; r < nh; ++r) {
     mx[r] = -std::numeric_limits<float>::infinity();
@@ -65,17 +68,20 @@ void attention_task(const AttentionArgs& a, int qi, int h0, int h1) {
       for (int j = 0; j < c; ++j) m_new = std::max(m_new, s[r][j]);
       const float alpha = std::exp(mx[r] - m_new);  // 0 on the first chunk (exp(-inf))
       if (alpha != 1.0f) {
-        Ops::scale(out + r * d, alpha, d);
+        Ops::scale(acc[r], alpha, d);
         sum[r] *= alpha;
       }
       sum[r] += Ops::exp_sub_sum(s[r], c, m_new);
       mx[r] = m_new;
     }
     for (int j = 0; j < c; ++j) {
-      for (int r = 0; r < nh; ++r) Ops::axpy(out + r * d, s[r][j], vrow[j], d);
+      for (int r = 0; r < nh; ++r) Ops::axpy(acc[r], s[r][j], vrow[j], d);
     }
   }
-  for (int r = 0; r < nh; ++r) Ops::scale(out + r * d, 1.0f / sum[r], d);
+  for (int r = 0; r < nh; ++r) {
+    Ops::scale(acc[r], 1.0f / sum[r], d);
+    std::copy(acc[r], acc[r] + d, out + r * d);
+  }
 }
 
 template <class Ops>

@@ -1,6 +1,6 @@
-// AVX-512 variants of the per-token vector ops: 16 lanes, ragged tails by masked loads/stores so
-// every element goes through the same vector arithmetic. exp16 (simd_avx512.h) is the same
-// Cephes-style exp as exp8 (simd_avx2.h).
+// AVX-512 variants of the per-token vector ops: 16 lanes; ragged tails use masked loads/stores
+// (only the tail: masked stores are slow on Zen 4), so every element goes through the same
+// arithmetic. exp16 (simd_avx512.h) is the same Cephes-style exp as exp8 (simd_avx2.h).
 #include <cmath>
 
 #include "kernels/cpu/kernel_table.h"
@@ -13,17 +13,24 @@ inline __mmask16 mask_for(size_t left) {
   return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
 }
 
-// Applies f(x_vec) -> y_vec over a row, 16 at a time.
+// Apply f(x_vec) -> y_vec over a row, 16 at a time: full vectors with plain loads and stores, the
+// tail masked (masked stores are slow on Zen 4, so they must not run per vector).
 template <class F>
 void unary(const float* x, float* y, size_t n, F f) {
-  for (size_t i = 0; i < n; i += 16) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(x + i)));
+  if (i < n) {
     const __mmask16 m = mask_for(n - i);
     _mm512_mask_storeu_ps(y + i, m, f(_mm512_maskz_loadu_ps(m, x + i)));
   }
 }
 template <class F>
 void binary(const float* a, const float* b, float* y, size_t n, F f) {
-  for (size_t i = 0; i < n; i += 16) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(y + i, f(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
+  }
+  if (i < n) {
     const __mmask16 m = mask_for(n - i);
     _mm512_mask_storeu_ps(y + i, m,
                           f(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
@@ -54,7 +61,13 @@ void softmax(const float* x, float* y, size_t n) {
   }
   mv = _mm512_set1_ps(hmax16(mv));
   __m512 sv = _mm512_setzero_ps();
-  for (size_t i = 0; i < n; i += 16) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv));
+    _mm512_storeu_ps(y + i, e);
+    sv = _mm512_add_ps(sv, e);
+  }
+  if (i < n) {
     const __mmask16 m = mask_for(n - i);
     const __m512 e =
         _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mv)));
@@ -95,20 +108,37 @@ void scale(const float* x, float s, float* y, size_t n) {
 }
 
 void f16_to_f32(const uint16_t* x, float* y, size_t n) {
-  for (size_t i = 0; i < n; i += 16) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(y + i,
+                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+  }
+  if (i < n) {
     const __mmask16 m = mask_for(n - i);
     _mm512_mask_storeu_ps(y + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
   }
 }
+inline __m512 widen_bf16(__m256i h) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
 void bf16_to_f32(const uint16_t* x, float* y, size_t n) {
-  for (size_t i = 0; i < n; i += 16) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(y + i,
+                     widen_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+  }
+  if (i < n) {
     const __mmask16 m = mask_for(n - i);
-    const __m512i v = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, x + i));
-    _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+    _mm512_mask_storeu_ps(y + i, m, widen_bf16(_mm256_maskz_loadu_epi16(m, x + i)));
   }
 }
 void f32_to_f16(const float* x, uint16_t* y, size_t n) {
-  for (size_t i = 0; i < n; i += 16) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), h);
+  }
+  if (i < n) {
     const __mmask16 m = mask_for(n - i);
     const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i), _MM_FROUND_TO_NEAREST_INT);
     _mm256_mask_storeu_epi16(y + i, m, h);
