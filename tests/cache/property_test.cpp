@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include "base/env.h"
 #include "base/error.h"
 #include "cache/prefix_cache.h"
 #include "fake_kv.h"
@@ -167,7 +168,9 @@ class Fuzzer {
 };
 
 TEST(PrefixCacheProperty, RandomOperationSequencesKeepInvariants) {
-  for (uint64_t seed = 1; seed <= 12; ++seed) {
+  // RUNNEL_CACHE_FUZZ_SEEDS=N runs more seeds (a soak run); CI runs 12.
+  const int64_t n_seeds = env_int("RUNNEL_CACHE_FUZZ_SEEDS").value_or(12);
+  for (uint64_t seed = 1; seed <= static_cast<uint64_t>(n_seeds); ++seed) {
     SCOPED_TRACE(str_cat("seed ", seed));
     Fuzzer f(seed, runnel::testing::make_temp_dir("fuzz"));
     f.run(300);
