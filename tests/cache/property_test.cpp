@@ -4,6 +4,7 @@
 // and every live sequence's KV is exactly its own tokens' (what any cache hit restored included).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,6 +50,7 @@ class Fuzzer {
     }
     live_.clear();
     cache_->check_invariants();
+    add_totals();
     for (BlockId b = 0; b < cache_->pool().n_created(); ++b)
       ASSERT_EQ(cache_->pool().refcount(b), 0);
     EXPECT_GT(n_cached_total_, 0) << "the fuzzer never hit the cache";
@@ -131,11 +133,24 @@ class Fuzzer {
       cache_->clear();
     } else {
       live_.clear();  // restart: a new cache object on the same directory
+      add_totals();
       cache_.reset();
       cache_ = std::make_unique<PrefixCache>(layout_, config_, "fuzz");
     }
   }
 
+  void add_totals() {
+    CacheStats s = cache_->stats();
+    totals_.cold.hits += s.cold.hits;
+    totals_.disk.hits += s.disk.hits;
+    totals_.hot.evictions += s.hot.evictions;
+    totals_.corrupt_blocks += s.corrupt_blocks;
+  }
+
+ public:
+  const CacheStats& totals() const { return totals_; }
+
+ private:
   void damage_a_file() {
     std::vector<std::filesystem::path> files;
     for (const auto& e : std::filesystem::directory_iterator(dir_)) files.push_back(e.path());
@@ -165,17 +180,31 @@ class Fuzzer {
   std::vector<Sequence> live_;
   std::vector<std::vector<int32_t>> histories_;
   int64_t n_cached_total_ = 0;
+  CacheStats totals_;
 };
 
 TEST(PrefixCacheProperty, RandomOperationSequencesKeepInvariants) {
   // RUNNEL_CACHE_FUZZ_SEEDS=N runs more seeds (a soak run); CI runs 12.
+  CacheStats all;
   const int64_t n_seeds = env_int("RUNNEL_CACHE_FUZZ_SEEDS").value_or(12);
   for (uint64_t seed = 1; seed <= static_cast<uint64_t>(n_seeds); ++seed) {
     SCOPED_TRACE(str_cat("seed ", seed));
     Fuzzer f(seed, runnel::testing::make_temp_dir("fuzz"));
     f.run(300);
     if (HasFatalFailure()) return;
+    all.cold.hits += f.totals().cold.hits;
+    all.disk.hits += f.totals().disk.hits;
+    all.hot.evictions += f.totals().hot.evictions;
+    all.corrupt_blocks += f.totals().corrupt_blocks;
   }
+  // The runs went through every path: evictions, restores from both tiers, damaged files.
+  EXPECT_GT(all.hot.evictions, 0);
+  EXPECT_GT(all.cold.hits, 0);
+  EXPECT_GT(all.disk.hits, 0);
+  EXPECT_GT(all.corrupt_blocks, 0);
+  std::printf("fuzz totals: %lld hot evictions, %lld cold hits, %lld disk hits, %lld corrupt\n",
+              static_cast<long long>(all.hot.evictions), static_cast<long long>(all.cold.hits),
+              static_cast<long long>(all.disk.hits), static_cast<long long>(all.corrupt_blocks));
 }
 
 }  // namespace
