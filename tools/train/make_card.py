@@ -2,6 +2,7 @@
 # Finishes a folder made by train.py: greedy samples (PyTorch, cross-checked with the numpy
 # reference) stored in greedy_check.json for runnel's tests, the model card README.md and LICENSE.
 # Run: tools/train/make_card.py models/default
+import hashlib
 import json
 import os
 import sys
@@ -33,6 +34,8 @@ def main():
         json.dump({"note": "greedy (argmax) continuations from tools/train/check_greedy.py; "
                            "prompt_ids include <s>; ids end with </s> (2) when generation stopped "
                            "there", "samples": samples}, f, indent=1)
+    with open(os.path.join(out, "model.safetensors"), "rb") as f:
+        weights_sha = hashlib.sha256(f.read()).hexdigest()
     size = sum(os.path.getsize(os.path.join(out, x)) for x in os.listdir(out))
     sample_txt = "\n\n".join(
         f"{'chat, ' if s['chat'] else ''}prompt `{s['prompt']}` →\n\n```\n{s['text']}\n```"
@@ -53,7 +56,7 @@ fixture, not an assistant.
 | corpus | {log['corpus']}: {log['chapters']} chapters, {log['verses']:,} verses (sha256 of the verse text `{log['corpus_sha256'][:16]}…`); every 40th chapter held out for validation; plus 2 chat-formatted samples per chapter (user: the first words of a verse, assistant: the rest) |
 | training | {log['steps']} steps × {log['batch']} windows × {log['seq']} tokens (≈{log['steps'] * log['batch'] * log['seq'] / 1e6:.1f} M tokens, ≈{log['steps'] * log['batch'] * log['seq'] / log['train_tokens']:.1f} epochs), AdamW lr {log['lr']} (warm-up 100, cosine to 10 %), weight decay 0.1, clip 1.0, seed {log['seed']}, {log['threads']} CPU thread, PyTorch {log['torch']}, {log['minutes']} min |
 | final loss | train {log['final_train_loss']} (mean of the last 50 steps), validation {log['final_val_loss']} (nats/token) |
-| files | {size / 1e6:.1f} MB in all |
+| files | {size / 1e6:.1f} MB in all; `model.safetensors` sha256 `{weights_sha}` |
 
 Chat template (`tokenizer_config.json`): `### User:\\n…\\n### Assistant:\\n`; the model saw that format in
 training and answers by continuing the verse.
@@ -74,7 +77,8 @@ tools/train/make_card.py models/default
 
 Everything is seeded and runs on one thread, so a run on the same Debian 12 packages gives the same
 steps; the losses should match those above to within ±0.05 (different BLAS builds or CPUs change
-float rounding). `train.py` stops early (and says so) if a run passes `--max-minutes` (34).
+float rounding); on the machine that made it, a second run from scratch gave the same losses at
+every logged step and a byte-identical `model.safetensors`. `train.py` stops early (and says so) if a run passes `--max-minutes` (34).
 `training_log.json` holds the loss curve.
 
 ## License
