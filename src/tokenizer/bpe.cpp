@@ -3,16 +3,63 @@
 #include "tokenizer/bpe.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
 
 #include "tokenizer/unicode.h"
 
 namespace runnel::tokenizer {
 
-size_t StringHash::operator()(std::string_view s) const noexcept {
-  // FNV-1a, 64-bit: short keys, good enough spread, cheap.
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return static_cast<size_t>(h ^ (h >> 29));
+uint32_t IdMap::hash(std::string_view s) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, s.data() + i, s.size() - i);
+  h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 29;
+  return static_cast<uint32_t>(h);
+}
+
+void IdMap::reset(const std::vector<std::string>* keys, size_t expected) {
+  keys_ = keys;
+  size_t cap = 16;
+  while (cap < expected * 2) cap <<= 1;
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+  n_ = 0;
+}
+
+void IdMap::insert(int32_t id) {
+  if ((n_ + 1) * 2 > slots_.size()) {
+    std::vector<Slot> old = std::move(slots_);
+    size_t cap = std::max<size_t>(16, old.size() * 2);
+    slots_.assign(cap, Slot{});
+    mask_ = cap - 1;
+    for (const Slot& o : old) {
+      if (o.id < 0) continue;
+      size_t i = o.hash & mask_;
+      while (slots_[i].id >= 0) i = (i + 1) & mask_;
+      slots_[i] = o;
+    }
+  }
+  const std::string& key = (*keys_)[static_cast<size_t>(id)];
+  const uint32_t h = hash(key);
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    Slot& sl = slots_[i];
+    if (sl.id < 0) {
+      sl = Slot{h, id};
+      ++n_;
+      return;
+    }
+    if (sl.hash == h && (*keys_)[static_cast<size_t>(sl.id)] == key) return;
+  }
 }
 
 void PairMap::reserve(size_t n) {
@@ -77,12 +124,88 @@ Scratch& scratch() {
 
 }  // namespace
 
+BpeModel::BpeModel() {
+  static std::atomic<uint64_t> next{1};
+  instance_ = next.fetch_add(1);
+  for (int32_t& b : byte_ids) b = -1;
+}
+
+void BpeModel::enable_metaspace_split(const std::vector<std::string>& texts) {
+  const std::string_view m = "\xE2\x96\x81";
+  if (byte_level || ignore_merges) return;
+  for (const std::string& t : texts) {
+    for (size_t pos = t.find(m, 1); pos != std::string::npos; pos = t.find(m, pos + 1)) {
+      if (pos < m.size() || std::string_view(t).substr(pos - m.size(), m.size()) != m) return;
+    }
+  }
+  split_before = std::string(m);
+}
+
+namespace {
+// Per-thread direct-mapped cache of short pieces -> ids. Entries carry the model's instance
+// number, so a cache never serves ids of another tokenizer.
+struct CacheEntry {
+  uint64_t owner = 0;
+  uint8_t len = 0, n_ids = 0;
+  char key[22];
+  int32_t ids[6];
+};
+constexpr size_t kCacheSize = 8192;
+CacheEntry* word_cache() {
+  thread_local std::unique_ptr<CacheEntry[]> cache(new CacheEntry[kCacheSize]);
+  return cache.get();
+}
+}  // namespace
+
 void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
+  if (split_before.empty()) {
+    encode_cached(piece, out);
+    return;
+  }
+  // Split before each "▁" that follows another character.
+  size_t start = 0;
+  for (size_t pos = piece.find(split_before, 1); pos != std::string_view::npos;
+       pos = piece.find(split_before, pos + split_before.size())) {
+    if (pos >= start + split_before.size() &&
+        piece.substr(pos - split_before.size(), split_before.size()) == split_before)
+      continue;
+    if (pos > start) {
+      encode_cached(piece.substr(start, pos - start), out);
+      start = pos;
+    }
+  }
+  encode_cached(piece.substr(start), out);
+}
+
+void BpeModel::encode_cached(std::string_view piece, std::vector<int32_t>& out) const {
+  if (piece.size() > sizeof(CacheEntry::key)) {
+    encode_uncached(piece, out);
+    return;
+  }
+  CacheEntry& e = word_cache()[IdMap::hash(piece) & (kCacheSize - 1)];
+  if (e.owner == instance_ && e.len == piece.size() &&
+      std::memcmp(e.key, piece.data(), piece.size()) == 0) {
+    out.insert(out.end(), e.ids, e.ids + e.n_ids);
+    return;
+  }
+  const size_t before = out.size();
+  encode_uncached(piece, out);
+  const size_t n = out.size() - before;
+  if (n <= std::size(e.ids)) {
+    e.owner = instance_;
+    e.len = static_cast<uint8_t>(piece.size());
+    e.n_ids = static_cast<uint8_t>(n);
+    std::memcpy(e.key, piece.data(), piece.size());
+    std::copy(out.begin() + static_cast<ptrdiff_t>(before), out.end(), e.ids);
+  }
+}
+
+void BpeModel::encode_uncached(std::string_view piece, std::vector<int32_t>& out) const {
   if (ignore_merges) {
-    auto it = pieces.find(piece);
-    if (it != pieces.end()) {
-      out.push_back(it->second);
+    int32_t id = pieces.find(piece);
+    if (id >= 0) {
+      out.push_back(id);
       return;
     }
   }
@@ -126,9 +249,9 @@ void BpeModel::encode_rank(std::string_view piece, std::vector<int32_t>& out) co
     for (size_t i = 0; i < piece.size();) {
       size_t len = std::min(utf8_len(static_cast<unsigned char>(piece[i])), piece.size() - i);
       std::string_view ch = piece.substr(i, len);
-      auto it = pieces.find(ch);
-      if (it != pieces.end()) {
-        syms.push_back({it->second, 0, 0, static_cast<uint32_t>(i), static_cast<uint32_t>(len)});
+      int32_t id = pieces.find(ch);
+      if (id >= 0) {
+        syms.push_back({id, 0, 0, static_cast<uint32_t>(i), static_cast<uint32_t>(len)});
         last_unk = false;
       } else {
         tmp.clear();
@@ -156,7 +279,8 @@ void BpeModel::encode_rank(std::string_view piece, std::vector<int32_t>& out) co
     heap.clear();
     auto push_pair = [&](int32_t l, int32_t r) {
       int32_t rank, merged;
-      if (merges.find(syms[static_cast<size_t>(l)].id, syms[static_cast<size_t>(r)].id, &rank, &merged)) {
+      if (merges.find(syms[static_cast<size_t>(l)].id, syms[static_cast<size_t>(r)].id, &rank,
+                      &merged)) {
         heap.push_back({static_cast<float>(rank), l, r, merged});
         std::push_heap(heap.begin(), heap.end(), CandidateAfter{});
       }
@@ -180,7 +304,8 @@ void BpeModel::encode_rank(std::string_view piece, std::vector<int32_t>& out) co
       if (l.next >= 0) push_pair(c.left, l.next);
     }
   }
-  for (int32_t i = 0; i >= 0; i = syms[static_cast<size_t>(i)].next) out.push_back(syms[static_cast<size_t>(i)].id);
+  for (int32_t i = 0; i >= 0; i = syms[static_cast<size_t>(i)].next)
+    out.push_back(syms[static_cast<size_t>(i)].id);
 }
 
 void BpeModel::encode_score(std::string_view piece, std::vector<int32_t>& out) const {
@@ -202,9 +327,9 @@ void BpeModel::encode_score(std::string_view piece, std::vector<int32_t>& out) c
   auto push_pair = [&](int32_t li, int32_t ri) {
     const Symbol& l = syms[static_cast<size_t>(li)];
     const Symbol& r = syms[static_cast<size_t>(ri)];
-    auto it = pieces.find(piece.substr(l.start, l.len + r.len));
-    if (it == pieces.end() || !mergeable[static_cast<size_t>(it->second)]) return;
-    heap.push_back({-scores[static_cast<size_t>(it->second)], li, ri, static_cast<int32_t>(l.len + r.len)});
+    int32_t id = pieces.find(piece.substr(l.start, l.len + r.len));
+    if (id < 0 || !mergeable[static_cast<size_t>(id)]) return;
+    heap.push_back({-scores[static_cast<size_t>(id)], li, ri, static_cast<int32_t>(l.len + r.len)});
     std::push_heap(heap.begin(), heap.end(), CandidateAfter{});
   };
   for (int32_t i = 0; i + 1 < n; ++i) push_pair(i, i + 1);
@@ -227,9 +352,9 @@ void BpeModel::encode_score(std::string_view piece, std::vector<int32_t>& out) c
   for (int32_t i = 0; i >= 0 && n > 0; i = syms[static_cast<size_t>(i)].next) {
     const Symbol& s = syms[static_cast<size_t>(i)];
     std::string_view text = piece.substr(s.start, s.len);
-    auto it = pieces.find(text);
-    if (it != pieces.end()) {
-      out.push_back(it->second);
+    int32_t id = pieces.find(text);
+    if (id >= 0) {
+      out.push_back(id);
       last_unk = false;
     } else {
       emit_unknown(text, out, &last_unk);

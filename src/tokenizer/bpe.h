@@ -8,16 +8,36 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace runnel::tokenizer {
 
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept;
+// string -> id over an external key table (keys[id]): one flat array of (hash, id) slots, no
+// per-entry allocation. Used for vocabularies of up to a few hundred thousand pieces.
+class IdMap {
+ public:
+  void reset(const std::vector<std::string>* keys, size_t expected);
+  void insert(int32_t id);  // key (*keys)[id]; the first id inserted for a key wins
+  int32_t find(std::string_view s) const {
+    if (mask_ == 0) return -1;
+    const uint32_t h = hash(s);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& sl = slots_[i];
+      if (sl.id < 0) return -1;
+      if (sl.hash == h && (*keys_)[static_cast<size_t>(sl.id)] == s) return sl.id;
+    }
+  }
+  static uint32_t hash(std::string_view s);
+
+ private:
+  struct Slot {
+    uint32_t hash = 0;
+    int32_t id = -1;
+  };
+  const std::vector<std::string>* keys_ = nullptr;
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, n_ = 0;
 };
-using PieceMap = std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>>;
 
 // (left id, right id) -> (rank, merged id), open addressing.
 class PairMap {
@@ -61,18 +81,25 @@ struct BpeModel {
   bool ignore_merges = false;  // a piece that is itself in the vocabulary is one token
   bool fuse_unk = false;
   int32_t unk_id = -1;
-  int32_t byte_ids[256];  // byte-level: the token of each raw byte; fallback: <0xNN>; -1 none
-  PairMap merges;         // kRank
-  std::vector<float> scores;     // kScore, by id
+  int32_t byte_ids[256];      // byte-level: the token of each raw byte; fallback: <0xNN>; -1 none
+  PairMap merges;             // kRank
+  std::vector<float> scores;  // kScore, by id
   std::vector<uint8_t> mergeable;  // kScore: piece may result from a merge (NORMAL/USER types)
-  PieceMap pieces;        // model pieces by their model-space bytes
+  IdMap pieces;  // model pieces by their model-space bytes (keys live in TokenizerImpl)
 
-  BpeModel() {
-    for (int32_t& b : byte_ids) b = -1;
-  }
+  // When no piece contains "▁" right after another character, no merge can cross such a spot:
+  // encode() then splits there first (exact, and fast on SentencePiece texts with no
+  // pre-tokenizer). Set by enable_metaspace_split() after the vocabulary is complete.
+  std::string split_before;
+
+  BpeModel();
+  void enable_metaspace_split(const std::vector<std::string>& texts);
   void encode(std::string_view piece, std::vector<int32_t>& out) const;
 
  private:
+  void encode_cached(std::string_view piece, std::vector<int32_t>& out) const;
+  void encode_uncached(std::string_view piece, std::vector<int32_t>& out) const;
+  uint64_t instance_;  // tags this model's entries in the per-thread word cache
   void encode_rank(std::string_view piece, std::vector<int32_t>& out) const;
   void encode_score(std::string_view piece, std::vector<int32_t>& out) const;
   void emit_unknown(std::string_view ch, std::vector<int32_t>& out, bool* last_unk) const;

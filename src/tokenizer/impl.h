@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,6 +26,7 @@ struct AddedToken {
   std::string content;
   int32_t id = 0;
   bool special = false, lstrip = false, rstrip = false, normalized = false, single_word = false;
+  bool raw_bytes = false;  // decode as the content's UTF-8 even for byte-level vocabularies (GGUF)
 };
 
 // Leftmost-longest matcher over the added tokens (a byte trie).
@@ -64,7 +66,9 @@ struct TokenizerImpl {
   static constexpr uint8_t kSpecial = 1, kByteToken = 2, kUnmergeable = 4;
   // Model pieces by their model-space string (raw bytes for byte-level, "▁" form otherwise).
   std::unordered_map<std::string, int32_t> piece_to_id;
-  std::unordered_map<std::string, int32_t> text_to_id;  // vocabulary strings + added tokens
+  std::unordered_map<std::string, int32_t> added_ids;  // added-token contents
+  // Id of a vocabulary string (as written in the vocabulary) or added token.
+  std::optional<int32_t> find_text(std::string_view s) const;
 
   BpeModel model;
   std::vector<NormStep> normalizers;
@@ -83,7 +87,7 @@ struct TokenizerImpl {
   int32_t n_vocab() const { return static_cast<int32_t>(text.size()); }
   // Grows the tables to hold `id`.
   void ensure(int32_t id);
-  // After the vocabulary, added tokens and flags are set: builds matchers, text_to_id, eos list.
+  // After the vocabulary, added tokens and flags are set: builds matchers, added_ids, eos list.
   void finish(const std::vector<int32_t>& extra_eos);
 
   void encode(std::string_view text, bool add_special, std::vector<int32_t>& out) const;
@@ -91,7 +95,8 @@ struct TokenizerImpl {
 
  private:
   void encode_segment(std::string_view raw, bool first_segment, std::vector<int32_t>& out) const;
-  void encode_normalized(std::string_view norm, bool first_segment, std::vector<int32_t>& out) const;
+  void encode_normalized(std::string_view norm, bool first_segment,
+                         std::vector<int32_t>& out) const;
 };
 
 // Loaders (each throws Error("tokenizer", ...) naming the file).

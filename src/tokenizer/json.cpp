@@ -98,14 +98,30 @@ void Cursor::read_string(std::string& out) {
     if (i_ >= s_.size()) error("unterminated string");
     char e = s_[i_++];
     switch (e) {
-      case '"': out.push_back('"'); break;
-      case '\\': out.push_back('\\'); break;
-      case '/': out.push_back('/'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
+      case '"':
+        out.push_back('"');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case '/':
+        out.push_back('/');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
       case 'u': {
         auto read4 = [&]() -> uint32_t {
           if (i_ + 4 > s_.size()) error("truncated \\u escape");
@@ -144,7 +160,8 @@ void Cursor::read_string(std::string& out) {
 double Cursor::read_number() {
   skip_ws();
   size_t start = i_;
-  while (i_ < s_.size() && (std::strchr("+-.eE", s_[i_]) != nullptr || (s_[i_] >= '0' && s_[i_] <= '9')))
+  while (i_ < s_.size() &&
+         (std::strchr("+-.eE", s_[i_]) != nullptr || (s_[i_] >= '0' && s_[i_] <= '9')))
     ++i_;
   if (start == i_) error("expected a value");
   std::string tmp(s_.substr(start, i_ - start));
@@ -166,7 +183,8 @@ int64_t Cursor::read_int() {
   }
   size_t start = i_;
   int64_t v = 0;
-  while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9' && i_ - start < 18) v = v * 10 + (s_[i_++] - '0');
+  while (i_ < s_.size() && s_[i_] >= '0' && s_[i_] <= '9' && i_ - start < 18)
+    v = v * 10 + (s_[i_++] - '0');
   if (i_ == start || (i_ < s_.size() && (s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E' ||
                                          (s_[i_] >= '0' && s_[i_] <= '9'))))
     error("expected an integer");

@@ -57,7 +57,7 @@ class Cursor {
   int64_t read_int();  // a plain integer (fast path for vocabularies)
   Value read_value(const std::vector<std::pair<std::string, std::string>>* raw_paths = nullptr,
                    const std::string& parent = "", int depth = 0);
-  std::string_view skip_value();       // returns the raw text of the skipped value
+  std::string_view skip_value();  // returns the raw text of the skipped value
   [[noreturn]] void error(std::string_view what) const;
 
  private:

@@ -135,7 +135,8 @@ struct Loader {
       t.decoder.byte_fallback = true;
     } else if (type == "Fuse") {
     } else if (type == "Strip") {
-      if (d.get_string("content", " ") != " " || d.get_int("stop", 0) != 0 || d.get_int("start", 0) > 1)
+      if (d.get_string("content", " ") != " " || d.get_int("stop", 0) != 0 ||
+          d.get_int("start", 0) > 1)
         bad("decoder Strip supported only for one leading space");
       t.decoder.strip_leading_space = d.get_int("start", 0) == 1;
     } else if (type == "Metaspace") {
@@ -151,8 +152,8 @@ struct Loader {
   std::optional<int32_t> id_of(const std::string& content) const {
     for (const AddedToken& a : t.added)
       if (a.content == content) return a.id;
-    auto it = t.model.pieces.find(content);
-    if (it != t.model.pieces.end()) return it->second;
+    int32_t id = t.model.pieces.find(content);
+    if (id >= 0 && t.text[static_cast<size_t>(id)] == content) return id;
     return std::nullopt;
   }
 
@@ -180,7 +181,8 @@ struct Loader {
         const Value* spec = specials != nullptr ? specials->find(name) : nullptr;
         std::vector<int32_t> ids;
         if (spec != nullptr && spec->find("ids") != nullptr) {
-          for (const Value& v : spec->find("ids")->items) ids.push_back(static_cast<int32_t>(v.number));
+          for (const Value& v : spec->find("ids")->items)
+            ids.push_back(static_cast<int32_t>(v.number));
         } else if (auto id = id_of(name)) {
           ids.push_back(*id);
         } else {
@@ -201,28 +203,31 @@ struct Loader {
     }
   }
 
-  // "model.vocab": {"piece": id, ...}
-  void scan_vocab(const std::string& raw, PieceMap& orig) {
+  // "model.vocab": {"piece": id, ...} straight into t.text; returns the number of entries.
+  size_t scan_vocab(const std::string& raw) {
     json::Cursor cur(raw, file);
     cur.expect('{');
-    orig.reserve(raw.size() / 12);
-    if (cur.consume('}')) return;
+    if (cur.consume('}')) return 0;
     std::string key;
+    size_t n = 0;
     do {
       cur.read_string(key);
       cur.expect(':');
       int64_t id = cur.read_int();
       if (id < 0 || id > 100000000) bad(str_cat("vocab id ", id, " of '", key, "' out of range"));
-      orig.emplace(key, static_cast<int32_t>(id));
+      t.ensure(static_cast<int32_t>(id));
+      t.text[static_cast<size_t>(id)] = key;
+      ++n;
     } while (cur.consume(','));
     cur.expect('}');
+    return n;
   }
 
   // "model.merges": ["a b", ...] or [["a", "b"], ...]
-  void scan_merges(const std::string& raw, const PieceMap& orig) {
+  void scan_merges(const std::string& raw, const IdMap& orig) {
     json::Cursor cur(raw, file);
     cur.expect('[');
-    t.model.merges.reserve(raw.size() / 12);
+    t.model.merges.reserve(raw.size() / 20);
     if (cur.consume(']')) return;
     std::string a, b, joined;
     int32_t rank = 0;
@@ -241,12 +246,12 @@ struct Loader {
         a = joined.substr(0, sp);
         b = joined.substr(sp + 1);
       }
-      auto ia = orig.find(a), ib = orig.find(b);
+      const int32_t ia = orig.find(a), ib = orig.find(b);
       joined = a + b;
-      auto im = orig.find(joined);
-      if (ia == orig.end() || ib == orig.end() || im == orig.end())
+      const int32_t im = orig.find(joined);
+      if (ia < 0 || ib < 0 || im < 0)
         bad(str_cat("merge ", rank, " ('", a, "', '", b, "') uses a token missing from the vocab"));
-      t.model.merges.insert(ia->second, ib->second, rank, im->second);
+      t.model.merges.insert(ia, ib, rank, im);
       ++rank;
     } while (cur.consume(','));
     cur.expect(']');
@@ -280,29 +285,27 @@ std::unique_ptr<TokenizerImpl> load_hf_json(const std::string& json_path,
 
   const Value* vocab = model->find("vocab");
   if (vocab == nullptr || vocab->kind != Value::Kind::kRaw) l.bad("model has no 'vocab'");
-  PieceMap orig;
-  l.scan_vocab(vocab->str, orig);
-  if (const Value* merges = model->find("merges"); merges != nullptr && merges->kind == Value::Kind::kRaw)
-    l.scan_merges(merges->str, orig);
-
+  const size_t n_pieces = l.scan_vocab(vocab->str);
   BpeModel& m = t->model;
+  // Pieces by their vocabulary string first (what merges name), by raw bytes later if byte-level.
+  m.pieces.reset(&t->text, n_pieces);
+  for (size_t i = 0; i < t->text.size(); ++i)
+    if (!t->text[i].empty()) m.pieces.insert(static_cast<int32_t>(i));
+  if (const Value* merges = model->find("merges");
+      merges != nullptr && merges->kind == Value::Kind::kRaw)
+    l.scan_merges(merges->str, m.pieces);
+
   m.kind = BpeModel::Kind::kRank;
   m.byte_level = byte_level;
   m.byte_fallback = model->get_bool("byte_fallback", false);
   m.ignore_merges = model->get_bool("ignore_merges", false);
   m.fuse_unk = model->get_bool("fuse_unk", false);
 
-  int32_t max_id = -1;
-  for (const auto& [k, id] : orig) max_id = std::max(max_id, id);
-  if (max_id >= 0) t->ensure(max_id);
-  for (auto& [k, id] : orig) {
-    const size_t i = static_cast<size_t>(id);
-    t->text[i] = k;
-    if (byte_level) {
-      t->bytes[i] = byte_level_decode(k);
-    } else {
-      t->bytes[i] = t->decoder.render(k);
-    }
+  for (size_t i = 0; i < t->text.size(); ++i) {
+    const std::string& k = t->text[i];
+    if (k.empty()) continue;
+    const int32_t id = static_cast<int32_t>(i);
+    t->bytes[i] = byte_level ? byte_level_decode(k) : t->decoder.render(k);
     if (k.size() == 6 && k.compare(0, 3, "<0x") == 0 && k[5] == '>') {
       unsigned v = 0;
       if (std::sscanf(k.c_str() + 3, "%2X", &v) == 1) {
@@ -315,18 +318,15 @@ std::unique_ptr<TokenizerImpl> load_hf_json(const std::string& json_path,
     }
   }
   if (byte_level) {
-    for (auto& [k, id] : orig) m.pieces.emplace(t->bytes[static_cast<size_t>(id)], id);
-    for (int b = 0; b < 256; ++b) {
-      auto it = m.pieces.find(std::string(1, static_cast<char>(b)));
-      if (it != m.pieces.end()) m.byte_ids[b] = it->second;
-    }
-  } else {
-    m.pieces = std::move(orig);
+    m.pieces.reset(&t->bytes, n_pieces);
+    for (size_t i = 0; i < t->bytes.size(); ++i)
+      if (!t->text[i].empty()) m.pieces.insert(static_cast<int32_t>(i));
+    for (int b = 0; b < 256; ++b)
+      m.byte_ids[b] = m.pieces.find(std::string(1, static_cast<char>(b)));
   }
   std::string unk = model->get_string("unk_token");
   if (!unk.empty()) {
-    auto it = m.pieces.find(unk);
-    if (it != m.pieces.end()) m.unk_id = it->second;
+    if (auto id = l.id_of(unk)) m.unk_id = *id;
   }
 
   if (const Value* added = root.find("added_tokens"); added != nullptr && added->is_array()) {
@@ -388,7 +388,8 @@ std::unique_ptr<TokenizerImpl> load_hf_json(const std::string& json_path,
   }
   if (!c.bos_token.empty()) t->bos = l.id_of(c.bos_token);
   if (!t->bos && !t->prefix_ids.empty()) t->bos = t->prefix_ids.front();
-  c.add_bos = t->bos && std::find(t->prefix_ids.begin(), t->prefix_ids.end(), *t->bos) != t->prefix_ids.end();
+  c.add_bos = t->bos &&
+              std::find(t->prefix_ids.begin(), t->prefix_ids.end(), *t->bos) != t->prefix_ids.end();
   if (auto e = c.eos_token.empty() ? std::nullopt : l.id_of(c.eos_token))
     c.add_eos = std::find(t->suffix_ids.begin(), t->suffix_ids.end(), *e) != t->suffix_ids.end();
   t->finish(extra_eos);

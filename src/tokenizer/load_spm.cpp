@@ -52,11 +52,21 @@ class Proto {
   }
   void skip(uint32_t wire) {
     switch (wire) {
-      case 0: varint(); break;
-      case 1: if (end_ - p_ < 8) bad("truncated field"); p_ += 8; break;
-      case 2: sub(); break;
-      case 5: fixed32(); break;
-      default: bad(str_cat("unsupported wire type ", wire));
+      case 0:
+        varint();
+        break;
+      case 1:
+        if (end_ - p_ < 8) bad("truncated field");
+        p_ += 8;
+        break;
+      case 2:
+        sub();
+        break;
+      case 5:
+        fixed32();
+        break;
+      default:
+        bad(str_cat("unsupported wire type ", wire));
     }
   }
   [[noreturn]] void bad(const std::string& what) const {
@@ -95,10 +105,14 @@ std::unique_ptr<TokenizerImpl> load_sentencepiece(const std::string& path) {
       while (!pp.done()) {
         uint32_t pf, pw;
         pp.key(&pf, &pw);
-        if (pf == 1 && pw == 2) piece.text = pp.bytes();
-        else if (pf == 2 && pw == 5) piece.score = pp.fixed32();
-        else if (pf == 3 && pw == 0) piece.type = static_cast<int>(pp.varint());
-        else pp.skip(pw);
+        if (pf == 1 && pw == 2)
+          piece.text = pp.bytes();
+        else if (pf == 2 && pw == 5)
+          piece.score = pp.fixed32();
+        else if (pf == 3 && pw == 0)
+          piece.type = static_cast<int>(pp.varint());
+        else
+          pp.skip(pw);
       }
       pieces.push_back(std::move(piece));
     } else if (f == 2 && w == 2) {
@@ -107,25 +121,38 @@ std::unique_ptr<TokenizerImpl> load_sentencepiece(const std::string& path) {
         uint32_t tf, tw;
         ts.key(&tf, &tw);
         auto as_int = [&] { return static_cast<int64_t>(static_cast<int32_t>(ts.varint())); };
-        if (tf == 3 && tw == 0) model_type = static_cast<int>(ts.varint());
-        else if (tf == 35 && tw == 0) byte_fallback = ts.varint() != 0;
-        else if (tf == 40 && tw == 0) unk_id = as_int();
-        else if (tf == 41 && tw == 0) bos_id = as_int();
-        else if (tf == 42 && tw == 0) eos_id = as_int();
-        else if (tf == 43 && tw == 0) pad_id = as_int();
-        else ts.skip(tw);
+        if (tf == 3 && tw == 0)
+          model_type = static_cast<int>(ts.varint());
+        else if (tf == 35 && tw == 0)
+          byte_fallback = ts.varint() != 0;
+        else if (tf == 40 && tw == 0)
+          unk_id = as_int();
+        else if (tf == 41 && tw == 0)
+          bos_id = as_int();
+        else if (tf == 42 && tw == 0)
+          eos_id = as_int();
+        else if (tf == 43 && tw == 0)
+          pad_id = as_int();
+        else
+          ts.skip(tw);
       }
     } else if (f == 3 && w == 2) {
       Proto ns = top.sub();
       while (!ns.done()) {
         uint32_t nf, nw;
         ns.key(&nf, &nw);
-        if (nf == 1 && nw == 2) norm_name = ns.bytes();
-        else if (nf == 2 && nw == 2) has_charsmap = !ns.bytes().empty();
-        else if (nf == 3 && nw == 0) add_dummy_prefix = ns.varint() != 0;
-        else if (nf == 4 && nw == 0) remove_extra_ws = ns.varint() != 0;
-        else if (nf == 5 && nw == 0) escape_ws = ns.varint() != 0;
-        else ns.skip(nw);
+        if (nf == 1 && nw == 2)
+          norm_name = ns.bytes();
+        else if (nf == 2 && nw == 2)
+          has_charsmap = !ns.bytes().empty();
+        else if (nf == 3 && nw == 0)
+          add_dummy_prefix = ns.varint() != 0;
+        else if (nf == 4 && nw == 0)
+          remove_extra_ws = ns.varint() != 0;
+        else if (nf == 5 && nw == 0)
+          escape_ws = ns.varint() != 0;
+        else
+          ns.skip(nw);
       }
     } else {
       top.skip(w);
@@ -151,8 +178,11 @@ std::unique_ptr<TokenizerImpl> load_sentencepiece(const std::string& path) {
   BpeModel& m = t->model;
   m.kind = BpeModel::Kind::kScore;
   m.byte_fallback = byte_fallback;
-  m.unk_id = unk_id >= 0 && unk_id < static_cast<int64_t>(pieces.size()) ? static_cast<int32_t>(unk_id) : -1;
+  m.unk_id = unk_id >= 0 && unk_id < static_cast<int64_t>(pieces.size())
+                 ? static_cast<int32_t>(unk_id)
+                 : -1;
   t->ensure(static_cast<int32_t>(pieces.size()) - 1);
+  m.pieces.reset(&t->text, pieces.size());
   m.scores.resize(pieces.size());
   m.mergeable.resize(pieces.size());
   for (size_t i = 0; i < pieces.size(); ++i) {
@@ -162,7 +192,7 @@ std::unique_ptr<TokenizerImpl> load_sentencepiece(const std::string& path) {
     t->bytes[i] = t->decoder.render(p.text);
     m.scores[i] = p.score;
     m.mergeable[i] = p.type == 1 || p.type == 4;
-    if (p.type != 6 && p.type != 2 && p.type != 3) m.pieces.emplace(p.text, id);
+    if (p.type != 6 && p.type != 2 && p.type != 3) m.pieces.insert(id);
     if (p.type == 2 || p.type == 3) t->flags[i] |= TokenizerImpl::kSpecial;
     if (p.type == 6) {
       unsigned v = 0;
@@ -181,8 +211,9 @@ std::unique_ptr<TokenizerImpl> load_sentencepiece(const std::string& path) {
     }
   }
   auto piece_text = [&](int64_t id) {
-    return id >= 0 && id < static_cast<int64_t>(pieces.size()) ? pieces[static_cast<size_t>(id)].text
-                                                                : std::string();
+    return id >= 0 && id < static_cast<int64_t>(pieces.size())
+               ? pieces[static_cast<size_t>(id)].text
+               : std::string();
   };
   TokenizerConfig& c = t->config;
   c.bos_token = piece_text(bos_id);

@@ -21,7 +21,8 @@ struct ByteAlphabet {
   ByteAlphabet() {
     int n = 0;
     for (int b = 0; b < 256; ++b) {
-      bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+      bool printable =
+          (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
       uint32_t cp = printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + n++);
       append_utf8(chars[b], cp);
       back[cp] = static_cast<uint8_t>(b);
@@ -44,7 +45,8 @@ std::string byte_level_decode(std::string_view s) {
     size_t len;
     uint32_t cp = decode_utf8(s, i, &len);
     auto it = a.back.find(cp);
-    if (it == a.back.end()) return std::string(s);  // HF: a token with a foreign char keeps its UTF-8
+    if (it == a.back.end())
+      return std::string(s);  // HF: a token with a foreign char keeps its UTF-8
     out.push_back(static_cast<char>(it->second));
     i += len;
   }
@@ -117,32 +119,40 @@ void TokenizerImpl::finish(const std::vector<int32_t>& extra_eos) {
     ensure(t.id);
     text[static_cast<size_t>(t.id)] = t.content;
     bytes[static_cast<size_t>(t.id)] =
-        decoder.byte_level ? byte_level_decode(t.content) : decoder.render(t.content);
+        decoder.byte_level ? (t.raw_bytes ? t.content : byte_level_decode(t.content))
+                           : decoder.render(t.content);
     flags[static_cast<size_t>(t.id)] &= static_cast<uint8_t>(~kByteToken);
     if (t.special) flags[static_cast<size_t>(t.id)] |= kSpecial;
     bool normalized_pass = t.normalized && !normalizers.empty();
     (normalized_pass ? normalized_matcher : raw_matcher).add(t.content, static_cast<int32_t>(i));
   }
-  for (size_t id = 0; id < text.size(); ++id) text_to_id.emplace(text[id], static_cast<int32_t>(id));
-  for (const AddedToken& t : added) text_to_id[t.content] = t.id;
+  for (const AddedToken& t : added) added_ids[t.content] = t.id;
+  model.enable_metaspace_split(text);
   // End-of-generation ids.
   eos = extra_eos;
   if (!config.eos_token.empty()) {
-    auto it = text_to_id.find(config.eos_token);
-    if (it != text_to_id.end()) eos.push_back(it->second);
+    if (auto id = find_text(config.eos_token)) eos.push_back(*id);
   }
   static const char* const kEndMarkers[] = {
-      "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>", "<|endoftext|>",
-      "<|end_of_text|>", "<|return|>", "<|call|>", "<｜end▁of▁sentence｜>"};
+      "<|eot_id|>",      "<|eom_id|>", "<|im_end|>", "<end_of_turn>",        "<|endoftext|>",
+      "<|end_of_text|>", "<|return|>", "<|call|>",   "<｜end▁of▁sentence｜>"};
   for (const char* m : kEndMarkers) {
-    auto it = text_to_id.find(m);
-    if (it != text_to_id.end() && (flags[static_cast<size_t>(it->second)] & kSpecial))
-      eos.push_back(it->second);
+    auto id = find_text(m);
+    if (id && (flags[static_cast<size_t>(*id)] & kSpecial)) eos.push_back(*id);
   }
   std::sort(eos.begin(), eos.end());
   eos.erase(std::unique(eos.begin(), eos.end()), eos.end());
-  eos.erase(std::remove_if(eos.begin(), eos.end(), [&](int32_t id) { return id < 0 || id >= n_vocab(); }),
-            eos.end());
+  eos.erase(
+      std::remove_if(eos.begin(), eos.end(), [&](int32_t id) { return id < 0 || id >= n_vocab(); }),
+      eos.end());
+}
+
+std::optional<int32_t> TokenizerImpl::find_text(std::string_view s) const {
+  auto it = added_ids.find(std::string(s));
+  if (it != added_ids.end()) return it->second;
+  int32_t id = model.pieces.find(model.byte_level ? byte_level_decode(s) : std::string(s));
+  if (id >= 0 && text[static_cast<size_t>(id)] == s) return id;
+  return std::nullopt;
 }
 
 namespace {
@@ -207,7 +217,8 @@ void split_added(const AddedMatcher& m, const std::vector<AddedToken>& added, st
         stop += l;
       }
     }
-    if (start > start_offset) on_text(s.substr(start_offset, start - start_offset), start_offset == 0);
+    if (start > start_offset)
+      on_text(s.substr(start_offset, start - start_offset), start_offset == 0);
     on_token(idx);
     start_offset = stop;
     pos = stop;
@@ -217,7 +228,8 @@ void split_added(const AddedMatcher& m, const std::vector<AddedToken>& added, st
 
 }  // namespace
 
-void TokenizerImpl::encode(std::string_view input, bool add_special, std::vector<int32_t>& out) const {
+void TokenizerImpl::encode(std::string_view input, bool add_special,
+                           std::vector<int32_t>& out) const {
   if (add_special) out.insert(out.end(), prefix_ids.begin(), prefix_ids.end());
   split_added(
       raw_matcher, added, input,
@@ -274,7 +286,9 @@ void TokenizerImpl::encode_segment(std::string_view raw, bool first_segment,
   }
   split_added(
       normalized_matcher, added, s,
-      [&](std::string_view seg, bool first) { encode_normalized(seg, first_segment && first, out); },
+      [&](std::string_view seg, bool first) {
+        encode_normalized(seg, first_segment && first, out);
+      },
       [&](int32_t idx) { out.push_back(added[static_cast<size_t>(idx)].id); });
 }
 
@@ -288,7 +302,8 @@ void TokenizerImpl::encode_normalized(std::string_view norm, bool first_segment,
   thread_local std::vector<Span> pieces;
   pretokenize(pretokenizers, norm, first_segment, work, pieces);
   // `work` and `pieces` are thread-local and model.encode does not pretokenize: safe to iterate.
-  for (const Span& p : pieces) model.encode(std::string_view(work).substr(p.first, p.second - p.first), out);
+  for (const Span& p : pieces)
+    model.encode(std::string_view(work).substr(p.first, p.second - p.first), out);
 }
 
 std::string TokenizerImpl::decode(std::span<const int32_t> ids, bool skip_special) const {
@@ -356,7 +371,8 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
       for (const auto& e : fs::directory_iterator(p, ec))
         if (e.path().extension() == ".gguf") gguf = e.path().string();
       if (gguf.empty())
-        fail("tokenizer", path, ": no tokenizer.json, tokenizer.model or .gguf file in this folder");
+        fail("tokenizer", path,
+             ": no tokenizer.json, tokenizer.model or .gguf file in this folder");
       impl = load_gguf_vocab(gguf);
     }
   } else if (p.extension() == ".gguf") {
@@ -387,7 +403,8 @@ std::vector<int32_t> Tokenizer::eos_ids() const { return impl_->eos; }
 const TokenizerConfig& Tokenizer::config() const { return impl_->config; }
 
 bool Tokenizer::is_special(int32_t id) const {
-  return id >= 0 && id < n_vocab() && (impl_->flags[static_cast<size_t>(id)] & TokenizerImpl::kSpecial);
+  return id >= 0 && id < n_vocab() &&
+         (impl_->flags[static_cast<size_t>(id)] & TokenizerImpl::kSpecial);
 }
 
 const std::string& Tokenizer::token_bytes(int32_t id) const {
@@ -403,9 +420,7 @@ const std::string& Tokenizer::token_text(int32_t id) const {
 }
 
 std::optional<int32_t> Tokenizer::token_id(std::string_view text) const {
-  auto it = impl_->text_to_id.find(std::string(text));
-  if (it == impl_->text_to_id.end()) return std::nullopt;
-  return it->second;
+  return impl_->find_text(text);
 }
 
 // ---- StreamDecoder ----

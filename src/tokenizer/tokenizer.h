@@ -17,7 +17,7 @@ namespace runnel::tokenizer {
 
 // From tokenizer_config.json, tokenizer.model or GGUF metadata.
 struct TokenizerConfig {
-  std::string chat_template;  // "" when none
+  std::string chat_template;                               // "" when none
   std::string bos_token, eos_token, pad_token, unk_token;  // texts, "" when unset
   bool add_bos = false, add_eos = false;  // what encode(text, add_special=true) adds
 };

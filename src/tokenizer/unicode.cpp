@@ -37,8 +37,8 @@ void decompose(uint32_t cp, std::vector<uint32_t>& out) {
   }
   if (cp >= 0xC0) {
     const auto* end = kDecomp + kDecompCount;
-    const auto* it = std::lower_bound(kDecomp, end, cp,
-                                      [](const uint32_t* e, uint32_t v) { return e[0] < v; });
+    const auto* it =
+        std::lower_bound(kDecomp, end, cp, [](const uint32_t* e, uint32_t v) { return e[0] < v; });
     if (it != end && (*it)[0] == cp) {
       decompose((*it)[1], out);
       if ((*it)[2] != 0) decompose((*it)[2], out);
@@ -73,7 +73,13 @@ Cat category(uint32_t cp) {
 bool is_white_space(uint32_t cp) {
   if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d);
   switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
     case 0x3000:
       return true;
     default:
@@ -198,7 +204,8 @@ std::string nfc(std::string_view s) {
     }
     size_t j = i;
     while (j < cps.size() && ccc(cps[j]) != 0) ++j;
-    std::stable_sort(cps.begin() + static_cast<ptrdiff_t>(i), cps.begin() + static_cast<ptrdiff_t>(j),
+    std::stable_sort(cps.begin() + static_cast<ptrdiff_t>(i),
+                     cps.begin() + static_cast<ptrdiff_t>(j),
                      [](uint32_t a, uint32_t b) { return ccc(a) < ccc(b); });
     i = j;
   }

@@ -46,8 +46,9 @@ TEST_P(Family, EncodeDecodeEveryCase) {
     std::vector<int32_t> want = c["ids"].get<std::vector<int32_t>>();
     std::vector<int32_t> got = tok.encode(text, add);
     if (got != want && ++bad < 15)
-      ADD_FAILURE() << GetParam() << " " << c["id"] << " add_special=" << add << " text="
-                    << json(text).dump() << "\n want " << show(want) << "\n got  " << show(got);
+      ADD_FAILURE() << GetParam() << " " << c["id"] << " add_special=" << add
+                    << " text=" << json(text).dump() << "\n want " << show(want) << "\n got  "
+                    << show(got);
     std::string dec = tok.decode(want, false);
     if (dec != c["decoded"].get<std::string>() && ++bad < 15)
       ADD_FAILURE() << GetParam() << " " << c["id"] << " decode " << json(dec).dump() << " want "
@@ -152,6 +153,38 @@ TEST(LlamaCppVocab, HfFamiliesMatch) {
   check_vocab(family("gemma3"), "gemma-4");
 }
 
+TEST(LlamaCppVocab, GgufVocabulariesMatch) {
+  for (const char* name : {"llama-spm", "phi-3", "gpt-2", "deepseek-llm", "falcon"}) {
+    auto tok = Tokenizer::load(data(std::string("llamacpp-vocab/ggml-vocab-") + name + ".gguf"));
+    check_vocab(*tok, name);
+  }
+}
+
+TEST(Gguf, Stories260KTokenizes) {
+  auto tok = Tokenizer::load(testing::shared_dir() + "/models/stories260K.gguf");
+  EXPECT_EQ(tok->n_vocab(), 512);
+  EXPECT_EQ(tok->bos_id(), 1);
+  auto eos = tok->eos_ids();
+  EXPECT_NE(std::find(eos.begin(), eos.end(), 2), eos.end());
+  const std::string text =
+      "Once upon a time, there was a little girl named Lily. She loved to play.";
+  auto ids = tok->encode(text, true);
+  ASSERT_GT(ids.size(), 5u);
+  EXPECT_EQ(ids[0], 1);
+  for (int32_t id : ids) EXPECT_TRUE(id >= 0 && id < 512);
+  EXPECT_LT(ids.size(), text.size() / 2);  // real merges happened, not one token per char
+  EXPECT_EQ(tok->decode(ids, true), text);
+  // Byte fallback: "你" is not a piece, so it becomes <0xE4><0xBD><0xA0> (ids 3 + byte).
+  auto e = tok->encode("\xE4\xBD\xA0", false);
+  ASSERT_EQ(e.size(), 4u);  // "▁" then three bytes
+  EXPECT_EQ(tok->token_text(e[0]), "\xE2\x96\x81");
+  EXPECT_EQ(e[1], 3 + 0xE4);
+  EXPECT_EQ(e[2], 3 + 0xBD);
+  EXPECT_EQ(e[3], 3 + 0xA0);
+  EXPECT_EQ(tok->decode(e, false), "\xE4\xBD\xA0");
+  EXPECT_EQ(tok->token_bytes(3 + 0x41), "A");
+}
+
 TEST(SentencePiece, ModelsEncodeLikeReference) {
   auto llama2 = Tokenizer::load(data("sentencepiece/llama2.tokenizer.model"));
   check_vocab(*llama2, "llama-spm");
@@ -187,9 +220,9 @@ TEST(Tokenizer, SpecialTokensAndConfig) {
   EXPECT_FALSE(qwen.bos_id().has_value());
   auto qeos = qwen.eos_ids();
   EXPECT_NE(std::find(qeos.begin(), qeos.end(), 151645), qeos.end());  // <|im_end|>
-  EXPECT_EQ(family("gpt2").token_bytes(220), " ");                    // "Ġ"
+  EXPECT_EQ(family("gpt2").token_bytes(220), " ");                     // "Ġ"
   EXPECT_EQ(family("mistral").token_bytes(*family("mistral").token_id("<0x0A>")), "\n");
-  EXPECT_EQ(family("mistral").token_bytes(22557), " Hello");          // "▁Hello"
+  EXPECT_EQ(family("mistral").token_bytes(22557), " Hello");  // "▁Hello"
 }
 
 }  // namespace
