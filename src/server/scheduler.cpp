@@ -36,6 +36,10 @@ struct RunnerEntry {
 
 namespace {
 
+// One runner per (name, files): names that share weights share bytes on disk, not a process,
+// so that each name's keep_alive and listing stay its own.
+std::string key_of(const ResolvedModel& m) { return m.name + "\n" + m.path; }
+
 int64_t estimate_bytes(const ResolvedModel& m) { return m.size_bytes + m.size_bytes / 10; }
 
 int64_t default_budget() {
@@ -146,7 +150,7 @@ std::shared_ptr<Lease> Scheduler::acquire(const ResolvedModel& model, int64_t ke
   std::unique_lock lock(mu_);
   while (true) {
     check(!quit_, "scheduler", "the server is shutting down");
-    auto it = runners_.find(model.path);
+    auto it = runners_.find(key_of(model));
     if (it != runners_.end()) {
       std::shared_ptr<RunnerEntry> e = it->second;
       if (e->state == RunnerEntry::State::kLoading) {
@@ -173,7 +177,7 @@ std::shared_ptr<Lease> Scheduler::acquire(const ResolvedModel& model, int64_t ke
     e->socket_path = str_cat(socket_dir_, "/runner-", next_id_++, ".sock");
     e->refs = 1;
     evict_for_locked(e->est_bytes);
-    runners_[model.path] = e;
+    runners_[key_of(model)] = e;
     int64_t t0 = now_ns();
     lock.unlock();
     std::string error;
@@ -213,7 +217,7 @@ std::shared_ptr<Lease> Scheduler::acquire(const ResolvedModel& model, int64_t ke
     lock.lock();
     if (!error.empty()) {
       e->state = RunnerEntry::State::kGone;
-      auto cur = runners_.find(model.path);
+      auto cur = runners_.find(key_of(model));
       if (cur != runners_.end() && cur->second == e) runners_.erase(cur);
       cv_.notify_all();
       fail("scheduler", "cannot load model '", model.name, "': ", error);
@@ -245,7 +249,7 @@ bool Scheduler::reap_locked(RunnerEntry& e) {
 
 void Scheduler::report_broken(const Lease& lease) {
   std::lock_guard lock(mu_);
-  auto it = runners_.find(lease.entry_->model.path);
+  auto it = runners_.find(key_of(lease.entry_->model));
   if (it != runners_.end() && it->second == lease.entry_) {
     if (!reap_locked(*it->second)) {
       // Alive but unreachable: restart it.
@@ -264,7 +268,7 @@ void Scheduler::stop_locked(const std::shared_ptr<RunnerEntry>& e) {
     e->pid = 0;
   }
   e->state = RunnerEntry::State::kGone;
-  auto it = runners_.find(e->model.path);
+  auto it = runners_.find(key_of(e->model));
   if (it != runners_.end() && it->second == e) runners_.erase(it);
   RUNNEL_INFO("scheduler", "unloaded ", e->model.name);
 }
@@ -275,7 +279,7 @@ void Scheduler::release(RunnerEntry& e, int64_t keep_alive_ns) {
   e.last_used_ns = now_ns();
   if (e.state != RunnerEntry::State::kReady || e.refs > 0) return;
   if (keep_alive_ns == 0) {
-    auto it = runners_.find(e.model.path);
+    auto it = runners_.find(key_of(e.model));
     if (it != runners_.end() && it->second.get() == &e) stop_locked(it->second);
     return;
   }
@@ -283,9 +287,9 @@ void Scheduler::release(RunnerEntry& e, int64_t keep_alive_ns) {
       keep_alive_ns == kForever || keep_alive_ns < 0 ? kForever : e.last_used_ns + keep_alive_ns;
 }
 
-void Scheduler::unload(const std::string& path) {
+void Scheduler::unload(const ResolvedModel& model) {
   std::lock_guard lock(mu_);
-  auto it = runners_.find(path);
+  auto it = runners_.find(key_of(model));
   if (it != runners_.end() && it->second->refs == 0) stop_locked(it->second);
 }
 
@@ -342,7 +346,7 @@ void Scheduler::monitor_loop() {
       if (e->state != RunnerEntry::State::kReady) continue;
       if (reap_locked(*e)) {
         e->state = RunnerEntry::State::kGone;
-        runners_.erase(e->model.path);
+        runners_.erase(key_of(e->model));
       } else if (e->refs == 0 && now >= e->expires_ns) {
         stop_locked(e);
       }

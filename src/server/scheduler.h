@@ -70,7 +70,7 @@ class Scheduler {
   // A connection to the lease's runner failed: forget that runner so the next acquire restarts it.
   void report_broken(const Lease& lease);
   // Stops the model's runner now if it is idle (keep_alive 0 with an empty prompt).
-  void unload(const std::string& path);
+  void unload(const ResolvedModel& model);
   std::vector<LoadedModel> loaded() const;
   int64_t memory_budget() const { return options_.memory_budget; }
 
@@ -90,7 +90,7 @@ class Scheduler {
   std::string socket_dir_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::shared_ptr<RunnerEntry>> runners_;  // by model path
+  std::map<std::string, std::shared_ptr<RunnerEntry>> runners_;  // by name and path
   std::vector<std::pair<pid_t, int64_t>> stopping_;              // pid, SIGKILL deadline (ns)
   int next_id_ = 0;
   bool quit_ = false;

@@ -89,7 +89,7 @@ int64_t load_only(ServerContext& ctx, const GenerationParams& params) {
   auto lease = ctx.scheduler.acquire(model, keep);
   int64_t load = lease->load_duration_ns();
   lease.reset();
-  if (keep == 0) ctx.scheduler.unload(model.path);
+  if (keep == 0) ctx.scheduler.unload(model);
   return load;
 }
 
