@@ -297,32 +297,35 @@ TEST(Matmul, QuantizedActivationsRoundTrip) {
 // change a single bit (for every ISA).
 TEST(Matmul, BitIdenticalAcrossThreadsAndBatchSizes) {
   std::mt19937 rng(7);
-  const size_t n = 45, k = 256;
+  const size_t n = 45;
+  // Two k: one block row in L1, and rows spanning several KiB.
   for (DType t : kTypes) {
-    Weights w = make_weights(t, n, k, rng, 0, 0);
-    for (size_t m : {1, 7, 70}) {
-      std::vector<float> x = random_floats(rng, m * k);
-      for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-        IsaScope s(isa);
-        if (!s.ok()) continue;
-        std::vector<float> first;
-        for (int threads : {1, 2, 3}) {
-          ThreadPool pool(threads);
-          std::vector<float> y(m * n);
-          matmul(x.data(), k, m, k, w.ptr(), t, w.stride, n, y.data(), n, pool);
-          if (first.empty()) {
-            first = y;
-          } else {
-            ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
-                << isa_name(isa) << " " << dtype_name(t) << " m=" << m << " threads=" << threads;
+    for (size_t k : {size_t{256}, size_t{1280}}) {
+      Weights w = make_weights(t, n, k, rng, 0, 0);
+      for (size_t m : {1, 7, 70}) {
+        std::vector<float> x = random_floats(rng, m * k);
+        for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+          IsaScope s(isa);
+          if (!s.ok()) continue;
+          std::vector<float> first;
+          for (int threads : {1, 2, 3}) {
+            ThreadPool pool(threads);
+            std::vector<float> y(m * n);
+            matmul(x.data(), k, m, k, w.ptr(), t, w.stride, n, y.data(), n, pool);
+            if (first.empty()) {
+              first = y;
+            } else {
+              ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
+                  << isa_name(isa) << " " << dtype_name(t) << " m=" << m << " threads=" << threads;
+            }
           }
-        }
-        ThreadPool pool(2);
-        for (size_t i = 0; i < m; i += 3) {
-          std::vector<float> row(n);
-          matmul(x.data() + i * k, k, 1, k, w.ptr(), t, w.stride, n, row.data(), n, pool);
-          ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
-              << isa_name(isa) << " " << dtype_name(t) << " row " << i << " of m=" << m;
+          ThreadPool pool(2);
+          for (size_t i = 0; i < m; i += 3) {
+            std::vector<float> row(n);
+            matmul(x.data() + i * k, k, 1, k, w.ptr(), t, w.stride, n, row.data(), n, pool);
+            ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
+                << isa_name(isa) << " " << dtype_name(t) << " row " << i << " of m=" << m;
+          }
         }
       }
     }
