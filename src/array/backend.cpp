@@ -1,4 +1,6 @@
-// Scalar implementations of the backend functions, parallel over rows with the global pool.
+// The backend functions: matmul, attention and rms_norm run the dispatched kernels (kernels/cpu,
+// the best ISA variant for this CPU); weight types without a kernel fall back to dequantizing
+// rows here. RoPE stays scalar (it is a tiny share of a step).
 #include "array/backend.h"
 
 #include <cmath>
@@ -6,7 +8,10 @@
 
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::array::backend {
 
@@ -34,8 +39,13 @@ bool linear_supported(DType wtype) {
 void linear(const float* x, int64_t m, int64_t k, const void* w, DType wtype, int64_t n,
             float* y) {
   const size_t rb = row_bytes(wtype, static_cast<size_t>(k));
-  const char* wb = static_cast<const char*>(w);
   ThreadPool& pool = ThreadPool::global();
+  if (kernels::cpu::matmul_supports(wtype)) {
+    kernels::cpu::matmul(x, static_cast<size_t>(k), static_cast<size_t>(m), static_cast<size_t>(k),
+                         w, wtype, rb, static_cast<size_t>(n), y, static_cast<size_t>(n), pool);
+    return;
+  }
+  const char* wb = static_cast<const char*>(w);
   pool.parallel_for(static_cast<size_t>(n), 16, [&](size_t j0, size_t j1) {
     std::vector<float> row(static_cast<size_t>(k));
     for (size_t j = j0; j < j1; ++j) {
@@ -57,14 +67,8 @@ void linear(const float* x, int64_t m, int64_t k, const void* w, DType wtype, in
 }
 
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t d, float eps, float* y) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * d;
-    float* yr = y + r * d;
-    double ss = 0;
-    for (int64_t i = 0; i < d; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-    const float inv = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(d) + eps));
-    for (int64_t i = 0; i < d; ++i) yr[i] = xr[i] * inv * w[i];
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    kernels::cpu::rms_norm(x + r * d, w, y + r * d, static_cast<size_t>(d), eps);
 }
 
 void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_heads,
@@ -96,50 +100,25 @@ void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_
   }
 }
 
-namespace {
-inline float kv_at(const void* base, DType dt, int64_t idx) {
-  if (dt == DType::kF32) return static_cast<const float*>(base)[idx];
-  return f16_to_f32(static_cast<const uint16_t*>(base)[idx]);
-}
-}  // namespace
-
 void attention(const AttentionProblem& p) {
-  const int64_t group = p.n_heads / p.n_kv_heads;
-  const int64_t D = p.head_dim;
-  const int64_t kv_row = p.n_kv_heads * D;
-  ThreadPool::global().parallel_for(
-      static_cast<size_t>(p.n_q * p.n_heads), 1, [&](size_t b, size_t e) {
-        std::vector<float> acc(static_cast<size_t>(D));
-        for (size_t task = b; task < e; ++task) {
-          const int64_t t = static_cast<int64_t>(task) / p.n_heads;
-          const int64_t h = static_cast<int64_t>(task) % p.n_heads;
-          const int64_t kvh = h / group;
-          const float* q = p.q + (t * p.n_heads + h) * D;
-          const int64_t last = std::min(p.n_kv, p.q_pos0 + t + 1);
-          // Online softmax: running max m, running sum s, accumulator acc.
-          float m = -INFINITY;
-          double s = 0;
-          std::fill(acc.begin(), acc.end(), 0.f);
-          for (int64_t j = 0; j < last; ++j) {
-            float dot = 0;
-            const int64_t ko = j * kv_row + kvh * D;
-            for (int64_t d = 0; d < D; ++d) dot += q[d] * kv_at(p.k, p.kv_dtype, ko + d);
-            dot *= p.scale;
-            if (dot > m) {
-              const float corr = m == -INFINITY ? 0.f : std::exp(m - dot);
-              for (float& a : acc) a *= corr;
-              s *= corr;
-              m = dot;
-            }
-            const float w = std::exp(dot - m);
-            s += w;
-            for (int64_t d = 0; d < D; ++d) acc[static_cast<size_t>(d)] += w * kv_at(p.v, p.kv_dtype, ko + d);
-          }
-          float* o = p.out + (t * p.n_heads + h) * D;
-          const float inv = s > 0 ? static_cast<float>(1.0 / s) : 0.f;
-          for (int64_t d = 0; d < D; ++d) o[d] = acc[static_cast<size_t>(d)] * inv;
-        }
-      });
+  // One contiguous block holding every position.
+  const void* k_block = p.k;
+  const void* v_block = p.v;
+  kernels::cpu::AttentionArgs a{};
+  a.q = p.q;
+  a.out = p.out;
+  a.n_q = static_cast<int>(p.n_q);
+  a.n_heads = static_cast<int>(p.n_heads);
+  a.n_kv_heads = static_cast<int>(p.n_kv_heads);
+  a.head_dim = static_cast<int>(p.head_dim);
+  a.k_blocks = &k_block;
+  a.v_blocks = &v_block;
+  a.kv_dtype = p.kv_dtype;
+  a.block_tokens = static_cast<int>(std::max<int64_t>(p.n_kv, 1));
+  a.n_kv = static_cast<int>(p.n_kv);
+  a.q_pos0 = static_cast<int>(p.q_pos0);
+  a.scale = p.scale;
+  kernels::cpu::attention(a, ThreadPool::global());
 }
 
 }  // namespace runnel::array::backend

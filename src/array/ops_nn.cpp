@@ -279,6 +279,8 @@ void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_k
         shape_str(v.shape()), " differ");
   check(k.dtype() == v.dtype() && (k.dtype() == DType::kF32 || k.dtype() == DType::kF16), "array",
         "[attention] k/v must be f32 or f16");
+  check(q.shape()[2] <= 512, "array", "[attention] head_dim ", q.shape()[2],
+        " is larger than the kernels' limit of 512");
   check(k.shape()[2] == q.shape()[2], "array", "[attention] head_dim of q ", shape_str(q.shape()),
         " and k ", shape_str(k.shape()), " differ");
   check(k.shape()[1] > 0 && q.shape()[1] % k.shape()[1] == 0, "array", "[attention] ",

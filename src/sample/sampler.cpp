@@ -59,7 +59,9 @@ SampleResult Sampler::sample(std::span<const float> logits, const TokenMask* all
   std::span<float> l(scratch_);
   if (allowed != nullptr) apply_mask(l, *allowed);
   if (!options_.logit_bias.empty()) apply_logit_bias(l, options_.logit_bias);
-  if (penalties_active()) {
+  // Temperature 0 is plain greedy decoding of the model's logits (as llama.cpp and Ollama's own
+  // sampler do): penalties shape a distribution to sample from, so they apply only when sampling.
+  if (penalties_active() && options_.temperature > 0.0f) {
     const auto counts = history_counts();
     apply_penalties(l, counts, options_.repeat_penalty, options_.frequency_penalty,
                     options_.presence_penalty);

@@ -2,7 +2,8 @@
 //   1. grammar mask (disallowed tokens get -inf)   5. top-k
 //   2. logit bias                                  6. softmax, then top-p
 //   3. repetition / frequency / presence penalties 7. min-p
-//   4. temperature (0: argmax, ties to lowest id)  8. typical-p, then a draw from what is left
+//   4. temperature (0: argmax of the logits after mask and bias, ties to lowest id; penalties
+//      apply only when sampling, temperature > 0)  8. typical-p, then a draw from what is left
 // Steps 1-3 work on the full logits [n_vocab]; from step 4 on, on the surviving candidates.
 #pragma once
 

@@ -65,7 +65,8 @@ TEST(Sampler, NoSeedPicksARandomOne) {
 
 TEST(Sampler, PenaltyWindowIncludesPromptTokens) {
   SamplingOptions o;
-  o.temperature = 0.0f;
+  o.temperature = 1.0f;  // with top_k 1: the best token after penalties
+  o.top_k = 1;
   o.repeat_penalty = 1.1f;
   const std::vector<float> logits = {0.0f, 1.0f, 0.95f};
   // Without the prompt, id 1 wins; with id 1 in the prompt, 1.0 / 1.1 = 0.91 < 0.95.
@@ -85,9 +86,18 @@ TEST(Sampler, PenaltyWindowIncludesPromptTokens) {
   EXPECT_EQ(Sampler(o, std::vector<int32_t>{1, 0, 0, 0}).sample(logits).token, 1);
 }
 
+TEST(Sampler, TemperatureZeroIsGreedyOverTheModelsLogits) {
+  SamplingOptions o;  // default repeat_penalty 1.1
+  o.temperature = 0.0f;
+  const std::vector<float> logits = {0.0f, 1.0f, 0.95f};
+  // id 1 is in the prompt, but greedy decoding ignores the penalties.
+  EXPECT_EQ(Sampler(o, std::vector<int32_t>{1}).sample(logits).token, 1);
+}
+
 TEST(Sampler, GeneratedTokensJoinTheHistory) {
   SamplingOptions o;
-  o.temperature = 0.0f;
+  o.temperature = 1.0f;  // with top_k 1: the best token after penalties
+  o.top_k = 1;
   o.repeat_penalty = 1.1f;
   o.repeat_last_n = 1;
   Sampler s(o, {});
@@ -101,7 +111,8 @@ TEST(Sampler, GeneratedTokensJoinTheHistory) {
 
 TEST(Sampler, FrequencyAndPresencePenaltiesCountOccurrences) {
   SamplingOptions o;
-  o.temperature = 0.0f;
+  o.temperature = 1.0f;  // with top_k 1: the best token after penalties
+  o.top_k = 1;
   o.repeat_penalty = 1.0f;
   o.frequency_penalty = 0.1f;
   const std::vector<float> logits = {1.0f, 0.75f};

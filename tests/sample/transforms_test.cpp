@@ -227,7 +227,8 @@ TEST(TransformOrder, TopKBeforeTopP) {
 // greedy selection.
 TEST(TransformOrder, MaskThenBiasThenPenaltiesThenGreedy) {
   SamplingOptions o;
-  o.temperature = 0.0f;
+  o.temperature = 1.0f;  // with top_k 1: the best token after penalties
+  o.top_k = 1;
   o.logit_bias = {{0, 100.0f}};
   o.repeat_penalty = 1.1f;
   const std::vector<int32_t> prompt = {1};
