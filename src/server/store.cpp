@@ -301,11 +301,9 @@ ResolvedModel ModelStore::resolve(const std::string& ref) const {
       for (const StoreFile& f : m->files)
         check(fs::exists(blob_path(f.digest)), "store", "model ", m->name, ": blob ", f.digest,
               " is missing");
-      if (m->format == "gguf" && m->files.size() == 1) {
-        r.path = blob_path(m->files[0].digest);
-      } else {
-        r.path = materialize_tree(*m);
-      }
+      // Runners see the original file names (a GGUF is known by its extension too), as links.
+      r.path = materialize_tree(*m);
+      if (m->format == "gguf" && m->files.size() == 1) r.path += "/" + m->files[0].name;
       return r;
     }
   }
