@@ -135,7 +135,13 @@ void BpeModel::enable_metaspace_split(const std::vector<std::string>& texts) {
   if (byte_level || ignore_merges) return;
   for (const std::string& t : texts) {
     for (size_t pos = t.find(m, 1); pos != std::string::npos; pos = t.find(m, pos + 1)) {
-      if (pos < m.size() || std::string_view(t).substr(pos - m.size(), m.size()) != m) return;
+      size_t k = pos - 1;
+      while (k > 0 && (static_cast<unsigned char>(t[k]) & 0xC0) == 0x80) --k;
+      std::string before = t.substr(k, pos - k);
+      if (before == m) continue;
+      if (std::find(no_split_after.begin(), no_split_after.end(), before) == no_split_after.end())
+        no_split_after.push_back(before);
+      if (no_split_after.size() > 64) return;  // too many: not worth it
     }
   }
   split_before = std::string(m);
@@ -167,8 +173,11 @@ void BpeModel::encode(std::string_view piece, std::vector<int32_t>& out) const {
   size_t start = 0;
   for (size_t pos = piece.find(split_before, 1); pos != std::string_view::npos;
        pos = piece.find(split_before, pos + split_before.size())) {
-    if (pos >= start + split_before.size() &&
-        piece.substr(pos - split_before.size(), split_before.size()) == split_before)
+    size_t k = pos - 1;
+    while (k > start && (static_cast<unsigned char>(piece[k]) & 0xC0) == 0x80) --k;
+    const std::string_view before = piece.substr(k, pos - k);
+    if (before == split_before) continue;
+    if (std::find(no_split_after.begin(), no_split_after.end(), before) != no_split_after.end())
       continue;
     if (pos > start) {
       encode_cached(piece.substr(start, pos - start), out);

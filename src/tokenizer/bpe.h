@@ -87,10 +87,11 @@ struct BpeModel {
   std::vector<uint8_t> mergeable;  // kScore: piece may result from a merge (NORMAL/USER types)
   IdMap pieces;  // model pieces by their model-space bytes (keys live in TokenizerImpl)
 
-  // When no piece contains "▁" right after another character, no merge can cross such a spot:
-  // encode() then splits there first (exact, and fast on SentencePiece texts with no
-  // pre-tokenizer). Set by enable_metaspace_split() after the vocabulary is complete.
+  // A merge can cross the spot before a "▁" only when some piece holds the character before it
+  // followed by "▁". encode() splits at every other such spot first (exact, and fast on
+  // SentencePiece texts with no pre-tokenizer). Set by enable_metaspace_split().
   std::string split_before;
+  std::vector<std::string> no_split_after;  // chars that some piece holds right before a "▁"
 
   BpeModel();
   void enable_metaspace_split(const std::vector<std::string>& texts);

@@ -179,13 +179,44 @@ void append_lossy_utf8(std::string& out, std::string_view s) {
   }
 }
 
+namespace {
+// One bit per code point that NFC may change or combine: a non-zero combining class, a
+// canonical decomposition, or the second half of a composition (incl. Hangul V and T jamo).
+// A string without any of them is already in NFC.
+struct NfcSensitive {
+  std::vector<uint64_t> bits = std::vector<uint64_t>(0x110000 / 64, 0);
+  void set(uint32_t cp) { bits[cp >> 6] |= uint64_t{1} << (cp & 63); }
+  NfcSensitive() {
+    for (size_t i = 0; i < kCccRunCount; ++i) {
+      if ((kCccRuns[i] & 0xff) == 0) continue;
+      uint32_t end = i + 1 < kCccRunCount ? kCccRuns[i + 1] >> 8 : 0x110000;
+      for (uint32_t cp = kCccRuns[i] >> 8; cp < end; ++cp) set(cp);
+    }
+    for (size_t i = 0; i < kDecompCount; ++i) set(kDecomp[i][0]);
+    for (size_t i = 0; i < kComposeCount; ++i) set(kCompose[i][1]);
+    for (uint32_t cp = kVBase; cp < kVBase + kVCount; ++cp) set(cp);
+    for (uint32_t cp = kTBase + 1; cp < kTBase + kTCount; ++cp) set(cp);
+    for (uint32_t cp = kSBase; cp < kSBase + kSCount; ++cp)
+      bits[cp >> 6] &= ~(uint64_t{1} << (cp & 63));
+  }
+  bool test(uint32_t cp) const { return cp < 0x110000 && (bits[cp >> 6] >> (cp & 63) & 1); }
+};
+}  // namespace
+
 std::string nfc(std::string_view s) {
+  static const NfcSensitive sensitive;
   bool simple = true;
-  for (unsigned char c : s) {
-    if (c >= 0xCC) {  // lead bytes of U+0300 and above
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0xC0) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    if (sensitive.test(decode_utf8(s, i, &len))) {
       simple = false;
       break;
     }
+    i += len;
   }
   if (simple) return std::string(s);
   std::vector<uint32_t> cps;

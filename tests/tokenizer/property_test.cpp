@@ -94,3 +94,29 @@ TEST(Property, StreamingHoldsBackPartialCharacters) {
 
 }  // namespace
 }  // namespace runnel::tokenizer
+
+namespace runnel::tokenizer {
+namespace {
+
+TEST(Unicode, Nfc) {
+  EXPECT_EQ(nfc("e\xCC\x81"), "\xC3\xA9");                                 // e + U+0301 -> é
+  EXPECT_EQ(nfc("\xE1\x84\x80\xE1\x85\xA1\xE1\x86\xA8"), "\xEA\xB0\x81");  // L V T -> 각
+  EXPECT_EQ(nfc("a\xCC\xA3\xCC\x87"), "\xE1\xBA\xA1\xCC\x87");  // a + dot below + dot above
+  EXPECT_EQ(nfc("\xE2\x84\xA6"), "\xCE\xA9");                   // Ohm sign -> Omega
+  EXPECT_EQ(nfc("plain \xE4\xBD\xA0\xE5\xA5\xBD"), "plain \xE4\xBD\xA0\xE5\xA5\xBD");
+}
+
+TEST(Unicode, LossyUtf8LikeRust) {
+  std::string out;
+  append_lossy_utf8(out,
+                    "a\xE4\xBD"
+                    "b\xFF\xF0\x9F\x98");
+  EXPECT_EQ(out,
+            "a\xEF\xBF\xBD"
+            "b\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(incomplete_utf8_suffix("ab\xF0\x9F\x98"), 3u);
+  EXPECT_EQ(incomplete_utf8_suffix("ab\xFF"), 0u);
+}
+
+}  // namespace
+}  // namespace runnel::tokenizer
