@@ -330,6 +330,9 @@ void Interpreter::exec_for(const Stmt& s, std::string& out) {
   Dict& ld = loop.dict_ref();
   for (int64_t i = 0; i < n; ++i) {
     step();
+    // Jinja gives each iteration fresh locals: a `set` in one iteration is gone in the next.
+    f->vars.clear();
+    f->vars.emplace_back("loop", loop);
     bind(items[size_t(i)]);
     *index0 = i;
     ld.items[0].second = Value(i + 1);
