@@ -81,7 +81,7 @@ void generate_route(ServerContext& ctx, const httplib::Request& req, httplib::Re
     res.set_content(j.dump(), "application/json");
     return;
   }
-  auto gen = start_generation(ctx, p);
+  auto gen = start_generation(ctx, p, req);
   if (p.stream) {
     stream_response(ctx, res, gen, formatter, "application/x-ndjson");
     return;

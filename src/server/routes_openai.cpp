@@ -146,7 +146,7 @@ class SseFormatter : public Formatter {
 void completion_route(ServerContext& ctx, const httplib::Request& req, httplib::Response& res,
                       bool chat) {
   GenerationParams p = chat ? parse_openai_chat(req.body) : parse_openai_completion(req.body);
-  auto gen = start_generation(ctx, p);
+  auto gen = start_generation(ctx, p, req);
   if (p.stream) {
     stream_response(ctx, res, gen, std::make_shared<SseFormatter>(p.model, chat, p.include_usage),
                     "text/event-stream");

@@ -23,6 +23,8 @@ class RunnerConnection {
   // forever; on timeout returns false with timed_out() set.
   bool read_line(std::string& line, int timeout_ms = -1);
   bool timed_out() const { return timed_out_; }
+  int fd() const { return fd_; }
+  bool has_line() const { return buffer_.find('\n') != std::string::npos; }
   void close();  // cancels the request when still running
   bool is_open() const { return fd_ >= 0; }
 

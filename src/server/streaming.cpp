@@ -1,7 +1,11 @@
 // Generation plumbing shared by the routes (see streaming.h).
 #include "server/streaming.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <ctime>
@@ -52,6 +56,48 @@ std::string iso_time_now() {
   return std::string(buf) + frac;
 }
 
+namespace {
+
+std::pair<std::string, int> address_of(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+    return {buf, ntohs(in->sin_port)};
+  }
+  if (a.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+    return {buf, ntohs(in6->sin6_port)};
+  }
+  return {"", -1};
+}
+
+// httplib 0.11 does not expose a request's socket; find it among our descriptors by its two
+// endpoints. -1 when not found (then disconnects are noticed on the next write only).
+int find_client_socket(const httplib::Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  int found = -1;
+  while (dirent* e = readdir(dir)) {
+    int fd = atoi(e->d_name);
+    if (fd <= 2 || fd == dirfd(dir)) continue;
+    sockaddr_storage peer{}, local{};
+    socklen_t pl = sizeof(peer), ll = sizeof(local);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
+    if (address_of(peer) == std::pair{req.remote_addr, req.remote_port} &&
+        address_of(local).second == req.local_port) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+}  // namespace
+
 Frame Generation::next() {
   if (pending) {
     Frame f = std::move(*pending);
@@ -60,6 +106,19 @@ Frame Generation::next() {
   }
   std::string line;
   Frame f;
+  // Wait for the runner while watching the client: a hang-up cancels at once.
+  while (client_fd >= 0 && conn && conn->is_open() && !conn->has_line()) {
+    pollfd p[2] = {{conn->fd(), POLLIN, 0}, {client_fd, POLLRDHUP, 0}};
+    if (poll(p, 2, 1000) < 0 && errno != EINTR) break;
+    if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+      client_gone = true;
+      conn.reset();  // cancels the request in the runner
+      f.type = Frame::Type::kError;
+      f.error = "[server] the client disconnected";
+      return f;
+    }
+    if (p[0].revents) break;
+  }
   if (!conn || !conn->read_line(line)) {
     f.type = Frame::Type::kError;
     f.error = "[runner] the model's runner stopped unexpectedly (crashed?)";
@@ -93,8 +152,10 @@ int64_t load_only(ServerContext& ctx, const GenerationParams& params) {
   return load;
 }
 
-std::shared_ptr<Generation> start_generation(ServerContext& ctx, const GenerationParams& params) {
+std::shared_ptr<Generation> start_generation(ServerContext& ctx, const GenerationParams& params,
+                                             const httplib::Request& req) {
   auto gen = std::make_shared<Generation>();
+  gen->client_fd = find_client_socket(req);
   gen->start_ns = now_ns();
   ResolvedModel model = ctx.store.resolve(params.model);
   std::string request = runner::encode_generate(params.request);
@@ -134,6 +195,7 @@ void stream_response(ServerContext& ctx, httplib::Response& res, std::shared_ptr
           return true;
         }
         Frame f = gen->next();
+        if (gen->client_gone) return false;
         std::string out;
         if (f.type == Frame::Type::kChunk) {
           ++ctx.metrics.generated_tokens;
@@ -196,7 +258,11 @@ Collected collect(ServerContext& ctx, Generation& gen) {
       ctx.metrics.cached_tokens += c.result.cached_tokens;
       break;
     } else if (f.type == Frame::Type::kError) {
-      ++ctx.metrics.generation_errors;
+      if (gen.client_gone) {
+        ++ctx.metrics.client_disconnects;
+      } else {
+        ++ctx.metrics.generation_errors;
+      }
       c.error = f.error;
       break;
     }

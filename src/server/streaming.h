@@ -42,12 +42,18 @@ struct Generation {
   std::optional<runner::Frame> pending;  // read ahead while waiting for acceptance
   int64_t start_ns = 0;
   bool finished = false;
+  // The HTTP client's socket (owned by httplib, only polled here) and whether it has hung up:
+  // watching it lets a disconnect cancel the runner request even while no output flows
+  // (a long prefill, a non-streaming request).
+  int client_fd = -1;
+  bool client_gone = false;
   // The next frame: chunk, done or error; a broken connection becomes an error frame.
   runner::Frame next();
 };
 
 // Throws HttpError (or Error) before anything is sent to the client.
-std::shared_ptr<Generation> start_generation(ServerContext& ctx, const GenerationParams& params);
+std::shared_ptr<Generation> start_generation(ServerContext& ctx, const GenerationParams& params,
+                                             const httplib::Request& req);
 // Leases the model without generating (Ollama's empty prompt); returns the load time in ns.
 int64_t load_only(ServerContext& ctx, const GenerationParams& params);
 

@@ -2,7 +2,8 @@
 // over a deterministic fake Engine. It echoes the prompt's words (the last user message for chats),
 // one word per step with a short sleep, reports as cached the words shared with an earlier prompt,
 // and honours options.num_predict and num_ctx. Triggers inside the prompt: "FAIL_EARLY" (an Error
-// before accepting: 400), "FAIL_LATE" (an error after two words), "SLOW" (200 ms per word).
+// before accepting: 400), "FAIL_LATE" (an error after two words), "SLOW" (200 ms per word),
+// "PREFILL" (a 2 s "prefill" after accepting, in 10 ms steps that check for cancellation).
 // Usage: fake_runner runner --model PATH --socket PATH [ignored flags]; env FAKE_RUNNER_DELAY_MS.
 #include <unistd.h>
 
@@ -66,6 +67,15 @@ class FakeEngine : public Engine {
     result.prompt_eval_count = static_cast<int64_t>(words.size());
     result.cached_tokens = cached_prefix(words);
     sink.accept();
+    if (text.find("PREFILL") != std::string::npos) {
+      for (int i = 0; i < 200; ++i) {
+        if (sink.cancelled()) {
+          result.done_reason = "cancel";
+          return result;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
     result.prompt_eval_duration = now_ns() - t0;
     int64_t t1 = now_ns();
     for (int64_t i = 0; i < n_predict; ++i) {
