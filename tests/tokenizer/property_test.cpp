@@ -5,6 +5,7 @@
 #include <random>
 
 #include "testing/testing.h"
+#include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -116,6 +117,46 @@ TEST(Unicode, LossyUtf8LikeRust) {
             "b\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(incomplete_utf8_suffix("ab\xF0\x9F\x98"), 3u);
   EXPECT_EQ(incomplete_utf8_suffix("ab\xFF"), 0u);
+}
+
+}  // namespace
+}  // namespace runnel::tokenizer
+
+namespace runnel::tokenizer {
+namespace {
+
+// The hand-written splitters must agree with PCRE2 on the same pattern (U+180E aside, which
+// PCRE2 counts as \s and Unicode's White_Space does not).
+TEST(Pretokenize, HandWrittenSplittersMatchPcre2) {
+  const std::string patterns[] = {
+      kGpt2Pattern,
+      "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+      "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+      "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"};
+  std::mt19937 rng(42);
+  const char* pieces[] = {
+      "'s", "'S",           "'re",      "'LL",          "'ve",      "'d",    "'x",  " ",     "  ",
+      "\n", "\r\n",         "\t",       "\xC2\xA0",     "a",        "Hello", "123", "45678", "!!",
+      "(",  "\xE4\xBD\xA0", "\xD9\xA3", "\xE2\x80\x83", "\xCC\x81", "_",     "'"};
+  for (const std::string& pat : patterns) {
+    auto fast = make_regex_splitter(pat, "test");
+    auto slow = make_pcre2_splitter(pat, "test");
+    for (int i = 0; i < 3000; ++i) {
+      std::string s;
+      if (i % 2 == 0) {
+        for (int k = 0, n = 1 + static_cast<int>(rng() % 12); k < n; ++k)
+          s += pieces[rng() % std::size(pieces)];
+      } else {
+        s = random_text(rng, 1 + rng() % 30);
+      }
+      if (s.find("\xE1\xA0\x8E") != std::string::npos) continue;  // U+180E
+      std::vector<Span> a, b;
+      fast->find(s, 0, static_cast<uint32_t>(s.size()), a);
+      slow->find(s, 0, static_cast<uint32_t>(s.size()), b);
+      ASSERT_EQ(a, b) << "pattern " << pat << " text " << s;
+    }
+  }
 }
 
 }  // namespace
