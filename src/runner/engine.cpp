@@ -321,8 +321,8 @@ void LlmEngine::step(std::vector<Sequence*>& live) {
         s->finish_reason = "stop";
       } else if (s->options.num_predict >= 0 && s->n_generated >= s->options.num_predict) {
         s->finish_reason = "length";
-      } else if (s->cache->n_tokens + 1 > s->n_ctx) {
-        s->finish_reason = "length";  // the context is full
+      } else if (static_cast<int64_t>(s->prompt.size()) + s->n_generated >= s->n_ctx) {
+        s->finish_reason = "length";  // prompt + output fill the context
       } else {
         s->next_token = r.token;
         s->feed_next = true;
