@@ -134,8 +134,8 @@ void TokenizerImpl::finish(const std::vector<int32_t>& extra_eos) {
     if (auto id = find_text(config.eos_token)) eos.push_back(*id);
   }
   static const char* const kEndMarkers[] = {
-      "<|eot_id|>",      "<|eom_id|>", "<|im_end|>", "<end_of_turn>",        "<|endoftext|>",
-      "<|end_of_text|>", "<|return|>", "<|call|>",   "<｜end▁of▁sentence｜>"};
+      "<|eot_id|>",      "<|eom_id|>", "<|im_end|>", "<end_of_turn>",         "<|endoftext|>",
+      "<|end_of_text|>", "<|return|>", "<|call|>",   "<｜end▁of▁sentence｜>", "<eos>"};
   for (const char* m : kEndMarkers) {
     auto id = find_text(m);
     if (id && (flags[static_cast<size_t>(*id)] & kSpecial)) eos.push_back(*id);

@@ -44,7 +44,8 @@ class Tokenizer {
   // Every id that ends generation: the configured EOS, generation_config.json's eos_token_id
   // (when the folder has one), GGUF eot/eom ids, and any of the end-of-turn markers
   // <|eot_id|> <|eom_id|> <|im_end|> <end_of_turn> <|endoftext|> <|end_of_text|> <|return|>
-  // <|call|> <｜end▁of▁sentence｜> that the vocabulary holds as a special token. Sorted, unique.
+  // <|call|> <｜end▁of▁sentence｜> <eos> that the vocabulary holds as a special token. Sorted,
+  // unique.
   std::vector<int32_t> eos_ids() const;
   // Control / added-special tokens (the ones skip_special drops).
   bool is_special(int32_t id) const;

@@ -220,7 +220,9 @@ TEST(Tokenizer, SpecialTokensAndConfig) {
   EXPECT_FALSE(qwen.bos_id().has_value());
   auto qeos = qwen.eos_ids();
   EXPECT_NE(std::find(qeos.begin(), qeos.end(), 151645), qeos.end());  // <|im_end|>
-  EXPECT_EQ(family("gpt2").token_bytes(220), " ");                     // "Ġ"
+  auto geos = family("gemma3").eos_ids();
+  EXPECT_EQ(geos, (std::vector<int32_t>{1, 106}));  // <eos>, <end_of_turn>
+  EXPECT_EQ(family("gpt2").token_bytes(220), " ");  // "Ġ"
   EXPECT_EQ(family("mistral").token_bytes(*family("mistral").token_id("<0x0A>")), "\n");
   EXPECT_EQ(family("mistral").token_bytes(22557), " Hello");  // "▁Hello"
 }
