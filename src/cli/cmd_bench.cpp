@@ -1,0 +1,226 @@
+// `runnel bench MODEL`: prefill and decode throughput of one model on this machine, with the
+// memory bandwidth measured in the same run. Prefill: one forward of p tokens (last logits only).
+// Decode: n single-token steps after a short prompt, pipelined with async_eval and greedy argmax as
+// a real decode loop. Each measured r times; min / median / max of tokens/s are reported.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "array/array.h"
+#include "base/error.h"
+#include "base/strings.h"
+#include "base/thread_pool.h"
+#include "base/time.h"
+#include "cli/command.h"
+#include "formats/gguf.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/membw.h"
+#include "models/model.h"
+#include "server/store.h"
+
+namespace runnel::cli {
+namespace {
+
+constexpr int64_t kDecodePrompt = 4;  // tokens prefilled (untimed) before the decode steps
+
+struct BenchFlags {
+  std::string model;
+  int64_t prompt = 512;
+  int64_t gen = 128;
+  int64_t threads = 0;  // 0: the global pool's size (RUNNEL_THREADS or online CPUs)
+  int64_t repeats = 3;
+  bool json = false;
+  bool membw_only = false;
+};
+
+struct Stats {
+  double min = 0, median = 0, max = 0;
+};
+
+Stats stats_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double median = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  return {v.front(), median, v.back()};
+}
+
+// A store name, a .gguf file or a model folder.
+std::string resolve_model(const std::string& ref) {
+  if (std::filesystem::exists(ref)) return ref;
+  try {
+    server::ModelStore store(server::ModelStore::default_root());
+    return store.resolve(ref).path;
+  } catch (const Error&) {
+    fail("bench", ref, ": no such model file, folder or store name");
+  }
+}
+
+// Bytes of weights one decoded token reads: every weight once, except that an untied embedding
+// table contributes only its one looked-up row (tied: the table is the output matrix, read whole).
+size_t bytes_per_token(const models::Model& m) {
+  size_t bytes = m.weight_bytes();
+  const models::ModelConfig& c = m.config();
+  if (c.tied_embeddings || std::filesystem::is_directory(m.path())) return bytes;
+  auto f = formats::GgufFile::open(m.path());
+  if (const formats::GgufTensor* t = f->find_tensor("token_embd.weight"); t && c.vocab > 0) {
+    bytes -= t->n_bytes - t->n_bytes / static_cast<size_t>(c.vocab);
+  }
+  return bytes;
+}
+
+// Deterministic token ids spread over the vocabulary.
+std::vector<int32_t> bench_tokens(int64_t n, int64_t vocab, int64_t salt) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    t[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7919 + salt * 104729 + 13) % vocab);
+  return t;
+}
+
+int32_t argmax(const float* row, int64_t n) {
+  return static_cast<int32_t>(std::max_element(row, row + n) - row);
+}
+
+// Tokens/s of one prefill of `tokens` into an empty cache.
+double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<int32_t>& tokens) {
+  cache.n_tokens = 0;
+  const int64_t t0 = now_ns();
+  array::Array logits = m.forward(tokens, 0, cache, false);
+  array::eval(logits);
+  const int64_t t1 = now_ns();
+  return static_cast<double>(tokens.size()) * 1e9 /
+         static_cast<double>(std::max<int64_t>(1, t1 - t0));
+}
+
+// Tokens/s of `n` greedy decode steps after an untimed short prompt. Each step's forward starts
+// with async_eval, the previous logits' argmax feeds it, as the engine's loop does.
+double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt) {
+  const int64_t vocab = m.config().vocab;
+  cache.n_tokens = 0;
+  array::Array logits = m.forward(bench_tokens(kDecodePrompt, vocab, salt), 0, cache, false);
+  array::eval(logits);
+  int32_t next = argmax(logits.data<float>(), vocab);
+  const int64_t t0 = now_ns();
+  for (int64_t i = 0; i < n; ++i) {
+    logits = m.forward({next}, cache.n_tokens, cache, false);
+    array::async_eval({logits});
+    next = argmax(logits.data<float>(), vocab);  // joins the evaluation
+  }
+  const int64_t t1 = now_ns();
+  return static_cast<double>(n) * 1e9 / static_cast<double>(std::max<int64_t>(1, t1 - t0));
+}
+
+double probe_membw() { return kernels::cpu::measure_memory_bandwidth(ThreadPool::global()); }
+
+int run_membw(const BenchFlags& f) {
+  const double gb_s = probe_membw();
+  const char* variant = kernels::cpu::isa_name(kernels::cpu::active_isa());
+  const int threads = ThreadPool::global().n_threads();
+  if (f.json) {
+    nlohmann::json j = {{"membw_gb_s", gb_s}, {"threads", threads}, {"variant", variant}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("memory bandwidth: %.2f GB/s (read-only, %d threads)\n", gb_s, threads);
+  }
+  return 0;
+}
+
+int run_bench(const BenchFlags& f) {
+  check(f.threads >= 0, "bench", "-t must be positive, got ", f.threads);
+  if (f.threads > 0) ThreadPool::set_global_threads(static_cast<int>(f.threads));
+  if (f.membw_only) return run_membw(f);
+  check(!f.model.empty(), "bench", "MODEL is required (or --membw)");
+  check(f.prompt > 0, "bench", "-p must be positive, got ", f.prompt);
+  check(f.gen > 0, "bench", "-n must be positive, got ", f.gen);
+  check(f.repeats > 0, "bench", "-r must be positive, got ", f.repeats);
+
+  const std::string path = resolve_model(f.model);
+  const int64_t t_load = now_ns();
+  std::unique_ptr<models::Model> model = models::load_model(path);
+  const double load_s = static_cast<double>(now_ns() - t_load) / 1e9;
+  const int64_t vocab = model->config().vocab;
+  const size_t per_token = bytes_per_token(*model);
+  const int threads = ThreadPool::global().n_threads();
+  const char* variant = kernels::cpu::isa_name(kernels::cpu::active_isa());
+
+  // Bandwidth before and after the runs: the better one is the machine's ceiling in this run.
+  const double membw_before = probe_membw();
+  models::KvCache cache(model->config(), std::max(f.prompt, kDecodePrompt + f.gen));
+  // Warm-up: touches every weight page once (mmapped files) and the kernels' scratch.
+  array::eval(model->forward(bench_tokens(kDecodePrompt, vocab, 99), 0, cache, false));
+
+  std::vector<double> prefill, decode;
+  for (int64_t r = 0; r < f.repeats; ++r) {
+    prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r)));
+    decode.push_back(time_decode(*model, cache, f.gen, r));
+  }
+  const double membw = std::max(membw_before, probe_membw());
+  const Stats pp = stats_of(prefill), tg = stats_of(decode);
+  const double decode_gb_s = static_cast<double>(per_token) * tg.median / 1e9;
+  const double fraction = membw > 0 ? decode_gb_s / membw : 0;
+
+  if (f.json) {
+    nlohmann::json j = {
+        {"model", path},
+        {"description", model->describe()},
+        {"weight_bytes", model->weight_bytes()},
+        {"bytes_per_token", per_token},
+        {"load_seconds", load_s},
+        {"threads", threads},
+        {"variant", variant},
+        {"prompt_tokens", f.prompt},
+        {"decode_tokens", f.gen},
+        {"repeats", f.repeats},
+        {"prefill_tokens_per_s", pp.median},
+        {"prefill_tokens_per_s_min", pp.min},
+        {"prefill_tokens_per_s_max", pp.max},
+        {"decode_tokens_per_s", tg.median},
+        {"decode_tokens_per_s_min", tg.min},
+        {"decode_tokens_per_s_max", tg.max},
+        {"prefill_runs", prefill},
+        {"decode_runs", decode},
+        {"decode_gb_s", decode_gb_s},
+        {"membw_gb_s", membw},
+        {"bandwidth_fraction", fraction},
+    };
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("model:     %s (%s)\n", path.c_str(), model->describe().c_str());
+  std::printf("weights:   %.3f GB, %.3f GB read per decoded token; loaded in %.2f s\n",
+              static_cast<double>(model->weight_bytes()) / 1e9,
+              static_cast<double>(per_token) / 1e9, load_s);
+  std::printf("kernels:   %s, %d threads; memory bandwidth %.2f GB/s (probe)\n\n", variant, threads,
+              membw);
+  std::printf("| test   | median tok/s | min tok/s | max tok/s | runs |\n");
+  std::printf("| ------ | ------------ | --------- | --------- | ---- |\n");
+  std::printf("| pp%-4lld | %12.2f | %9.2f | %9.2f | %4lld |\n", static_cast<long long>(f.prompt),
+              pp.median, pp.min, pp.max, static_cast<long long>(f.repeats));
+  std::printf("| tg%-4lld | %12.2f | %9.2f | %9.2f | %4lld |\n\n", static_cast<long long>(f.gen),
+              tg.median, tg.min, tg.max, static_cast<long long>(f.repeats));
+  std::printf("decode bandwidth: %.2f GB/s = %.1f%% of the measured %.2f GB/s\n", decode_gb_s,
+              fraction * 100, membw);
+  return 0;
+}
+
+std::function<int()> setup(CLI::App& app) {
+  auto f = std::make_shared<BenchFlags>();
+  app.add_option("model", f->model, "Model: store name, .gguf file or model folder");
+  app.add_option("-p,--prompt", f->prompt, "Prefill tokens (one forward)")->capture_default_str();
+  app.add_option("-n,--gen", f->gen, "Decode steps")->capture_default_str();
+  app.add_option("-t,--threads", f->threads, "Threads (default: RUNNEL_THREADS or all CPUs)");
+  app.add_option("-r,--repeats", f->repeats, "Repeats (min/median/max)")->capture_default_str();
+  app.add_flag("--json", f->json, "Print one JSON object");
+  app.add_flag("--membw", f->membw_only, "Only measure the memory bandwidth");
+  return [f] { return run_bench(*f); };
+}
+
+}  // namespace
+
+RUNNEL_COMMAND_ORDERED(bench, "Measure prefill and decode tokens/s and memory bandwidth", setup,
+                       90);
+
+}  // namespace runnel::cli

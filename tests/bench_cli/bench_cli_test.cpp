@@ -1,0 +1,99 @@
+// `runnel bench` end to end: on stories260K it prints one JSON object with positive rates and the
+// documented keys; bad input (missing model, -p/-n <= 0) exits 1 with a "runnel: " message.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "testing/testing.h"
+
+namespace runnel::cli {
+namespace {
+
+struct CliRun {
+  int status;
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+CliRun run_bench(const std::string& args, const std::string& env = "") {
+  static const std::string dir = runnel::testing::make_temp_dir("cli-bench");
+  const std::string cmd = env + runnel::testing::runnel_binary() + " bench " + args + " > " + dir +
+                          "/out 2> " + dir + "/err";
+  const int rc = std::system(cmd.c_str());
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_file(dir + "/out"), read_file(dir + "/err")};
+}
+
+std::string stories() { return runnel::testing::shared_dir() + "/models/stories260K.gguf"; }
+
+TEST(BenchCli, JsonOnStories) {
+  CliRun r = run_bench(stories() + " -p 16 -n 8 -r 1 -t 2 --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Exactly one JSON object (one line), nothing else on stdout.
+  ASSERT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.find('\n'), r.out.size() - 1) << r.out;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_object());
+  for (const char* key :
+       {"prefill_tokens_per_s", "decode_tokens_per_s", "prefill_tokens_per_s_min",
+        "decode_tokens_per_s_min", "membw_gb_s", "bandwidth_fraction", "bytes_per_token"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    EXPECT_GT(j[key].get<double>(), 0) << key;
+  }
+  EXPECT_EQ(j["threads"], 2);
+  EXPECT_EQ(j["prompt_tokens"], 16);
+  EXPECT_EQ(j["decode_tokens"], 8);
+  ASSERT_TRUE(j["variant"].is_string());
+  const std::string variant = j["variant"];
+  EXPECT_TRUE(variant == "scalar" || variant == "avx2" || variant == "avx512" || variant == "amx")
+      << variant;
+  EXPECT_NE(j["description"].get<std::string>().find("layers"), std::string::npos);
+  EXPECT_LE(j["decode_tokens_per_s_min"].get<double>(), j["decode_tokens_per_s"].get<double>());
+  // stories260K has an untied f32 embedding [512, 64]: a token reads one row of it, not all.
+  EXPECT_EQ(j["weight_bytes"].get<int64_t>() - j["bytes_per_token"].get<int64_t>(),
+            512 * 64 * 4 - 64 * 4);
+}
+
+TEST(BenchCli, ForcedVariantIsReported) {
+  // RUNNEL_CPU is read by the kernels at start-up; the bench must report what it runs.
+  CliRun r = run_bench(stories() + " -p 4 -n 2 -r 1 --json", "RUNNEL_CPU=scalar ");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["variant"], "scalar");
+}
+
+TEST(BenchCli, MembwOnly) {
+  CliRun r = run_bench("--membw --json -t 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["membw_gb_s"].get<double>(), 0);
+  EXPECT_FALSE(j.contains("decode_tokens_per_s"));
+}
+
+TEST(BenchCli, MissingModelIsAnError) {
+  CliRun r = run_bench("/nonexistent/model.gguf -p 4 -n 2 -r 1");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.err.rfind("runnel: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/model.gguf"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(BenchCli, NonPositiveCountsAreErrors) {
+  for (const std::string flags : {" -p 0 -n 2", " -p 4 -n 0", " -p 4 -n -3", " -p 4 -n 2 -r 0"}) {
+    CliRun r = run_bench(stories() + flags);
+    EXPECT_EQ(r.status, 1) << flags;
+    EXPECT_EQ(r.err.rfind("runnel: ", 0), 0u) << flags << ": " << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace runnel::cli
