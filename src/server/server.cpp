@@ -3,6 +3,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <climits>
@@ -75,6 +76,12 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(o
   int threads = ctx.options.http_threads;
   http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http.set_payload_max_length(ctx.options.max_body_bytes);
+  // httplib's default sets SO_REUSEPORT, which lets a second server bind a port in use; we want
+  // "address in use" instead. SO_REUSEADDR alone still allows a quick restart.
+  http.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   http.set_read_timeout(60, 0);
   http.set_write_timeout(60, 0);
   http.set_keep_alive_max_count(1000);

@@ -47,6 +47,9 @@ test('create, list, cp, show, ps, rm', { skip: skip ?? false }, async () => {
       const ps = (await run(RUNNEL_BIN, ['ps'], { env: host })).stdout;
       assert.match(ps, /^tiny:latest\s/m);
       assert.match((await run(RUNNEL_BIN, ['show', 'tiny'], { env: host })).stdout, /architecture\s+fake/);
+      const port = server.url.split(':').at(-1);
+      await assert.rejects(run(RUNNEL_BIN, ['serve', '--port', port], { env, timeout: 5000 }),
+        (e) => e.code === 1 && /address in use/.test(e.stderr));
     } finally {
       await server.stop();
     }
