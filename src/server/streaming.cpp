@@ -181,6 +181,50 @@ std::shared_ptr<Generation> start_generation(ServerContext& ctx, const Generatio
   }
 }
 
+namespace {
+
+// Sends the next frame of `gen` to the client; false when the client is gone.
+bool pump(ServerContext& ctx, Generation* gen, Formatter* formatter, int64_t load_ns,
+          httplib::DataSink& sink) {
+  if (gen->finished) {
+    sink.done();
+    return true;
+  }
+  Frame f = gen->next();
+  if (gen->client_gone) return false;
+  std::string out;
+  if (f.type == Frame::Type::kChunk) {
+    ++ctx.metrics.generated_tokens;
+    out = formatter->chunk(f.chunk);
+  } else if (f.type == Frame::Type::kDone) {
+    f.result.load_duration += load_ns;
+    f.result.total_duration = now_ns() - gen->start_ns;
+    ctx.metrics.prompt_tokens += f.result.prompt_eval_count;
+    ctx.metrics.cached_tokens += f.result.cached_tokens;
+    out = formatter->done(f.result);
+    gen->finished = true;
+  } else if (f.type == Frame::Type::kError) {
+    ++ctx.metrics.generation_errors;
+    out = formatter->error(f.error);
+    gen->finished = true;
+  } else {
+    return true;  // a late "accepted": nothing to send
+  }
+  if (!out.empty() && !sink.write(out.data(), out.size())) {
+    // The client is gone: closing the runner connection cancels the request there.
+    gen->conn.reset();
+    return false;
+  }
+  if (gen->finished) {
+    gen->conn.reset();
+    gen->lease.reset();
+    sink.done();
+  }
+  return true;
+}
+
+}  // namespace
+
 void stream_response(ServerContext& ctx, httplib::Response& res, std::shared_ptr<Generation> gen,
                      std::shared_ptr<Formatter> formatter, const std::string& content_type) {
   ++ctx.metrics.generations;
@@ -190,41 +234,19 @@ void stream_response(ServerContext& ctx, httplib::Response& res, std::shared_ptr
   res.set_chunked_content_provider(
       content_type,
       [&ctx, gen, formatter, load_ns](size_t, httplib::DataSink& sink) {
-        if (gen->finished) {
+        try {
+          return pump(ctx, gen.get(), formatter.get(), load_ns, sink);
+        } catch (const std::exception& e) {
+          // Never let an exception escape into httplib's thread: end the stream with it.
+          RUNNEL_WARN("server", "stream failed: ", e.what());
+          std::string out = formatter->error(e.what());
+          gen->finished = true;
+          gen->conn.reset();
+          gen->lease.reset();
+          if (!sink.write(out.data(), out.size())) return false;
           sink.done();
           return true;
         }
-        Frame f = gen->next();
-        if (gen->client_gone) return false;
-        std::string out;
-        if (f.type == Frame::Type::kChunk) {
-          ++ctx.metrics.generated_tokens;
-          out = formatter->chunk(f.chunk);
-        } else if (f.type == Frame::Type::kDone) {
-          f.result.load_duration += load_ns;
-          f.result.total_duration = now_ns() - gen->start_ns;
-          ctx.metrics.prompt_tokens += f.result.prompt_eval_count;
-          ctx.metrics.cached_tokens += f.result.cached_tokens;
-          out = formatter->done(f.result);
-          gen->finished = true;
-        } else if (f.type == Frame::Type::kError) {
-          ++ctx.metrics.generation_errors;
-          out = formatter->error(f.error);
-          gen->finished = true;
-        } else {
-          return true;  // a late "accepted": nothing to send
-        }
-        if (!out.empty() && !sink.write(out.data(), out.size())) {
-          // The client is gone: closing the runner connection cancels the request there.
-          gen->conn.reset();
-          return false;
-        }
-        if (gen->finished) {
-          gen->conn.reset();
-          gen->lease.reset();
-          sink.done();
-        }
-        return true;
       },
       [&ctx, gen](bool success) {
         if (!gen->finished) ++ctx.metrics.client_disconnects;
