@@ -1,7 +1,9 @@
 // `runnel bench MODEL`: prefill and decode throughput of one model on this machine, with the
 // memory bandwidth measured in the same run. Prefill: one forward of p tokens (last logits only).
 // Decode: n single-token steps after a short prompt, pipelined with async_eval and greedy argmax as
-// a real decode loop. Each measured r times; min / median / max of tokens/s are reported.
+// a real decode loop. Each measured r times; min / median / max of tokens/s are reported. The
+// bandwidth fraction divides the median decode's weight bytes/s by the better of two probes (one
+// before, one after the runs): on a shared host the lower probe would flatter the kernels.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -157,7 +159,8 @@ int run_bench(const BenchFlags& f) {
     prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r)));
     decode.push_back(time_decode(*model, cache, f.gen, r));
   }
-  const double membw = std::max(membw_before, probe_membw());
+  const double membw_after = probe_membw();
+  const double membw = std::max(membw_before, membw_after);
   const Stats pp = stats_of(prefill), tg = stats_of(decode);
   const double decode_gb_s = static_cast<double>(per_token) * tg.median / 1e9;
   const double fraction = membw > 0 ? decode_gb_s / membw : 0;
@@ -184,6 +187,8 @@ int run_bench(const BenchFlags& f) {
         {"decode_runs", decode},
         {"decode_gb_s", decode_gb_s},
         {"membw_gb_s", membw},
+        {"membw_gb_s_before", membw_before},
+        {"membw_gb_s_after", membw_after},
         {"bandwidth_fraction", fraction},
     };
     std::printf("%s\n", j.dump().c_str());
@@ -193,8 +198,10 @@ int run_bench(const BenchFlags& f) {
   std::printf("weights:   %.3f GB, %.3f GB read per decoded token; loaded in %.2f s\n",
               static_cast<double>(model->weight_bytes()) / 1e9,
               static_cast<double>(per_token) / 1e9, load_s);
-  std::printf("kernels:   %s, %d threads; memory bandwidth %.2f GB/s (probe)\n\n", variant, threads,
-              membw);
+  std::printf(
+      "kernels:   %s, %d threads; memory bandwidth %.2f GB/s (best probe; %.2f before, "
+      "%.2f after the runs)\n\n",
+      variant, threads, membw, membw_before, membw_after);
   std::printf("| test   | median tok/s | min tok/s | max tok/s | runs |\n");
   std::printf("| ------ | ------------ | --------- | --------- | ---- |\n");
   std::printf("| pp%-4lld | %12.2f | %9.2f | %9.2f | %4lld |\n", static_cast<long long>(f.prompt),
