@@ -89,4 +89,22 @@ Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, in
                 float scale);
 }  // namespace composite
 
+// Paged KV (ops_paged.cpp): K/V live in fixed-size blocks owned outside the runtime (the prefix
+// cache's pool). Block pointers are captured when the graph is built; the caller keeps the blocks
+// alive and unmoved until the evaluation that uses them has been joined.
+struct PagedKvBlocks {
+  std::vector<void*> k, v;  // block b: [block_tokens, Hkv, D] rows for positions b*block_tokens..
+  int64_t block_tokens = 0;
+  DType dtype = DType::kF32;  // kF32 or kF16
+};
+// Writes k, v [T, Hkv, D] (f32) at positions [pos, pos + T) of the blocks (converting to their
+// dtype). Returns a tiny i32 [1] token; pass it to paged_attention so the reads run after the
+// write.
+Array paged_cache_write(const Array& k, const Array& v, const PagedKvBlocks& blocks, int64_t pos);
+// Causal attention of q [T, H, D] (query i at position q_pos0 + i) over the first n_kv positions
+// of the blocks (Hkv = n_kv_heads). `deps` are evaluated first (the write tokens). -> [T, H, D]
+// f32.
+Array paged_attention(const Array& q, const PagedKvBlocks& blocks, int64_t n_kv_heads, int64_t n_kv,
+                      int64_t q_pos0, float scale, const std::vector<Array>& deps);
+
 }  // namespace runnel::array

@@ -24,7 +24,11 @@ array::Array Model::forward(const std::vector<int32_t>& tokens, int64_t pos, KvC
                             bool all_logits) {
   check(pos == cache.n_tokens, "model", "forward at position ", pos, " but the cache holds ",
         cache.n_tokens, " tokens");
-  return forward_batch({SeqInput{tokens, &cache, all_logits}});
+  SeqInput in;
+  in.tokens = tokens;
+  in.cache = &cache;
+  in.all_logits = all_logits;
+  return forward_batch({in});
 }
 
 }  // namespace runnel::models

@@ -72,12 +72,19 @@ class LlamaModel : public Model {
     for (const SeqInput& s : batch) {
       const int64_t n = static_cast<int64_t>(s.tokens.size());
       check(n > 0, "model", "forward of an empty token sequence");
-      check(s.cache->n_tokens + n <= s.cache->capacity(), "model", "context full: ",
-            s.cache->n_tokens + n, " tokens exceed ", s.cache->capacity());
+      check(s.cache != nullptr || s.paged != nullptr, "model", "forward without a KV cache");
+      if (s.cache) {
+        check(s.cache->n_tokens + n <= s.cache->capacity(), "model",
+              "context full: ", s.cache->n_tokens + n, " tokens exceed ", s.cache->capacity());
+      } else {
+        check(static_cast<int64_t>(s.paged->size()) == c.n_layers, "model", "paged KV has ",
+              s.paged->size(), " layers, the model ", c.n_layers);
+      }
+      const int64_t pos0 = start_pos(s);
       row0.push_back(static_cast<int64_t>(tokens.size()));
       for (int64_t i = 0; i < n; ++i) {
         tokens.push_back(s.tokens[static_cast<size_t>(i)]);
-        positions.push_back(static_cast<int32_t>(s.cache->n_tokens + i));
+        positions.push_back(static_cast<int32_t>(pos0 + i));
       }
     }
     const int64_t rows = static_cast<int64_t>(tokens.size());
@@ -110,10 +117,17 @@ class LlamaModel : public Model {
       std::vector<Array> outs;
       for (size_t s = 0; s < batch.size(); ++s) {
         const int64_t n = static_cast<int64_t>(batch[s].tokens.size());
-        const int64_t pos = batch[s].cache->n_tokens;
+        const int64_t pos = start_pos(batch[s]);
         auto rows_of = [&](const Array& a) {
           return batch.size() == 1 ? a : array::slice(a, 0, row0[s], row0[s] + n);
         };
+        if (const auto* paged = batch[s].paged; batch[s].cache == nullptr) {
+          const array::PagedKvBlocks& blocks = (*paged)[li];
+          Array written = array::paged_cache_write(rows_of(k), rows_of(v), blocks, pos);
+          outs.push_back(array::paged_attention(rows_of(q), blocks, c.n_kv_heads, pos + n, pos,
+                                                scale, {written}));
+          continue;
+        }
         Array kc = array::cache_write(batch[s].cache->k[li], rows_of(k), pos);
         Array vc = array::cache_write(batch[s].cache->v[li], rows_of(v), pos);
         outs.push_back(array::attention(rows_of(q), kc, vc, pos + n, pos, scale));
@@ -138,11 +152,14 @@ class LlamaModel : public Model {
     }
     if (!all) x = keep_rows.size() == 1 ? keep_rows[0] : array::concat(keep_rows, 0);
     x = array::rms_norm(x, output_norm_, c.norm_eps);
-    for (const SeqInput& s : batch) s.cache->n_tokens += static_cast<int64_t>(s.tokens.size());
+    for (const SeqInput& s : batch)
+      if (s.cache) s.cache->n_tokens += static_cast<int64_t>(s.tokens.size());
     return array::linear(x, output_);
   }
 
  private:
+  static int64_t start_pos(const SeqInput& s) { return s.cache ? s.cache->n_tokens : s.paged_pos; }
+
   Array keep(Array a) {
     array::pin(a, array::MemoryKind::kWeights);
     pinned_.push_back(a);

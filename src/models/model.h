@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "array/array.h"
+#include "array/ops.h"
 #include "models/config.h"
 
 namespace runnel::models {
@@ -43,11 +44,16 @@ class Model {
   struct SeqInput {
     std::vector<int32_t> tokens;
     KvCache* cache = nullptr;
+    // Or paged KV (e.g. the prefix cache's blocks): positions [0, paged_pos) already hold K/V, and
+    // paged[layer] covers at least paged_pos + tokens.size() positions. Used when cache is null.
+    const std::vector<array::PagedKvBlocks>* paged = nullptr;
+    int64_t paged_pos = 0;
     bool all_logits = false;  // logits of every token, or only of the last
   };
   // Logits of every sequence of the batch, rows in order: n rows for a sequence with all_logits,
   // else 1. All sequences advance in one pass, so the weights are read once for everyone.
-  // Lazy: nothing runs until the result is evaluated. Advances each cache's n_tokens.
+  // Lazy: nothing runs until the result is evaluated. Advances each KvCache's n_tokens (paged
+  // inputs are the caller's to advance); paged blocks must stay valid until evaluation is joined.
   virtual array::Array forward_batch(const std::vector<SeqInput>& batch) = 0;
 
   // One sequence: logits [n, vocab] (all_logits) or [1, vocab] for tokens at [pos, pos + n).

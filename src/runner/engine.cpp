@@ -2,17 +2,24 @@
 // requests (up to `parallel`), drops cancelled ones, feeds prompt chunks of prefilling sequences
 // and one token of each decoding sequence to a single forward pass, and starts it with async_eval;
 // while it runs, the text of the previous step's tokens is detokenized and streamed. Then it
-// samples every sequence whose logits are ready.
+// samples every sequence whose logits are ready. KV lives in the prefix cache's blocks: a sequence
+// starts after its longest cached prefix, appends positions before each step (the previous step's
+// evaluation is joined by then, so no block a graph reads is ever moved or evicted while in
+// flight), commits full blocks after each step and everything at the end of its turn.
 #include "runner/engine.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "array/ops.h"
+#include "base/env.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "base/thread_pool.h"
 #include "base/time.h"
+#include "cache/prefix_cache.h"
 #include "models/model.h"
 #include "runner/prompt.h"
 #include "runner/sequence.h"
@@ -47,6 +54,39 @@ nlohmann::json logprobs_json(const tokenizer::Tokenizer& tok, const sample::Samp
   return e;
 }
 
+// Identifies the weights for the disk tier's content keys: path, sizes and modification times (a
+// changed file gets new keys; hashing gigabytes at every start would cost too much).
+std::string model_digest(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string d = fs::weakly_canonical(path, ec).string();
+  auto add = [&](const fs::path& p) {
+    std::error_code e;
+    if (!fs::is_regular_file(p, e)) return;
+    d += str_cat("|", p.filename().string(), ":", static_cast<int64_t>(fs::file_size(p, e)), ":",
+                 static_cast<int64_t>(fs::last_write_time(p, e).time_since_epoch().count()));
+  };
+  if (fs::is_directory(path, ec)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(path, ec)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add(f);
+  } else {
+    add(path);
+  }
+  return d;
+}
+
+nlohmann::json tier_json(const cache::TierStats& t) {
+  return {{"bytes", t.bytes},
+          {"capacity_bytes", t.capacity_bytes},
+          {"blocks", t.blocks},
+          {"hits", t.hits},
+          {"misses", t.misses},
+          {"evictions", t.evictions},
+          {"restored_tokens", t.restored_tokens}};
+}
+
 }  // namespace
 
 LlmEngine::LlmEngine(const EngineConfig& config) : config_(config) {
@@ -55,6 +95,20 @@ LlmEngine::LlmEngine(const EngineConfig& config) : config_(config) {
   tokenizer_ = tokenizer::Tokenizer::load(config.model_path);
   model_ = models::load_model(config.model_path);
   prompts_ = std::make_unique<PromptBuilder>(*tokenizer_, tokenizer_->config().chat_template);
+  const models::ModelConfig& mc = model_->config();
+  cache::KvLayout layout;
+  layout.n_layers = static_cast<int>(mc.n_layers);
+  layout.block_tokens = kBlockTokens;
+  layout.kv_dim = static_cast<int>(mc.n_kv_heads * mc.head_dim);
+  layout.dtype = DType::kF32;
+  if (auto t = env_string("RUNNEL_KV_CACHE_TYPE")) {
+    check(*t == "f32" || *t == "f16", "config", "RUNNEL_KV_CACHE_TYPE must be f32 or f16, not \"",
+          *t, "\"");
+    if (*t == "f16") layout.dtype = DType::kF16;
+  }
+  cache_ = std::make_unique<cache::PrefixCache>(
+      layout, cache::CacheConfig::from_env(cache::CacheConfig{}), model_digest(config.model_path));
+  RUNNEL_INFO("runner", "prefix cache: ", cache_->config().describe());
   load_ns_ = now_ns() - t0;
   thread_ = std::thread([this] { engine_loop(); });
 }
@@ -66,6 +120,11 @@ LlmEngine::~LlmEngine() {
   }
   cv_.notify_all();
   thread_.join();
+  try {
+    cache_->flush_to_disk();
+  } catch (const std::exception& e) {
+    RUNNEL_ERROR("runner", "prefix cache flush failed: ", e.what());
+  }
 }
 
 int64_t LlmEngine::max_context() const { return model_->config().context_length; }
@@ -75,7 +134,8 @@ const sample::Vocabulary& LlmEngine::vocabulary() {
   if (!vocab_) {
     std::vector<std::string> tokens(static_cast<size_t>(model_->config().vocab));
     for (int32_t id = 0; id < tokenizer_->n_vocab() && id < model_->config().vocab; ++id) {
-      if (!tokenizer_->is_special(id)) tokens[static_cast<size_t>(id)] = tokenizer_->token_bytes(id);
+      if (!tokenizer_->is_special(id))
+        tokens[static_cast<size_t>(id)] = tokenizer_->token_bytes(id);
     }
     vocab_ = std::make_shared<sample::Vocabulary>(std::move(tokens), tokenizer_->eos_ids());
   }
@@ -167,11 +227,37 @@ void LlmEngine::finish(Sequence& s, const std::string& reason) {
   r.prompt_eval_duration = s.t_admitted ? first - s.t_admitted : 0;
   r.eval_duration = s.t_first_token ? now - s.t_first_token : 0;
   r.total_duration = now - s.t_queued;
-  s.cache.reset();  // the blocks go back now, not when generate() returns
+  r.cached_tokens = s.kv.n_cached();
+  // The blocks go back now, not when generate() returns. A turn that ended normally is shared
+  // whole (prompt + answer, for the next turn of a chat); a cancelled or failed one only keeps
+  // the full blocks committed after earlier (joined) steps.
+  if (s.kv.active()) {
+    try {
+      if (!s.error && reason != "cancel") s.kv.commit(true);
+    } catch (const std::exception& e) {
+      RUNNEL_ERROR("runner", "prefix cache commit failed: ", e.what());
+    }
+    s.kv.release();
+  }
   // Notify under the lock: once generate() sees `finished` it destroys the sequence.
   std::lock_guard lock(s.mu);
   s.finished = true;
   s.cv.notify_all();
+}
+
+bool LlmEngine::admit(Sequence& s) {
+  s.admitted = true;
+  s.t_admitted = now_ns();
+  try {
+    s.kv = cache_->start(s.prompt);
+  } catch (const std::exception&) {
+    s.error = std::current_exception();
+    s.finish_reason = "stop";
+    return false;
+  }
+  s.n_prefilled = static_cast<size_t>(s.kv.n_cached());
+  s.paged.assign(static_cast<size_t>(model_->config().n_layers), array::PagedKvBlocks{});
+  return true;
 }
 
 void LlmEngine::engine_loop() {
@@ -221,6 +307,36 @@ void LlmEngine::engine_loop() {
 void LlmEngine::step(std::vector<Sequence*>& live) {
   const tokenizer::Tokenizer& tok = *tokenizer_;
 
+  // Reserves KV positions for `in.tokens` (allocating blocks; the pool may be exhausted, which
+  // ends this request with that error) and points `in` at the sequence's blocks.
+  auto append_kv = [&](Sequence& s, models::Model::SeqInput& in) {
+    try {
+      s.kv.append(in.tokens);
+    } catch (const std::exception&) {
+      s.error = std::current_exception();
+      s.finish_reason = "stop";
+      return false;
+    }
+    const cache::KvLayout& layout = cache_->layout();
+    const size_t nb = static_cast<size_t>(s.kv.n_blocks());
+    for (int l = 0; l < layout.n_layers; ++l) {
+      array::PagedKvBlocks& p = s.paged[static_cast<size_t>(l)];
+      const void* const* k = s.kv.k_blocks(l);
+      const void* const* v = s.kv.v_blocks(l);
+      p.k.resize(nb);
+      p.v.resize(nb);
+      for (size_t b = 0; b < nb; ++b) {
+        p.k[b] = const_cast<void*>(k[b]);  // rows past the committed ones are this sequence's
+        p.v[b] = const_cast<void*>(v[b]);
+      }
+      p.block_tokens = layout.block_tokens;
+      p.dtype = layout.dtype;
+    }
+    in.paged = &s.paged;
+    in.paged_pos = s.kv.n_tokens() - static_cast<int64_t>(in.tokens.size());
+    return true;
+  };
+
   // Streams the text of tokens sampled at the previous step; ends sequences that are done.
   auto emit = [&](Sequence& s) {
     Chunk chunk;
@@ -256,23 +372,21 @@ void LlmEngine::step(std::vector<Sequence*>& live) {
   for (Sequence* s : live) {
     s->row = -1;
     if (!s->finish_reason.empty()) continue;
-    if (!s->cache) {
-      s->cache = std::make_unique<models::KvCache>(model_->config(), s->n_ctx);
-      s->t_admitted = now_ns();
-    }
+    if (!s->admitted && !admit(*s)) continue;
     models::Model::SeqInput in;
-    in.cache = s->cache.get();
     if (s->n_prefilled < s->prompt.size()) {
       const int64_t left = static_cast<int64_t>(s->prompt.size() - s->n_prefilled);
       const int64_t n = std::max<int64_t>(1, std::min({left, kPrefillChunk, budget}));
       if (budget <= 0 && !batch.empty()) continue;
       in.tokens.assign(s->prompt.begin() + static_cast<ptrdiff_t>(s->n_prefilled),
                        s->prompt.begin() + static_cast<ptrdiff_t>(s->n_prefilled) + n);
+      if (!append_kv(*s, in)) continue;
       s->n_prefilled += static_cast<size_t>(n);
       budget -= n;
       if (s->n_prefilled == s->prompt.size()) s->row = static_cast<int64_t>(batch.size());
     } else if (s->feed_next) {
       in.tokens = {s->next_token};
+      if (!append_kv(*s, in)) continue;
       s->feed_next = false;
       budget -= 1;
       s->row = static_cast<int64_t>(batch.size());
@@ -297,12 +411,15 @@ void LlmEngine::step(std::vector<Sequence*>& live) {
   } else {
     const int64_t vocab = logits.shape().back();
     const float* rows = logits.data<float>();  // joins the evaluation
+    // The written blocks are final now: share the full ones with later requests.
+    for (Sequence* s : in_batch) s->kv.commit();
     for (Sequence* s : in_batch) {
       if (s->row < 0 || !s->finish_reason.empty()) continue;
       std::span<const float> row(rows + s->row * vocab, static_cast<size_t>(vocab));
       const sample::TokenMask* mask = nullptr;
       if (s->grammar) {
-        const int64_t left = s->options.num_predict >= 0 ? s->options.num_predict - s->n_generated : -1;
+        const int64_t left =
+            s->options.num_predict >= 0 ? s->options.num_predict - s->n_generated : -1;
         s->grammar->fill_mask(s->mask, left);
         mask = &s->mask;
       }
@@ -334,9 +451,10 @@ void LlmEngine::step(std::vector<Sequence*>& live) {
   std::vector<Sequence*> done;
   for (Sequence* s : live)
     if (!s->finish_reason.empty() && s->to_emit.empty()) done.push_back(s);
-  live.erase(std::remove_if(live.begin(), live.end(),
-                            [](Sequence* s) { return !s->finish_reason.empty() && s->to_emit.empty(); }),
-             live.end());
+  live.erase(
+      std::remove_if(live.begin(), live.end(),
+                     [](Sequence* s) { return !s->finish_reason.empty() && s->to_emit.empty(); }),
+      live.end());
   for (Sequence* s : done) {
     emit(*s);
     finish(*s, s->finish_reason);
@@ -373,6 +491,24 @@ std::string LlmEngine::detokenize(const std::vector<int32_t>& ids, bool skip_spe
   return tokenizer_->decode(ids, skip_special);
 }
 
-std::string LlmEngine::cache_stats_json() { return "{}"; }
+std::string LlmEngine::cache_stats_json() {
+  const cache::CacheStats st = cache_->stats_snapshot();
+  const cache::KvLayout& layout = cache_->layout();
+  nlohmann::json j;
+  j["hot"] = tier_json(st.hot);
+  j["cold"] = tier_json(st.cold);
+  j["disk"] = tier_json(st.disk);
+  j["hot_blocks_in_use"] = st.hot_blocks_in_use;
+  j["live_sequences"] = st.live_sequences;
+  j["lookups"] = st.lookups;
+  j["prompt_tokens"] = st.prompt_tokens;
+  j["cached_tokens"] = st.cached_tokens;
+  j["corrupt_blocks"] = st.corrupt_blocks;
+  j["config"] = cache_->config().describe();
+  j["block_tokens"] = layout.block_tokens;
+  j["block_bytes"] = layout.slot_bytes();
+  j["kv_dtype"] = dtype_name(layout.dtype);
+  return j.dump();
+}
 
 }  // namespace runnel::runner

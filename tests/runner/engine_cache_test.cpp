@@ -1,0 +1,163 @@
+// The engine on the prefix cache: a revisited or shared prompt reports cached_tokens and gives
+// bit-identical greedy output and logprobs to a cold run, from the hot, cold and disk tiers; many
+// conversations under a small hot budget stay inside it; cancellation releases every block.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "runner_testing.h"
+#include "testing/testing.h"
+
+namespace runnel::runner::testing {
+namespace {
+
+nlohmann::json stats(Engine& e) { return nlohmann::json::parse(e.cache_stats_json()); }
+
+void expect_same(const Output& a, const Output& b, const std::string& what) {
+  EXPECT_EQ(a.text, b.text) << what;
+  EXPECT_EQ(a.logprobs, b.logprobs) << what;
+  EXPECT_EQ(a.result.eval_count, b.result.eval_count) << what;
+  EXPECT_EQ(a.result.prompt_eval_count, b.result.prompt_eval_count) << what;
+}
+
+TEST(EngineCache, RevisitFromHotTierIsIdentical) {
+  auto engine = make_cache_engine(stories_model(), {});
+  const std::string prompt = words(50, 1);  // ~90 tokens (stories260K: 128 context)
+  Output cold = run(*engine, prompt, 12);
+  EXPECT_EQ(cold.result.cached_tokens, 0);
+  ASSERT_FALSE(cold.text.empty());
+  ASSERT_FALSE(cold.logprobs.empty());
+  Output hot = run(*engine, prompt, 12);
+  EXPECT_EQ(hot.result.cached_tokens, hot.result.prompt_eval_count - 1);
+  expect_same(hot, cold, "hot revisit");
+  nlohmann::json s = stats(*engine);
+  EXPECT_GT(s["hot"]["hits"].get<int64_t>(), 0);
+  EXPECT_EQ(s["hot_blocks_in_use"].get<int64_t>(), 0);
+  EXPECT_EQ(s["live_sequences"].get<int64_t>(), 0);
+  EXPECT_GT(s["hot"]["bytes"].get<int64_t>(), 0);
+  EXPECT_NE(s["config"].get<std::string>(), "");
+}
+
+TEST(EngineCache, SharedPrefixIsReusedAndIdenticalToColdRun) {
+  const std::string system = words(40, 2);  // ~70 tokens
+  const std::string a = system + ". " + words(12, 3), b = system + ". " + words(12, 4);
+  Output cold_b;
+  {
+    auto fresh = make_cache_engine(stories_model(), {});
+    cold_b = run(*fresh, b, 10);
+    EXPECT_EQ(cold_b.result.cached_tokens, 0);
+  }
+  auto engine = make_cache_engine(stories_model(), {});
+  run(*engine, a, 10);
+  Output warm_b = run(*engine, b, 10);
+  EXPECT_GT(warm_b.result.cached_tokens, 48);
+  EXPECT_LT(warm_b.result.cached_tokens, warm_b.result.prompt_eval_count - 1);
+  expect_same(warm_b, cold_b, "shared prefix");
+}
+
+TEST(EngineCache, LongPromptInManyChunksAndRestoredFromColdAndDisk) {
+  // ~800 tokens: the engine prefills it in several 256-token chunks.
+  const std::string prompt = words(250, 5), other = words(250, 6);
+  Output ref;
+  {
+    auto engine = make_cache_engine(tiny_model(), {});
+    ref = run(*engine, prompt, 8);
+    ASSERT_GT(ref.result.prompt_eval_count, 600);
+  }
+  const std::string dir = runnel::testing::make_temp_dir("runner_kv_disk");
+  {
+    // A hot pool too small for both prompts: `other` pushes most of `prompt` to the cold tier.
+    // Tiny model: 2 layers x K,V x 16 rows x 32 floats = 8 KiB per block.
+    auto engine = make_cache_engine(tiny_model(), {"768KiB", "64MiB", std::nullopt});
+    Output first = run(*engine, prompt, 8);
+    expect_same(first, ref, "hot pool, first run");
+    run(*engine, other, 8);
+    Output back = run(*engine, prompt, 8);
+    nlohmann::json s = stats(*engine);
+    EXPECT_GT(s["cold"]["hits"].get<int64_t>(), 0);
+    EXPECT_GT(s["cold"]["restored_tokens"].get<int64_t>(), 0);
+    EXPECT_LE(s["hot"]["bytes"].get<int64_t>(), s["hot"]["capacity_bytes"].get<int64_t>());
+    EXPECT_EQ(back.result.cached_tokens, back.result.prompt_eval_count - 1);
+    expect_same(back, ref, "cold tier");
+  }
+  {
+    auto engine = make_cache_engine(tiny_model(), {std::nullopt, "0", dir});
+    run(*engine, prompt, 8);
+  }  // destruction flushes the cache to disk
+  EXPECT_FALSE(std::filesystem::is_empty(dir));
+  {
+    auto engine = make_cache_engine(tiny_model(), {std::nullopt, "0", dir});
+    Output back = run(*engine, prompt, 8);
+    nlohmann::json s = stats(*engine);
+    EXPECT_GT(s["disk"]["hits"].get<int64_t>(), 0);
+    EXPECT_GT(back.result.cached_tokens, 600);
+    expect_same(back, ref, "disk tier after a restart");
+  }
+}
+
+TEST(EngineCache, TwentyConversationsUnderSmallBudget) {
+  const std::string system = words(180, 8);  // ~570 tokens
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 20; ++i) prompts.push_back(system + ". " + words(40, 100 + i));
+  std::vector<Output> ref;
+  {
+    auto engine = make_cache_engine(tiny_model(), {std::nullopt, "0", std::nullopt});
+    for (const auto& p : prompts) ref.push_back(run(*engine, p, 6));
+    // Shared in full: every conversation after the first reuses the system prompt.
+    for (size_t i = 1; i < ref.size(); ++i) EXPECT_GT(ref[i].result.cached_tokens, 500);
+  }
+  // 1 MiB hot = 128 blocks of 8 KiB: the shared prompt (~36 blocks) plus ~9 conversations' own
+  // ~8-block tails; 20 conversations need ~200 blocks, so tails are evicted and recomputed.
+  const int64_t budget = 1 << 20;
+  auto engine = make_cache_engine(tiny_model(), {"1MiB", "0", std::nullopt});
+  int64_t cached = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      Output o = run(*engine, prompts[i], 6);
+      expect_same(o, ref[i], "conversation " + std::to_string(i));
+      if (round == 1 || i > 0) {
+        EXPECT_GT(o.result.cached_tokens, 500) << i;
+      }
+      cached += o.result.cached_tokens;
+      nlohmann::json s = stats(*engine);
+      EXPECT_LE(s["hot"]["bytes"].get<int64_t>(), budget);
+      EXPECT_EQ(s["hot"]["capacity_bytes"].get<int64_t>(), budget);
+    }
+  }
+  nlohmann::json s = stats(*engine);
+  EXPECT_GT(s["hot"]["evictions"].get<int64_t>(), 0);  // the budget was really tight
+  EXPECT_EQ(s["hot_blocks_in_use"].get<int64_t>(), 0);
+  EXPECT_GT(cached, 30 * 500);
+}
+
+TEST(EngineCache, CancelMidPrefillReleasesBlocks) {
+  const std::string prompt = words(250, 9);  // ~800 tokens: 4 prefill chunks
+  auto engine = make_cache_engine(tiny_model(), {});
+  // Polled once per step: cancel after two 256-token prefill chunks.
+  Output cancelled = run(*engine, prompt, 8, 2);
+  EXPECT_EQ(cancelled.result.done_reason, "cancel");
+  EXPECT_EQ(cancelled.result.eval_count, 0);
+  nlohmann::json s = stats(*engine);
+  EXPECT_EQ(s["hot_blocks_in_use"].get<int64_t>(), 0);
+  EXPECT_EQ(s["live_sequences"].get<int64_t>(), 0);
+  // The chunks computed before the cancel were committed and are correct.
+  Output again = run(*engine, prompt, 8);
+  EXPECT_GE(again.result.cached_tokens, 256);
+  EXPECT_LT(again.result.cached_tokens, again.result.prompt_eval_count - 1);
+  auto fresh = make_cache_engine(tiny_model(), {});
+  expect_same(again, run(*fresh, prompt, 8), "after a cancel");
+}
+
+TEST(EngineCache, PoolExhaustionIsAnErrorForThatRequest) {
+  // 64 KiB = 8 blocks = 128 positions: a longer prompt cannot fit.
+  auto engine = make_cache_engine(tiny_model(), {"64KiB", "0", std::nullopt});
+  EXPECT_THROW(run(*engine, words(300, 10), 4), Error);
+  Output small = run(*engine, words(20, 11), 4);
+  EXPECT_FALSE(small.text.empty());
+  EXPECT_EQ(stats(*engine)["hot_blocks_in_use"].get<int64_t>(), 0);
+}
+
+}  // namespace
+}  // namespace runnel::runner::testing
