@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/error.h"
 #include "runner_testing.h"
@@ -130,6 +131,52 @@ TEST(EngineCache, TwentyConversationsUnderSmallBudget) {
   EXPECT_GT(s["hot"]["evictions"].get<int64_t>(), 0);  // the budget was really tight
   EXPECT_EQ(s["hot_blocks_in_use"].get<int64_t>(), 0);
   EXPECT_GT(cached, 30 * 500);
+}
+
+TEST(EngineCache, ConcurrentConversationsShareAndMatchSequentialRuns) {
+  const std::string system = words(120, 12);
+  std::vector<std::string> prompts;
+  for (int i = 0; i < 6; ++i) prompts.push_back(system + ". " + words(10 + 7 * i, 200 + i));
+  std::vector<Output> ref;
+  for (const auto& p : prompts) {
+    auto fresh = make_cache_engine(tiny_model(), {});
+    ref.push_back(run(*fresh, p, 10));
+  }
+  auto engine = make_cache_engine(tiny_model(), {});
+  for (int round = 0; round < 2; ++round) {
+    std::vector<Output> out(prompts.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      threads.emplace_back([&, i] { out[i] = run(*engine, prompts[i], 10); });
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      expect_same(out[i], ref[i], "concurrent " + std::to_string(i));
+      if (round == 1) {
+        EXPECT_GT(out[i].result.cached_tokens, 300) << i;
+      }
+    }
+  }
+  EXPECT_EQ(stats(*engine)["hot_blocks_in_use"].get<int64_t>(), 0);
+}
+
+TEST(EngineCache, EndOfTurnSharesThePartialLastBlock) {
+  auto engine = make_cache_engine(tiny_model(), {});
+  // Find a prompt that ends well inside a block; one sampled token is never fed, so the KV holds
+  // exactly the prompt.
+  std::string prompt;
+  int64_t n = 0;
+  for (int w = 30;; ++w) {
+    prompt = words(w, 13);
+    n = static_cast<int64_t>(engine->tokenize(prompt, true).size());
+    if (n % 16 >= 6 && n % 16 <= 12) break;
+  }
+  Output first = run(*engine, prompt, 1);
+  ASSERT_EQ(first.result.prompt_eval_count, n);
+  Output next = run(*engine, prompt + " and the sun", 4);
+  // The full blocks alone would give n / 16 * 16; the committed partial block gives (almost) all.
+  EXPECT_GE(next.result.cached_tokens, n - 1);
+  auto fresh = make_cache_engine(tiny_model(), {});
+  expect_same(next, run(*fresh, prompt + " and the sun", 4), "after a partial block");
 }
 
 TEST(EngineCache, CancelMidPrefillReleasesBlocks) {
