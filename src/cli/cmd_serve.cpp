@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <thread>
 
+#include <httplib.h>
+
+#include "base/error.h"
 #include "cli/command.h"
+#include "cli/default_model.h"
 #include "server/server.h"
 
 namespace runnel::cli {
@@ -16,6 +20,7 @@ struct ServeFlags {
   std::string host;
   int port = -1;
   std::string models;
+  bool no_preload = false;
 };
 
 int run(const ServeFlags& flags) {
@@ -23,6 +28,11 @@ int run(const ServeFlags& flags) {
   if (!flags.host.empty()) options.host = flags.host;
   if (flags.port >= 0) options.port = flags.port;
   if (!flags.models.empty()) options.models_dir = flags.models;
+  try {
+    options.default_model = default_model_path();
+  } catch (const Error&) {
+    // Served without the embedded model: every other model still works.
+  }
 
   // Signals go to one thread that stops the server; runners get SIGTERM from the scheduler.
   sigset_t set;
@@ -36,6 +46,15 @@ int run(const ServeFlags& flags) {
   srv.bind();
   std::printf("runnel: listening on http://%s:%d\n", options.host.c_str(), srv.port());
   std::fflush(stdout);
+  // Preload the embedded model as "default", as a client's first request would.
+  std::thread preload;
+  if (!options.default_model.empty() && !flags.no_preload) {
+    preload = std::thread([port = srv.port()] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_read_timeout(120, 0);
+      client.Post("/api/generate", R"({"model":"default","prompt":""})", "application/json");
+    });
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&set, &sig);
@@ -44,6 +63,7 @@ int run(const ServeFlags& flags) {
   srv.listen();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes it if listen ended on its own
   waiter.join();
+  if (preload.joinable()) preload.join();
   return 0;
 }
 
@@ -53,6 +73,7 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("--port", flags->port, "Port (default 11434; 0 picks a free one)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--models", flags->models, "Model store folder (default $RUNNEL_MODELS)");
+  app.add_flag("--no-preload", flags->no_preload, "Do not load the embedded model as \"default\" at start");
   return [flags] { return run(*flags); };
 }
 

@@ -64,7 +64,9 @@ struct Server::Impl {
       : ctx{o,
             ModelStore(o.models_dir.empty() ? ModelStore::default_root() : o.models_dir),
             Scheduler(scheduler_options(o)),
-            {}} {}
+            {}} {
+    if (!o.default_model.empty()) ctx.store.add_builtin("default", o.default_model);
+  }
   ServerContext ctx;
   httplib::Server http;
   int port = 0;

@@ -20,6 +20,7 @@ struct ServerOptions {
   int64_t memory_budget = 0;          // bytes; 0: $RUNNEL_MAX_MEMORY, else 75% of RAM
   size_t max_body_bytes = 32u << 20;  // larger request bodies get 413
   int http_threads = 64;              // concurrent connections served
+  std::string default_model;          // folder served as "default" (the embedded model), or ""
 
   // Defaults overridden by the environment variables above.
   static ServerOptions from_env();

@@ -99,6 +99,10 @@ std::string normalize_model_name(const std::string& name) {
 
 ModelStore::ModelStore(std::string root) : root_(std::move(root)) {}
 
+void ModelStore::add_builtin(const std::string& name, const std::string& path) {
+  builtins_[normalize_model_name(name)] = path;
+}
+
 std::string ModelStore::default_root() {
   if (auto env = env_string("RUNNEL_MODELS"); env && !env->empty()) return *env;
   const char* home = std::getenv("HOME");
@@ -305,6 +309,13 @@ ResolvedModel ModelStore::resolve(const std::string& ref) const {
       r.path = materialize_tree(*m);
       if (m->format == "gguf" && m->files.size() == 1) r.path += "/" + m->files[0].name;
       return r;
+    }
+  }
+  if (is_valid_model_name(ref)) {
+    if (auto it = builtins_.find(normalize_model_name(ref)); it != builtins_.end()) {
+      ResolvedModel b = resolve(it->second);
+      b.name = it->first;
+      return b;
     }
   }
   std::error_code ec;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,9 @@ class ModelStore {
   // Error for a reference that is neither a valid name nor an existing path.
   ResolvedModel resolve(const std::string& ref) const;
   std::string blob_path(const std::string& digest) const;
+  // A model that ships with runnel (the embedded default model): `name` resolves to the folder
+  // `path` unless the store holds a model of that name.
+  void add_builtin(const std::string& name, const std::string& path);
 
  private:
   std::string manifest_path(const std::string& normalized) const;
@@ -81,6 +85,7 @@ class ModelStore {
   void collect_garbage();
 
   std::string root_;
+  std::map<std::string, std::string> builtins_;  // normalized name -> folder
 };
 
 }  // namespace runnel::server

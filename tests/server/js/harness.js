@@ -30,7 +30,7 @@ export function fakeModel(dir, name, size = 1000) {
 
 export async function startServer({ env = {} } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'runnel-e2e-'));
-  const child = spawn(RUNNEL_BIN, ['serve', '--host', '127.0.0.1', '--port', '0'], {
+  const child = spawn(RUNNEL_BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--no-preload'], {
     env: {
       ...process.env,
       RUNNEL_MODELS: path.join(dir, 'models'),
