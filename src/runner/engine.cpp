@@ -25,6 +25,7 @@
 #include "runner/sequence.h"
 #include "sample/json_schema.h"
 #include "sample/vocabulary.h"
+#include "template/tool_calls.h"
 #include "tokenizer/tokenizer.h"
 
 namespace runnel::runner {
@@ -199,6 +200,8 @@ GenerateResult LlmEngine::generate(const GenerateRequest& request, ChunkSink& si
   s.sampler = std::make_unique<sample::Sampler>(s.options, s.prompt);
   s.stops = std::make_unique<sample::StopMatcher>(s.options.stop);
   s.decoder = std::make_unique<tokenizer::StreamDecoder>(*tokenizer_, true);
+  if (request.chat && !request.tools_json.empty())
+    s.tool_format = static_cast<tmpl::ToolCallFormat>(prompts_->tool_format());
 
   sink.accept();
   {
@@ -356,8 +359,30 @@ void LlmEngine::step(std::vector<Sequence*>& live) {
       chunk.text += s.stops->push(s.decoder->flush()).emit;
       if (!s.stops->stopped()) chunk.text += s.stops->flush();
     }
+    if (s.tool_format != tmpl::ToolCallFormat::kNone) {
+      // Tool calls are parsed from the whole output, then sent as content + tool_calls.
+      s.held_text += chunk.text;
+      chunk.text.clear();
+      if (!s.finish_reason.empty() && !s.held_text.empty()) {
+        tmpl::ParsedOutput out = tmpl::parse_tool_calls(s.tool_format, s.held_text);
+        s.held_text.clear();
+        chunk.text = out.content;
+        chunk.thinking = out.reasoning;
+        if (!out.tool_calls.empty()) {
+          nlohmann::json calls = nlohmann::json::array();
+          for (const tmpl::ToolCall& c : out.tool_calls) {
+            nlohmann::json args = nlohmann::json::parse(c.arguments, nullptr, false);
+            if (args.is_discarded()) args = c.arguments;
+            calls.push_back({{"function", {{"name", c.name}, {"arguments", args}}}});
+          }
+          chunk.tool_calls_json = calls.dump();
+        }
+      }
+    }
     if (!logprobs.empty()) chunk.logprobs_json = logprobs.dump();
-    if (!chunk.text.empty() || !chunk.logprobs_json.empty()) s.sink->chunk(chunk);
+    if (!chunk.text.empty() || !chunk.logprobs_json.empty() || !chunk.tool_calls_json.empty() ||
+        !chunk.thinking.empty())
+      s.sink->chunk(chunk);
   };
 
   // Cancelled sequences stop here and free their cache.

@@ -27,6 +27,10 @@ PromptBuilder::PromptBuilder(const tokenizer::Tokenizer& tok, std::string chat_t
 
 PromptBuilder::~PromptBuilder() = default;
 
+int PromptBuilder::tool_format() const {
+  return compiled_ ? static_cast<int>(compiled_->chat.tool_format) : 0;
+}
+
 namespace {
 
 nlohmann::ordered_json parse_json(const std::string& text, const char* what) {

@@ -25,6 +25,8 @@ class PromptBuilder {
   // Tokens of render(r); BOS is added unless the rendered text already starts with it.
   std::vector<int32_t> tokens(const GenerateRequest& r) const;
   bool has_template() const { return !source_.empty(); }
+  // The tool-call syntax the template teaches (0 = none), as tmpl::ToolCallFormat.
+  int tool_format() const;
   const std::string& template_source() const { return source_; }
 
  private:

@@ -16,6 +16,7 @@
 #include "sample/matcher.h"
 #include "sample/sampler.h"
 #include "sample/stop.h"
+#include "template/chat.h"
 #include "tokenizer/tokenizer.h"
 
 namespace runnel::runner {
@@ -47,6 +48,9 @@ struct Sequence {
   int64_t row = -1;              // this sequence's logits row in the current batch, or -1
   std::vector<int32_t> to_emit;  // sampled tokens whose text is not streamed yet
   std::vector<sample::SampleResult> to_emit_logprobs;
+  // With tools: the output is held until the end, then split into content and tool calls.
+  tmpl::ToolCallFormat tool_format = tmpl::ToolCallFormat::kNone;
+  std::string held_text;
   std::string finish_reason;  // set when the sequence must end after its pending output
 
   int64_t t_queued = 0, t_admitted = 0, t_first_token = 0;
