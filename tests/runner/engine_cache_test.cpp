@@ -41,6 +41,19 @@ TEST(EngineCache, RevisitFromHotTierIsIdentical) {
   EXPECT_NE(s["config"].get<std::string>(), "");
 }
 
+TEST(EngineCache, F16KvRevisitIsIdentical) {
+  ScopedEnv f16("RUNNEL_KV_CACHE_TYPE", "f16");
+  auto engine = make_cache_engine(tiny_model(), {});
+  EXPECT_EQ(stats(*engine)["kv_dtype"].get<std::string>(), "f16");
+  const std::string prompt = words(120, 14);
+  Output cold = run(*engine, prompt, 8);
+  Output hot = run(*engine, prompt, 8);
+  EXPECT_EQ(hot.result.cached_tokens, hot.result.prompt_eval_count - 1);
+  expect_same(hot, cold, "f16 revisit");
+  ScopedEnv bad("RUNNEL_KV_CACHE_TYPE", "q4");
+  EXPECT_THROW(make_cache_engine(tiny_model(), {}), Error);
+}
+
 TEST(EngineCache, SharedPrefixIsReusedAndIdenticalToColdRun) {
   const std::string system = words(40, 2);  // ~70 tokens
   const std::string a = system + ". " + words(12, 3), b = system + ". " + words(12, 4);
