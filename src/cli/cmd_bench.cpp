@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ struct BenchFlags {
   std::string model;
   int64_t prompt = 512;
   int64_t gen = 128;
-  int64_t threads = 0;  // 0: the global pool's size (RUNNEL_THREADS or online CPUs)
+  std::optional<int64_t> threads;  // unset: the global pool's size (RUNNEL_THREADS or online CPUs)
   int64_t repeats = 3;
   bool json = false;
   bool membw_only = false;
@@ -131,8 +132,11 @@ int run_membw(const BenchFlags& f) {
 }
 
 int run_bench(const BenchFlags& f) {
-  check(f.threads >= 0, "bench", "-t must be positive, got ", f.threads);
-  if (f.threads > 0) ThreadPool::set_global_threads(static_cast<int>(f.threads));
+  if (f.threads) {
+    check(*f.threads > 0 && *f.threads <= 1024, "bench", "-t must be in [1, 1024], got ",
+          *f.threads);
+    ThreadPool::set_global_threads(static_cast<int>(*f.threads));
+  }
   if (f.membw_only) return run_membw(f);
   check(!f.model.empty(), "bench", "MODEL is required (or --membw)");
   check(f.prompt > 0, "bench", "-p must be positive, got ", f.prompt);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "cli/cache_flags.h"
 #include "cli/command.h"
 #include "cli/default_model.h"
 #include "cli/http_client.h"
@@ -27,6 +28,7 @@ struct RunFlags {
   std::string format;
   bool verbose = false;
   std::string host;
+  std::shared_ptr<CacheFlagValues> cache;
 };
 
 nlohmann::json options_of(const RunFlags& f) {
@@ -167,7 +169,9 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("--format", f->format, "Output format: json")->check(CLI::IsMember({"json"}));
   app.add_flag("--verbose", f->verbose, "Print token counts and rates to stderr");
   app.add_option("--host", f->host, "Use the runnel server at URL (e.g. http://127.0.0.1:11434)");
+  f->cache = add_cache_flags(app);
   return [f]() -> int {
+    apply_cache_flags(*f->cache);
     std::string model, prompt;
     bool have_prompt = false;
     if (f->args.size() == 2) {

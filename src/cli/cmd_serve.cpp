@@ -9,6 +9,7 @@
 #include <httplib.h>
 
 #include "base/error.h"
+#include "cli/cache_flags.h"
 #include "cli/command.h"
 #include "cli/default_model.h"
 #include "server/server.h"
@@ -21,9 +22,11 @@ struct ServeFlags {
   int port = -1;
   std::string models;
   bool no_preload = false;
+  std::shared_ptr<CacheFlagValues> cache;
 };
 
 int run(const ServeFlags& flags) {
+  apply_cache_flags(*flags.cache);
   server::ServerOptions options = server::ServerOptions::from_env();
   if (!flags.host.empty()) options.host = flags.host;
   if (flags.port >= 0) options.port = flags.port;
@@ -74,6 +77,7 @@ std::function<int()> setup(CLI::App& app) {
       ->check(CLI::Range(0, 65535));
   app.add_option("--models", flags->models, "Model store folder (default $RUNNEL_MODELS)");
   app.add_flag("--no-preload", flags->no_preload, "Do not load the embedded model as \"default\" at start");
+  flags->cache = add_cache_flags(app);
   return [flags] { return run(*flags); };
 }
 

@@ -107,6 +107,23 @@ TEST(Run, InteractiveChatKeepsHistoryAndEnds) {
   EXPECT_GT(r.out.size(), 10u);
 }
 
+TEST(Run, SecondChatTurnReusesTheCachedConversation) {
+  CliResult r = run_cli("run --num-predict 8 --temperature 0 --verbose --kv-cache-memory 64MiB",
+                        "In the beginning\nAnd God said\n/bye\n");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const size_t first = r.err.find("cached tokens:        0");
+  ASSERT_NE(first, std::string::npos) << r.err;
+  const size_t second = r.err.find("cached tokens:", first + 10);
+  ASSERT_NE(second, std::string::npos) << r.err;
+  EXPECT_GT(std::stoi(r.err.substr(second + 14)), 20) << r.err;
+}
+
+TEST(Run, BadCacheFlagIsAClearError) {
+  CliResult r = run_cli("run --kv-cache-memory lots 'hi'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("'lots' is not a byte size"), std::string::npos) << r.err;
+}
+
 TEST(Version, NamesTheKernelVariant) {
   CliResult r = run_cli("--version");
   ASSERT_EQ(r.status, 0);
