@@ -88,7 +88,8 @@ TEST(BenchCli, MissingModelIsAnError) {
 }
 
 TEST(BenchCli, NonPositiveCountsAreErrors) {
-  for (const std::string flags : {" -p 0 -n 2", " -p 4 -n 0", " -p 4 -n -3", " -p 4 -n 2 -r 0"}) {
+  for (const std::string flags :
+       {" -p 0 -n 2", " -p 4 -n 0", " -p 4 -n -3", " -p 4 -n 2 -r 0", " -p 4 -n 2 -t 0"}) {
     CliRun r = run_bench(stories() + flags);
     EXPECT_EQ(r.status, 1) << flags;
     EXPECT_EQ(r.err.rfind("runnel: ", 0), 0u) << flags << ": " << r.err;
