@@ -164,6 +164,8 @@ class LlamaModel : public Model {
     array::pin(a, array::MemoryKind::kWeights);
     pinned_.push_back(a);
     weight_bytes_ += a.n_bytes();
+    n_params_ += a.numel();
+    bytes_by_type_[static_cast<int>(a.dtype())] += a.n_bytes();
     return a;
   }
 

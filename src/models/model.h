@@ -38,6 +38,9 @@ class Model {
   const std::string& path() const { return path_; }
   std::string describe() const;
   size_t weight_bytes() const { return weight_bytes_; }
+  int64_t parameter_count() const { return n_params_; }
+  // The storage type holding most of the weights' bytes ("q8_0", "f16", ...).
+  std::string weight_type() const;
 
   // One sequence's part of a batched step: its new tokens, which continue the sequence whose
   // keys and values for positions [0, cache->n_tokens) live in `cache`.
@@ -64,6 +67,8 @@ class Model {
   ModelConfig config_;
   std::string path_;
   size_t weight_bytes_ = 0;
+  int64_t n_params_ = 0;
+  size_t bytes_by_type_[static_cast<int>(DType::kCount)] = {};
 };
 
 // Opens `path` (a .gguf file or a folder with config.json + *.safetensors). Errors name the file.

@@ -44,6 +44,13 @@ std::string Model::describe() const {
                  ", vocab ", config_.vocab, ", ", config_.source);
 }
 
+std::string Model::weight_type() const {
+  int best = 0;
+  for (int t = 1; t < static_cast<int>(DType::kCount); ++t)
+    if (bytes_by_type_[t] > bytes_by_type_[best]) best = t;
+  return std::string(dtype_name(static_cast<DType>(best)));
+}
+
 std::unique_ptr<Model> load_model(const std::string& path) {
   namespace fs = std::filesystem;
   check(fs::exists(path), "model", path, ": no such file or folder");

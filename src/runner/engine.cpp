@@ -9,6 +9,7 @@
 #include "runner/engine.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -494,7 +495,9 @@ ModelInfo LlmEngine::info() {
   i.format = c.source;
   i.context_length = c.context_length;
   i.chat_template = prompts_->template_source();
-  i.parameter_count = 0;
+  i.parameter_count = model_->parameter_count();
+  i.quantization = model_->weight_type();
+  for (char& ch : i.quantization) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   nlohmann::json extra;
   extra["hidden_size"] = c.hidden;
   extra["num_hidden_layers"] = c.n_layers;

@@ -140,6 +140,17 @@ void ps_route(ServerContext& ctx, httplib::Response& res) {
                       {"expires_at", l.expires_unix ? iso_time(l.expires_unix)
                                                     : std::string("0001-01-01T00:00:00Z")},
                       {"size_vram", 0}});
+    // runnel's addition: the prefix cache's memory (hot tier bytes and blocks) of this model.
+    try {
+      json cache = json::parse(runner::decode_cache(
+          runner_call(l.socket_path, runner::encode_simple_op("cache"), 2000)));
+      if (cache.contains("hot")) {
+        models.back()["cache_bytes"] = cache["hot"].value("bytes", 0);
+        models.back()["cache_blocks"] = cache["hot"].value("blocks", 0);
+      }
+    } catch (const std::exception&) {
+      // A runner busy starting or gone: the listing still works without cache figures.
+    }
   }
   res.set_content(dump(json{{"models", models}}), "application/json");
 }
