@@ -155,10 +155,14 @@ size_t memory_limit(MemoryKind kind) {
 
 const char* memory_kind_name(MemoryKind kind) {
   switch (kind) {
-    case MemoryKind::kScratch: return "scratch";
-    case MemoryKind::kWeights: return "weights";
-    case MemoryKind::kCache: return "cache";
-    case MemoryKind::kCount: break;
+    case MemoryKind::kScratch:
+      return "scratch";
+    case MemoryKind::kWeights:
+      return "weights";
+    case MemoryKind::kCache:
+      return "cache";
+    case MemoryKind::kCount:
+      break;
   }
   return "?";
 }

@@ -49,8 +49,8 @@ namespace {
 std::shared_ptr<ArrayDesc> new_leaf(const Shape& shape, DType dtype) {
   for (int64_t d : shape) check(d >= 0, "array", "negative dimension in shape ", shape_str(shape));
   if (is_quantized(dtype) && !shape.empty()) {
-    check(shape.back() % block_elems(dtype) == 0, "array", "last dimension of ",
-          shape_str(shape), " is not a multiple of the ", dtype_name(dtype), " block size");
+    check(shape.back() % block_elems(dtype) == 0, "array", "last dimension of ", shape_str(shape),
+          " is not a multiple of the ", dtype_name(dtype), " block size");
   }
   auto d = std::make_shared<ArrayDesc>();
   d->shape = shape;

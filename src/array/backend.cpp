@@ -36,8 +36,7 @@ bool linear_supported(DType wtype) {
   }
 }
 
-void linear(const float* x, int64_t m, int64_t k, const void* w, DType wtype, int64_t n,
-            float* y) {
+void linear(const float* x, int64_t m, int64_t k, const void* w, DType wtype, int64_t n, float* y) {
   const size_t rb = row_bytes(wtype, static_cast<size_t>(k));
   ThreadPool& pool = ThreadPool::global();
   if (kernels::cpu::matmul_supports(wtype)) {
@@ -79,7 +78,8 @@ void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_
   for (int64_t t = 0; t < n_tokens; ++t) {
     const double p = static_cast<double>(positions[t]) * cfg.freq_scale;
     for (int64_t i = 0; i < half; ++i) {
-      double freq = std::pow(static_cast<double>(cfg.theta), -2.0 * static_cast<double>(i) / static_cast<double>(n));
+      double freq = std::pow(static_cast<double>(cfg.theta),
+                             -2.0 * static_cast<double>(i) / static_cast<double>(n));
       if (!cfg.freq_factors.empty()) freq /= cfg.freq_factors[static_cast<size_t>(i)];
       cos_t[static_cast<size_t>(i)] = static_cast<float>(std::cos(p * freq));
       sin_t[static_cast<size_t>(i)] = static_cast<float>(std::sin(p * freq));

@@ -1,8 +1,9 @@
 // Graph evaluation. eval() runs on the calling thread; async_eval() hands the work to the
 // runtime's evaluation thread, so the caller can sample and stream the previous token meanwhile.
 // Evaluation visits unevaluated nodes in topological order; after a node is computed its inputs
-// and primitive are dropped (the graph is detached), so an intermediate dies with its last consumer.
-// Every graph mutation happens on whichever thread evaluates; other threads only build new nodes.
+// and primitive are dropped (the graph is detached), so an intermediate dies with its last
+// consumer. Every graph mutation happens on whichever thread evaluates; other threads only build
+// new nodes.
 #include <condition_variable>
 #include <deque>
 #include <exception>

@@ -62,11 +62,11 @@ Array embedding(const Array& w, const Array& ids);
 Array rms_norm(const Array& x, const Array& w, float eps);
 
 struct RopeConfig {
-  int n_dims = 0;        // rotated dimensions (<= head_dim); 0 = all
-  float theta = 10000.f; // base
-  bool neox = false;     // NeoX (rotate-half: pairs i, i + n/2) vs normal (pairs 2i, 2i+1)
-  float freq_scale = 1.f;             // linear position scaling
-  std::vector<float> freq_factors;    // per pair, divides the frequency (llama3 scaling); empty = 1
+  int n_dims = 0;          // rotated dimensions (<= head_dim); 0 = all
+  float theta = 10000.f;   // base
+  bool neox = false;       // NeoX (rotate-half: pairs i, i + n/2) vs normal (pairs 2i, 2i+1)
+  float freq_scale = 1.f;  // linear position scaling
+  std::vector<float> freq_factors;  // per pair, divides the frequency (llama3 scaling); empty = 1
 };
 // x [T, H, D] f32, positions i32 [T] -> [T, H, D].
 Array rope(const Array& x, const Array& positions, const RopeConfig& cfg);

@@ -17,8 +17,8 @@ namespace {
 
 void require_f32(const char* op, const Array& a) {
   check(a.valid(), "array", "[", op, "] empty array handle");
-  check(a.dtype() == DType::kF32, "array", "[", op, "] expects f32, got ",
-        dtype_name(a.dtype()), " ", shape_str(a.shape()));
+  check(a.dtype() == DType::kF32, "array", "[", op, "] expects f32, got ", dtype_name(a.dtype()),
+        " ", shape_str(a.shape()));
 }
 
 int norm_axis(const char* op, int axis, int ndim) {
@@ -45,18 +45,26 @@ enum class UnaryOp { kExp, kSqrt, kRsqrt, kSquare, kNeg, kSilu, kGelu, kGeluTanh
 
 float apply_unary(UnaryOp op, float x) {
   switch (op) {
-    case UnaryOp::kExp: return std::exp(x);
-    case UnaryOp::kSqrt: return std::sqrt(x);
-    case UnaryOp::kRsqrt: return 1.0f / std::sqrt(x);
-    case UnaryOp::kSquare: return x * x;
-    case UnaryOp::kNeg: return -x;
-    case UnaryOp::kSilu: return x / (1.0f + std::exp(-x));
-    case UnaryOp::kGelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case UnaryOp::kExp:
+      return std::exp(x);
+    case UnaryOp::kSqrt:
+      return std::sqrt(x);
+    case UnaryOp::kRsqrt:
+      return 1.0f / std::sqrt(x);
+    case UnaryOp::kSquare:
+      return x * x;
+    case UnaryOp::kNeg:
+      return -x;
+    case UnaryOp::kSilu:
+      return x / (1.0f + std::exp(-x));
+    case UnaryOp::kGelu:
+      return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
     case UnaryOp::kGeluTanh: {
       const float c = 0.7978845608028654f;  // sqrt(2/pi)
       return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
     }
-    case UnaryOp::kSigmoid: return 1.0f / (1.0f + std::exp(-x));
+    case UnaryOp::kSigmoid:
+      return 1.0f / (1.0f + std::exp(-x));
   }
   return x;
 }
@@ -89,11 +97,16 @@ enum class BinaryOp { kAdd, kSub, kMul, kDiv, kMax };
 
 inline float apply_binary(BinaryOp op, float a, float b) {
   switch (op) {
-    case BinaryOp::kAdd: return a + b;
-    case BinaryOp::kSub: return a - b;
-    case BinaryOp::kMul: return a * b;
-    case BinaryOp::kDiv: return a / b;
-    case BinaryOp::kMax: return a > b ? a : b;
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return a / b;
+    case BinaryOp::kMax:
+      return a > b ? a : b;
   }
   return a;
 }
@@ -191,7 +204,8 @@ class Reduce : public Primitive {
         } else {
           double s = 0;
           for (int64_t i = 0; i < n; ++i) s += xr[i];
-          y[r] = static_cast<float>(op_ == ReduceOp::kMean && n > 0 ? s / static_cast<double>(n) : s);
+          y[r] =
+              static_cast<float>(op_ == ReduceOp::kMean && n > 0 ? s / static_cast<double>(n) : s);
         }
       }
     });
@@ -205,8 +219,10 @@ Array reduce(const char* name, ReduceOp op, const Array& a, bool keepdims) {
   require_f32(name, a);
   Shape s = a.shape();
   if (!s.empty()) {
-    if (keepdims) s.back() = 1;
-    else s.pop_back();
+    if (keepdims)
+      s.back() = 1;
+    else
+      s.pop_back();
   }
   return make_array(s, DType::kF32, std::make_shared<Reduce>(op), {a});
 }
@@ -260,7 +276,8 @@ class Transpose : public Primitive {
     const size_t es = dtype_size(out.dtype);
     std::vector<int64_t> in_strides(nd, 1);
     for (int d = static_cast<int>(nd) - 2; d >= 0; --d)
-      in_strides[static_cast<size_t>(d)] = in_strides[static_cast<size_t>(d) + 1] * is[static_cast<size_t>(d) + 1];
+      in_strides[static_cast<size_t>(d)] =
+          in_strides[static_cast<size_t>(d) + 1] * is[static_cast<size_t>(d) + 1];
     std::vector<int64_t> src_stride(nd);  // stride in the input of each output axis
     for (size_t d = 0; d < nd; ++d) src_stride[d] = in_strides[static_cast<size_t>(perm_[d])];
     const char* x = static_cast<const char*>(in[0].raw());
@@ -280,7 +297,8 @@ class Transpose : public Primitive {
         }
         char* yr = y + static_cast<int64_t>(r) * inner * static_cast<int64_t>(es);
         for (int64_t i = 0; i < inner; ++i)
-          std::memcpy(yr + i * static_cast<int64_t>(es), x + (off + i * inner_stride) * static_cast<int64_t>(es), es);
+          std::memcpy(yr + i * static_cast<int64_t>(es),
+                      x + (off + i * inner_stride) * static_cast<int64_t>(es), es);
       }
     });
   }
@@ -314,8 +332,7 @@ class Slice : public Primitive {
     const char* x = static_cast<const char*>(in[0].raw());
     char* y = static_cast<char*>(out.data());
     for (int64_t o = 0; o < sp.outer; ++o) {
-      std::memcpy(y + o * out_len * sp.inner_bytes,
-                  x + (o * in_len + start_) * sp.inner_bytes,
+      std::memcpy(y + o * out_len * sp.inner_bytes, x + (o * in_len + start_) * sp.inner_bytes,
                   static_cast<size_t>(out_len * sp.inner_bytes));
     }
   }
@@ -381,7 +398,9 @@ class AsType : public Primitive {
       f = tmp.data();
     }
     switch (to) {
-      case DType::kF32: std::memcpy(out.data(), f, n * 4); break;
+      case DType::kF32:
+        std::memcpy(out.data(), f, n * 4);
+        break;
       case DType::kF16: {
         auto* y = static_cast<uint16_t*>(out.data());
         for (size_t i = 0; i < n; ++i) y[i] = f32_to_f16(f[i]);
@@ -397,7 +416,8 @@ class AsType : public Primitive {
         for (size_t i = 0; i < n; ++i) y[i] = static_cast<int32_t>(f[i]);
         break;
       }
-      default: RUNNEL_ASSERT_MSG(false, "astype to an unsupported type");
+      default:
+        RUNNEL_ASSERT_MSG(false, "astype to an unsupported type");
     }
   }
 };
@@ -529,9 +549,9 @@ Array concat(const std::vector<Array>& parts, int axis) {
 
 Array astype(const Array& a, DType dtype) {
   check(a.valid(), "array", "[astype] empty array handle");
-  check(dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 ||
-            dtype == DType::kI32,
-        "array", "[astype] cannot convert to ", dtype_name(dtype));
+  check(
+      dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16 || dtype == DType::kI32,
+      "array", "[astype] cannot convert to ", dtype_name(dtype));
   return make_array(a.shape(), dtype, std::make_shared<AsType>(), {a});
 }
 

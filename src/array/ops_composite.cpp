@@ -20,7 +20,8 @@ Array rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
   std::vector<float> c(static_cast<size_t>(T * half)), s(c.size());
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t i = 0; i < half; ++i) {
-      double freq = std::pow(static_cast<double>(cfg.theta), -2.0 * static_cast<double>(i) / static_cast<double>(n));
+      double freq = std::pow(static_cast<double>(cfg.theta),
+                             -2.0 * static_cast<double>(i) / static_cast<double>(n));
       if (!cfg.freq_factors.empty()) freq /= cfg.freq_factors[static_cast<size_t>(i)];
       double angle = pos[static_cast<size_t>(t)] * static_cast<double>(cfg.freq_scale) * freq;
       c[static_cast<size_t>(t * half + i)] = static_cast<float>(std::cos(angle));
@@ -57,11 +58,12 @@ Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, in
   Array qh = reshape(transpose(q, {1, 0, 2}), {Hkv, G * T, D});
   Array kh = transpose(astype(slice(k, 0, 0, n_kv), DType::kF32), {1, 2, 0});  // [Hkv, D, S]
   Array vh = transpose(astype(slice(v, 0, 0, n_kv), DType::kF32), {1, 0, 2});  // [Hkv, S, D]
-  Array scores = mul(matmul(qh, kh), scale);                                    // [Hkv, G*T, S]
+  Array scores = mul(matmul(qh, kh), scale);                                   // [Hkv, G*T, S]
   std::vector<float> mask(static_cast<size_t>(G * T * n_kv), 0.f);
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t t = 0; t < T; ++t) {
-      for (int64_t j = q_pos0 + t + 1; j < n_kv; ++j) mask[static_cast<size_t>((g * T + t) * n_kv + j)] = -INFINITY;
+      for (int64_t j = q_pos0 + t + 1; j < n_kv; ++j)
+        mask[static_cast<size_t>((g * T + t) * n_kv + j)] = -INFINITY;
     }
   }
   scores = add(scores, Array::from_floats({G * T, n_kv}, mask));

@@ -177,8 +177,8 @@ class CacheWrite : public Primitive {
     const int64_t row = u.numel() / u.shape()[0];
     const size_t n = static_cast<size_t>(u.numel());
     const float* src = u.data<float>();
-    char* dst = static_cast<char*>(out.data()) +
-                static_cast<size_t>(pos_ * row) * dtype_size(out.dtype);
+    char* dst =
+        static_cast<char*>(out.data()) + static_cast<size_t>(pos_ * row) * dtype_size(out.dtype);
     if (out.dtype == DType::kF32) {
       std::memcpy(dst, src, n * sizeof(float));
     } else {
@@ -202,8 +202,8 @@ Array matmul(const Array& a, const Array& b) {
   require("matmul", b, DType::kF32);
   const Shape& x = a.shape();
   const Shape& z = b.shape();
-  check(x.size() >= 2 && z.size() >= 2 && x.back() == z[z.size() - 2], "array",
-        "[matmul] shapes ", shape_str(x), " and ", shape_str(z), " do not match");
+  check(x.size() >= 2 && z.size() >= 2 && x.back() == z[z.size() - 2], "array", "[matmul] shapes ",
+        shape_str(x), " and ", shape_str(z), " do not match");
   Shape xb(x.begin(), x.end() - 2), zb(z.begin(), z.end() - 2);
   Shape out(std::max(xb.size(), zb.size()));
   for (size_t i = 0; i < out.size(); ++i) {
@@ -254,13 +254,13 @@ void check_rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
   require("rope", positions, DType::kI32);
   check(x.ndim() == 3, "array", "[rope] expects [tokens, heads, head_dim], got ",
         shape_str(x.shape()));
-  check(positions.ndim() == 1 && positions.shape()[0] == x.shape()[0], "array",
-        "[rope] positions ", shape_str(positions.shape()), " do not match ", shape_str(x.shape()));
+  check(positions.ndim() == 1 && positions.shape()[0] == x.shape()[0], "array", "[rope] positions ",
+        shape_str(positions.shape()), " do not match ", shape_str(x.shape()));
   const int64_t n = cfg.n_dims == 0 ? x.shape()[2] : cfg.n_dims;
   check(n > 0 && n % 2 == 0 && n <= x.shape()[2], "array", "[rope] rotated dims ", n,
         " must be even and <= head_dim ", x.shape()[2]);
-  check(cfg.freq_factors.empty() || static_cast<int64_t>(cfg.freq_factors.size()) == n / 2,
-        "array", "[rope] ", cfg.freq_factors.size(), " frequency factors for ", n / 2, " pairs");
+  check(cfg.freq_factors.empty() || static_cast<int64_t>(cfg.freq_factors.size()) == n / 2, "array",
+        "[rope] ", cfg.freq_factors.size(), " frequency factors for ", n / 2, " pairs");
 }
 }  // namespace
 
@@ -270,8 +270,7 @@ Array rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
 }
 
 namespace {
-void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_kv,
-                     int64_t q_pos0) {
+void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, int64_t q_pos0) {
   require("attention", q, DType::kF32);
   check(q.ndim() == 3 && k.valid() && v.valid() && k.ndim() == 3 && v.ndim() == 3, "array",
         "[attention] expects q [T,H,D] and k, v [S,Hkv,D]");
@@ -283,8 +282,8 @@ void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_k
         " is larger than the kernels' limit of 512");
   check(k.shape()[2] == q.shape()[2], "array", "[attention] head_dim of q ", shape_str(q.shape()),
         " and k ", shape_str(k.shape()), " differ");
-  check(k.shape()[1] > 0 && q.shape()[1] % k.shape()[1] == 0, "array", "[attention] ",
-        q.shape()[1], " query heads are not a multiple of ", k.shape()[1], " kv heads");
+  check(k.shape()[1] > 0 && q.shape()[1] % k.shape()[1] == 0, "array", "[attention] ", q.shape()[1],
+        " query heads are not a multiple of ", k.shape()[1], " kv heads");
   check(0 <= n_kv && n_kv <= k.shape()[0], "array", "[attention] n_kv ", n_kv, " outside cache of ",
         k.shape()[0]);
   check(q_pos0 >= 0 && q_pos0 + q.shape()[0] <= n_kv, "array", "[attention] queries at ", q_pos0,

@@ -5,17 +5,18 @@
 #include <string>
 
 namespace runnel::detail {
-[[noreturn]] void assert_failed(const char* cond, const char* file, int line, const std::string& msg);
+[[noreturn]] void assert_failed(const char* cond, const char* file, int line,
+                                const std::string& msg);
 }  // namespace runnel::detail
 
-#define RUNNEL_ASSERT(cond)                                                    \
-  do {                                                                         \
-    if (!(cond)) [[unlikely]]                                                  \
+#define RUNNEL_ASSERT(cond)                                                      \
+  do {                                                                           \
+    if (!(cond)) [[unlikely]]                                                    \
       ::runnel::detail::assert_failed(#cond, __FILE__, __LINE__, std::string()); \
   } while (0)
 
-#define RUNNEL_ASSERT_MSG(cond, msg)                                           \
-  do {                                                                         \
-    if (!(cond)) [[unlikely]]                                                  \
-      ::runnel::detail::assert_failed(#cond, __FILE__, __LINE__, (msg));       \
+#define RUNNEL_ASSERT_MSG(cond, msg)                                     \
+  do {                                                                   \
+    if (!(cond)) [[unlikely]]                                            \
+      ::runnel::detail::assert_failed(#cond, __FILE__, __LINE__, (msg)); \
   } while (0)

@@ -58,9 +58,9 @@ CpuFeatures detect() {
   f.f16c = bit(r1.c, 29);
 
   unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-  const bool os_avx = (xcr0 & 0x6) == 0x6;             // XMM and YMM state
-  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;        // + opmask, ZMM_Hi256, Hi16_ZMM
-  const bool os_amx = (xcr0 & 0x60000) == 0x60000;     // XTILECFG and XTILEDATA
+  const bool os_avx = (xcr0 & 0x6) == 0x6;          // XMM and YMM state
+  const bool os_avx512 = (xcr0 & 0xe6) == 0xe6;     // + opmask, ZMM_Hi256, Hi16_ZMM
+  const bool os_amx = (xcr0 & 0x60000) == 0x60000;  // XTILECFG and XTILEDATA
 
   f.avx = cpu_avx && os_avx;
   f.fma = f.fma && f.avx;

@@ -49,7 +49,7 @@ inline uint16_t f32_to_f16(float f) {
   uint32_t u = f32_bits(f);
   const uint32_t sign = (u >> 16) & 0x8000u;
   u &= 0x7fffffffu;
-  if (u > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (u > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (u >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (u < 0x38800000u) {
     // Subnormal or zero in f16: add a magic number so the FPU rounds for us.

@@ -16,11 +16,10 @@ void log_write(LogLevel level, std::string_view component, std::string_view mess
 
 }  // namespace runnel
 
-#define RUNNEL_LOG(level, component, ...)                                      \
-  do {                                                                         \
-    if (::runnel::LogLevel::level >= ::runnel::log_level())                    \
-      ::runnel::log_write(::runnel::LogLevel::level, component,                \
-                          ::runnel::str_cat(__VA_ARGS__));                     \
+#define RUNNEL_LOG(level, component, ...)                                                        \
+  do {                                                                                           \
+    if (::runnel::LogLevel::level >= ::runnel::log_level())                                      \
+      ::runnel::log_write(::runnel::LogLevel::level, component, ::runnel::str_cat(__VA_ARGS__)); \
   } while (0)
 
 #define RUNNEL_DEBUG(component, ...) RUNNEL_LOG(kDebug, component, __VA_ARGS__)

@@ -18,7 +18,9 @@ std::vector<std::string> split(std::string_view text, char sep) {
   }
 }
 
-bool starts_with(std::string_view text, std::string_view prefix) { return text.starts_with(prefix); }
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return text.starts_with(prefix);
+}
 bool ends_with(std::string_view text, std::string_view suffix) { return text.ends_with(suffix); }
 
 std::string format_bytes(double bytes) {

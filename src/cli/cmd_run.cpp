@@ -1,8 +1,8 @@
 // `runnel run [MODEL] [PROMPT]`: one-shot generation when PROMPT is given, an interactive chat
 // otherwise. In-process by default; `--host URL` talks to a running `runnel serve` instead.
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -58,7 +58,9 @@ class PrintSink : public runner::ChunkSink {
 };
 
 void print_stats(const runner::GenerateResult& r) {
-  auto rate = [](int64_t n, int64_t ns) { return ns > 0 ? n * 1e9 / static_cast<double>(ns) : 0.0; };
+  auto rate = [](int64_t n, int64_t ns) {
+    return ns > 0 ? n * 1e9 / static_cast<double>(ns) : 0.0;
+  };
   std::fprintf(stderr,
                "\ntotal duration:       %.3fs\nload duration:        %.3fs\n"
                "prompt eval count:    %lld token(s)\nprompt eval duration: %.3fs\n"
@@ -128,7 +130,8 @@ int interactive(Session& session, const RunFlags& f) {
       continue;
     }
     if (line == "/?" || line == "/help") {
-      std::puts("/bye: exit   /clear: forget the conversation   \"\"\": start or end multi-line input");
+      std::puts(
+          "/bye: exit   /clear: forget the conversation   \"\"\": start or end multi-line input");
       continue;
     }
     if (line.rfind("\"\"\"", 0) == 0) {
@@ -154,7 +157,8 @@ int interactive(Session& session, const RunFlags& f) {
 
 std::function<int()> setup(CLI::App& app) {
   auto f = std::make_shared<RunFlags>();
-  app.add_option("args", f->args, "[MODEL] [PROMPT]: a store name, .gguf file or model folder, then the prompt")
+  app.add_option("args", f->args,
+                 "[MODEL] [PROMPT]: a store name, .gguf file or model folder, then the prompt")
       ->expected(0, 2);
   app.add_flag("--raw", f->raw, "Send the prompt as is, without the chat template");
   app.add_option("--system", f->system, "System prompt");
@@ -192,7 +196,8 @@ std::function<int()> setup(CLI::App& app) {
         model = default_model_path();
       } else {
         auto path = resolve_model(model);
-        check(path.has_value(), "run", "model '", model, "' not found (not in the store, not a .gguf file, not a model folder)");
+        check(path.has_value(), "run", "model '", model,
+              "' not found (not in the store, not a .gguf file, not a model folder)");
         model = *path;
       }
     } else if (model.empty()) {

@@ -1,12 +1,11 @@
 // `runnel serve`: runs the HTTP server until SIGINT/SIGTERM. Prints the address it listens on
 // ("runnel: listening on http://HOST:PORT") to stdout once bound, so `--port 0` can be used.
+#include <httplib.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <thread>
-
-#include <httplib.h>
 
 #include "base/error.h"
 #include "cli/cache_flags.h"
@@ -76,7 +75,8 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("--port", flags->port, "Port (default 11434; 0 picks a free one)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--models", flags->models, "Model store folder (default $RUNNEL_MODELS)");
-  app.add_flag("--no-preload", flags->no_preload, "Do not load the embedded model as \"default\" at start");
+  app.add_flag("--no-preload", flags->no_preload,
+               "Do not load the embedded model as \"default\" at start");
   flags->cache = add_cache_flags(app);
   return [flags] { return run(*flags); };
 }

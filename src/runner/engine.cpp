@@ -497,7 +497,8 @@ ModelInfo LlmEngine::info() {
   i.chat_template = prompts_->template_source();
   i.parameter_count = model_->parameter_count();
   i.quantization = model_->weight_type();
-  for (char& ch : i.quantization) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  for (char& ch : i.quantization)
+    ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   nlohmann::json extra;
   extra["hidden_size"] = c.hidden;
   extra["num_hidden_layers"] = c.n_layers;

@@ -1,9 +1,10 @@
 // Ops against hand-computed values, and every fused op against its composition.
+#include "array/ops.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "array/ops.h"
 #include "base/error.h"
 #include "base/half.h"
 
@@ -82,7 +83,8 @@ TEST(Ops, MatmulMatchesNaive) {
     for (int i = 0; i < 4; ++i)
       for (int j = 0; j < 6; ++j) {
         float s = 0;
-        for (int p = 0; p < 5; ++p) s += x[static_cast<size_t>(bi * 20 + i * 5 + p)] * w[static_cast<size_t>(p * 6 + j)];
+        for (int p = 0; p < 5; ++p)
+          s += x[static_cast<size_t>(bi * 20 + i * 5 + p)] * w[static_cast<size_t>(p * 6 + j)];
         EXPECT_NEAR(y[static_cast<size_t>(bi * 24 + i * 6 + j)], s, 1e-5);
       }
 }

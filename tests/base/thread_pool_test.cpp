@@ -1,10 +1,10 @@
+#include "base/thread_pool.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <numeric>
 #include <vector>
-
-#include "base/thread_pool.h"
 
 namespace runnel {
 namespace {

@@ -15,8 +15,8 @@ std::string stories() { return shell_quote(shared_dir() + "/models/stories260K.g
 
 TEST(Run, Stories260KContinuesLikeTheReferenceEngine) {
   // The continuation llama.cpp prints for this prompt with greedy decoding.
-  CliResult r = run_cli("run " + stories() +
-                        " 'Once upon a time' --raw --temperature 0 --num-predict 64");
+  CliResult r =
+      run_cli("run " + stories() + " 'Once upon a time' --raw --temperature 0 --num-predict 64");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
             ", there was a little girl named Lily. She loved to play outside in the park. One day, "
@@ -102,7 +102,8 @@ TEST(Run, BadInputIsAClearError) {
 }
 
 TEST(Run, InteractiveChatKeepsHistoryAndEnds) {
-  CliResult r = run_cli("run --num-predict 8 --temperature 0", "In the beginning\n/clear\nAnd God said\n/bye\n");
+  CliResult r = run_cli("run --num-predict 8 --temperature 0",
+                        "In the beginning\n/clear\nAnd God said\n/bye\n");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_GT(r.out.size(), 10u);
 }

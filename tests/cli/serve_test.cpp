@@ -75,7 +75,8 @@ TEST_F(Serve, DefaultModelIsPreloadedAndAnswers) {
   EXPECT_EQ(j["done_reason"], "length");
   EXPECT_EQ(j["eval_count"], 12);
   // The same words the training code's greedy decode gives (models/default/greedy_check.json).
-  EXPECT_EQ(j["response"].get<std::string>().rfind("of the LORD, and the LORD", 0), 0u) << j["response"];
+  EXPECT_EQ(j["response"].get<std::string>().rfind("of the LORD, and the LORD", 0), 0u)
+      << j["response"];
 }
 
 }  // namespace

@@ -32,12 +32,14 @@ class BadFiles : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(runnel::testing::make_temp_dir("bad"));
-    testing::gen_tiny_model("--arch LlamaForCausalLM --hidden 32 --layers 1 --heads 2 --kv-heads 1 "
-                            "--ffn 64 --vocab 300 --format gguf --dtype f32",
-                            *dir_ + "/good.gguf");
-    testing::gen_tiny_model("--arch LlamaForCausalLM --hidden 32 --layers 1 --heads 2 --kv-heads 1 "
-                            "--ffn 64 --vocab 300 --format safetensors --dtype f32",
-                            *dir_ + "/good_hf");
+    testing::gen_tiny_model(
+        "--arch LlamaForCausalLM --hidden 32 --layers 1 --heads 2 --kv-heads 1 "
+        "--ffn 64 --vocab 300 --format gguf --dtype f32",
+        *dir_ + "/good.gguf");
+    testing::gen_tiny_model(
+        "--arch LlamaForCausalLM --hidden 32 --layers 1 --heads 2 --kv-heads 1 "
+        "--ffn 64 --vocab 300 --format safetensors --dtype f32",
+        *dir_ + "/good_hf");
   }
   static std::string* dir_;
 };
@@ -66,7 +68,8 @@ TEST_F(BadFiles, MissingPathAndNotAModel) {
 
 TEST_F(BadFiles, ConfigMissingHiddenSize) {
   std::string d = *dir_ + "/nohidden";
-  fs::copy(*dir_ + "/good_hf", d, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  fs::copy(*dir_ + "/good_hf", d,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   auto j = nlohmann::json::parse(read_file(d + "/config.json"));
   j.erase("hidden_size");
   write_file_atomic(d + "/config.json", j.dump());
@@ -75,7 +78,8 @@ TEST_F(BadFiles, ConfigMissingHiddenSize) {
 
 TEST_F(BadFiles, UnsupportedArchitecture) {
   std::string d = *dir_ + "/arch";
-  fs::copy(*dir_ + "/good_hf", d, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  fs::copy(*dir_ + "/good_hf", d,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   auto j = nlohmann::json::parse(read_file(d + "/config.json"));
   j["architectures"] = {"FancyNewForCausalLM"};
   write_file_atomic(d + "/config.json", j.dump());
@@ -84,7 +88,8 @@ TEST_F(BadFiles, UnsupportedArchitecture) {
 
 TEST_F(BadFiles, SafetensorsHeaderThatLiesAboutSizes) {
   std::string d = *dir_ + "/lying";
-  fs::copy(*dir_ + "/good_hf", d, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  fs::copy(*dir_ + "/good_hf", d,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   std::string bytes = read_file(d + "/model.safetensors");
   uint64_t n = 0;
   std::memcpy(&n, bytes.data(), 8);
@@ -99,11 +104,13 @@ TEST_F(BadFiles, SafetensorsHeaderThatLiesAboutSizes) {
 
 TEST_F(BadFiles, WrongTensorShapeNamesLayerAndTensor) {
   std::string d = *dir_ + "/shape";
-  fs::copy(*dir_ + "/good_hf", d, fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  fs::copy(*dir_ + "/good_hf", d,
+           fs::copy_options::recursive | fs::copy_options::overwrite_existing);
   auto j = nlohmann::json::parse(read_file(d + "/config.json"));
   j["intermediate_size"] = 65;
   write_file_atomic(d + "/config.json", j.dump());
-  expect_error(d, "layer 0: model.layers.0.mlp.gate_proj.weight has shape (64,32), expected (65,32)");
+  expect_error(d,
+               "layer 0: model.layers.0.mlp.gate_proj.weight has shape (64,32), expected (65,32)");
 }
 
 }  // namespace

@@ -31,14 +31,15 @@ void gen_tiny_model(const std::string& args, const std::string& out) {
 std::vector<std::vector<float>> reference_logits(const std::string& dir,
                                                  const std::vector<int32_t>& tokens) {
   // The numpy reference is slow to start: remember what it said.
-  static std::map<std::pair<std::string, std::vector<int32_t>>, std::vector<std::vector<float>>> memo;
+  static std::map<std::pair<std::string, std::vector<int32_t>>, std::vector<std::vector<float>>>
+      memo;
   auto key = std::make_pair(dir, tokens);
   if (auto it = memo.find(key); it != memo.end()) return it->second;
   std::string ids;
   for (int32_t t : tokens) ids += (ids.empty() ? "" : ",") + std::to_string(t);
-  std::string out = run_command("/usr/bin/python3 " + runnel::testing::source_dir() +
-                                "/tools/reference_forward.py " + dir + " --tokens " + ids +
-                                " --json");
+  std::string out =
+      run_command("/usr/bin/python3 " + runnel::testing::source_dir() +
+                  "/tools/reference_forward.py " + dir + " --tokens " + ids + " --json");
   auto j = nlohmann::json::parse(out);
   if (j.is_object() && j.contains("logits")) j = j["logits"];
   return memo[key] = j.get<std::vector<std::vector<float>>>();
@@ -50,7 +51,8 @@ std::vector<std::vector<float>> rows(const array::Array& logits) {
   const int64_t v = logits.shape().back();
   std::vector<std::vector<float>> out;
   for (size_t i = 0; i < flat.size(); i += static_cast<size_t>(v))
-    out.emplace_back(flat.begin() + static_cast<ptrdiff_t>(i), flat.begin() + static_cast<ptrdiff_t>(i) + v);
+    out.emplace_back(flat.begin() + static_cast<ptrdiff_t>(i),
+                     flat.begin() + static_cast<ptrdiff_t>(i) + v);
   return out;
 }
 }  // namespace
