@@ -42,16 +42,20 @@ int64_t json_int(const nlohmann::json& j, const char* key, const std::string& wh
 std::vector<float> llama3_freq_factors(const ModelConfig& c) {
   const int64_t n = c.rope.n_dims == 0 ? c.head_dim : c.rope.n_dims;
   std::vector<float> f(static_cast<size_t>(n / 2), 1.0f);
-  const double low_wavelen = static_cast<double>(c.rope_scaling.original_context) / c.rope_scaling.low_freq_factor;
-  const double high_wavelen = static_cast<double>(c.rope_scaling.original_context) / c.rope_scaling.high_freq_factor;
+  const double low_wavelen =
+      static_cast<double>(c.rope_scaling.original_context) / c.rope_scaling.low_freq_factor;
+  const double high_wavelen =
+      static_cast<double>(c.rope_scaling.original_context) / c.rope_scaling.high_freq_factor;
   for (int64_t i = 0; i < n / 2; ++i) {
-    const double freq = std::pow(static_cast<double>(c.rope.theta), -2.0 * static_cast<double>(i) / static_cast<double>(n));
+    const double freq = std::pow(static_cast<double>(c.rope.theta),
+                                 -2.0 * static_cast<double>(i) / static_cast<double>(n));
     const double wavelen = 2 * M_PI / freq;
     double factor = 1.0;
     if (wavelen > low_wavelen) {
       factor = c.rope_scaling.factor;
     } else if (wavelen >= high_wavelen) {
-      const double smooth = (static_cast<double>(c.rope_scaling.original_context) / wavelen - c.rope_scaling.low_freq_factor) /
+      const double smooth = (static_cast<double>(c.rope_scaling.original_context) / wavelen -
+                             c.rope_scaling.low_freq_factor) /
                             (c.rope_scaling.high_freq_factor - c.rope_scaling.low_freq_factor);
       const double new_freq = (1 - smooth) * freq / c.rope_scaling.factor + smooth * freq;
       factor = freq / new_freq;
@@ -78,19 +82,23 @@ ModelConfig config_from_gguf(const formats::GgufFile& f, const std::string& hf_a
   c.n_kv_heads = f.get_int(arch + ".attention.head_count_kv").value_or(c.n_heads);
   c.ffn = need_int("feed_forward_length");
   c.context_length = need_int("context_length");
-  c.head_dim = f.get_int(arch + ".attention.key_length").value_or(c.n_heads > 0 ? c.hidden / c.n_heads : 0);
-  c.norm_eps = static_cast<float>(f.get_float(arch + ".attention.layer_norm_rms_epsilon").value_or(1e-5));
+  c.head_dim =
+      f.get_int(arch + ".attention.key_length").value_or(c.n_heads > 0 ? c.hidden / c.n_heads : 0);
+  c.norm_eps =
+      static_cast<float>(f.get_float(arch + ".attention.layer_norm_rms_epsilon").value_or(1e-5));
   c.rope.theta = static_cast<float>(f.get_float(arch + ".rope.freq_base").value_or(10000.0));
   c.rope.n_dims = static_cast<int>(f.get_int(arch + ".rope.dimension_count").value_or(0));
   if (c.rope.n_dims == c.head_dim) c.rope.n_dims = 0;
-  if (auto scale = f.get_float(arch + ".rope.scale_linear")) c.rope.freq_scale = static_cast<float>(1.0 / *scale);
+  if (auto scale = f.get_float(arch + ".rope.scale_linear"))
+    c.rope.freq_scale = static_cast<float>(1.0 / *scale);
   const formats::GgufTensor* emb = f.find_tensor("token_embd.weight");
   check(emb != nullptr && emb->shape.size() == 2, "model", where,
         ": missing token_embd.weight (2-D)");
   c.vocab = emb->shape[0];
   c.tied_embeddings = f.find_tensor("output.weight") == nullptr;
   if (auto bos = f.get_int("tokenizer.ggml.bos_token_id")) c.bos_id = static_cast<int32_t>(*bos);
-  if (auto eos = f.get_int("tokenizer.ggml.eos_token_id")) c.eos_ids.push_back(static_cast<int32_t>(*eos));
+  if (auto eos = f.get_int("tokenizer.ggml.eos_token_id"))
+    c.eos_ids.push_back(static_cast<int32_t>(*eos));
   validate(c, where);
   return c;
 }
@@ -116,11 +124,13 @@ ModelConfig config_from_hf(const std::string& dir) {
   c.n_kv_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
                      ? json_int(j, "num_key_value_heads", path)
                      : c.n_heads;
-  c.head_dim = j.contains("head_dim") && !j["head_dim"].is_null() ? json_int(j, "head_dim", path)
-                                                                  : (c.n_heads > 0 ? c.hidden / c.n_heads : 0);
+  c.head_dim = j.contains("head_dim") && !j["head_dim"].is_null()
+                   ? json_int(j, "head_dim", path)
+                   : (c.n_heads > 0 ? c.hidden / c.n_heads : 0);
   c.ffn = json_int(j, "intermediate_size", path);
   c.vocab = json_int(j, "vocab_size", path);
-  c.context_length = j.contains("max_position_embeddings") ? json_int(j, "max_position_embeddings", path) : 2048;
+  c.context_length =
+      j.contains("max_position_embeddings") ? json_int(j, "max_position_embeddings", path) : 2048;
   c.norm_eps = j.value("rms_norm_eps", 1e-6f);
   c.rope.theta = j.value("rope_theta", 10000.0f);
   c.rope.neox = true;  // HF checkpoints keep Q/K in rotate-half layout
@@ -133,7 +143,8 @@ ModelConfig config_from_hf(const std::string& dir) {
       c.rope_scaling.factor = rs->value("factor", 8.0f);
       c.rope_scaling.low_freq_factor = rs->value("low_freq_factor", 1.0f);
       c.rope_scaling.high_freq_factor = rs->value("high_freq_factor", 4.0f);
-      c.rope_scaling.original_context = rs->value("original_max_position_embeddings", int64_t{8192});
+      c.rope_scaling.original_context =
+          rs->value("original_max_position_embeddings", int64_t{8192});
     } else if (type == "linear") {
       c.rope.freq_scale = 1.0f / rs->value("factor", 1.0f);
     } else if (!type.empty() && type != "default") {
@@ -162,7 +173,32 @@ ModelConfig config_from_hf(const std::string& dir) {
     }
   }
   validate(c, path);
+  c.quantization = quantization_from_hf(dir);
   return c;
+}
+
+MlxQuantization quantization_from_hf(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "config.json").string();
+  if (!std::filesystem::exists(path)) return {};
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("model", path, ": not valid JSON: ", e.what());
+  }
+  auto q = j.is_object() ? j.find("quantization") : j.end();
+  if (q == j.end() || q->is_null()) return {};
+  check(q->is_object(), "model", path, ": quantization is not an object");
+  MlxQuantization m;
+  const int64_t bits = json_int(*q, "bits", path);
+  const int64_t group = json_int(*q, "group_size", path);
+  check(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8, "model", path,
+        ": quantization.bits ", bits, " is not supported (2, 3, 4, 5, 6 or 8)");
+  check(group == 32 || group == 64 || group == 128, "model", path, ": quantization.group_size ",
+        group, " is not supported (32, 64 or 128)");
+  m.bits = static_cast<int>(bits);
+  m.group_size = static_cast<int>(group);
+  return m;
 }
 
 }  // namespace runnel::models

@@ -14,6 +14,13 @@ class GgufFile;
 
 namespace runnel::models {
 
+// MLX affine quantization from config.json "quantization": {"group_size": 64, "bits": 4}.
+// bits == 0: not quantized. value = q * scale + bias per group of `group_size` inputs.
+struct MlxQuantization {
+  int bits = 0;
+  int group_size = 0;
+};
+
 struct ModelConfig {
   std::string architecture;  // HF name: "LlamaForCausalLM", "Qwen3ForCausalLM", ...
   std::string source;        // "gguf" or "safetensors"
@@ -38,6 +45,7 @@ struct ModelConfig {
   } rope_scaling;
   std::vector<int32_t> eos_ids;  // from generation_config.json / config.json, when given
   int32_t bos_id = -1;
+  MlxQuantization quantization;  // safetensors folders from mlx-community
 };
 
 // Frequency divisors of llama3 rope scaling, one per rotated pair.
@@ -47,5 +55,8 @@ std::vector<float> llama3_freq_factors(const ModelConfig& c);
 ModelConfig config_from_gguf(const formats::GgufFile& f, const std::string& hf_architecture);
 // `dir` holds config.json (and maybe generation_config.json).
 ModelConfig config_from_hf(const std::string& dir);
+// The "quantization" object of dir/config.json ({} when absent or no config.json); bits must be
+// in {2, 3, 4, 5, 6, 8} and group_size in {32, 64, 128}, else an Error naming the file.
+MlxQuantization quantization_from_hf(const std::string& dir);
 
 }  // namespace runnel::models

@@ -5,6 +5,8 @@
 
 #include "array/ops.h"
 #include "base/error.h"
+#include "base/half.h"
+#include "base/strings.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
 
@@ -28,11 +30,11 @@ std::string hf_name(const std::string& canonical) {
   const std::string part = rest.substr(0, kind_dot);
   const std::string kind = kind_dot == std::string::npos ? "" : rest.substr(kind_dot);
   static const std::pair<const char*, const char*> kLayer[] = {
-      {"attn_norm", "input_layernorm"},     {"ffn_norm", "post_attention_layernorm"},
-      {"attn_q", "self_attn.q_proj"},       {"attn_k", "self_attn.k_proj"},
-      {"attn_v", "self_attn.v_proj"},       {"attn_output", "self_attn.o_proj"},
-      {"attn_q_norm", "self_attn.q_norm"},  {"attn_k_norm", "self_attn.k_norm"},
-      {"ffn_gate", "mlp.gate_proj"},        {"ffn_up", "mlp.up_proj"},
+      {"attn_norm", "input_layernorm"},    {"ffn_norm", "post_attention_layernorm"},
+      {"attn_q", "self_attn.q_proj"},      {"attn_k", "self_attn.k_proj"},
+      {"attn_v", "self_attn.v_proj"},      {"attn_output", "self_attn.o_proj"},
+      {"attn_q_norm", "self_attn.q_norm"}, {"attn_k_norm", "self_attn.k_norm"},
+      {"ffn_gate", "mlp.gate_proj"},       {"ffn_up", "mlp.up_proj"},
       {"ffn_down", "mlp.down_proj"},
   };
   for (auto [g, h] : kLayer)
@@ -40,7 +42,8 @@ std::string hf_name(const std::string& canonical) {
   return canonical;
 }
 
-std::unique_ptr<WeightSource> WeightSource::from_gguf(std::shared_ptr<const formats::GgufFile> file) {
+std::unique_ptr<WeightSource> WeightSource::from_gguf(
+    std::shared_ptr<const formats::GgufFile> file) {
   auto w = std::make_unique<WeightSource>();
   w->path_ = file->path();
   w->gguf_ = std::move(file);
@@ -48,10 +51,50 @@ std::unique_ptr<WeightSource> WeightSource::from_gguf(std::shared_ptr<const form
 }
 
 std::unique_ptr<WeightSource> WeightSource::from_hf_dir(const std::string& dir) {
+  return from_hf_dir(dir, quantization_from_hf(dir));
+}
+
+std::unique_ptr<WeightSource> WeightSource::from_hf_dir(const std::string& dir,
+                                                        const MlxQuantization& quantization) {
   auto w = std::make_unique<WeightSource>();
   w->path_ = dir;
   w->st_ = formats::SafetensorsModel::open_dir(dir);
+  w->quant_ = quantization;
   return w;
+}
+
+namespace {
+float load_scalar(const void* p, DType dt, int64_t i) {
+  switch (dt) {
+    case DType::kF32:
+      return static_cast<const float*>(p)[i];
+    case DType::kF16:
+      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    default:
+      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  }
+}
+}  // namespace
+
+void mlx_dequantize(const uint32_t* packed, const void* scales, const void* biases, DType sb_dtype,
+                    int64_t rows, int64_t cols, int bits, int group_size, float* out) {
+  const int64_t words_per_row = cols * bits / 32;
+  const int64_t groups = cols / group_size;
+  const uint64_t mask = (uint64_t{1} << bits) - 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint32_t* w = packed + r * words_per_row;
+    float* o = out + r * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      const int64_t bit = j * bits;
+      const int64_t word = bit / 32;
+      const int shift = static_cast<int>(bit % 32);
+      uint64_t v = w[word] >> shift;
+      if (shift + bits > 32) v |= static_cast<uint64_t>(w[word + 1]) << (32 - shift);
+      const int64_t g = r * groups + j / group_size;
+      o[j] = static_cast<float>(v & mask) * load_scalar(scales, sb_dtype, g) +
+             load_scalar(biases, sb_dtype, g);
+    }
+  }
 }
 
 array::Array WeightSource::find(const std::string& canonical) const {
@@ -77,9 +120,50 @@ array::Array WeightSource::get(const std::string& canonical, const array::Shape&
   array::Array a = find(canonical);
   const std::string name = gguf_ ? canonical : hf_name(canonical);
   check(a.valid(), "model", path_, ": ", layer_prefix(canonical), "missing ", name);
+  if (st_ && a.dtype() == DType::kU32 && name.size() > 7 &&
+      name.compare(name.size() - 7, 7, ".weight") == 0) {
+    const std::string base = name.substr(0, name.size() - 7);
+    const formats::SafeTensor* sc = st_->find(base + ".scales");
+    const formats::SafeTensor* bi = st_->find(base + ".biases");
+    if (sc != nullptr || bi != nullptr) return dequantize_mlx(canonical, name, a, expected);
+  }
   check(a.shape() == expected, "model", path_, ": ", layer_prefix(canonical), name, " has shape ",
         array::shape_str(a.shape()), ", expected ", array::shape_str(expected));
   return a;
+}
+
+array::Array WeightSource::dequantize_mlx(const std::string& canonical, const std::string& name,
+                                          const array::Array& packed,
+                                          const array::Shape& expected) const {
+  const std::string where = str_cat(path_, ": ", layer_prefix(canonical), name);
+  const formats::SafeTensor* sc = st_->find(name.substr(0, name.size() - 7) + ".scales");
+  const formats::SafeTensor* bi = st_->find(name.substr(0, name.size() - 7) + ".biases");
+  check(sc != nullptr && bi != nullptr, "model", where,
+        " is U32 (MLX quantized) but its .scales or .biases is missing");
+  check(quant_.bits > 0, "model", where,
+        " is MLX quantized but config.json has no \"quantization\" {bits, group_size}");
+  check(expected.size() == 2, "model", where, ": a quantized tensor must be a matrix");
+  const int bits = quant_.bits, group = quant_.group_size;
+  const int64_t rows = expected[0], cols = expected[1];
+  check(cols % group == 0 && cols * bits % 32 == 0, "model", where, ": ", cols,
+        " inputs are not a multiple of group_size ", group);
+  const array::Shape want_packed{rows, cols * bits / 32};
+  check(packed.shape() == want_packed, "model", where, " has packed shape ",
+        array::shape_str(packed.shape()), ", expected ", array::shape_str(want_packed), " for ",
+        array::shape_str(expected), " at ", bits, " bits");
+  const array::Shape want_sb{rows, cols / group};
+  for (const formats::SafeTensor* t : {sc, bi}) {
+    check(t->shape == want_sb, "model", path_, ": ", layer_prefix(canonical), t->name,
+          " has shape ", array::shape_str(t->shape), ", expected ", array::shape_str(want_sb),
+          " (group_size ", group, ")");
+    check(t->dtype == DType::kF32 || t->dtype == DType::kF16 || t->dtype == DType::kBF16, "model",
+          path_, ": ", t->name, " must be f32, f16 or bf16");
+  }
+  check(sc->dtype == bi->dtype, "model", where, ": scales and biases have different dtypes");
+  array::Array out = array::Array::empty(expected, DType::kF32, array::MemoryKind::kWeights);
+  mlx_dequantize(static_cast<const uint32_t*>(packed.raw()), sc->data, bi->data, sc->dtype, rows,
+                 cols, bits, group, out.mutable_data<float>());
+  return out;
 }
 
 array::Array WeightSource::get_f32(const std::string& canonical,

@@ -1,12 +1,15 @@
 // Where a model's tensors come from: a GGUF file or a Hugging Face safetensors folder. Tensors are
 // named canonically by their GGUF names ("blk.7.attn_k.weight"); Hugging Face names are mapped.
 // Arrays are zero-copy views of the memory-mapped files, kept alive by the arrays themselves.
+// MLX affine-quantized folders (X.weight U32 packed + X.scales + X.biases) are dequantized to f32
+// at load by get(): a pinned copy, shape [out, in] as expected.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "array/array.h"
+#include "models/config.h"
 
 namespace runnel::formats {
 class GgufFile;
@@ -18,7 +21,10 @@ namespace runnel::models {
 class WeightSource {
  public:
   static std::unique_ptr<WeightSource> from_gguf(std::shared_ptr<const formats::GgufFile> file);
+  // Reads the quantization of dir/config.json itself.
   static std::unique_ptr<WeightSource> from_hf_dir(const std::string& dir);
+  static std::unique_ptr<WeightSource> from_hf_dir(const std::string& dir,
+                                                   const MlxQuantization& quantization);
 
   // The tensor, or an invalid Array when absent.
   array::Array find(const std::string& canonical) const;
@@ -30,10 +36,21 @@ class WeightSource {
   const std::string& path() const { return path_; }
 
  private:
+  array::Array dequantize_mlx(const std::string& canonical, const std::string& name,
+                              const array::Array& packed, const array::Shape& expected) const;
+
   std::string path_;
   std::shared_ptr<const formats::GgufFile> gguf_;
   std::shared_ptr<const formats::SafetensorsModel> st_;
+  MlxQuantization quant_;
 };
+
+// Dequantizes one MLX affine-quantized matrix to f32 [rows, cols] (row-major):
+// `packed` holds rows * cols * bits / 32 little-endian uint32 (element j of a row is bits
+// [j*bits, (j+1)*bits) of the row's bit stream), `scales`/`biases` rows * cols / group_size
+// values of dtype f32, f16 or bf16.
+void mlx_dequantize(const uint32_t* packed, const void* scales, const void* biases, DType sb_dtype,
+                    int64_t rows, int64_t cols, int bits, int group_size, float* out);
 
 // "blk.3.attn_q.weight" -> "model.layers.3.self_attn.q_proj.weight".
 std::string hf_name(const std::string& canonical);
