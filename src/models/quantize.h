@@ -1,0 +1,20 @@
+// `runnel create --quantize`: rewrites a model with quantized weight matrices.
+// GGUF in -> GGUF out (q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k): every 2-D tensor whose rows are
+// a multiple of the block size is requantized (other tensors and all metadata copied).
+// Safetensors folder in -> MLX affine folder out (int4, int8; group 64, or 32 when some row is
+// not a multiple of 64), loadable by WeightSource. Unsupported combinations are Errors listing
+// what is supported.
+#pragma once
+
+#include <string>
+
+namespace runnel::models {
+
+// Quantizes `from` (a .gguf file or a safetensors folder) to `out` (a file path for GGUF input,
+// a folder, created, for a folder input). `type` is lower-case ("q8_0", "int4", ...).
+void quantize_model(const std::string& from, const std::string& out, const std::string& type);
+
+// What quantize_model accepts: "q8_0, q4_0, ..." for GGUF input, "int4, int8" for folders.
+std::string supported_quantizations(bool gguf_input);
+
+}  // namespace runnel::models

@@ -1,0 +1,130 @@
+// quantize_model: stories260K requantized still tells its story; a tiny safetensors folder
+// quantized to MLX int8/int4 loads and stays close to f32; unsupported requests are Errors.
+#include "models/quantize.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
+#include "base/error.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "model_testing.h"
+#include "models/model.h"
+#include "testing/testing.h"
+
+namespace runnel::models {
+namespace {
+
+std::string stories() { return runnel::testing::shared_dir() + "/models/stories260K.gguf"; }
+
+std::string decode(const formats::GgufFile& f, const std::vector<int32_t>& ids) {
+  auto tokens = *f.get_strings("tokenizer.ggml.tokens");
+  std::string out;
+  for (int32_t id : ids) {
+    std::string t = tokens[static_cast<size_t>(id)];
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
+        out += ' ';
+        i += 2;
+      } else {
+        out += t[i];
+      }
+    }
+  }
+  return out;
+}
+
+void expect_story(const std::string& type, DType dtype) {
+  const std::string out = runnel::testing::make_temp_dir("quant") + "/s.gguf";
+  quantize_model(stories(), out, type);
+  auto f = formats::GgufFile::open(out);
+  int quantized = 0;
+  for (const auto& t : f->tensors()) {
+    if (t.shape.size() == 2 && t.shape[1] % block_elems(dtype) == 0) {
+      EXPECT_EQ(t.dtype, dtype) << t.name;
+      ++quantized;
+    }
+  }
+  EXPECT_GT(quantized, 0);
+  EXPECT_EQ(f->get_string("general.architecture"), "llama");
+  auto m = load_model(out);
+  std::string text = decode(*f, testing::greedy(*m, {1}, 8));
+  EXPECT_EQ(text.rfind(" Once upon a time", 0), 0u) << type << ": " << text;
+}
+
+TEST(Quantize, Stories260KToQ8_0TellsTheStory) { expect_story("q8_0", DType::kQ8_0); }
+TEST(Quantize, Stories260KToQ5_1TellsTheStory) { expect_story("Q5_1", DType::kQ5_1); }
+
+double max_rel(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  double worst = 0, scale = 1e-12;
+  for (size_t t = 0; t < b.size(); ++t)
+    for (size_t j = 0; j < b[t].size(); ++j) {
+      scale = std::max(scale, std::fabs(static_cast<double>(b[t][j])));
+      worst = std::max(worst, std::fabs(static_cast<double>(a[t][j]) - b[t][j]));
+    }
+  return worst / scale;
+}
+
+TEST(Quantize, SafetensorsFolderToMlxInt8AndInt4) {
+  const std::string root = runnel::testing::make_temp_dir("quantst");
+  // ffn 96: the down projection's rows are not a multiple of 64, so group 32 is chosen.
+  testing::gen_tiny_model(
+      "--arch Qwen2ForCausalLM --hidden 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 "
+      "--vocab 320 --ctx 128 --seed 5 --format safetensors --dtype f32",
+      root + "/f32");
+  const std::vector<int32_t> tokens = {1, 5, 77, 300, 12, 9};
+  auto m32 = load_model(root + "/f32");
+  const auto ref = testing::model_logits(*m32, tokens);
+  double err[2];
+  int i = 0;
+  for (const char* type : {"int8", "int4"}) {
+    const std::string out = root + "/" + type;
+    quantize_model(root + "/f32", out, type);
+    auto st = formats::SafetensorsModel::open_dir(out);
+    const formats::SafeTensor* q = st->find("model.layers.0.mlp.down_proj.weight");
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(q->dtype, DType::kU32);
+    ASSERT_NE(st->find("model.layers.0.mlp.down_proj.scales"), nullptr);
+    EXPECT_EQ(st->find("model.layers.0.mlp.down_proj.scales")->shape,
+              (std::vector<int64_t>{64, 96 / 32}));
+    EXPECT_EQ(st->find("model.norm.weight")->dtype, DType::kF32);
+    auto m = load_model(out);
+    EXPECT_EQ(m->config().quantization.group_size, 32);
+    err[i] = max_rel(testing::model_logits(*m, tokens), ref);
+    std::printf("MLX %s vs f32: max rel logit error %.3g\n", type, err[i]);
+    ++i;
+  }
+  EXPECT_LT(err[0], 0.03);
+  EXPECT_GT(err[0], 0.0);
+  EXPECT_LT(err[1], 0.4);
+  EXPECT_LT(err[0], err[1]);
+}
+
+TEST(Quantize, UnsupportedTypesAreErrors) {
+  const std::string root = runnel::testing::make_temp_dir("quantbad");
+  auto expect_error = [](const std::function<void()>& fn, const std::string& needle) {
+    try {
+      fn();
+      ADD_FAILURE() << "no error, expected " << needle;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error([&] { quantize_model(stories(), root + "/a.gguf", "int4"); },
+               "supported for GGUF: q8_0, q4_0");
+  expect_error([&] { quantize_model(stories(), root + "/a.gguf", "fp8"); }, "'fp8'");
+  EXPECT_FALSE(std::filesystem::exists(root + "/a.gguf"));
+  testing::gen_tiny_model(
+      "--arch LlamaForCausalLM --hidden 64 --layers 1 --heads 4 --kv-heads 2 --ffn 64 "
+      "--vocab 320 --ctx 64 --seed 1 --format safetensors --dtype f32",
+      root + "/hf");
+  expect_error([&] { quantize_model(root + "/hf", root + "/o", "q8_0"); },
+               "supported for folders: int4, int8");
+  expect_error([&] { quantize_model(root + "/nope", root + "/o", "q8_0"); }, "no such file");
+}
+
+}  // namespace
+}  // namespace runnel::models
