@@ -6,11 +6,14 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "cli/command.h"
+#include "models/quantize.h"
 #include "runner/protocol.h"
 #include "server/http_client.h"
 #include "server/runner_client.h"
@@ -134,9 +137,14 @@ int cmd_rm(const std::vector<std::string>& names) {
 }
 
 int cmd_create(const std::string& name, const std::string& from, const std::string& quantize) {
-  check(quantize.empty(), "create", "--quantize ", quantize,
-        ": quantizing while creating is not supported yet");
   server::ModelStore store = open_store();
+  // --quantize: quantize into a temporary copy under the store root, then import that copy.
+  std::unique_ptr<models::QuantizedCopy> quantized;
+  if (!quantize.empty()) {
+    std::fprintf(stderr, "quantizing %s to %s\n", from.c_str(), quantize.c_str());
+    const std::string src = std::filesystem::exists(from) ? from : store.resolve(from).path;
+    quantized = std::make_unique<models::QuantizedCopy>(src, quantize, store.root() + "/tmp");
+  }
   bool tty = isatty(2);
   int last_pct = -1;
   auto progress = [&](int64_t done, int64_t total) {
@@ -151,7 +159,7 @@ int cmd_create(const std::string& name, const std::string& from, const std::stri
                  format_bytes(static_cast<double>(done)).c_str(),
                  format_bytes(static_cast<double>(total)).c_str(), pct == 100 ? "\n" : "");
   };
-  server::Manifest m = store.create(name, from, progress);
+  server::Manifest m = store.create(name, quantized ? quantized->path() : from, progress);
   std::cout << "created " << m.name << " (" << m.format << ", "
             << format_bytes(static_cast<double>(m.total_size())) << ")\n";
   return 0;
@@ -180,7 +188,9 @@ std::function<int()> setup_create(CLI::App& app) {
   auto f = std::make_shared<Flags>();
   app.add_option("name", f->name, "Name in the store (model[:tag])")->required();
   app.add_option("--from,-f", f->from, "A .gguf file or a safetensors folder")->required();
-  app.add_option("--quantize,-q", f->quantize, "Quantize to TYPE (not supported yet)");
+  app.add_option("--quantize,-q", f->quantize,
+                 "Quantize to TYPE: q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k (GGUF); int4, int8 "
+                 "(safetensors folder, MLX format)");
   return [f] { return cmd_create(f->name, f->from, f->quantize); };
 }
 std::function<int()> setup_cp(CLI::App& app) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -236,6 +237,30 @@ void quantize_model(const std::string& from, const std::string& out, const std::
   } else {
     quantize_gguf(from, out, t);
   }
+}
+
+QuantizedCopy::QuantizedCopy(const std::string& from, const std::string& type,
+                             const std::string& parent) {
+  fs::create_directories(parent);
+  std::string pattern = (fs::path(parent) / ".quantize-XXXXXX").string();
+  check(mkdtemp(pattern.data()) != nullptr, "quantize", "cannot create a temporary folder in ",
+        parent);
+  tmp_ = pattern;
+  fs::path src = fs::path(from);
+  if (!src.has_filename()) src = src.parent_path();
+  path_ = (fs::path(tmp_) / src.filename()).string();
+  try {
+    quantize_model(from, path_, type);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+    throw;
+  }
+}
+
+QuantizedCopy::~QuantizedCopy() {
+  std::error_code ec;
+  if (!tmp_.empty()) fs::remove_all(tmp_, ec);
 }
 
 }  // namespace runnel::models

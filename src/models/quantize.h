@@ -17,4 +17,19 @@ void quantize_model(const std::string& from, const std::string& out, const std::
 // What quantize_model accepts: "q8_0, q4_0, ..." for GGUF input, "int4, int8" for folders.
 std::string supported_quantizations(bool gguf_input);
 
+// A quantized copy of `from` in a fresh temporary folder under `parent` (created if needed):
+// path() is <tmp>/<source's file or folder name>, so importing it keeps the source's file names.
+// The temporary folder is removed when this object dies (also when quantizing fails).
+class QuantizedCopy {
+ public:
+  QuantizedCopy(const std::string& from, const std::string& type, const std::string& parent);
+  ~QuantizedCopy();
+  QuantizedCopy(const QuantizedCopy&) = delete;
+  QuantizedCopy& operator=(const QuantizedCopy&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string tmp_, path_;
+};
+
 }  // namespace runnel::models

@@ -2,8 +2,10 @@
 // Names are validated by the store (400 for a bad name, 404 for an unknown one).
 #include <httplib.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "models/quantize.h"
 #include "server/routes_common.h"
 
 namespace runnel::server {
@@ -62,11 +64,22 @@ void create_route(ServerContext& ctx, const httplib::Request& req, httplib::Resp
   json body = parse_json_body(req.body);
   std::string name = normalize_model_name(name_field(body));
   std::string from = create_source(body);
-  if (auto q = body.find("quantize"); q != body.end() && !q->is_null() && *q != "")
-    throw HttpError(400, "quantize: quantization while creating is not supported yet");
+  std::string quantize;
+  if (auto q = body.find("quantize"); q != body.end() && !q->is_null()) {
+    check(q->is_string(), "api", "'quantize' must be a string (q8_0, q4_k, int4, ...)");
+    quantize = q->get<std::string>();
+  }
   bool stream = body.value("stream", true);
   std::vector<std::string> statuses = {"parsing model"};
-  if (is_valid_model_name(from) && ctx.store.find(from)) {
+  if (!quantize.empty()) {
+    // A path, else a stored model's file or folder.
+    const std::string src = std::filesystem::exists(from) ? from : ctx.store.resolve(from).path;
+    models::QuantizedCopy q(src, quantize, ctx.store.root() + "/tmp");
+    statuses.push_back(str_cat("quantizing model to ", quantize));
+    ctx.store.create(name, q.path());
+    statuses.push_back("copying files into blobs");
+    statuses.push_back("writing manifest");
+  } else if (is_valid_model_name(from) && ctx.store.find(from)) {
     ctx.store.copy(from, name);
     statuses.push_back(str_cat("copying model ", from));
   } else {
