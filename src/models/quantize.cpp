@@ -52,8 +52,10 @@ void quantize_gguf(const std::string& from, const std::string& out, const std::s
   for (const auto& [key, value] : f->metadata()) w.set(key, value);
   w.set_int("general.file_type", formats::GgufType::kU32, target->file_type);
   const int64_t block = static_cast<int64_t>(dtype_info(target->dtype).block_elems);
+  int n_quantized = 0;
   for (const formats::GgufTensor& t : f->tensors()) {
     const bool quantize = t.shape.size() == 2 && t.shape[1] % block == 0;
+    n_quantized += quantize ? 1 : 0;
     if (!quantize) {
       const formats::GgufTensor* src = &t;
       w.add_tensor_producer(t.name, t.dtype, t.shape, t.n_bytes,
@@ -76,6 +78,8 @@ void quantize_gguf(const std::string& from, const std::string& out, const std::s
           }
         });
   }
+  check(n_quantized > 0, "quantize", from, ": no weight matrix has rows that are a multiple of ",
+        block, " elements: nothing to quantize to ", type);
   uint32_t alignment = 32;
   if (auto a = f->get_int("general.alignment")) alignment = static_cast<uint32_t>(*a);
   w.write(out, alignment);

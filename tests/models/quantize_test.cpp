@@ -103,6 +103,56 @@ TEST(Quantize, SafetensorsFolderToMlxInt8AndInt4) {
   EXPECT_LT(err[0], err[1]);
 }
 
+// K-quants need rows of 256: a tiny f32 GGUF with hidden 256 and ffn 512.
+TEST(Quantize, TinyGgufToKQuantsStaysClose) {
+  const std::string root = runnel::testing::make_temp_dir("quantk");
+  testing::gen_tiny_model(
+      "--arch LlamaForCausalLM --hidden 256 --layers 1 --heads 4 --kv-heads 2 --ffn 512 "
+      "--vocab 320 --ctx 64 --seed 3 --format gguf --dtype f32",
+      root + "/f32.gguf");
+  const std::vector<int32_t> tokens = {1, 9, 200, 31};
+  auto m32 = load_model(root + "/f32.gguf");
+  const auto ref = testing::model_logits(*m32, tokens);
+  double err[3];
+  int i = 0;
+  const DType dtypes[] = {DType::kQ8_0, DType::kQ6_K, DType::kQ4_K};
+  const int64_t file_types[] = {7, 18, 14};
+  for (const char* type : {"q8_0", "q6_k", "q4_k"}) {
+    const std::string out = root + "/" + type + ".gguf";
+    quantize_model(root + "/f32.gguf", out, type);
+    auto f = formats::GgufFile::open(out);
+    EXPECT_EQ(f->find_tensor("blk.0.ffn_down.weight")->dtype, dtypes[i]);
+    EXPECT_EQ(f->find_tensor("blk.0.attn_norm.weight")->dtype, DType::kF32);
+    EXPECT_EQ(f->get_int("general.file_type"), file_types[i]);
+    auto m = load_model(out);
+    err[i] = max_rel(testing::model_logits(*m, tokens), ref);
+    std::printf("GGUF %s vs f32: max rel logit error %.3g\n", type, err[i]);
+    ++i;
+  }
+  EXPECT_GT(err[0], 0.0);
+  EXPECT_LT(err[0], err[1]);
+  EXPECT_LT(err[1], err[2]);
+  EXPECT_LT(err[1], 0.08);
+  EXPECT_LT(err[2], 0.25);
+  // stories260K's rows (64, 172) are no multiple of 256: nothing to quantize is an error.
+  EXPECT_THROW(quantize_model(stories(), root + "/s.gguf", "q4_k"), Error);
+}
+
+TEST(Quantize, QuantizedCopyLivesInATempFolder) {
+  const std::string root = runnel::testing::make_temp_dir("quantcopy");
+  std::string path;
+  {
+    QuantizedCopy q(stories(), "q8_0", root + "/tmp");
+    path = q.path();
+    EXPECT_EQ(std::filesystem::path(path).filename(), "stories260K.gguf");
+    EXPECT_EQ(std::filesystem::path(path).parent_path().parent_path(), root + "/tmp");
+    EXPECT_TRUE(std::filesystem::exists(path));
+  }
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path(path).parent_path()));
+  EXPECT_THROW(QuantizedCopy(stories(), "int8", root + "/tmp"), Error);
+  EXPECT_TRUE(std::filesystem::is_empty(root + "/tmp"));  // the failed attempt left nothing
+}
+
 TEST(Quantize, UnsupportedTypesAreErrors) {
   const std::string root = runnel::testing::make_temp_dir("quantbad");
   auto expect_error = [](const std::function<void()>& fn, const std::string& needle) {
