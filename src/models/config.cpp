@@ -189,15 +189,24 @@ MlxQuantization quantization_from_hf(const std::string& dir) {
   auto q = j.is_object() ? j.find("quantization") : j.end();
   if (q == j.end() || q->is_null()) return {};
   check(q->is_object(), "model", path, ": quantization is not an object");
+  if (auto mode = q->find("mode"); mode != q->end())
+    check(mode->is_string() && mode->get<std::string>() == "affine", "model", path,
+          ": quantization mode ", mode->dump(), " is not supported (only affine)");
+  auto read = [&](const nlohmann::json& o, const std::string& where) {
+    const int64_t bits = json_int(o, "bits", where);
+    const int64_t group = json_int(o, "group_size", where);
+    check(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8, "model",
+          where, ": quantization.bits ", bits, " is not supported (2, 3, 4, 5, 6 or 8)");
+    check(group == 32 || group == 64 || group == 128, "model", where, ": quantization.group_size ",
+          group, " is not supported (32, 64 or 128)");
+    return MlxQuantization::Override{static_cast<int>(bits), static_cast<int>(group)};
+  };
   MlxQuantization m;
-  const int64_t bits = json_int(*q, "bits", path);
-  const int64_t group = json_int(*q, "group_size", path);
-  check(bits == 2 || bits == 3 || bits == 4 || bits == 5 || bits == 6 || bits == 8, "model", path,
-        ": quantization.bits ", bits, " is not supported (2, 3, 4, 5, 6 or 8)");
-  check(group == 32 || group == 64 || group == 128, "model", path, ": quantization.group_size ",
-        group, " is not supported (32, 64 or 128)");
-  m.bits = static_cast<int>(bits);
-  m.group_size = static_cast<int>(group);
+  const MlxQuantization::Override global = read(*q, path);
+  m.bits = global.bits;
+  m.group_size = global.group_size;
+  for (const auto& [key, value] : q->items())
+    if (value.is_object()) m.overrides[key] = read(value, path + ": quantization." + key);
   return m;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,15 @@ namespace runnel::models {
 
 // MLX affine quantization from config.json "quantization": {"group_size": 64, "bits": 4}.
 // bits == 0: not quantized. value = q * scale + bias per group of `group_size` inputs.
+// Per-module overrides ("model.layers.0.mlp.down_proj": {"bits": 8, "group_size": 64}) as
+// mlx-lm writes them for mixed-precision models.
 struct MlxQuantization {
   int bits = 0;
   int group_size = 0;
+  struct Override {
+    int bits = 0, group_size = 0;
+  };
+  std::map<std::string, Override> overrides;  // module path (no ".weight") -> its own setting
 };
 
 struct ModelConfig {

@@ -143,7 +143,9 @@ array::Array WeightSource::dequantize_mlx(const std::string& canonical, const st
   check(quant_.bits > 0, "model", where,
         " is MLX quantized but config.json has no \"quantization\" {bits, group_size}");
   check(expected.size() == 2, "model", where, ": a quantized tensor must be a matrix");
-  const int bits = quant_.bits, group = quant_.group_size;
+  int bits = quant_.bits, group = quant_.group_size;
+  if (auto o = quant_.overrides.find(name.substr(0, name.size() - 7)); o != quant_.overrides.end())
+    bits = o->second.bits, group = o->second.group_size;
   const int64_t rows = expected[0], cols = expected[1];
   check(cols % group == 0 && cols * bits % 32 == 0, "model", where, ": ", cols,
         " inputs are not a multiple of group_size ", group);

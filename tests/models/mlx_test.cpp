@@ -203,11 +203,31 @@ TEST(Mlx, QuantizedWithoutConfigIsAnError) {
         << e.what();
   }
   // With the right config the same tensor comes back as f32 [64, 64].
-  auto ok = WeightSource::from_hf_dir(root + "/mlx", MlxQuantization{4, 64});
+  auto ok = WeightSource::from_hf_dir(root + "/mlx", MlxQuantization{4, 64, {}});
   array::Array a = ok->get("blk.0.attn_q.weight", {64, 64});
   EXPECT_EQ(a.dtype(), DType::kF32);
+  // A per-module override wins over the global setting.
+  MlxQuantization mixed{8, 32, {{"model.layers.0.self_attn.q_proj", {4, 64}}}};
+  auto w_mixed = WeightSource::from_hf_dir(root + "/mlx", mixed);
+  EXPECT_EQ(w_mixed->get("blk.0.attn_q.weight", {64, 64}).to_floats(), a.to_floats());
+  EXPECT_THROW(w_mixed->get("blk.0.attn_k.weight", {32, 64}), Error);  // stored at 4 bits
   // A wrong logical shape is named.
   EXPECT_THROW(ok->get("blk.0.attn_q.weight", {64, 128}), Error);
+}
+
+TEST(Mlx, ConfigOverridesAndMode) {
+  const std::string root = runnel::testing::make_temp_dir("mlxcfg");
+  std::ofstream(root + "/config.json") << R"({"quantization": {"group_size": 64, "bits": 4,
+      "model.layers.1.mlp.down_proj": {"group_size": 32, "bits": 8}}})";
+  MlxQuantization q = quantization_from_hf(root);
+  EXPECT_EQ(q.bits, 4);
+  EXPECT_EQ(q.group_size, 64);
+  ASSERT_EQ(q.overrides.count("model.layers.1.mlp.down_proj"), 1u);
+  EXPECT_EQ(q.overrides["model.layers.1.mlp.down_proj"].bits, 8);
+  EXPECT_EQ(q.overrides["model.layers.1.mlp.down_proj"].group_size, 32);
+  std::ofstream(root + "/config.json")
+      << R"({"quantization": {"group_size": 32, "bits": 4, "mode": "mxfp4"}})";
+  EXPECT_THROW(quantization_from_hf(root), Error);
 }
 
 TEST(Mlx, BadBitsInConfigIsAnError) {
