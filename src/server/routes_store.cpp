@@ -3,6 +3,7 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "models/quantize.h"
@@ -74,9 +75,16 @@ void create_route(ServerContext& ctx, const httplib::Request& req, httplib::Resp
   if (!quantize.empty()) {
     // A path, else a stored model's file or folder.
     const std::string src = std::filesystem::exists(from) ? from : ctx.store.resolve(from).path;
-    models::QuantizedCopy q(src, quantize, ctx.store.root() + "/tmp");
+    std::unique_ptr<models::QuantizedCopy> q;
+    try {
+      q = std::make_unique<models::QuantizedCopy>(src, quantize, ctx.store.root() + "/tmp");
+    } catch (const Error& e) {
+      // An unsupported type or an unreadable model is the request's fault.
+      if (e.component() != "quantize") throw;
+      throw HttpError(400, e.what());
+    }
     statuses.push_back(str_cat("quantizing model to ", quantize));
-    ctx.store.create(name, q.path());
+    ctx.store.create(name, q->path());
     statuses.push_back("copying files into blobs");
     statuses.push_back("writing manifest");
   } else if (is_valid_model_name(from) && ctx.store.find(from)) {
