@@ -233,6 +233,12 @@ std::string supported_quantizations(bool gguf_input) {
 
 void quantize_model(const std::string& from, const std::string& out, const std::string& type) {
   const std::string t = lower(type);
+  // The type first: an unsupported request fails the same way whatever the model.
+  bool known = t == "int4" || t == "int8";
+  for (const auto& g : kGgufTargets) known = known || t == g.name;
+  check(known, "quantize", "unsupported quantization type '", type,
+        "' (supported: ", supported_quantizations(true), " for GGUF files; ",
+        supported_quantizations(false), " for safetensors folders)");
   check(fs::exists(from), "quantize", from, ": no such file or folder");
   if (fs::is_directory(from)) {
     check(fs::exists(fs::path(from) / "config.json"), "quantize", from,

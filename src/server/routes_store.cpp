@@ -79,8 +79,9 @@ void create_route(ServerContext& ctx, const httplib::Request& req, httplib::Resp
     try {
       q = std::make_unique<models::QuantizedCopy>(src, quantize, ctx.store.root() + "/tmp");
     } catch (const Error& e) {
-      // An unsupported type or an unreadable model is the request's fault.
-      if (e.component() != "quantize") throw;
+      // An unsupported type or a model that is not valid is the request's fault.
+      const std::string& c = e.component();
+      if (c != "quantize" && c != "gguf" && c != "safetensors" && c != "model") throw;
       throw HttpError(400, e.what());
     }
     statuses.push_back(str_cat("quantizing model to ", quantize));
