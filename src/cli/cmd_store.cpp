@@ -118,11 +118,14 @@ int cmd_ps() {
   auto r = server::http_get(url, "/api/ps");
   check(r.has_value(), "ps", "no server is running at ", url, " (start one with `runnel serve`)");
   json j = json::parse(r->body);
-  std::cout << pad("NAME", 32) << pad("ID", 16) << pad("SIZE", 12) << "UNTIL\n";
+  std::cout << pad("NAME", 32) << pad("ID", 16) << pad("SIZE", 12) << pad("KV CACHE", 12)
+            << "UNTIL\n";
   for (const json& m : j.value("models", json::array())) {
     std::string digest = m.value("digest", "");
     std::cout << pad(m.value("name", ""), 32) << pad(digest.substr(0, 12), 16)
-              << pad(format_bytes(m.value("size", 0.0)), 12) << m.value("expires_at", "") << "\n";
+              << pad(format_bytes(m.value("size", 0.0)), 12)
+              << pad(format_bytes(m.value("cache_bytes", 0.0)), 12) << m.value("expires_at", "")
+              << "\n";
   }
   return 0;
 }

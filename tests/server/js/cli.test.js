@@ -34,7 +34,7 @@ test('create, list, cp, show, ps, rm', { skip: skip ?? false }, async () => {
     assert.match(show, /context length\s+64/);
     await assert.rejects(runnel('ps'), (e) => e.code === 1 && /no server is running/.test(e.stderr));
     await assert.rejects(runnel('create', '../evil', '--from', model), (e) => e.code === 1 && /invalid model name/.test(e.stderr));
-    await assert.rejects(runnel('create', 'q', '--from', model, '--quantize', 'q4_0'), (e) => e.code === 1 && /not supported yet/.test(e.stderr));
+    await assert.rejects(runnel('create', 'q', '--from', model, '--quantize', 'fp8'), (e) => e.code === 1 && /fp8/.test(e.stderr));
     await assert.rejects(runnel('rm', 'missing'), (e) => e.code === 1 && /not found/.test(e.stderr));
     await runnel('rm', 'copy:v2');
     assert.doesNotMatch((await runnel('list')).stdout, /copy/);
