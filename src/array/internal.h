@@ -21,7 +21,6 @@ class Buffer {
 
   void* data() const { return data_; }
   size_t n_bytes() const { return n_bytes_; }
-  bool external() const { return owner_ != nullptr || (data_ != nullptr && capacity_ == 0); }
   // Pins move the buffer's bytes from scratch to the pinned kind and back.
   void add_pin(MemoryKind kind);
   void remove_pin();

@@ -27,7 +27,6 @@ class MatMul : public Primitive {
     const Shape& as = in[0].shape();
     const Shape& bs = in[1].shape();
     const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
-    const size_t nd = out.shape.size();
     const int64_t batch = out.numel() / (m * n == 0 ? 1 : m * n);
     if (out.numel() == 0) return;
     // Batch strides with broadcasting (0 where an operand has extent 1).
@@ -48,7 +47,6 @@ class MatMul : public Primitive {
     const float* a = in[0].data<float>();
     const float* b = in[1].data<float>();
     float* y = static_cast<float*>(out.data());
-    (void)nd;
     ThreadPool::global().parallel_for(static_cast<size_t>(batch * m), 1, [&](size_t r0, size_t r1) {
       for (size_t r = r0; r < r1; ++r) {
         int64_t bi = static_cast<int64_t>(r) / m, i = static_cast<int64_t>(r) % m;
