@@ -6,7 +6,8 @@
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
 // GEMM part. --hot keeps one copy of a small matrix (cache-resident) to show
 // the kernels' compute ceiling.
-//   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa scalar|avx2|avx512]
+// Packed types (q8_0_r16, q4_0_r16: kernels/cpu/packed.h) are measured beside their sources.
+//   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa scalar|avx2|avx512] [--type T]
 #include <time.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/membw.h"
+#include "kernels/cpu/packed.h"
 
 using namespace runnel;
 using namespace runnel::kernels::cpu;
@@ -44,6 +46,14 @@ double cpu_now() {
 
 // Valid values of `t` (finite scales, weights in [-1, 1]) for n rows of k.
 std::vector<uint8_t> make_weights(DType t, size_t n, size_t k, std::mt19937& rng) {
+  if (is_packed(t)) {  // random rows of the source type, packed (as a model load does)
+    const DType src = packed_source(t);
+    const std::vector<uint8_t> rows = make_weights(src, n, k, rng);
+    std::vector<uint8_t> out(rows.size());
+    ThreadPool one(1);
+    pack_weights(src, rows.data(), row_bytes(src, k), n, k, out.data(), one);
+    return out;
+  }
   std::vector<uint8_t> w(row_bytes(t, k) * n);
   std::uniform_real_distribution<float> val(-1, 1);
   if (t == DType::kF32) {
@@ -93,7 +103,7 @@ Timing time_it(F&& fn, double budget) {
 int main(int argc, char** argv) {
   int threads = 2;
   bool quick = false, hot = false, gemm_only = false;
-  std::string only;
+  std::string only, only_type;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
@@ -106,9 +116,12 @@ int main(int argc, char** argv) {
       quick = true;
     } else if (a == "--isa" && i + 1 < argc) {
       only = argv[++i];
+    } else if (a == "--type" && i + 1 < argc) {
+      only_type = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa NAME]\n");
+                   "usage: bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa NAME] "
+                   "[--type NAME]\n");
       return 2;
     }
   }
@@ -121,8 +134,11 @@ int main(int argc, char** argv) {
   std::printf("threads %d, memory bandwidth (read, %s): %.1f GB/s\n\n", threads,
               isa_name(active_isa()), bw);
 
-  const DType types[] = {DType::kF32,  DType::kF16,  DType::kBF16, DType::kQ8_0,
-                         DType::kQ4_0, DType::kQ4_K, DType::kQ6_K};
+  std::vector<DType> types;
+  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_0R16,
+                  DType::kQ4_0, DType::kQ4_0R16, DType::kQ4_K, DType::kQ6_K}) {
+    if (only_type.empty() || only_type == dtype_name(t)) types.push_back(t);
+  }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
   if (!quick) shapes.push_back({8192, 8192});
   if (hot) shapes = {{256, 2048}};

@@ -30,6 +30,8 @@ bool linear_supported(DType wtype) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kQ8_0R16:
+    case DType::kQ4_0R16:
       return true;
     default:
       return false;

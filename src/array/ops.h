@@ -53,6 +53,10 @@ Array astype(const Array& a, DType dtype);  // between f32, f16, bf16, i32; quan
 Array matmul(const Array& a, const Array& b);
 // x [..., k] (f32) times w [n, k]^T (weight dtype) -> [..., n]. The decode/prefill workhorse.
 Array linear(const Array& x, const Array& w);
+// w [n, k] in the layout the active ISA's linear streams best: a new evaluated array of
+// MemoryKind::kWeights holding the packed copy (kernels/cpu/packed.h), made once at load, or w
+// itself when its layout is already the best. Packed weights work only with linear().
+Array prepare_linear_weight(const Array& w);
 // Rows of w [vocab, d] (any weight dtype) picked by ids (i32, any shape) -> [ids..., d] f32.
 // An id outside [0, vocab) is an Error at evaluation.
 Array embedding(const Array& w, const Array& ids);

@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/packed.h"
 #include "kernels/cpu/quant.h"
 
 namespace runnel::array {
@@ -229,8 +230,21 @@ Array linear(const Array& x, const Array& w) {
   return make_array(out, DType::kF32, std::make_shared<Linear>(), {x, w});
 }
 
+Array prepare_linear_weight(const Array& w) {
+  check(w.valid() && w.ndim() == 2, "array", "[prepare_linear_weight] weight must be 2-D");
+  const size_t n = static_cast<size_t>(w.shape()[0]), k = static_cast<size_t>(w.shape()[1]);
+  const DType p = kernels::cpu::preferred_weight_type(w.dtype(), n, k);
+  if (p == w.dtype()) return w;
+  Array out = Array::empty(w.shape(), p, MemoryKind::kWeights);
+  kernels::cpu::pack_weights(w.dtype(), w.raw(), row_bytes(w.dtype(), k), n, k, out.raw_mutable(),
+                             ThreadPool::global());
+  return out;
+}
+
 Array embedding(const Array& w, const Array& ids) {
   check(w.valid() && w.ndim() == 2, "array", "[embedding] table must be 2-D");
+  check(!kernels::cpu::is_packed(w.dtype()), "array", "[embedding] ", dtype_name(w.dtype()),
+        " weights are packed for linear() and cannot be read by row");
   require("embedding", ids, DType::kI32);
   Shape out = ids.shape();
   out.push_back(w.shape()[1]);

@@ -33,6 +33,11 @@ enum class DType : uint8_t {
   kQ5_K,
   kQ6_K,
   kQ8_K,
+  // runnel's own row-interleaved repacks of Q8_0 / Q4_0 (kernels/cpu/packed.h): 16 weight rows
+  // interleaved per block, made at load for the kernels that stream them best. Same bytes per row
+  // as their source types, but not addressable row by row; never stored in files.
+  kQ8_0R16,
+  kQ4_0R16,
   kCount,
 };
 

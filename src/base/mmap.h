@@ -31,6 +31,11 @@ class MappedFile {
   std::string path_;
 };
 
+// Tells the OS that [p, p + bytes) of a read-only file mapping will not be read soon: the whole
+// pages inside it leave the process's resident set (a later read faults them in again from the
+// file, so this is only ever a hint). Never call it on anonymous memory.
+void release_mapped_pages(const void* p, size_t bytes);
+
 // Whole-file helpers for small files (configs, JSON). Throw Error("io", ...) naming the path.
 std::string read_file(const std::string& path);
 void write_file_atomic(const std::string& path, std::string_view contents);

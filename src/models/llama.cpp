@@ -27,7 +27,14 @@ class LlamaModel : public Model {
     const int64_t q_dim = c.n_heads * hd, kv_dim = c.n_kv_heads * hd;
     tok_embd_ = keep(w.get("token_embd.weight", {c.vocab, d}));
     output_norm_ = keep(w.get_f32("output_norm.weight", {d}));
-    output_ = c.tied_embeddings ? tok_embd_ : keep(w.get("output.weight", {c.vocab, d}));
+    if (c.tied_embeddings) {
+      // The table stays row-addressable for the lookup; the output matmul may read a packed copy
+      // (not counted again: the copy is what a decode step reads instead of the table).
+      output_ = w.get_linear("token_embd.weight", {c.vocab, d}, /*keep_source=*/true);
+      if (!output_.same(tok_embd_)) pin_extra(output_);
+    } else {
+      output_ = keep_linear(w, "output.weight", {c.vocab, d});
+    }
     if (Array f = w.find("rope_freqs.weight"); f.valid()) {
       const int64_t n = c.rope.n_dims == 0 ? hd : c.rope.n_dims;
       config_.rope.freq_factors = w.get_f32("rope_freqs.weight", {n / 2}).to_floats();
@@ -39,10 +46,10 @@ class LlamaModel : public Model {
       const std::string p = "blk." + std::to_string(i) + ".";
       Layer& l = layers_[static_cast<size_t>(i)];
       l.attn_norm = keep(w.get_f32(p + "attn_norm.weight", {d}));
-      l.wq = keep(w.get(p + "attn_q.weight", {q_dim, d}));
-      l.wk = keep(w.get(p + "attn_k.weight", {kv_dim, d}));
-      l.wv = keep(w.get(p + "attn_v.weight", {kv_dim, d}));
-      l.wo = keep(w.get(p + "attn_output.weight", {d, q_dim}));
+      l.wq = keep_linear(w, p + "attn_q.weight", {q_dim, d});
+      l.wk = keep_linear(w, p + "attn_k.weight", {kv_dim, d});
+      l.wv = keep_linear(w, p + "attn_v.weight", {kv_dim, d});
+      l.wo = keep_linear(w, p + "attn_output.weight", {d, q_dim});
       if (c.qkv_bias) {
         l.bq = keep(w.get_f32(p + "attn_q.bias", {q_dim}));
         l.bk = keep(w.get_f32(p + "attn_k.bias", {kv_dim}));
@@ -53,9 +60,9 @@ class LlamaModel : public Model {
         l.k_norm = keep(w.get_f32(p + "attn_k_norm.weight", {hd}));
       }
       l.ffn_norm = keep(w.get_f32(p + "ffn_norm.weight", {d}));
-      l.gate = keep(w.get(p + "ffn_gate.weight", {c.ffn, d}));
-      l.up = keep(w.get(p + "ffn_up.weight", {c.ffn, d}));
-      l.down = keep(w.get(p + "ffn_down.weight", {d, c.ffn}));
+      l.gate = keep_linear(w, p + "ffn_gate.weight", {c.ffn, d});
+      l.up = keep_linear(w, p + "ffn_up.weight", {c.ffn, d});
+      l.down = keep_linear(w, p + "ffn_down.weight", {d, c.ffn});
     }
   }
 
@@ -160,13 +167,23 @@ class LlamaModel : public Model {
  private:
   static int64_t start_pos(const SeqInput& s) { return s.cache ? s.cache->n_tokens : s.paged_pos; }
 
-  Array keep(Array a) {
-    array::pin(a, array::MemoryKind::kWeights);
-    pinned_.push_back(a);
+  // Pins a weight and counts it; `file_type` is its type in the file (packed copies report it).
+  Array keep(Array a, DType file_type) {
+    pin_extra(a);
     weight_bytes_ += a.n_bytes();
     n_params_ += a.numel();
-    bytes_by_type_[static_cast<int>(a.dtype())] += a.n_bytes();
+    bytes_by_type_[static_cast<int>(file_type)] += a.n_bytes();
     return a;
+  }
+  Array keep(Array a) { return keep(a, a.dtype()); }
+  Array keep_linear(const WeightSource& w, const std::string& name, const array::Shape& shape) {
+    DType file_type;
+    Array a = w.get_linear(name, shape, /*keep_source=*/false, &file_type);
+    return keep(a, file_type);
+  }
+  void pin_extra(const Array& a) {
+    array::pin(a, array::MemoryKind::kWeights);
+    pinned_.push_back(a);
   }
 
   Array tok_embd_, output_norm_, output_;

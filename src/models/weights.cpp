@@ -168,6 +168,15 @@ array::Array WeightSource::dequantize_mlx(const std::string& canonical, const st
   return out;
 }
 
+array::Array WeightSource::get_linear(const std::string& canonical, const array::Shape& expected,
+                                      bool keep_source, DType* file_type) const {
+  array::Array a = get(canonical, expected);
+  if (file_type) *file_type = a.dtype();
+  array::Array p = array::prepare_linear_weight(a);
+  if (!keep_source && !p.same(a) && gguf_) release_mapped_pages(a.raw(), a.n_bytes());
+  return p;
+}
+
 array::Array WeightSource::get_f32(const std::string& canonical,
                                    const array::Shape& expected) const {
   array::Array a = get(canonical, expected);

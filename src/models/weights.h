@@ -31,6 +31,12 @@ class WeightSource {
   // The tensor with exactly this shape (outermost first), else
   // Error("model", "<file>: layer 7: missing blk.7.attn_k.weight") or a shape mismatch message.
   array::Array get(const std::string& canonical, const array::Shape& expected) const;
+  // Like get, for a matrix that only array::linear reads: in the layout the active kernels stream
+  // best (array::prepare_linear_weight). When it was packed, the file's pages under the tensor are
+  // handed back to the OS (the packed copy is what decode reads), unless `keep_source` (a tied
+  // embedding that is also read by row). `file_type`, when given, receives the type before packing.
+  array::Array get_linear(const std::string& canonical, const array::Shape& expected,
+                          bool keep_source = false, DType* file_type = nullptr) const;
   // Like get, converted to f32 (norm weights, biases): a pinned copy when the file is not f32.
   array::Array get_f32(const std::string& canonical, const array::Shape& expected) const;
   const std::string& path() const { return path_; }

@@ -30,6 +30,7 @@ struct Tables {
     for (int i = 0; i < 4; ++i) {
       const Isa isa = static_cast<Isa>(i);
       scalar::register_matmul(t[i]);
+      scalar::register_matmul_packed(t[i]);
       scalar::register_attention(t[i]);
       scalar::register_vec(t[i]);
       if (isa >= Isa::kAvx2) {
@@ -41,6 +42,7 @@ struct Tables {
       if (isa >= Isa::kAvx512) {
         avx512::register_matmul(t[i]);
         avx512::register_matmul_kquants(t[i]);
+        avx512::register_matmul_packed(t[i]);
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }

@@ -50,10 +50,31 @@ struct GemmTile {
 constexpr int kMaxTile = 4;
 using TileFn = void (*)(const GemmTile&);
 
+// One call of a packed-layout kernel (packed.h): y[i, 16 g + r] for i < mr rows of x and
+// g < ng groups of 16 weight rows, over all of k. Each output lane is summed block by block in
+// order with one fma per block, so every variant equals the scalar reference bit for bit and the
+// result does not depend on mr, ng or the thread count.
+struct PackedGemm {
+  const uint8_t* x;  // BlockQ8Act rows
+  size_t x_stride;   // bytes
+  const uint8_t* w;  // the first group
+  size_t w_group_bytes;
+  float* y;
+  size_t y_stride;  // floats
+  size_t k;
+  int mr, ng;  // 1..MatmulEntry::mr, 1..MatmulEntry::ng
+};
+using PackedFn = void (*)(const PackedGemm&);
+
 struct MatmulEntry {
   TileFn tile = nullptr;
   ActKind act = ActKind::kF32;
   int mr = 1, nr = 1;  // the largest tile this kernel computes per call (prefill); decode uses mr=1
+  // Packed types (packed.h) have `packed` instead of `tile`; ng is the most groups per call.
+  PackedFn packed = nullptr;
+  int ng = 1;
+  // Source types: whether this ISA streams packed_type(source) better than the source layout.
+  bool prefer_packed = false;
 };
 
 using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
@@ -87,6 +108,7 @@ const KernelTable& kernel_table(Isa isa);
   namespace ISA {                               \
   void register_matmul(KernelTable& t);         \
   void register_matmul_kquants(KernelTable& t); \
+  void register_matmul_packed(KernelTable& t);  \
   void register_attention(KernelTable& t);      \
   void register_vec(KernelTable& t);            \
   }

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed.h"
 
 namespace runnel::kernels::cpu {
 
@@ -37,7 +38,9 @@ void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out) {
 }
 
 bool matmul_supports(DType wtype) {
-  return wtype < DType::kCount && kernel_table().matmul[static_cast<int>(wtype)].tile != nullptr;
+  if (wtype >= DType::kCount) return false;
+  const MatmulEntry& e = kernel_table().matmul[static_cast<int>(wtype)];
+  return e.tile != nullptr || e.packed != nullptr;
 }
 
 namespace {
@@ -50,6 +53,60 @@ std::vector<BlockQ8Act>& act_scratch() {
 }
 
 size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+// Packed weights (packed.h): groups of 16 rows, each y[i, 16g..16g+15] one lane of a zmm.
+// Decode: each task streams a contiguous run of groups (one sequential region per thread, at
+// least 8 runs per thread so a core delayed by another process does not hold up the step).
+// Prefill: a task is a panel of groups x a chunk of x rows; the kernel's NG-group slice of the
+// panel (NG * 16 rows over all of k) stays in L2 while MR-row tiles of the chunk sweep it, and
+// the chunk (a quarter of L2) stays in L2 while the panel's slices go by.
+void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, size_t m, size_t k,
+                   const uint8_t* w, size_t group_bytes, size_t n, float* y, size_t y_stride,
+                   ThreadPool& pool) {
+  const size_t groups = n / kPackRows;
+  const size_t threads = static_cast<size_t>(pool.n_threads());
+  const size_t mr = static_cast<size_t>(e.mr);
+  if (m <= mr) {
+    const size_t per_task = std::max<size_t>(1, (groups + threads * 8 - 1) / (threads * 8));
+    const size_t n_tasks = (groups + per_task - 1) / per_task;
+    pool.run(static_cast<int>(n_tasks), [&](int task, int) {
+      PackedGemm a{xa, xa_stride,           nullptr, group_bytes, nullptr, y_stride,
+                   k,  static_cast<int>(m), 1};
+      const size_t g1 = std::min(groups, (static_cast<size_t>(task) + 1) * per_task);
+      for (size_t g = static_cast<size_t>(task) * per_task; g < g1; ++g) {
+        a.w = w + g * group_bytes;
+        a.y = y + g * kPackRows;
+        e.packed(a);
+      }
+    });
+    return;
+  }
+  const size_t ng = static_cast<size_t>(e.ng);
+  const size_t l2 = std::max<size_t>(cpu_l2_bytes(), 256 * 1024);
+  size_t panel = std::max<size_t>(l2 / 2 / group_bytes, 1);
+  panel = std::min(panel, (groups + threads * 4 - 1) / (threads * 4));
+  panel = round_up(std::max<size_t>(panel, 1), ng);
+  size_t mb = round_up(std::max<size_t>(l2 / 4 / xa_stride, 1), mr);
+  mb = std::min(mb, m);
+  const size_t n_panels = (groups + panel - 1) / panel;
+  const size_t n_chunks = (m + mb - 1) / mb;
+  pool.run(static_cast<int>(n_panels * n_chunks), [&](int task, int) {
+    const size_t g0 = static_cast<size_t>(task) % n_panels * panel;
+    const size_t i0 = static_cast<size_t>(task) / n_panels * mb;
+    const size_t g1 = std::min(groups, g0 + panel), i1 = std::min(m, i0 + mb);
+    PackedGemm a{nullptr, xa_stride, nullptr, group_bytes, nullptr, y_stride, k, 1, 1};
+    for (size_t g = g0; g < g1; g += ng) {
+      a.ng = static_cast<int>(std::min(ng, g1 - g));
+      a.w = w + g * group_bytes;
+      for (size_t i = i0; i < i1; i += mr) {
+        a.mr = static_cast<int>(std::min(mr, i1 - i));
+        a.x = xa + i * xa_stride;
+        a.y = y + i * y_stride + g * kPackRows;
+        e.packed(a);
+      }
+    }
+  });
+}
 
 }  // namespace
 
@@ -87,6 +144,13 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
     }
     xa = reinterpret_cast<const uint8_t*>(q);
     xa_stride = nb * sizeof(BlockQ8Act);
+  }
+  if (e.packed) {
+    check(n % kPackRows == 0, "matmul", dtype_name(wtype),
+          " weights need a multiple of 16 rows, got ", n);
+    matmul_packed(e, xa, xa_stride, m, k, static_cast<const uint8_t*>(w),
+                  kPackRows * row_bytes(wtype, k), n, y, y_stride, pool);
+    return;
   }
 
   // Blocking. The tile kernel keeps an mr × nr block of accumulators in registers and streams

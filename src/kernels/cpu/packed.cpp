@@ -1,0 +1,190 @@
+// The r16 layouts (packed.h): packing from GGML blocks, unpacking for tests, and the scalar
+// reference kernels that define their arithmetic: per block an exact integer dot of the biased
+// weight bytes with x's int8 quants, corrected by bias · Σx_q, then one fma per block:
+//   acc = fma(float(dot), d_w · d_x, acc)
+// which every SIMD variant reproduces bit for bit.
+#include "kernels/cpu/packed.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "base/thread_pool.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+// Per packed type: bytes of one block's quants for a group, and the source block layout.
+struct Layout {
+  size_t qs_bytes;
+  int bias;  // the value added to each stored weight byte's quant (Q8: 128, Q4: 8)
+};
+Layout layout_of(DType packed) {
+  switch (packed) {
+    case DType::kQ8_0R16:
+      return {512, 128};
+    case DType::kQ4_0R16:
+      return {256, 8};
+    default:
+      fail("matmul", dtype_name(packed), " is not a packed type");
+  }
+}
+
+// One group (16 rows starting at `rows`) of src into `out`.
+void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out) {
+  const size_t nb = k / kQK;
+  for (size_t b = 0; b < nb; ++b) {
+    for (int r = 0; r < kPackRows; ++r) {
+      const uint8_t* row = rows + static_cast<size_t>(r) * w_stride;
+      if (src == DType::kQ8_0) {
+        const PackedBlockOffsets off = packed_block_offsets(b, nb, 512);
+        const BlockQ8_0& blk = reinterpret_cast<const BlockQ8_0*>(row)[b];
+        std::memcpy(out + off.d + 2 * r, &blk.d, 2);
+        for (int c = 0; c < 8; ++c) {
+          for (int j = 0; j < 4; ++j) {
+            out[off.qs + 64 * c + 4 * r + j] = static_cast<uint8_t>(blk.qs[4 * c + j]) ^ 0x80;
+          }
+        }
+      } else {
+        const PackedBlockOffsets off = packed_block_offsets(b, nb, 256);
+        const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(row)[b];
+        std::memcpy(out + off.d + 2 * r, &blk.d, 2);
+        // GGML's byte j already holds elements j (low nibble) and j + 16 (high nibble).
+        for (int c = 0; c < 4; ++c) std::memcpy(out + off.qs + 64 * c + 4 * r, blk.qs + 4 * c, 4);
+      }
+    }
+  }
+}
+
+// Scalar reference kernel (the definition; see the file comment).
+void gemm_reference(const PackedGemm& a, DType packed) {
+  const Layout lay = layout_of(packed);
+  const bool q4 = packed == DType::kQ4_0R16;
+  const size_t nb = a.k / kQK;
+  for (int i = 0; i < a.mr; ++i) {
+    const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t b = 0; b < nb; ++b) {
+        const PackedBlockOffsets off = packed_block_offsets(b, nb, lay.qs_bytes);
+        const int32_t corr = -lay.bias * x[b].sum;
+        for (int r = 0; r < kPackRows; ++r) {
+          int32_t dot = corr;
+          const uint8_t* q = wg + off.qs + 4 * r;
+          if (q4) {
+            for (int c = 0; c < 4; ++c) {
+              for (int j = 0; j < 4; ++j) {
+                const int v = q[64 * c + j];
+                dot += (v & 15) * x[b].qs[4 * c + j] + (v >> 4) * x[b].qs[16 + 4 * c + j];
+              }
+            }
+          } else {
+            for (int c = 0; c < 8; ++c) {
+              for (int j = 0; j < 4; ++j) dot += q[64 * c + j] * x[b].qs[4 * c + j];
+            }
+          }
+          uint16_t h;
+          std::memcpy(&h, wg + off.d + 2 * r, 2);
+          const float s = f16_to_f32(h) * x[b].d;
+          acc[r] = std::fma(static_cast<float>(dot), s, acc[r]);
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
+}
+
+void gemm_q8_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ8_0R16); }
+void gemm_q4_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ4_0R16); }
+
+}  // namespace
+
+DType packed_type(DType src) {
+  switch (src) {
+    case DType::kQ8_0:
+      return DType::kQ8_0R16;
+    case DType::kQ4_0:
+      return DType::kQ4_0R16;
+    default:
+      return src;
+  }
+}
+
+DType packed_source(DType packed) {
+  switch (packed) {
+    case DType::kQ8_0R16:
+      return DType::kQ8_0;
+    case DType::kQ4_0R16:
+      return DType::kQ4_0;
+    default:
+      return packed;
+  }
+}
+
+DType preferred_weight_type(DType src, size_t n, size_t k) {
+  const DType p = packed_type(src);
+  if (p == src || n % kPackRows != 0 || k % block_elems(src) != 0 || k == 0) return src;
+  const KernelTable& t = kernel_table();
+  if (!t.matmul[static_cast<int>(src)].prefer_packed) return src;
+  return t.matmul[static_cast<int>(p)].packed ? p : src;
+}
+
+void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k, void* out,
+                  ThreadPool& pool) {
+  check(packed_type(src) != src, "matmul", "no packed layout for ", dtype_name(src));
+  check(n % kPackRows == 0, "matmul", "packing needs a multiple of 16 rows, got ", n);
+  check(k % kQK == 0, "matmul", "k=", k, " is not a multiple of 32");
+  check(w_stride >= row_bytes(src, k), "matmul", "weight row stride ", w_stride, " < ",
+        row_bytes(src, k));
+  const size_t group_bytes = kPackRows * row_bytes(src, k);
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  uint8_t* ob = static_cast<uint8_t*>(out);
+  pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
+    for (size_t g = g0; g < g1; ++g) {
+      pack_group(src, wb + g * kPackRows * w_stride, w_stride, k, ob + g * group_bytes);
+    }
+  });
+}
+
+void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
+  const Layout lay = layout_of(packed);
+  const size_t nb = k / kQK;
+  const size_t group_bytes = kPackRows * row_bytes(packed, k);
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  for (size_t row = 0; row < n; ++row) {
+    const uint8_t* wg = wb + row / kPackRows * group_bytes;
+    const size_t r = row % kPackRows;
+    for (size_t b = 0; b < nb; ++b) {
+      const PackedBlockOffsets off = packed_block_offsets(b, nb, lay.qs_bytes);
+      uint16_t h;
+      std::memcpy(&h, wg + off.d + 2 * r, 2);
+      const float d = f16_to_f32(h);
+      float* o = out + row * k + b * kQK;
+      const uint8_t* q = wg + off.qs + 4 * r;
+      for (size_t c = 0; c < lay.qs_bytes / 64; ++c) {
+        for (int j = 0; j < 4; ++j) {
+          const int v = q[64 * c + j];
+          if (packed == DType::kQ4_0R16) {
+            o[4 * c + j] = static_cast<float>((v & 15) - 8) * d;
+            o[16 + 4 * c + j] = static_cast<float>((v >> 4) - 8) * d;
+          } else {
+            o[4 * c + j] = static_cast<float>(v - 128) * d;
+          }
+        }
+      }
+    }
+  }
+}
+
+namespace scalar {
+void register_matmul_packed(KernelTable& t) {
+  matmul_entry(t, DType::kQ8_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q8_0_r16, 1, false};
+  matmul_entry(t, DType::kQ4_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q4_0_r16, 1, false};
+}
+}  // namespace scalar
+
+}  // namespace runnel::kernels::cpu

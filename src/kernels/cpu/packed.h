@@ -1,0 +1,61 @@
+// Row-interleaved ("r16") weight layouts: made once at load from GGML's row-major blocks so that
+// one 512-bit load holds the same 4 k-positions of 16 weight rows. The matmul then needs no
+// horizontal sums (each lane is one output column), decode streams one sequential region per
+// thread, and prefill tiles reuse each loaded weight vector across several rows of x.
+//
+// A group is 16 consecutive weight rows; group g starts at g * 16 * row_bytes(src, k), so a packed
+// matrix has exactly the bytes of its source. Within a group, 32-element blocks are stored in
+// pairs (2b, 2b+1) so that every pair is a whole number of 64-byte lines:
+//   Q8_0R16 pair: qs[2b] (512 bytes) qs[2b+1] (512) d[2b] (16 x f16) d[2b+1] (16 x f16) = 1088
+//   Q4_0R16 pair: qs[2b] (256 bytes) qs[2b+1] (256) d[2b] d[2b+1]                      = 576
+// and an odd last block is stored alone (qs then d). Inside a block's qs, chunk c (64 bytes)
+// holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
+//   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
+//   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
+// Packing requires n % 16 == 0 (every real model's matrices); other shapes keep GGML's layout.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/dtype.h"
+
+namespace runnel {
+class ThreadPool;
+}
+
+namespace runnel::kernels::cpu {
+
+constexpr int kPackRows = 16;
+
+// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...), or src itself when it has none.
+DType packed_type(DType src);
+// The type whose row-major blocks `packed` was made from (itself for unpacked types).
+DType packed_source(DType packed);
+inline bool is_packed(DType t) { return packed_source(t) != t; }
+
+// The layout the active ISA's matmul streams best for n rows of k elements of `src`: its packed
+// type when the ISA has a packed kernel for it and n % 16 == 0, else src.
+DType preferred_weight_type(DType src, size_t n, size_t k);
+
+// Repacks n rows of k elements of `src` (row j at w + j * w_stride bytes) into `out`
+// (n * row_bytes(src, k) bytes) as packed_type(src). n must be a multiple of 16.
+void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k, void* out,
+                  ThreadPool& pool);
+
+// Back to f32 [n, k] (tests, and weights that must be read row by row).
+void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out);
+
+// Byte offsets of block b's qs and d inside a group of nb blocks whose block has `qs_bytes` of
+// quants (512 for Q8_0R16, 256 for Q4_0R16) and 32 bytes of scales.
+struct PackedBlockOffsets {
+  size_t qs, d;
+};
+inline PackedBlockOffsets packed_block_offsets(size_t b, size_t nb, size_t qs_bytes) {
+  const size_t pair = 2 * (qs_bytes + 32);
+  const size_t base = b / 2 * pair;
+  if (b + 1 == nb && nb % 2 == 1) return {base, base + qs_bytes};  // odd last block, alone
+  return {base + (b % 2) * qs_bytes, base + 2 * qs_bytes + (b % 2) * 32};
+}
+
+}  // namespace runnel::kernels::cpu

@@ -1,0 +1,205 @@
+// The r16 packed layouts (kernels/cpu/packed.h): packing keeps every weight, each SIMD kernel
+// equals the scalar reference bit for bit (ragged k, odd block counts, misaligned x, every tile
+// shape through m and n), the reference equals exact math on the same integers, results do not
+// depend on threads or batch size, and bad shapes are clear errors.
+#include "kernels/cpu/packed.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "kernel_test_util.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+using testing::IsaScope;
+using testing::kEps;
+using testing::random_floats;
+using testing::simd_isas;
+
+constexpr DType kSources[] = {DType::kQ8_0, DType::kQ4_0};
+
+// n rows of k random Q8_0/Q4_0 blocks (every quant value possible, small positive scales).
+std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng) {
+  std::vector<uint8_t> w(n * row_bytes(t, k));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  const size_t bb = dtype_info(t).block_bytes;
+  for (size_t b = 0; b < w.size() / bb; ++b) {
+    uint8_t* blk = w.data() + b * bb;
+    const uint16_t d = f32_to_f16(scale(rng));
+    std::memcpy(blk, &d, 2);
+    for (size_t c = 2; c < bb; ++c) blk[c] = static_cast<uint8_t>(byte(rng));
+  }
+  return w;
+}
+
+std::vector<uint8_t> packed(DType t, const std::vector<uint8_t>& w, size_t n, size_t k) {
+  std::vector<uint8_t> out(w.size());
+  ThreadPool pool(2);
+  pack_weights(t, w.data(), row_bytes(t, k), n, k, out.data(), pool);
+  return out;
+}
+
+// y = x · Wᵀ on packed weights under the active ISA; x at a misaligned offset, y with a guard.
+std::vector<float> run(DType pt, const std::vector<uint8_t>& pw, const std::vector<float>& x,
+                       size_t x_off, size_t m, size_t n, size_t k, ThreadPool& pool) {
+  const size_t ys = n + 3;
+  std::vector<float> y(m * ys, -7.0f);
+  matmul(x.data() + x_off, k, m, k, pw.data(), pt, row_bytes(pt, k), n, y.data(), ys, pool);
+  for (size_t i = 0; i < m; ++i) EXPECT_EQ(y[i * ys + n], -7.0f) << "wrote past row " << i;
+  std::vector<float> out(m * n);
+  for (size_t i = 0; i < m; ++i) std::memcpy(&out[i * n], &y[i * ys], n * 4);
+  return out;
+}
+
+TEST(Packed, TypesAndPreference) {
+  EXPECT_EQ(packed_type(DType::kQ8_0), DType::kQ8_0R16);
+  EXPECT_EQ(packed_type(DType::kQ4_0), DType::kQ4_0R16);
+  EXPECT_EQ(packed_type(DType::kF16), DType::kF16);
+  EXPECT_EQ(packed_source(DType::kQ4_0R16), DType::kQ4_0);
+  EXPECT_TRUE(is_packed(DType::kQ8_0R16));
+  EXPECT_FALSE(is_packed(DType::kQ8_0));
+  for (DType s : kSources) EXPECT_EQ(row_bytes(packed_type(s), 4096), row_bytes(s, 4096));
+  {
+    IsaScope scope(Isa::kScalar);
+    EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 64, 256), DType::kQ8_0);
+    EXPECT_TRUE(matmul_supports(DType::kQ8_0R16));  // the reference runs packed weights too
+  }
+  IsaScope scope(Isa::kAvx512);
+  if (!scope.ok()) GTEST_SKIP() << "no AVX-512 here";
+  EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 64, 256), DType::kQ8_0R16);
+  EXPECT_EQ(preferred_weight_type(DType::kQ4_0, 2048, 2048), DType::kQ4_0R16);
+  EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 72, 256), DType::kQ8_0);  // 72 % 16 != 0
+  EXPECT_EQ(preferred_weight_type(DType::kF32, 64, 256), DType::kF32);
+}
+
+TEST(Packed, PackingKeepsEveryWeight) {
+  std::mt19937 rng(3);
+  for (DType t : kSources) {
+    for (size_t k : {32, 64, 96, 160, 1024}) {
+      const size_t n = 48;
+      const std::vector<uint8_t> w = random_rows(t, n, k, rng);
+      const std::vector<uint8_t> p = packed(t, w, n, k);
+      std::vector<float> got(n * k), want(k);
+      unpack_weights_f32(packed_type(t), p.data(), n, k, got.data());
+      for (size_t j = 0; j < n; ++j) {
+        dequantize_row(t, w.data() + j * row_bytes(t, k), want.data(), k);
+        ASSERT_EQ(0, std::memcmp(want.data(), &got[j * k], k * 4))
+            << dtype_name(t) << " k=" << k << " row " << j;
+      }
+    }
+  }
+}
+
+TEST(Packed, SimdEqualsScalarBitForBit) {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  int variant = 0;
+  for (DType t : kSources) {
+    const DType pt = packed_type(t);
+    for (size_t k : {32, 96, 160, 1024}) {
+      for (size_t n : {16, 32, 48, 64, 80, 160}) {
+        const std::vector<uint8_t> w = random_rows(t, n, k, rng);
+        const std::vector<uint8_t> p = packed(t, w, n, k);
+        for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
+          const size_t x_off = static_cast<size_t>(++variant % 3);
+          const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
+          std::vector<float> ref;
+          {
+            IsaScope s(Isa::kScalar);
+            ref = run(pt, p, x, x_off, m, n, k, pool);
+          }
+          for (Isa isa : simd_isas()) {
+            IsaScope s(isa);
+            const std::vector<float> got = run(pt, p, x, x_off, m, n, k, pool);
+            ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+                << isa_name(isa) << " " << dtype_name(pt) << " m=" << m << " n=" << n << " k=" << k;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The reference against double math on the same integers: Σ_b d_w·d_x·(exact block dot), with
+// an error of at most one rounding per block and per product.
+TEST(Packed, ReferenceMatchesExactMath) {
+  std::mt19937 rng(5);
+  ThreadPool pool(1);
+  IsaScope s(Isa::kScalar);
+  for (DType t : kSources) {
+    const size_t m = 3, n = 32, k = 512, nb = k / 32;
+    const std::vector<uint8_t> w = random_rows(t, n, k, rng);
+    const std::vector<uint8_t> p = packed(t, w, n, k);
+    const std::vector<float> x = random_floats(rng, m * k, -2, 2);
+    const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
+    std::vector<float> wrow(k);
+    for (size_t i = 0; i < m; ++i) {
+      std::vector<BlockQ8Act> xq(nb);
+      quantize_act_q8(x.data() + i * k, k, xq.data());
+      for (size_t j = 0; j < n; ++j) {
+        dequantize_row(t, w.data() + j * row_bytes(t, k), wrow.data(), k);
+        double exact = 0, abs_sum = 0;
+        for (size_t c = 0; c < k; ++c) {
+          const double term = double(wrow[c]) * xq[c / 32].qs[c % 32] * xq[c / 32].d;
+          exact += term;
+          abs_sum += std::fabs(term);
+        }
+        EXPECT_NEAR(y[i * n + j], exact, 3 * nb * kEps * abs_sum + 1e-30)
+            << dtype_name(t) << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+TEST(Packed, BitIdenticalAcrossThreadsAndBatchSizes) {
+  std::mt19937 rng(7);
+  const size_t n = 160, k = 1280;
+  for (DType t : kSources) {
+    const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
+    const size_t m = 70;
+    const std::vector<float> x = random_floats(rng, m * k);
+    for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
+      IsaScope s(isa);
+      if (!s.ok()) continue;
+      std::vector<float> first;
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
+        if (first.empty()) first = y;
+        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
+            << isa_name(isa) << " " << dtype_name(t) << " threads=" << threads;
+      }
+      ThreadPool pool(2);
+      for (size_t i = 0; i < m; i += 5) {
+        const std::vector<float> xi(x.begin() + i * k, x.begin() + (i + 1) * k);
+        const std::vector<float> row = run(packed_type(t), p, xi, 0, 1, n, k, pool);
+        ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
+            << isa_name(isa) << " " << dtype_name(t) << " row " << i;
+      }
+    }
+  }
+}
+
+TEST(Packed, BadShapesAreErrors) {
+  ThreadPool pool(1);
+  std::vector<uint8_t> w(64 * 34 * 4), out(w.size());
+  EXPECT_THROW(pack_weights(DType::kQ8_0, w.data(), 34 * 4, 24, 128, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kF16, w.data(), 256, 16, 128, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kQ8_0, w.data(), 34, 16, 128, out.data(), pool), Error);
+  std::vector<float> x(128), y(24);
+  EXPECT_THROW(
+      matmul(x.data(), 128, 1, 128, w.data(), DType::kQ8_0R16, 34 * 4, 24, y.data(), 24, pool),
+      Error);
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu
