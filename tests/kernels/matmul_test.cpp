@@ -293,6 +293,28 @@ TEST(Matmul, QuantizedActivationsRoundTrip) {
   EXPECT_EQ(q[2].d, 0.0f);
 }
 
+// Each ISA's quantize_q8 writes exactly the bytes of the scalar definition (ties, zero blocks,
+// values that round to ±127, tiny and huge magnitudes).
+TEST(Matmul, QuantizeQ8SameBytesOnEveryIsa) {
+  std::mt19937 rng(8);
+  for (size_t k : {32, 64, 2048}) {
+    for (float range : {1e-30f, 1.0f, 3e4f}) {
+      std::vector<float> x = random_floats(rng, k, -range, range);
+      if (k >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
+      x[0] = 127 * range;  // d = range: x / d lands on integers and halves below
+      for (size_t i = 1; i < 8 && i < k; ++i) x[i] = (static_cast<float>(i) + 0.5f) * range;
+      std::vector<BlockQ8Act> want(k / 32);
+      quantize_act_q8(x.data(), k, want.data());
+      for (Isa isa : simd_isas()) {
+        std::vector<BlockQ8Act> got(k / 32);
+        kernel_table(isa).quantize_q8(x.data(), k, got.data());
+        ASSERT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * sizeof(BlockQ8Act)))
+            << isa_name(isa) << " k=" << k << " range=" << range;
+      }
+    }
+  }
+}
+
 // Every y[i, j] is one dot product summed in a fixed order, so thread count and batch size must not
 // change a single bit (for every ISA).
 TEST(Matmul, BitIdenticalAcrossThreadsAndBatchSizes) {

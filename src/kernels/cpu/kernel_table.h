@@ -29,7 +29,8 @@ struct BlockQ8Act {
 };
 static_assert(sizeof(BlockQ8Act) == 72);
 
-// Scalar, shared by every ISA so all variants see bit-identical activations.
+// The scalar definition; each ISA's KernelTable::quantize_q8 produces the same bytes (tested), so
+// all variants see bit-identical activations.
 void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out);
 
 // How x is presented to a tile kernel.
@@ -82,6 +83,7 @@ using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
 struct KernelTable {
   MatmulEntry matmul[static_cast<int>(DType::kCount)];
   AttentionFn attention = nullptr;
+  void (*quantize_q8)(const float* x, size_t k, BlockQ8Act* out) = nullptr;  // k % 32 == 0
   void (*rms_norm)(const float* x, const float* w, float* y, size_t n, float eps) = nullptr;
   void (*softmax)(const float* x, float* y, size_t n) = nullptr;
   void (*silu_mul)(const float* a, const float* b, float* y, size_t n) = nullptr;

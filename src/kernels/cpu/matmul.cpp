@@ -134,8 +134,9 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
     std::vector<BlockQ8Act>& buf = act_scratch();
     if (buf.size() < m * nb) buf.resize(m * nb);
     BlockQ8Act* q = buf.data();
+    const auto quantize_row = kernel_table().quantize_q8;
     auto quantize = [&](size_t b, size_t end) {
-      for (size_t i = b; i < end; ++i) quantize_act_q8(x + i * x_stride, k, q + i * nb);
+      for (size_t i = b; i < end; ++i) quantize_row(x + i * x_stride, k, q + i * nb);
     };
     if (m * k >= 64 * 1024) {
       pool.parallel_for(m, 1, quantize);
