@@ -57,6 +57,10 @@ Array linear(const Array& x, const Array& w);
 // MemoryKind::kWeights holding the packed copy (kernels/cpu/packed.h), made once at load, or w
 // itself when its layout is already the best. Packed weights work only with linear().
 Array prepare_linear_weight(const Array& w);
+// The rows of weight matrices of one dtype and k as one [Σ n, k] matrix (a fused projection such
+// as q|k|v): a new evaluated array of MemoryKind::kWeights, or an invalid Array when the parts
+// differ in dtype or k (then use them one by one). Works for packed layouts too.
+Array concat_weight_rows(const std::vector<Array>& parts);
 // Rows of w [vocab, d] (any weight dtype) picked by ids (i32, any shape) -> [ids..., d] f32.
 // An id outside [0, vocab) is an Error at evaluation.
 Array embedding(const Array& w, const Array& ids);

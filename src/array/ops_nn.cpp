@@ -241,6 +241,23 @@ Array prepare_linear_weight(const Array& w) {
   return out;
 }
 
+Array concat_weight_rows(const std::vector<Array>& parts) {
+  check(!parts.empty(), "array", "[concat_weight_rows] no parts");
+  int64_t n = 0;
+  for (const Array& p : parts) {
+    check(p.valid() && p.ndim() == 2, "array", "[concat_weight_rows] parts must be 2-D");
+    if (p.dtype() != parts[0].dtype() || p.shape()[1] != parts[0].shape()[1]) return {};
+    n += p.shape()[0];
+  }
+  Array out = Array::empty({n, parts[0].shape()[1]}, parts[0].dtype(), MemoryKind::kWeights);
+  uint8_t* dst = static_cast<uint8_t*>(out.raw_mutable());
+  for (const Array& p : parts) {
+    std::memcpy(dst, p.raw(), p.n_bytes());
+    dst += p.n_bytes();
+  }
+  return out;
+}
+
 Array embedding(const Array& w, const Array& ids) {
   check(w.valid() && w.ndim() == 2, "array", "[embedding] table must be 2-D");
   check(!kernels::cpu::is_packed(w.dtype()), "array", "[embedding] ", dtype_name(w.dtype()),

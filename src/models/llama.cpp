@@ -16,6 +16,9 @@ using array::Array;
 struct Layer {
   Array attn_norm, wq, wk, wv, wo, bq, bk, bv, q_norm, k_norm;
   Array ffn_norm, gate, up, down;
+  // q|k|v and gate|up as one matrix each when their types match (one matmul reads h once);
+  // then the parts above are unset.
+  Array wqkv, gate_up;
 };
 
 class LlamaModel : public Model {
@@ -46,9 +49,11 @@ class LlamaModel : public Model {
       const std::string p = "blk." + std::to_string(i) + ".";
       Layer& l = layers_[static_cast<size_t>(i)];
       l.attn_norm = keep(w.get_f32(p + "attn_norm.weight", {d}));
-      l.wq = keep_linear(w, p + "attn_q.weight", {q_dim, d});
-      l.wk = keep_linear(w, p + "attn_k.weight", {kv_dim, d});
-      l.wv = keep_linear(w, p + "attn_v.weight", {kv_dim, d});
+      l.wqkv = keep_fused(w,
+                          {{p + "attn_q.weight", {q_dim, d}},
+                           {p + "attn_k.weight", {kv_dim, d}},
+                           {p + "attn_v.weight", {kv_dim, d}}},
+                          {&l.wq, &l.wk, &l.wv});
       l.wo = keep_linear(w, p + "attn_output.weight", {d, q_dim});
       if (c.qkv_bias) {
         l.bq = keep(w.get_f32(p + "attn_q.bias", {q_dim}));
@@ -60,8 +65,9 @@ class LlamaModel : public Model {
         l.k_norm = keep(w.get_f32(p + "attn_k_norm.weight", {hd}));
       }
       l.ffn_norm = keep(w.get_f32(p + "ffn_norm.weight", {d}));
-      l.gate = keep_linear(w, p + "ffn_gate.weight", {c.ffn, d});
-      l.up = keep_linear(w, p + "ffn_up.weight", {c.ffn, d});
+      l.gate_up =
+          keep_fused(w, {{p + "ffn_gate.weight", {c.ffn, d}}, {p + "ffn_up.weight", {c.ffn, d}}},
+                     {&l.gate, &l.up});
       l.down = keep_linear(w, p + "ffn_down.weight", {d, c.ffn});
     }
   }
@@ -103,9 +109,18 @@ class LlamaModel : public Model {
     for (size_t li = 0; li < layers_.size(); ++li) {
       const Layer& l = layers_[li];
       Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
-      Array q = array::linear(h, l.wq);
-      Array k = array::linear(h, l.wk);
-      Array v = array::linear(h, l.wv);
+      Array q, k, v;
+      if (l.wqkv.valid()) {
+        const int64_t kv_dim = c.n_kv_heads * c.head_dim;
+        Array qkv = array::linear(h, l.wqkv);
+        q = array::slice(qkv, -1, 0, q_dim);
+        k = array::slice(qkv, -1, q_dim, q_dim + kv_dim);
+        v = array::slice(qkv, -1, q_dim + kv_dim, q_dim + 2 * kv_dim);
+      } else {
+        q = array::linear(h, l.wq);
+        k = array::linear(h, l.wk);
+        v = array::linear(h, l.wv);
+      }
       if (c.qkv_bias) {
         q = array::add(q, l.bq);
         k = array::add(k, l.bk);
@@ -142,8 +157,16 @@ class LlamaModel : public Model {
       Array att = outs.size() == 1 ? outs[0] : array::concat(outs, 0);
       x = array::add(x, array::linear(array::reshape(att, {rows, q_dim}), l.wo));
       h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
-      Array g = array::silu(array::linear(h, l.gate));
-      x = array::add(x, array::linear(array::mul(g, array::linear(h, l.up)), l.down));
+      Array g, u;
+      if (l.gate_up.valid()) {
+        Array gu = array::linear(h, l.gate_up);
+        g = array::slice(gu, -1, 0, c.ffn);
+        u = array::slice(gu, -1, c.ffn, 2 * c.ffn);
+      } else {
+        g = array::linear(h, l.gate);
+        u = array::linear(h, l.up);
+      }
+      x = array::add(x, array::linear(array::mul(array::silu(g), u), l.down));
     }
     // Keep the rows whose logits are wanted.
     std::vector<Array> keep_rows;
@@ -180,6 +203,28 @@ class LlamaModel : public Model {
     DType file_type;
     Array a = w.get_linear(name, shape, /*keep_source=*/false, &file_type);
     return keep(a, file_type);
+  }
+  // Several projections of one input: one fused matrix when their types allow (returned, parts
+  // left unset), else each part kept on its own (returned Array invalid).
+  Array keep_fused(const WeightSource& w,
+                   const std::vector<std::pair<std::string, array::Shape>>& parts,
+                   const std::vector<Array*>& out) {
+    std::vector<Array> ws;
+    std::vector<DType> types;
+    for (const auto& [name, shape] : parts) {
+      DType t;
+      ws.push_back(w.get_linear(name, shape, /*keep_source=*/false, &t));
+      types.push_back(t);
+    }
+    bool same_type = true;
+    for (DType t : types) same_type = same_type && t == types[0];
+    Array fused = same_type ? array::concat_weight_rows(ws) : Array();
+    if (!fused.valid()) {
+      for (size_t i = 0; i < ws.size(); ++i) *out[i] = keep(ws[i], types[i]);
+      return {};
+    }
+    for (size_t i = 0; i < ws.size(); ++i) w.release_if_view(parts[i].first, ws[i]);
+    return keep(fused, types[0]);
   }
   void pin_extra(const Array& a) {
     array::pin(a, array::MemoryKind::kWeights);

@@ -177,6 +177,12 @@ array::Array WeightSource::get_linear(const std::string& canonical, const array:
   return p;
 }
 
+void WeightSource::release_if_view(const std::string& canonical, const array::Array& a) const {
+  if (!gguf_) return;
+  const array::Array view = find(canonical);
+  if (view.valid() && a.raw() == view.raw()) release_mapped_pages(a.raw(), a.n_bytes());
+}
+
 array::Array WeightSource::get_f32(const std::string& canonical,
                                    const array::Shape& expected) const {
   array::Array a = get(canonical, expected);

@@ -37,6 +37,9 @@ class WeightSource {
   // embedding that is also read by row). `file_type`, when given, receives the type before packing.
   array::Array get_linear(const std::string& canonical, const array::Shape& expected,
                           bool keep_source = false, DType* file_type = nullptr) const;
+  // Hands the file's pages under tensor `canonical` back to the OS when `a` is the zero-copy view
+  // of it (a copy of the tensor replaces it); otherwise does nothing.
+  void release_if_view(const std::string& canonical, const array::Array& a) const;
   // Like get, converted to f32 (norm weights, biases): a pinned copy when the file is not f32.
   array::Array get_f32(const std::string& canonical, const array::Shape& expected) const;
   const std::string& path() const { return path_; }
