@@ -28,13 +28,34 @@ namespace {
 struct GgufTarget {
   const char* name;
   DType dtype;
-  int file_type;  // llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*)
+  int file_type;       // llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*)
+  bool mix_k = false;  // the _M mix: more bits (Q6_K) where errors cost the most, see below
 };
 constexpr GgufTarget kGgufTargets[] = {
-    {"q8_0", DType::kQ8_0, 7},  {"q4_0", DType::kQ4_0, 2}, {"q4_1", DType::kQ4_1, 3},
-    {"q5_0", DType::kQ5_0, 8},  {"q5_1", DType::kQ5_1, 9}, {"q4_k", DType::kQ4_K, 14},
-    {"q6_k", DType::kQ6_K, 18},
+    {"q8_0", DType::kQ8_0, 7},          {"q4_0", DType::kQ4_0, 2},  {"q4_1", DType::kQ4_1, 3},
+    {"q5_0", DType::kQ5_0, 8},          {"q5_1", DType::kQ5_1, 9},  {"q4_k", DType::kQ4_K, 14},
+    {"q4_k_m", DType::kQ4_K, 15, true}, {"q6_k", DType::kQ6_K, 18},
 };
+
+// "blk.7.ffn_down.weight" -> 7, or -1.
+int layer_of(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  return std::atoi(name.c_str() + 4);
+}
+
+// Q4_K_M as the common recipe has it: Q6_K for the output matrix, and for attn_v / ffn_down in
+// the first and last eighth of the layers and every third layer between; Q4_K elsewhere.
+DType mix_type(const GgufTarget& t, const std::string& name, int n_layers) {
+  if (!t.mix_k) return t.dtype;
+  if (name == "output.weight") return DType::kQ6_K;
+  const bool more_bits_tensor = name.find(".attn_v.weight") != std::string::npos ||
+                                name.find(".ffn_down.weight") != std::string::npos;
+  const int i = layer_of(name);
+  if (!more_bits_tensor || i < 0 || n_layers <= 0) return t.dtype;
+  const int eighth = n_layers / 8;
+  const bool more = i < eighth || i >= n_layers - eighth || (i - eighth) % 3 == 2;
+  return more ? DType::kQ6_K : t.dtype;
+}
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -52,9 +73,14 @@ void quantize_gguf(const std::string& from, const std::string& out, const std::s
   for (const auto& [key, value] : f->metadata()) w.set(key, value);
   w.set_int("general.file_type", formats::GgufType::kU32, target->file_type);
   const int64_t block = static_cast<int64_t>(dtype_info(target->dtype).block_elems);
+  int n_layers = 0;
+  for (const formats::GgufTensor& t : f->tensors())
+    n_layers = std::max(n_layers, layer_of(t.name) + 1);
   int n_quantized = 0;
   for (const formats::GgufTensor& t : f->tensors()) {
-    const bool quantize = t.shape.size() == 2 && t.shape[1] % block == 0;
+    const DType out_type = mix_type(*target, t.name, n_layers);
+    const bool quantize = t.shape.size() == 2 && t.shape[1] % block == 0 &&
+                          t.shape[1] % static_cast<int64_t>(block_elems(out_type)) == 0;
     n_quantized += quantize ? 1 : 0;
     if (!quantize) {
       const formats::GgufTensor* src = &t;
@@ -63,8 +89,8 @@ void quantize_gguf(const std::string& from, const std::string& out, const std::s
       continue;
     }
     const int64_t rows = t.shape[0], cols = t.shape[1];
-    const size_t in_row = row_bytes(t.dtype, cols), out_row = row_bytes(target->dtype, cols);
-    const DType in_type = t.dtype, out_type = target->dtype;
+    const size_t in_row = row_bytes(t.dtype, cols), out_row = row_bytes(out_type, cols);
+    const DType in_type = t.dtype;
     const uint8_t* data = t.data;
     const std::string name = t.name;
     w.add_tensor_producer(

@@ -138,6 +138,34 @@ TEST(Quantize, TinyGgufToKQuantsStaysClose) {
   EXPECT_THROW(quantize_model(stories(), root + "/s.gguf", "q4_k"), Error);
 }
 
+// Q4_K_M: Q6_K for attn_v / ffn_down in the first and last eighth of the layers and every third
+// between (8 layers: 0, 3, 6, 7), and for an untied output matrix; Q4_K for everything else.
+TEST(Quantize, Q4KMMixesQ6KWhereItMatters) {
+  const std::string root = runnel::testing::make_temp_dir("quantkm");
+  testing::gen_tiny_model(
+      "--arch LlamaForCausalLM --hidden 256 --layers 8 --heads 4 --kv-heads 2 --ffn 512 "
+      "--vocab 320 --ctx 64 --seed 4 --format gguf --dtype f32",
+      root + "/f32.gguf");
+  quantize_model(root + "/f32.gguf", root + "/m.gguf", "Q4_K_M");
+  auto f = formats::GgufFile::open(root + "/m.gguf");
+  EXPECT_EQ(f->get_int("general.file_type"), 15);
+  for (int i = 0; i < 8; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    const DType more = i == 0 || i == 3 || i == 6 || i == 7 ? DType::kQ6_K : DType::kQ4_K;
+    EXPECT_EQ(f->find_tensor(p + "attn_v.weight")->dtype, more) << i;
+    EXPECT_EQ(f->find_tensor(p + "ffn_down.weight")->dtype, more) << i;
+    EXPECT_EQ(f->find_tensor(p + "attn_q.weight")->dtype, DType::kQ4_K) << i;
+    EXPECT_EQ(f->find_tensor(p + "ffn_up.weight")->dtype, DType::kQ4_K) << i;
+  }
+  const formats::GgufTensor* out = f->find_tensor("output.weight");
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->dtype, DType::kQ6_K);
+  auto m32 = load_model(root + "/f32.gguf");
+  auto m = load_model(root + "/m.gguf");
+  const std::vector<int32_t> tokens = {1, 9, 200, 31};
+  EXPECT_LT(max_rel(testing::model_logits(*m, tokens), testing::model_logits(*m32, tokens)), 0.3);
+}
+
 TEST(Quantize, QuantizedCopyLivesInATempFolder) {
   const std::string root = runnel::testing::make_temp_dir("quantcopy");
   std::string path;
