@@ -68,6 +68,8 @@ Array embedding(const Array& w, const Array& ids);
 // Fused neural-network ops; each also exists as a composition (namespace composite) for tests.
 // x [..., d] / sqrt(mean(x^2) + eps) * w [d].
 Array rms_norm(const Array& x, const Array& w, float eps);
+// SwiGLU of a fused gate|up projection: x [..., 2f] -> silu(x[..., :f]) * x[..., f:]  [..., f].
+Array swiglu(const Array& x);
 
 struct RopeConfig {
   int n_dims = 0;          // rotated dimensions (<= head_dim); 0 = all
@@ -92,6 +94,7 @@ Array cache_write(const Array& cache, const Array& update, int64_t pos);
 
 namespace composite {
 Array rms_norm(const Array& x, const Array& w, float eps);
+Array swiglu(const Array& x);
 Array rope(const Array& x, const Array& positions, const RopeConfig& cfg);
 Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, int64_t q_pos0,
                 float scale);

@@ -11,6 +11,11 @@ Array rms_norm(const Array& x, const Array& w, float eps) {
   return mul(mul(x, rsqrt(add(mean(square(x)), eps))), w);
 }
 
+Array swiglu(const Array& x) {
+  const int64_t f = x.shape().back() / 2;
+  return mul(silu(slice(x, -1, 0, f)), slice(x, -1, f, 2 * f));
+}
+
 Array rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
   const int64_t T = x.shape()[0], H = x.shape()[1], D = x.shape()[2];
   const int64_t n = cfg.n_dims == 0 ? D : cfg.n_dims;

@@ -11,6 +11,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::array {
 namespace {
@@ -118,6 +119,28 @@ class RmsNorm : public Primitive {
 
  private:
   float eps_;
+};
+
+class SwiGlu : public Primitive {
+ public:
+  const char* name() const override { return "swiglu"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const int64_t f = out.shape.back();
+    const size_t rows = static_cast<size_t>(out.numel() / (f == 0 ? 1 : f));
+    const float* x = in[0].data<float>();
+    float* y = static_cast<float*>(out.data());
+    auto run = [&](size_t r0, size_t r1) {
+      for (size_t r = r0; r < r1; ++r) {
+        const float* g = x + r * 2 * static_cast<size_t>(f);
+        kernels::cpu::silu_mul(g, g + f, y + r * static_cast<size_t>(f), static_cast<size_t>(f));
+      }
+    };
+    if (rows * static_cast<size_t>(f) >= 64 * 1024) {
+      ThreadPool::global().parallel_for(rows, 1, run);
+    } else {
+      run(0, rows);
+    }
+  }
 };
 
 class Rope : public Primitive {
@@ -228,6 +251,15 @@ Array linear(const Array& x, const Array& w) {
   Shape out = x.shape();
   out.back() = w.shape()[0];
   return make_array(out, DType::kF32, std::make_shared<Linear>(), {x, w});
+}
+
+Array swiglu(const Array& x) {
+  require("swiglu", x, DType::kF32);
+  check(x.ndim() >= 1 && x.shape().back() % 2 == 0, "array", "[swiglu] last dimension of ",
+        shape_str(x.shape()), " is not even");
+  Shape out = x.shape();
+  out.back() /= 2;
+  return make_array(out, DType::kF32, std::make_shared<SwiGlu>(), {x});
 }
 
 Array prepare_linear_weight(const Array& w) {

@@ -157,16 +157,10 @@ class LlamaModel : public Model {
       Array att = outs.size() == 1 ? outs[0] : array::concat(outs, 0);
       x = array::add(x, array::linear(array::reshape(att, {rows, q_dim}), l.wo));
       h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
-      Array g, u;
-      if (l.gate_up.valid()) {
-        Array gu = array::linear(h, l.gate_up);
-        g = array::slice(gu, -1, 0, c.ffn);
-        u = array::slice(gu, -1, c.ffn, 2 * c.ffn);
-      } else {
-        g = array::linear(h, l.gate);
-        u = array::linear(h, l.up);
-      }
-      x = array::add(x, array::linear(array::mul(array::silu(g), u), l.down));
+      Array act = l.gate_up.valid()
+                      ? array::swiglu(array::linear(h, l.gate_up))
+                      : array::mul(array::silu(array::linear(h, l.gate)), array::linear(h, l.up));
+      x = array::add(x, array::linear(act, l.down));
     }
     // Keep the rows whose logits are wanted.
     std::vector<Array> keep_rows;

@@ -118,6 +118,17 @@ TEST(Fused, RmsNormMatchesComposition) {
   }
 }
 
+TEST(Fused, SwiGluMatchesComposition) {
+  const std::vector<float> six = {6.0f};
+  for (int64_t f : {1, 7, 64, 130}) {
+    Array x = mul(rand({5, 2 * f}, static_cast<uint32_t>(f)), Array::from_floats({1}, six));
+    expect_close(swiglu(x), composite::swiglu(x), 1e-5f);
+  }
+  Array big = mul(rand({300, 2 * 256}, 3), Array::from_floats({1}, six));  // threaded path
+  expect_close(swiglu(big), composite::swiglu(big), 1e-5f);
+  EXPECT_THROW(swiglu(rand({2, 3}, 1)), Error);
+}
+
 TEST(Fused, RopeMatchesComposition) {
   std::vector<int32_t> pos = {0, 1, 5, 17, 300};
   Array positions = Array::from_ints({5}, pos);
