@@ -6,7 +6,8 @@
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
 // GEMM part. --hot keeps one copy of a small matrix (cache-resident) to show
 // the kernels' compute ceiling.
-// Packed types (q8_0_r16, q4_0_r16: kernels/cpu/packed.h) are measured beside their sources.
+// Packed types (q8_0_r16, q4_0_r16: kernels/cpu/packed.h) are measured beside their sources,
+// mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside them.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa scalar|avx2|avx512] [--type T]
 #include <time.h>
 
@@ -26,6 +27,7 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/membw.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_mlx.h"
 
 using namespace runnel;
 using namespace runnel::kernels::cpu;
@@ -46,6 +48,21 @@ double cpu_now() {
 
 // Valid values of `t` (finite scales, weights in [-1, 1]) for n rows of k.
 std::vector<uint8_t> make_weights(DType t, size_t n, size_t k, std::mt19937& rng) {
+  if (is_mlx_packed(t)) {  // random MLX words, bf16 scales/biases in groups of 64, packed
+    const int bits = t == DType::kQ8AR16 ? 8 : 4;
+    std::vector<uint32_t> words(n * k * static_cast<size_t>(bits) / 32);
+    for (uint32_t& w : words) w = static_cast<uint32_t>(rng());
+    std::vector<uint16_t> sc(n * k / 64), bi(sc.size());
+    for (size_t i = 0; i < sc.size(); ++i) {
+      sc[i] = f32_to_bf16(0.01f + 0.001f * static_cast<float>(i % 7));
+      bi[i] = f32_to_bf16(-0.04f);
+    }
+    std::vector<uint8_t> out(row_bytes(t, k) * n);
+    ThreadPool one(1);
+    pack_mlx_affine(words.data(), sc.data(), bi.data(), DType::kBF16, n, k, bits, 64, out.data(),
+                    one);
+    return out;
+  }
   if (is_packed(t)) {  // random rows of the source type, packed (as a model load does)
     const DType src = packed_source(t);
     const std::vector<uint8_t> rows = make_weights(src, n, k, rng);
@@ -135,8 +152,9 @@ int main(int argc, char** argv) {
               isa_name(active_isa()), bw);
 
   std::vector<DType> types;
-  for (DType t : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_0R16,
-                  DType::kQ4_0, DType::kQ4_0R16, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t :
+       {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ8_0R16, DType::kQ8AR16,
+        DType::kQ4_0, DType::kQ4_0R16, DType::kQ4AR16, DType::kQ4_K, DType::kQ6_K}) {
     if (only_type.empty() || only_type == dtype_name(t)) types.push_back(t);
   }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};

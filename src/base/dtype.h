@@ -38,6 +38,10 @@ enum class DType : uint8_t {
   // as their source types, but not addressable row by row; never stored in files.
   kQ8_0R16,
   kQ4_0R16,
+  // The same for MLX affine int8 / int4 (q · scale + bias, f32 scale and bias per row and 32
+  // elements: kernels/cpu/packed_mlx.h), packed at load from MLX's U32 words; never in files.
+  kQ8AR16,
+  kQ4AR16,
   kCount,
 };
 

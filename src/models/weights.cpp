@@ -7,8 +7,10 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "base/strings.h"
+#include "base/thread_pool.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "kernels/cpu/packed_mlx.h"
 
 namespace runnel::models {
 
@@ -120,21 +122,24 @@ array::Array WeightSource::get(const std::string& canonical, const array::Shape&
   array::Array a = find(canonical);
   const std::string name = gguf_ ? canonical : hf_name(canonical);
   check(a.valid(), "model", path_, ": ", layer_prefix(canonical), "missing ", name);
-  if (st_ && a.dtype() == DType::kU32 && name.size() > 7 &&
-      name.compare(name.size() - 7, 7, ".weight") == 0) {
-    const std::string base = name.substr(0, name.size() - 7);
-    const formats::SafeTensor* sc = st_->find(base + ".scales");
-    const formats::SafeTensor* bi = st_->find(base + ".biases");
-    if (sc != nullptr || bi != nullptr) return dequantize_mlx(canonical, name, a, expected);
-  }
+  if (is_mlx_quantized(name, a)) return dequantize_mlx(canonical, name, a, expected);
   check(a.shape() == expected, "model", path_, ": ", layer_prefix(canonical), name, " has shape ",
         array::shape_str(a.shape()), ", expected ", array::shape_str(expected));
   return a;
 }
 
-array::Array WeightSource::dequantize_mlx(const std::string& canonical, const std::string& name,
-                                          const array::Array& packed,
-                                          const array::Shape& expected) const {
+bool WeightSource::is_mlx_quantized(const std::string& name, const array::Array& a) const {
+  if (!st_ || a.dtype() != DType::kU32 || name.size() <= 7 ||
+      name.compare(name.size() - 7, 7, ".weight") != 0) {
+    return false;
+  }
+  const std::string base = name.substr(0, name.size() - 7);
+  return st_->find(base + ".scales") != nullptr || st_->find(base + ".biases") != nullptr;
+}
+
+WeightSource::MlxTensor WeightSource::check_mlx(const std::string& canonical,
+                                                const std::string& name, const array::Array& packed,
+                                                const array::Shape& expected) const {
   const std::string where = str_cat(path_, ": ", layer_prefix(canonical), name);
   const formats::SafeTensor* sc = st_->find(name.substr(0, name.size() - 7) + ".scales");
   const formats::SafeTensor* bi = st_->find(name.substr(0, name.size() - 7) + ".biases");
@@ -162,14 +167,41 @@ array::Array WeightSource::dequantize_mlx(const std::string& canonical, const st
           path_, ": ", t->name, " must be f32, f16 or bf16");
   }
   check(sc->dtype == bi->dtype, "model", where, ": scales and biases have different dtypes");
+  return {static_cast<const uint32_t*>(packed.raw()), sc, bi, rows, cols, bits, group};
+}
+
+array::Array WeightSource::dequantize_mlx(const std::string& canonical, const std::string& name,
+                                          const array::Array& packed,
+                                          const array::Shape& expected) const {
+  const MlxTensor t = check_mlx(canonical, name, packed, expected);
   array::Array out = array::Array::empty(expected, DType::kF32, array::MemoryKind::kWeights);
-  mlx_dequantize(static_cast<const uint32_t*>(packed.raw()), sc->data, bi->data, sc->dtype, rows,
-                 cols, bits, group, out.mutable_data<float>());
+  mlx_dequantize(t.words, t.scales->data, t.biases->data, t.scales->dtype, t.rows, t.cols, t.bits,
+                 t.group_size, out.mutable_data<float>());
   return out;
 }
 
 array::Array WeightSource::get_linear(const std::string& canonical, const array::Shape& expected,
                                       bool keep_source, DType* file_type) const {
+  // MLX int4/int8 matrices go straight from the file's words to the packed layout when the
+  // active kernels prefer it (no f32 copy); other bit widths and ISAs dequantize in get().
+  if (st_ && expected.size() == 2) {
+    const std::string name = hf_name(canonical);
+    if (array::Array raw = find(canonical); raw.valid() && is_mlx_quantized(name, raw)) {
+      const MlxTensor t = check_mlx(canonical, name, raw, expected);
+      const DType p = kernels::cpu::preferred_mlx_type(
+          t.bits, t.group_size, static_cast<size_t>(t.rows), static_cast<size_t>(t.cols));
+      if (p != DType::kF32) {
+        // The logical type is what get() would return (f32), as before packing existed.
+        if (file_type) *file_type = DType::kF32;
+        array::Array out = array::Array::empty(expected, p, array::MemoryKind::kWeights);
+        kernels::cpu::pack_mlx_affine(t.words, t.scales->data, t.biases->data, t.scales->dtype,
+                                      static_cast<size_t>(t.rows), static_cast<size_t>(t.cols),
+                                      t.bits, t.group_size, out.raw_mutable(),
+                                      ThreadPool::global());
+        return out;
+      }
+    }
+  }
   array::Array a = get(canonical, expected);
   if (file_type) *file_type = a.dtype();
   array::Array p = array::prepare_linear_weight(a);

@@ -2,7 +2,8 @@
 // named canonically by their GGUF names ("blk.7.attn_k.weight"); Hugging Face names are mapped.
 // Arrays are zero-copy views of the memory-mapped files, kept alive by the arrays themselves.
 // MLX affine-quantized folders (X.weight U32 packed + X.scales + X.biases) are dequantized to f32
-// at load by get(): a pinned copy, shape [out, in] as expected.
+// at load by get(): a pinned copy, shape [out, in] as expected; get_linear packs int4/int8 ones
+// straight into the kernels' MLX r16 layouts instead when the active ISA prefers them.
 #pragma once
 
 #include <memory>
@@ -14,6 +15,7 @@
 namespace runnel::formats {
 class GgufFile;
 class SafetensorsModel;
+struct SafeTensor;
 }  // namespace runnel::formats
 
 namespace runnel::models {
@@ -45,6 +47,16 @@ class WeightSource {
   const std::string& path() const { return path_; }
 
  private:
+  // A validated MLX-quantized matrix (errors name the file, layer and tensor).
+  struct MlxTensor {
+    const uint32_t* words;
+    const formats::SafeTensor *scales, *biases;
+    int64_t rows, cols;
+    int bits, group_size;
+  };
+  bool is_mlx_quantized(const std::string& name, const array::Array& a) const;
+  MlxTensor check_mlx(const std::string& canonical, const std::string& name,
+                      const array::Array& packed, const array::Shape& expected) const;
   array::Array dequantize_mlx(const std::string& canonical, const std::string& name,
                               const array::Array& packed, const array::Shape& expected) const;
 

@@ -74,7 +74,8 @@ struct MatmulEntry {
   // Packed types (packed.h) have `packed` instead of `tile`; ng is the most groups per call.
   PackedFn packed = nullptr;
   int ng = 1;
-  // Source types: whether this ISA streams packed_type(source) better than the source layout.
+  // Source types: whether this ISA streams packed_type(source) better than the source layout;
+  // MLX packed types (packed_mlx.h, which have no source entry): whether to pack them at all.
   bool prefer_packed = false;
 };
 
@@ -111,6 +112,7 @@ const KernelTable& kernel_table(Isa isa);
   void register_matmul(KernelTable& t);         \
   void register_matmul_kquants(KernelTable& t); \
   void register_matmul_packed(KernelTable& t);  \
+  void register_matmul_mlx(KernelTable& t);     \
   void register_attention(KernelTable& t);      \
   void register_vec(KernelTable& t);            \
   }

@@ -12,6 +12,7 @@
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed_mlx.h"
 #include "kernels/cpu/quant.h"
 
 namespace runnel::kernels::cpu {
@@ -120,6 +121,9 @@ DType packed_source(DType packed) {
       return DType::kQ8_0;
     case DType::kQ4_0R16:
       return DType::kQ4_0;
+    case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
+    case DType::kQ4AR16:
+      return DType::kU32;
     default:
       return packed;
   }
@@ -151,6 +155,7 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
 }
 
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
+  if (is_mlx_packed(packed)) return unpack_mlx_f32(packed, w, n, k, out);
   const Layout lay = layout_of(packed);
   const size_t nb = k / kQK;
   const size_t group_bytes = kPackRows * row_bytes(packed, k);
