@@ -38,6 +38,10 @@ enum class DType : uint8_t {
   // as their source types, but not addressable row by row; never stored in files.
   kQ8_0R16,
   kQ4_0R16,
+  // The same for F16 / BF16 / F32: 16 rows interleaved per element (any row length).
+  kF16R16,
+  kBF16R16,
+  kF32R16,
   kCount,
 };
 

@@ -8,6 +8,7 @@
 #include "base/env.h"
 #include "base/error.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed_float.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -31,6 +32,7 @@ struct Tables {
       const Isa isa = static_cast<Isa>(i);
       scalar::register_matmul(t[i]);
       scalar::register_matmul_packed(t[i]);
+      scalar::register_matmul_packed_float(t[i]);
       scalar::register_attention(t[i]);
       scalar::register_vec(t[i]);
       if (isa >= Isa::kAvx2) {
@@ -43,6 +45,7 @@ struct Tables {
         avx512::register_matmul(t[i]);
         avx512::register_matmul_kquants(t[i]);
         avx512::register_matmul_packed(t[i]);
+        avx512::register_matmul_packed_float(t[i]);
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }
