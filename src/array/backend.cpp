@@ -34,6 +34,9 @@ bool linear_supported(DType wtype) {
     case DType::kQ4_0R16:
     case DType::kQ8AR16:
     case DType::kQ4AR16:
+    case DType::kF16R16:
+    case DType::kBF16R16:
+    case DType::kF32R16:
       return true;
     default:
       return false;

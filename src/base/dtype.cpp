@@ -19,7 +19,8 @@ constexpr DTypeInfo kInfo[] = {
     {"q8_0", 32, 34, true},     {"q2_k", 256, 84, true},    {"q3_k", 256, 110, true},
     {"q4_k", 256, 144, true},   {"q5_k", 256, 176, true},   {"q6_k", 256, 210, true},
     {"q8_k", 256, 292, true},   {"q8_0_r16", 32, 34, true}, {"q4_0_r16", 32, 18, true},
-    {"mlx8_r16", 32, 40, true}, {"mlx4_r16", 32, 24, true},
+    {"mlx8_r16", 32, 40, true}, {"mlx4_r16", 32, 24, true}, {"f16_r16", 1, 2, true},
+    {"bf16_r16", 1, 2, true},   {"f32_r16", 1, 4, true},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == static_cast<size_t>(DType::kCount));
 

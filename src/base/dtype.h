@@ -42,6 +42,10 @@ enum class DType : uint8_t {
   // elements: kernels/cpu/packed_mlx.h), packed at load from MLX's U32 words; never in files.
   kQ8AR16,
   kQ4AR16,
+  // The same for F16 / BF16 / F32: 16 rows interleaved per element (any row length).
+  kF16R16,
+  kBF16R16,
+  kF32R16,
   kCount,
 };
 

@@ -8,6 +8,7 @@
 #include "base/env.h"
 #include "base/error.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed_float.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -32,6 +33,7 @@ struct Tables {
       scalar::register_matmul(t[i]);
       scalar::register_matmul_packed(t[i]);
       scalar::register_matmul_mlx(t[i]);
+      scalar::register_matmul_packed_float(t[i]);
       scalar::register_attention(t[i]);
       scalar::register_vec(t[i]);
       if (isa >= Isa::kAvx2) {
@@ -45,6 +47,7 @@ struct Tables {
         avx512::register_matmul_kquants(t[i]);
         avx512::register_matmul_packed(t[i]);
         avx512::register_matmul_mlx(t[i]);
+        avx512::register_matmul_packed_float(t[i]);
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }

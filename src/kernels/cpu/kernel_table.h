@@ -52,11 +52,11 @@ constexpr int kMaxTile = 4;
 using TileFn = void (*)(const GemmTile&);
 
 // One call of a packed-layout kernel (packed.h): y[i, 16 g + r] for i < mr rows of x and
-// g < ng groups of 16 weight rows, over all of k. Each output lane is summed block by block in
-// order with one fma per block, so every variant equals the scalar reference bit for bit and the
-// result does not depend on mr, ng or the thread count.
+// g < ng groups of 16 weight rows, over all of k. Each output lane is summed block by block (for
+// float types element by element) in order with one fma per block, so every variant equals the
+// scalar reference bit for bit and the result does not depend on mr, ng or the thread count.
 struct PackedGemm {
-  const uint8_t* x;  // BlockQ8Act rows
+  const uint8_t* x;  // BlockQ8Act rows (the entry's act is kQ8), or f32 rows (kF32)
   size_t x_stride;   // bytes
   const uint8_t* w;  // the first group
   size_t w_group_bytes;

@@ -12,6 +12,7 @@
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed_float.h"
 #include "kernels/cpu/packed_mlx.h"
 #include "kernels/cpu/quant.h"
 
@@ -110,6 +111,12 @@ DType packed_type(DType src) {
       return DType::kQ8_0R16;
     case DType::kQ4_0:
       return DType::kQ4_0R16;
+    case DType::kF16:
+      return DType::kF16R16;
+    case DType::kBF16:
+      return DType::kBF16R16;
+    case DType::kF32:
+      return DType::kF32R16;
     default:
       return src;
   }
@@ -124,6 +131,12 @@ DType packed_source(DType packed) {
     case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
     case DType::kQ4AR16:
       return DType::kU32;
+    case DType::kF16R16:
+      return DType::kF16;
+    case DType::kBF16R16:
+      return DType::kBF16;
+    case DType::kF32R16:
+      return DType::kF32;
     default:
       return packed;
   }
@@ -141,7 +154,8 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
                   ThreadPool& pool) {
   check(packed_type(src) != src, "matmul", "no packed layout for ", dtype_name(src));
   check(n % kPackRows == 0, "matmul", "packing needs a multiple of 16 rows, got ", n);
-  check(k % kQK == 0, "matmul", "k=", k, " is not a multiple of 32");
+  const bool plain = is_packed_float(src);
+  check(plain || k % kQK == 0, "matmul", "k=", k, " is not a multiple of 32");
   check(w_stride >= row_bytes(src, k), "matmul", "weight row stride ", w_stride, " < ",
         row_bytes(src, k));
   const size_t group_bytes = kPackRows * row_bytes(src, k);
@@ -149,13 +163,19 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
   uint8_t* ob = static_cast<uint8_t*>(out);
   pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
     for (size_t g = g0; g < g1; ++g) {
-      pack_group(src, wb + g * kPackRows * w_stride, w_stride, k, ob + g * group_bytes);
+      const uint8_t* rows = wb + g * kPackRows * w_stride;
+      if (plain) {
+        pack_group_float(src, rows, w_stride, k, ob + g * group_bytes);
+      } else {
+        pack_group(src, rows, w_stride, k, ob + g * group_bytes);
+      }
     }
   });
 }
 
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
   if (is_mlx_packed(packed)) return unpack_mlx_f32(packed, w, n, k, out);
+  if (is_packed_float(packed)) return unpack_float_f32(packed, w, n, k, out);
   const Layout lay = layout_of(packed);
   const size_t nb = k / kQK;
   const size_t group_bytes = kPackRows * row_bytes(packed, k);

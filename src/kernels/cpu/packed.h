@@ -12,6 +12,8 @@
 // holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
 //   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
+// F16R16 / BF16R16 / F32R16 (packed_float.h): element c of row r at (16 c + r) * elem_bytes in its
+// group, for any k (one 32- or 64-byte load is element c of 16 rows).
 // Packing requires n % 16 == 0 (every real model's matrices); other shapes keep GGML's layout.
 #pragma once
 

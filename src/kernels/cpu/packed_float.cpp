@@ -1,0 +1,100 @@
+// Packing, unpacking and the scalar reference kernels of the float r16 layouts (packed_float.h).
+// The reference defines the arithmetic: each output starts at +0 and takes one fma per k position
+// in k order, acc = fma(x[c], widen(w[r][c]), acc), with the weight widened exactly to f32, so a
+// SIMD kernel that keeps one fma chain per output lane equals it bit for bit.
+#include "kernels/cpu/packed_float.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+float widen(DType packed, const uint8_t* p) {
+  if (packed == DType::kF32R16) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return packed == DType::kF16R16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+void gemm_reference(const PackedGemm& a, DType packed) {
+  const size_t es = dtype_size(packed_source(packed));
+  for (int i = 0; i < a.mr; ++i) {
+    const float* x = reinterpret_cast<const float*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t c = 0; c < a.k; ++c) {
+        for (int r = 0; r < kPackRows; ++r) {
+          acc[r] = std::fma(x[c], widen(packed, wg + (c * kPackRows + r) * es), acc[r]);
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
+}
+
+void gemm_f16_r16(const PackedGemm& a) { gemm_reference(a, DType::kF16R16); }
+void gemm_bf16_r16(const PackedGemm& a) { gemm_reference(a, DType::kBF16R16); }
+void gemm_f32_r16(const PackedGemm& a) { gemm_reference(a, DType::kF32R16); }
+
+}  // namespace
+
+bool is_packed_float(DType t) {
+  switch (t) {
+    case DType::kF16:
+    case DType::kBF16:
+    case DType::kF32:
+    case DType::kF16R16:
+    case DType::kBF16R16:
+    case DType::kF32R16:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void pack_group_float(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out) {
+  const size_t es = dtype_size(src);
+  // k in chunks of 64 so the chunk's output (16 x 64 elements, <= 4 KiB) stays in L1 while each
+  // row's part of it is scattered in.
+  for (size_t c0 = 0; c0 < k; c0 += 64) {
+    const size_t c1 = std::min(k, c0 + 64);
+    for (int r = 0; r < kPackRows; ++r) {
+      const uint8_t* row = rows + static_cast<size_t>(r) * w_stride;
+      for (size_t c = c0; c < c1; ++c) {
+        std::memcpy(out + (c * kPackRows + static_cast<size_t>(r)) * es, row + c * es, es);
+      }
+    }
+  }
+}
+
+void unpack_float_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
+  const size_t es = dtype_size(packed_source(packed));
+  const uint8_t* wb = static_cast<const uint8_t*>(w);
+  for (size_t row = 0; row < n; ++row) {
+    const uint8_t* wg = wb + row / kPackRows * kPackRows * k * es;
+    const size_t r = row % kPackRows;
+    for (size_t c = 0; c < k; ++c) out[row * k + c] = widen(packed, wg + (c * kPackRows + r) * es);
+  }
+}
+
+namespace scalar {
+void register_matmul_packed_float(KernelTable& t) {
+  matmul_entry(t, DType::kF16R16) = {nullptr, ActKind::kF32, 4, 1, gemm_f16_r16, 1, false};
+  matmul_entry(t, DType::kBF16R16) = {nullptr, ActKind::kF32, 4, 1, gemm_bf16_r16, 1, false};
+  matmul_entry(t, DType::kF32R16) = {nullptr, ActKind::kF32, 4, 1, gemm_f32_r16, 1, false};
+}
+}  // namespace scalar
+
+}  // namespace runnel::kernels::cpu
