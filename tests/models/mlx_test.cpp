@@ -157,7 +157,8 @@ double max_rel(const std::vector<std::vector<float>>& a, const std::vector<std::
 }
 
 // Whether get_linear packed this folder's matrices for the integer kernels (int4/int8 under
-// AVX-512) instead of dequantizing them; a packed matrix must hold exactly get()'s f32 values.
+// AVX-512) instead of dequantizing them; a packed matrix (integer, or f32 repacked as f32_r16)
+// must hold exactly get()'s f32 values.
 bool linear_is_packed(const std::string& mlx, int bits) {
   auto w = WeightSource::from_hf_dir(mlx);
   DType file_type = DType::kCount;
@@ -166,13 +167,17 @@ bool linear_is_packed(const std::string& mlx, int bits) {
   EXPECT_EQ(file_type, DType::kF32);
   const bool want =
       (bits == 4 || bits == 8) && kernels::cpu::active_isa() >= kernels::cpu::Isa::kAvx512;
-  EXPECT_EQ(lin.dtype() != DType::kF32, want) << dtype_name(lin.dtype());
+  const bool integer = kernels::cpu::is_mlx_packed(lin.dtype());
+  EXPECT_EQ(integer, want) << dtype_name(lin.dtype());
+  if (integer) {
+    EXPECT_EQ(lin.dtype(), kernels::cpu::mlx_packed_type(bits));
+  }
   if (lin.dtype() == DType::kF32) return false;
-  EXPECT_EQ(lin.dtype(), kernels::cpu::mlx_packed_type(bits));
+  // Packed for the integer kernels, or (dequantized) repacked as f32_r16: the same values.
   std::vector<float> unpacked(64 * 128);
   kernels::cpu::unpack_weights_f32(lin.dtype(), lin.raw(), 64, 128, unpacked.data());
   EXPECT_EQ(unpacked, f32.to_floats());
-  return true;
+  return integer;
 }
 
 void check_bits(int bits, int group, DType sb, double max_error_vs_f32) {
