@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kChunk = 64;  // KV positions per step; steps start at multiples of kChunk
 constexpr int kNv = kChunk / 16;
-constexpr int kMaxRows = 32;  // (query, head) rows per tile
+constexpr int kMaxRows = 64;  // (query, head) rows per tile
 constexpr int kRb = 4;        // rows per register block (QK: 4 × kNv accumulators, PV: 4 × 4)
 constexpr int kMaxDp = kMaxHeadDim;  // head_dim rounded up to 16 is at most this
 
