@@ -4,15 +4,17 @@
 // DRAM, as decode does, instead of hitting the 32 MiB L3: a timed sample is one pass over all
 // copies, the probe's sample one pass over its 1 GiB buffer, and both report the best pass.
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
-// GEMM part. --hot keeps one copy of a small matrix (cache-resident) to show
-// the kernels' compute ceiling.
-// Packed types (q8_0_r16, q4_0_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their
-// sources, mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
-//   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa scalar|avx2|avx512] [--type T]
+// GEMM part, --attention only the attention part. --hot keeps one copy of a small matrix
+// (cache-resident) to show the kernels' compute ceiling. Packed types (q8_0_r16, q4_0_r16,
+// f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources, mlx8_r16 / mlx4_r16
+// (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
+//   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa scalar|avx2|avx512]
+//                 [--type T]
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -119,7 +121,7 @@ Timing time_it(F&& fn, double budget) {
 
 int main(int argc, char** argv) {
   int threads = 2;
-  bool quick = false, hot = false, gemm_only = false;
+  bool quick = false, hot = false, gemm_only = false, attention_only = false;
   std::string only, only_type;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -127,6 +129,8 @@ int main(int argc, char** argv) {
       threads = std::stoi(argv[++i]);
     } else if (a == "--gemm") {
       gemm_only = true;
+    } else if (a == "--attention") {
+      attention_only = true;
     } else if (a == "--hot") {
       hot = true;
     } else if (a == "--quick") {
@@ -137,8 +141,8 @@ int main(int argc, char** argv) {
       only_type = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--isa NAME] "
-                   "[--type NAME]\n");
+                   "usage: bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] "
+                   "[--isa NAME] [--type NAME]\n");
       return 2;
     }
   }
@@ -160,7 +164,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
   if (!quick) shapes.push_back({8192, 8192});
   if (hot) shapes = {{256, 2048}};
-  if (gemm_only) shapes.clear();
+  if (gemm_only || attention_only) shapes.clear();
   std::mt19937 rng(1);
 
   std::printf(
@@ -204,12 +208,19 @@ int main(int argc, char** argv) {
 
   if (hot) return 0;
 
-  // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64), f16 KV in 16-token blocks:
-  // decode over a 4096-token context (KV bytes read per call / time) and a 512-token prompt.
-  std::printf("\nAttention (32/8 heads, head_dim 64, f16 KV, blocks of 16)\n");
-  std::printf("%-22s %-7s %10s %12s\n", "case", "isa", "ms", "KV GB/s");
-  {
-    const int heads = 32, kv_heads = 8, d = 64, bt = 16, n_ctx = 4096;
+  // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64) and Qwen3's (16 / 8 of 128),
+  // f16 KV in 16-token blocks: decode over a 4096-token context (KV bytes read per call / time)
+  // and a 512-token prompt (GFLOP/s of the causal QK and PV products: 4·d·heads·Σ n_valid).
+  struct Shape {
+    int heads, kv_heads, d;
+  };
+  for (Shape sh : {Shape{32, 8, 64}, Shape{16, 8, 128}}) {
+    if (gemm_only) break;
+    std::printf("\nAttention (%d/%d heads, head_dim %d, f16 KV, blocks of 16)\n", sh.heads,
+                sh.kv_heads, sh.d);
+    std::printf("%-22s %-7s %10s %12s %10s %12s\n", "case", "isa", "ms", "KV GB/s", "GFLOP/s",
+                "per CPU-s");
+    const int heads = sh.heads, kv_heads = sh.kv_heads, d = sh.d, bt = 16, n_ctx = 4096;
     std::vector<uint16_t> kv(static_cast<size_t>(n_ctx) * kv_heads * d * 2);
     for (auto& h : kv) h = f32_to_f16(std::uniform_real_distribution<float>(-1, 1)(rng));
     std::vector<const void*> kb, vb;
@@ -217,7 +228,7 @@ int main(int argc, char** argv) {
       kb.push_back(kv.data() + static_cast<size_t>(b) * bt * kv_heads * d);
       vb.push_back(kv.data() + kv.size() / 2 + static_cast<size_t>(b) * bt * kv_heads * d);
     }
-    std::vector<float> q(512 * heads * d), out(q.size());
+    std::vector<float> q(static_cast<size_t>(512) * heads * d), out(q.size());
     for (float& v : q) v = std::uniform_real_distribution<float>(-1, 1)(rng);
     struct Case {
       const char* name;
@@ -226,16 +237,32 @@ int main(int argc, char** argv) {
     for (Case c : {Case{"decode n_kv=4096", 1, 4096, 4095}, Case{"prefill n_q=512", 512, 512, 0}}) {
       for (Isa isa : isas) {
         set_active_isa(isa);
-        kernels::cpu::AttentionArgs a{q.data(), out.data(), c.n_q,     heads,       kv_heads,
-                                      d,        kb.data(),  vb.data(), DType::kF16, bt,
-                                      c.n_kv,   c.q_pos0,   0.125f};
+        kernels::cpu::AttentionArgs a{q.data(),
+                                      out.data(),
+                                      c.n_q,
+                                      heads,
+                                      kv_heads,
+                                      d,
+                                      kb.data(),
+                                      vb.data(),
+                                      DType::kF16,
+                                      bt,
+                                      c.n_kv,
+                                      c.q_pos0,
+                                      1.0f / std::sqrt(float(d))};
         Timing tm = time_it([&] { attention(a, pool); }, isa == Isa::kScalar ? 0.3 : 0.6);
         const double kv_bytes = 2.0 * c.n_kv * kv_heads * d * 2;
-        std::printf("%-22s %-7s %10.3f %12.2f\n", c.name, isa_name(isa), tm.best * 1e3,
-                    kv_bytes / tm.best / 1e9);
+        double visible = 0;  // Σ over queries of the kv positions each attends to
+        for (int i = 0; i < c.n_q; ++i) visible += std::min(c.n_kv, c.q_pos0 + i + 1);
+        const double flop = 4.0 * d * heads * visible;
+        std::printf("%-22s %-7s %10.3f %12.2f %10.1f %12.1f\n", c.name, isa_name(isa),
+                    tm.best * 1e3, kv_bytes / tm.best / 1e9, flop / tm.best / 1e9,
+                    flop / tm.best_cpu / 1e9);
+        std::fflush(stdout);
       }
     }
   }
+  if (attention_only) return 0;
   std::printf("\nGEMM m=512 (prefill): best time, GFLOP/s (2·m·n·k per call)\n");
   std::printf("%-6s %-7s %11s %9s %9s %12s\n", "type", "isa", "n x k", "ms", "GFLOP/s",
               "per CPU-s");

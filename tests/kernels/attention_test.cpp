@@ -1,6 +1,7 @@
 // attention: every ISA (and the scalar reference) against a naive double-precision attention that
 // materializes the scores; GQA/MQA, several queries at an offset, blocks that do not divide n_kv,
-// f16 KV, long contexts spanning many chunks; bit-identical across thread counts.
+// f16 KV, long contexts spanning many chunks; bit-identical across thread counts, and each query's
+// output the same bits whether computed alone (decode), in one big prefill call or in chunks.
 #include "kernels/cpu/attention.h"
 
 #include <gtest/gtest.h>
@@ -140,6 +141,9 @@ const Case kCases[] = {
     {4, 2, 1, 1, 5, 10, 3, DType::kF32},        // head_dim 1; n_kv < q_pos0 + n_q: clipped
     {2, 4, 4, 35, 64, 130, 128, DType::kF32},   // block larger than a chunk
     {3, 16, 1, 8, 4, 3, 0, DType::kF16},        // group of 16 (> heads per task)
+    {40, 8, 2, 64, 16, 90, 50, DType::kF16},    // prefill tiles across a KV chunk boundary
+    {19, 6, 2, 24, 5, 75, 56, DType::kF32},     // group 3, ragged row blocks and tiles
+    {2, 64, 1, 16, 8, 2, 0, DType::kF32},       // group of 64 (> rows per tile)
 };
 
 TEST(Attention, MatchesNaiveForEveryIsa) {
@@ -181,6 +185,55 @@ TEST(Attention, BitIdenticalAcrossThreadCounts) {
           ASSERT_EQ(0, std::memcmp(first.data(), got.data(), got.size() * 4))
               << isa_name(isa) << " threads=" << threads;
         }
+      }
+    }
+  }
+}
+
+// Queries [i0, i1) of s's prompt as their own call, seeing positions < q_pos0 + i1 (as a chunked
+// prefill or a decode step does), into out (laid out like the full call's output).
+void run_part(const KvSetup& s, int i0, int i1, float* out, ThreadPool& pool) {
+  AttentionArgs a = s.a;
+  const size_t row = static_cast<size_t>(a.n_heads) * a.head_dim;
+  a.q = s.a.q + i0 * row;
+  a.out = out + i0 * row;
+  a.n_q = i1 - i0;
+  a.q_pos0 = s.a.q_pos0 + i0;
+  a.n_kv = s.a.q_pos0 + i1;
+  attention(a, pool);
+}
+
+TEST(Attention, QueryBitsDoNotDependOnTheCall) {
+  // n_q, heads, kv_heads, head_dim, block_tokens, n_kv (= q_pos0 + n_q), q_pos0, kv: groups of
+  // 1..8, head_dim not a multiple of 16, tiles straddling KV chunks and the causal boundary.
+  const Case cases[] = {
+      {70, 8, 2, 64, 16, 75, 5, DType::kF16},     {45, 8, 8, 40, 7, 105, 60, DType::kF32},
+      {37, 16, 2, 17, 16, 137, 100, DType::kF16}, {50, 6, 2, 128, 16, 63, 13, DType::kF32},
+      {33, 16, 8, 128, 16, 123, 90, DType::kF16}, {20, 7, 1, 33, 5, 20, 0, DType::kF16},
+      {9, 2, 2, 1, 3, 200, 191, DType::kF32},
+  };
+  std::mt19937 rng(11);
+  ThreadPool pool1(1), pool2(2);
+  for (const Case& c : cases) {
+    KvSetup s;
+    make(s, c, rng);
+    const size_t row = static_cast<size_t>(c.n_heads) * c.head_dim;
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      IsaScope scope(isa);
+      if (!scope.ok()) continue;
+      const std::vector<float> full = run(s, pool2);
+      std::vector<float> alone(full.size()), chunked(full.size());
+      for (int i = 0; i < c.n_q; ++i) run_part(s, i, i + 1, alone.data(), i % 2 ? pool1 : pool2);
+      for (int i0 = 0, n = 1; i0 < c.n_q; i0 += n, n = n % 13 + 3) {
+        run_part(s, i0, std::min(c.n_q, i0 + n), chunked.data(), n % 2 ? pool1 : pool2);
+      }
+      for (int i = 0; i < c.n_q; ++i) {
+        ASSERT_EQ(0, std::memcmp(full.data() + i * row, alone.data() + i * row, row * 4))
+            << isa_name(isa) << " alone, query " << i << " of n_q=" << c.n_q << " d=" << c.head_dim
+            << " heads=" << c.n_heads << "/" << c.n_kv_heads;
+        ASSERT_EQ(0, std::memcmp(full.data() + i * row, chunked.data() + i * row, row * 4))
+            << isa_name(isa) << " chunked, query " << i << " of n_q=" << c.n_q
+            << " d=" << c.head_dim << " heads=" << c.n_heads << "/" << c.n_kv_heads;
       }
     }
   }

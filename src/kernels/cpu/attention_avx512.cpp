@@ -1,84 +1,291 @@
-// AVX-512 primitives for the shared flash-attention loop (attention_impl.h): 16 lanes, f16 rows
-// widened with vcvtph2ps; only ragged tails use masked loads/stores (slow on Zen 4).
-#include "kernels/cpu/attention_impl.h"
+// AVX-512 flash attention, tiled: a task is (tile of consecutive queries × run of heads sharing one
+// KV head), so each K/V row of a chunk is widened once and used by every (query, head) row of the
+// tile. Scores use vertical FMAs over a transposed K chunk (lanes = KV positions); the running
+// outputs are register-blocked over rows. Per (query, head) the arithmetic is the same whatever
+// tile it lands in (tile of 1 = decode): see the invariant before attention_tile.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
-inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
-inline __m512 load16(const uint16_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+constexpr int kChunk = 64;  // KV positions per step; steps start at multiples of kChunk
+constexpr int kNv = kChunk / 16;
+constexpr int kMaxRows = 64;  // (query, head) rows per tile
+constexpr int kRb = 4;        // rows per register block (QK: 4 × kNv accumulators, PV: 4 × 4)
+constexpr int kMaxDp = kMaxHeadDim;  // head_dim rounded up to 16 is at most this
+
+inline __mmask16 tail_mask(int n) {
+  return n >= 16 ? 0xffff : static_cast<__mmask16>((1u << n) - 1);
 }
 inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
 inline __m512 load16(const uint16_t* p, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
-inline __mmask16 tail_mask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
 
-struct Ops {
-  template <class T>
-  static float dot(const float* q, const T* k, int d) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 32 <= d; i += 32) {
-      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16(k + i), a0);
-      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i + 16), load16(k + i + 16), a1);
-    }
-    for (; i + 16 <= d; i += 16) a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), load16(k + i), a0);
-    if (i < d) {
-      const __mmask16 m = tail_mask(d - i);
-      a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + i), load16(k + i, m), a1);
-    }
-    return hsum16(_mm512_add_ps(a0, a1));
+// In-register 16×16 transpose: r[i] lane e becomes r[e] lane i.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
   }
-  template <class T>
-  static void axpy(float* acc, float p, const T* v, int d) {
-    const __m512 pv = _mm512_set1_ps(p);
-    int i = 0;
-    for (; i + 16 <= d; i += 16) {
-      _mm512_storeu_ps(acc + i, _mm512_fmadd_ps(pv, load16(v + i), _mm512_loadu_ps(acc + i)));
-    }
-    if (i < d) {
-      const __mmask16 m = tail_mask(d - i);
-      const __m512 r = _mm512_fmadd_ps(pv, load16(v + i, m), _mm512_maskz_loadu_ps(m, acc + i));
-      _mm512_mask_storeu_ps(acc + i, m, r);
+  // u[4g + m], 128-bit lane k: element 4k + m of rows 4g..4g+3.
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xee);
+    u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
+  }
+  // Per m, a 4×4 transpose of 128-bit lanes across u[m], u[4 + m], u[8 + m], u[12 + m].
+  for (int m = 0; m < 4; ++m) {
+    const __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
+    const __m512 v2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    const __m512 v3 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
+    r[m] = _mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[4 + m] = _mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[8 + m] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
+    r[12 + m] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
+  }
+}
+
+// kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 16·ceil(c/16)), e < dp.
+template <class T>
+void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
+  __m512 r[16];
+  for (int j0 = 0; j0 < c; j0 += 16) {
+    for (int e0 = 0; e0 < dp; e0 += 16) {
+      const __mmask16 m = tail_mask(d - e0);
+      for (int t = 0; t < 16; ++t) {
+        r[t] = j0 + t < c ? load16(krow[j0 + t] + e0, m) : _mm512_setzero_ps();
+      }
+      transpose16(r);
+      for (int t = 0; t < 16; ++t) _mm512_storeu_ps(kt + (e0 + t) * kChunk + j0, r[t]);
     }
   }
-  static void scale(float* acc, float s, int d) {
-    const __m512 sv = _mm512_set1_ps(s);
-    int i = 0;
-    for (; i + 16 <= d; i += 16)
-      _mm512_storeu_ps(acc + i, _mm512_mul_ps(sv, _mm512_loadu_ps(acc + i)));
-    if (i < d) {
-      const __mmask16 m = tail_mask(d - i);
-      _mm512_mask_storeu_ps(acc + i, m, _mm512_mul_ps(sv, _mm512_maskz_loadu_ps(m, acc + i)));
+}
+
+// vf[j * dp + e] = V[j][e] as f32 for j < c, zero for d <= e < dp.
+template <class T>
+void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
+  for (int j = 0; j < c; ++j) {
+    for (int e0 = 0; e0 < dp; e0 += 16) {
+      _mm512_storeu_ps(vf + j * dp + e0, load16(vrow[j] + e0, tail_mask(d - e0)));
     }
   }
-  // Full vectors use plain loads/stores; only the tail is masked (masked stores are slow on
-  // Zen 4 and defeat store-to-load forwarding of the scores read right after).
-  static float exp_sub_sum(float* s, int n, float m) {
-    const __m512 mv = _mm512_set1_ps(m);
-    __m512 sv = _mm512_setzero_ps();
-    int j = 0;
-    for (; j + 16 <= n; j += 16) {
-      const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(s + j), mv));
-      _mm512_storeu_ps(s + j, e);
-      sv = _mm512_add_ps(sv, e);
+}
+
+// s[r][16v + l] = scale · Σ_e q[r][e]·kt[e][16v + l], one fma per e in order from 0.
+template <int RB, int NV>
+void qk_block(const float* const* q, const float* kt, int d, float scale, float* s) {
+  __m512 acc[RB][NV];
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int e = 0; e < d; ++e) {
+    __m512 k[NV];
+    for (int v = 0; v < NV; ++v) k[v] = _mm512_loadu_ps(kt + e * kChunk + 16 * v);
+    for (int r = 0; r < RB; ++r) {
+      const __m512 qb = _mm512_set1_ps(q[r][e]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(qb, k[v], acc[r][v]);
     }
-    if (j < n) {
-      const __mmask16 k = tail_mask(n - j);
-      const __m512 e =
-          _mm512_maskz_mov_ps(k, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv)));
-      _mm512_mask_storeu_ps(s + j, k, e);
-      sv = _mm512_add_ps(sv, e);
-    }
-    return hsum16(sv);
   }
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < NV; ++v)
+      _mm512_storeu_ps(s + r * kChunk + 16 * v, _mm512_mul_ps(acc[r][v], sc));
+}
+
+// acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
+// vectors of 16 output lanes (acc and vf start at the slice; row strides dp and kChunk).
+template <int RB, int DV>
+void pv_block(float* acc, int dp, const float* p, const float* alpha, const float* vf, int c) {
+  __m512 o[RB][DV];
+  for (int r = 0; r < RB; ++r) {
+    const __m512 a = _mm512_set1_ps(alpha[r]);
+    for (int v = 0; v < DV; ++v) o[r][v] = _mm512_mul_ps(_mm512_loadu_ps(acc + r * dp + 16 * v), a);
+  }
+  for (int j = 0; j < c; ++j) {
+    __m512 x[DV];
+    for (int v = 0; v < DV; ++v) x[v] = _mm512_loadu_ps(vf + j * dp + 16 * v);
+    for (int r = 0; r < RB; ++r) {
+      const __m512 pb = _mm512_set1_ps(p[r * kChunk + j]);
+      for (int v = 0; v < DV; ++v) o[r][v] = _mm512_fmadd_ps(pb, x[v], o[r][v]);
+    }
+  }
+  for (int r = 0; r < RB; ++r)
+    for (int v = 0; v < DV; ++v) _mm512_storeu_ps(acc + r * dp + 16 * v, o[r][v]);
+}
+
+using QkFn = void (*)(const float* const*, const float*, int, float, float*);
+using PvFn = void (*)(float*, int, const float*, const float*, const float*, int);
+// Indexed [rows - 1][vectors - 1].
+constexpr QkFn kQk[kRb][kNv] = {
+    {qk_block<1, 1>, qk_block<1, 2>, qk_block<1, 3>, qk_block<1, 4>},
+    {qk_block<2, 1>, qk_block<2, 2>, qk_block<2, 3>, qk_block<2, 4>},
+    {qk_block<3, 1>, qk_block<3, 2>, qk_block<3, 3>, qk_block<3, 4>},
+    {qk_block<4, 1>, qk_block<4, 2>, qk_block<4, 3>, qk_block<4, 4>},
+};
+constexpr PvFn kPv[kRb][4] = {
+    {pv_block<1, 1>, pv_block<1, 2>, pv_block<1, 3>, pv_block<1, 4>},
+    {pv_block<2, 1>, pv_block<2, 2>, pv_block<2, 3>, pv_block<2, 4>},
+    {pv_block<3, 1>, pv_block<3, 2>, pv_block<3, 3>, pv_block<3, 4>},
+    {pv_block<4, 1>, pv_block<4, 2>, pv_block<4, 3>, pv_block<4, 4>},
 };
 
-void run(const AttentionArgs& a, ThreadPool& pool) { attention_impl<Ops>(a, pool); }
+// One row's online-softmax step over its c_r (>= 1) scores of the chunk: scores become weights
+// (zero from c_r up to 16·nv_pad), mx/sum are updated; returns the rescale of the running output.
+// Only the row's own ceil(c_r/16) vectors enter max and sum, so the result does not depend on
+// how many positions the rest of the tile needed in this chunk.
+float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
+  const int nv = (c_r + 15) / 16;
+  const __mmask16 last = tail_mask(c_r - 16 * (nv - 1));
+  __m512 vm = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int v = 0; v < nv; ++v) {
+    vm = _mm512_mask_max_ps(vm, v + 1 < nv ? 0xffff : last, vm, _mm512_loadu_ps(s + 16 * v));
+  }
+  const float m_new = std::max(mx, hmax16(vm));
+  // exp16 clamps, so the first chunk (mx = -inf) gives a tiny alpha times acc = sum = 0.
+  const float alpha = _mm512_cvtss_f32(exp16(_mm512_set1_ps(mx - m_new)));
+  const __m512 mv = _mm512_set1_ps(m_new);
+  __m512 sv = _mm512_setzero_ps();
+  for (int v = 0; v < nv; ++v) {
+    const __m512 e = _mm512_maskz_mov_ps(v + 1 < nv ? 0xffff : last,
+                                         exp16(_mm512_sub_ps(_mm512_loadu_ps(s + 16 * v), mv)));
+    _mm512_storeu_ps(s + 16 * v, e);
+    sv = _mm512_add_ps(sv, e);
+  }
+  for (int v = nv; v < nv_pad; ++v) _mm512_storeu_ps(s + 16 * v, _mm512_setzero_ps());
+  sum = sum * alpha + hsum16(sv);
+  mx = m_new;
+  return alpha;
+}
+
+// Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
+struct Scratch {
+  alignas(64) float kt[kMaxDp * kChunk];
+  alignas(64) float vf[kChunk * kMaxDp];
+  alignas(64) float acc[kMaxRows * kMaxDp];
+  alignas(64) float s[kMaxRows * kChunk];
+};
+
+// Invariant (bit-identity): for row r = (query, head), chunks start at absolute positions
+// 0, kChunk, ...; per chunk its scores are one fma chain over e (lanes independent), its
+// max/exp/sum only read its own c_r positions, and its output lanes get acc·alpha then one fma per
+// position of the chunk in order, where positions past c_r (needed by later queries of the tile)
+// have weight exactly 0: fma(0, v, acc) == acc because acc is never -0. Rows of queries that see
+// no position of a chunk skip it. So a row's bits depend only on its own
+// query, n_kv and the data, not on the tile, the thread or n_q.
+template <class T>
+void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scratch& sc) {
+  const int d = a.head_dim, dp = (d + 15) / 16 * 16;
+  const int kvh = h0 / (a.n_heads / a.n_kv_heads);
+  const int nh = h1 - h0, nq = i1 - i0, nr = nq * nh;
+  const float* qrow[kMaxRows];
+  int valid[kMaxRows];  // per query of the tile: kv positions it sees (non-decreasing)
+  for (int t = 0; t < nq; ++t) {
+    valid[t] = std::min(a.n_kv, a.q_pos0 + i0 + t + 1);
+    for (int h = 0; h < nh; ++h) {
+      qrow[t * nh + h] = a.q + (static_cast<size_t>(i0 + t) * a.n_heads + h0 + h) * d;
+    }
+  }
+  float mx[kMaxRows], sum[kMaxRows], alpha[kMaxRows];
+  for (int r = 0; r < nr; ++r) {
+    mx[r] = -std::numeric_limits<float>::infinity();
+    sum[r] = 0;
+    std::fill(sc.acc + r * dp, sc.acc + (r + 1) * dp, 0.0f);
+  }
+  const size_t row = static_cast<size_t>(a.n_kv_heads) * d;  // elements per position in a block
+  const T* krow[kChunk];
+  const T* vrow[kChunk];
+  const int n_max = valid[nq - 1];
+  for (int p0 = 0; p0 < n_max; p0 += kChunk) {
+    const int c = std::min(kChunk, n_max - p0);
+    for (int j = 0; j < c; ++j) {
+      const int p = p0 + j;
+      const size_t off =
+          static_cast<size_t>(p % a.block_tokens) * row + static_cast<size_t>(kvh) * d;
+      krow[j] = static_cast<const T*>(a.k_blocks[p / a.block_tokens]) + off;
+      vrow[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
+    }
+    transpose_k(krow, c, d, dp, sc.kt);
+    widen_v(vrow, c, d, dp, sc.vf);
+    int t0 = 0;  // first query of the tile that sees a position of this chunk
+    while (valid[t0] <= p0) ++t0;
+    const int r0 = t0 * nh;
+    for (int rb = r0; rb < nr; rb += kRb) {
+      const int n = std::min(kRb, nr - rb);
+      // The block's last row belongs to its latest query: the most positions of the block.
+      const int c_blk = std::min(c, valid[(rb + n - 1) / nh] - p0);
+      const int nv = (c_blk + 15) / 16;
+      kQk[n - 1][nv - 1](qrow + rb, sc.kt, d, a.scale, sc.s + rb * kChunk);
+      for (int r = rb; r < rb + n; ++r) {
+        const int c_r = std::min(c, valid[r / nh] - p0);
+        alpha[r] = softmax_row(sc.s + r * kChunk, c_r, nv, mx[r], sum[r]);
+      }
+      for (int v0 = 0; v0 < dp / 16; v0 += 4) {
+        const int nvec = std::min(4, dp / 16 - v0);
+        kPv[n - 1][nvec - 1](sc.acc + rb * dp + 16 * v0, dp, sc.s + rb * kChunk, alpha + rb,
+                             sc.vf + 16 * v0, c_blk);
+      }
+    }
+  }
+  for (int r = 0; r < nr; ++r) {
+    float* out = a.out + (static_cast<size_t>(i0 + r / nh) * a.n_heads + h0 + r % nh) * d;
+    if (valid[r / nh] <= 0) {
+      std::fill(out, out + d, 0.0f);
+      continue;
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / sum[r]);
+    for (int e0 = 0; e0 < d; e0 += 16) {
+      const __m512 o = _mm512_mul_ps(_mm512_loadu_ps(sc.acc + r * dp + e0), inv);
+      if (e0 + 16 <= d) {
+        _mm512_storeu_ps(out + e0, o);
+      } else {
+        _mm512_mask_storeu_ps(out + e0, tail_mask(d - e0), o);
+      }
+    }
+  }
+}
+
+void run(const AttentionArgs& a, ThreadPool& pool) {
+  const int group = a.n_heads / a.n_kv_heads;
+  // Heads per task: the whole group when there is enough parallelism, fewer otherwise; then as
+  // many queries per tile as fit kMaxRows, fewer when there are too few tasks. Neither choice
+  // changes any output bit.
+  const int want = 4 * pool.n_threads();
+  int hs = std::min(group, kMaxRows);
+  while (hs > 1 && static_cast<long>(a.n_q) * a.n_kv_heads * ((group + hs - 1) / hs) < want) {
+    hs = (hs + 1) / 2;
+  }
+  const int runs_per_group = (group + hs - 1) / hs;
+  const int runs = a.n_kv_heads * runs_per_group;
+  int tq = std::max(1, kMaxRows / hs);
+  while (tq > 1 && static_cast<long>((a.n_q + tq - 1) / tq) * runs < want) tq = (tq + 1) / 2;
+  const int n_tiles = (a.n_q + tq - 1) / tq;
+  static thread_local Scratch scratch;
+  pool.run(n_tiles * runs, [&](int task, int) {
+    // Latest tiles first: they see the most positions, so the causal tail balances out.
+    const int tile = n_tiles - 1 - task / runs;
+    const int r = task % runs;
+    const int g = r / runs_per_group;
+    const int h0 = g * group + (r % runs_per_group) * hs;
+    const int h1 = std::min(h0 + hs, (g + 1) * group);
+    const int i0 = tile * tq, i1 = std::min(i0 + tq, a.n_q);
+    if (a.kv_dtype == DType::kF16) {
+      attention_tile<uint16_t>(a, i0, i1, h0, h1, scratch);
+    } else {
+      attention_tile<float>(a, i0, i1, h0, h1, scratch);
+    }
+  });
+}
 
 }  // namespace
 
