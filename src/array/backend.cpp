@@ -32,6 +32,8 @@ bool linear_supported(DType wtype) {
     case DType::kQ6_K:
     case DType::kQ8_0R16:
     case DType::kQ4_0R16:
+    case DType::kQ4_KR16:
+    case DType::kQ6_KR16:
       return true;
     default:
       return false;

@@ -38,6 +38,9 @@ enum class DType : uint8_t {
   // as their source types, but not addressable row by row; never stored in files.
   kQ8_0R16,
   kQ4_0R16,
+  // The same for Q4_K / Q6_K (kernels/cpu/packed_kquants.h).
+  kQ4_KR16,
+  kQ6_KR16,
   kCount,
 };
 

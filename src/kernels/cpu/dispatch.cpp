@@ -31,6 +31,7 @@ struct Tables {
       const Isa isa = static_cast<Isa>(i);
       scalar::register_matmul(t[i]);
       scalar::register_matmul_packed(t[i]);
+      scalar::register_matmul_packed_kquants(t[i]);
       scalar::register_attention(t[i]);
       scalar::register_vec(t[i]);
       if (isa >= Isa::kAvx2) {
@@ -43,6 +44,7 @@ struct Tables {
         avx512::register_matmul(t[i]);
         avx512::register_matmul_kquants(t[i]);
         avx512::register_matmul_packed(t[i]);
+        avx512::register_matmul_packed_kquants(t[i]);
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }

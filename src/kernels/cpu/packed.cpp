@@ -12,6 +12,7 @@
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed_kquants.h"
 #include "kernels/cpu/quant.h"
 
 namespace runnel::kernels::cpu {
@@ -109,6 +110,10 @@ DType packed_type(DType src) {
       return DType::kQ8_0R16;
     case DType::kQ4_0:
       return DType::kQ4_0R16;
+    case DType::kQ4_K:
+      return DType::kQ4_KR16;
+    case DType::kQ6_K:
+      return DType::kQ6_KR16;
     default:
       return src;
   }
@@ -120,6 +125,10 @@ DType packed_source(DType packed) {
       return DType::kQ8_0;
     case DType::kQ4_0R16:
       return DType::kQ4_0;
+    case DType::kQ4_KR16:
+      return DType::kQ4_K;
+    case DType::kQ6_KR16:
+      return DType::kQ6_K;
     default:
       return packed;
   }
@@ -137,20 +146,25 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
                   ThreadPool& pool) {
   check(packed_type(src) != src, "matmul", "no packed layout for ", dtype_name(src));
   check(n % kPackRows == 0, "matmul", "packing needs a multiple of 16 rows, got ", n);
-  check(k % kQK == 0, "matmul", "k=", k, " is not a multiple of 32");
+  check(k % block_elems(src) == 0, "matmul", "k=", k, " is not a multiple of ", block_elems(src));
   check(w_stride >= row_bytes(src, k), "matmul", "weight row stride ", w_stride, " < ",
         row_bytes(src, k));
   const size_t group_bytes = kPackRows * row_bytes(src, k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   uint8_t* ob = static_cast<uint8_t*>(out);
+  const bool kquant = src == DType::kQ4_K || src == DType::kQ6_K;
   pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
     for (size_t g = g0; g < g1; ++g) {
-      pack_group(src, wb + g * kPackRows * w_stride, w_stride, k, ob + g * group_bytes);
+      (kquant ? pack_group_kquant : pack_group)(src, wb + g * kPackRows * w_stride, w_stride, k,
+                                                ob + g * group_bytes);
     }
   });
 }
 
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
+  if (packed == DType::kQ4_KR16 || packed == DType::kQ6_KR16) {
+    return unpack_kquant_f32(packed, static_cast<const uint8_t*>(w), n, k, out);
+  }
   const Layout lay = layout_of(packed);
   const size_t nb = k / kQK;
   const size_t group_bytes = kPackRows * row_bytes(packed, k);

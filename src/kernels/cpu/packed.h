@@ -12,6 +12,7 @@
 // holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
 //   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
+// Q4_KR16 / Q6_KR16 (per 256-element super-block) are described in packed_kquants.h.
 // Packing requires n % 16 == 0 (every real model's matrices); other shapes keep GGML's layout.
 #pragma once
 

@@ -1,0 +1,185 @@
+// AVX-512 VNNI kernels for Q4_KR16 / Q6_KR16 (packed_kquants.h), equal bit for bit to the scalar
+// reference in packed_kquants.cpp: each zmm of weights is 16 rows x 4 k-positions, x's 4 bytes are
+// broadcast and vpdpbusd sums into each row's int32 lane; the f32 scale math runs per lane in the
+// reference's order. Q4_K: a super-block's 16 rows of 6-bit scales and mins are decoded once per
+// call with byte ops on 3 zmm; its quants are Q4_0R16-like blocks (mask / shift, 8 dpbusd per 32).
+// Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
+// per 16 elements, with −32·Σx folded into the dot's start value.
+// Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
+#include <cstring>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/simd_avx512.h"
+
+namespace runnel::kernels::cpu::avx512 {
+namespace {
+
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Bits from a where mask is set, else from b.
+inline __m512i bitsel(__m512i mask, __m512i a, __m512i b) {
+  return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
+}
+
+inline __m512 f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+template <int MR, int NG>
+void gemm_q4_k(const PackedGemm& a) {
+  const size_t nsb = a.k / 256, gb = a.w_group_bytes;
+  const BlockQ8Act* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+  __m512 acc[MR][NG];
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
+    // Per group: sc_j (16 rows, u8) at 16 j and m_j at 128 + 16 j, GGML's 6-bit unpacking done
+    // on all 16 rows' 12 scale bytes at once.
+    alignas(64) uint8_t scm[NG][256];
+    for (int g = 0; g < NG; ++g) {
+      const uint8_t* s = w + g * gb + kQ4KR16Scales;
+      const __m512i s0 = _mm512_loadu_si512(s), s1 = _mm512_loadu_si512(s + 64);
+      const __m512i s2 = _mm512_loadu_si512(s + 128);
+      _mm512_store_si512(scm[g], _mm512_and_si512(s0, m6));
+      _mm512_store_si512(scm[g] + 64,
+                         _mm512_and_si512(bitsel(m4, s2, _mm512_srli_epi16(s0, 2)), m6));
+      _mm512_store_si512(scm[g] + 128, _mm512_and_si512(s1, m6));
+      _mm512_store_si512(
+          scm[g] + 192,
+          _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
+    }
+    for (int j = 0; j < 8; ++j) {
+      float nxs[MR];
+      for (int i = 0; i < MR; ++i) {
+        const BlockQ8Act& xb = x[i][sb * 8 + j];
+        nxs[i] = -(xb.d * static_cast<float>(xb.sum));
+      }
+      for (int g = 0; g < NG; ++g) {
+        const uint8_t* q = w + g * gb + kQ4KR16Qs + 256 * j;
+        __m512i lo[4], hi[4];
+        for (int c = 0; c < 4; ++c) {
+          const __m512i v = _mm512_loadu_si512(q + 64 * c);
+          lo[c] = _mm512_and_si512(v, m4);
+          hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        const __m512 ds = _mm512_mul_ps(f16x16(w + g * gb),
+                                        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(
+                                            reinterpret_cast<const __m128i*>(scm[g] + 16 * j)))));
+        const __m512 dm = _mm512_mul_ps(
+            f16x16(w + g * gb + kQ4KR16Dmin),
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                _mm_load_si128(reinterpret_cast<const __m128i*>(scm[g] + 128 + 16 * j)))));
+        for (int i = 0; i < MR; ++i) {
+          const BlockQ8Act& xb = x[i][sb * 8 + j];
+          __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+          for (int c = 0; c < 4; ++c) {
+            d0 = _mm512_dpbusd_epi32(d0, lo[c], bcast4(xb.qs + 4 * c));
+            d1 = _mm512_dpbusd_epi32(d1, hi[c], bcast4(xb.qs + 16 + 4 * c));
+          }
+          const __m512 s = _mm512_mul_ps(ds, _mm512_set1_ps(xb.d));
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), s, acc[i][g]);
+          acc[i][g] = _mm512_fmadd_ps(dm, _mm512_set1_ps(nxs[i]), acc[i][g]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+}
+
+template <int MR, int NG>
+void gemm_q6_k(const PackedGemm& a) {
+  const size_t nsb = a.k / 256, gb = a.w_group_bytes;
+  const BlockQ8Act* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+  __m512 acc[MR][NG];
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+  const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f);
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    for (int s = 0; s < 16; ++s) {
+      const int h = s % 2;
+      int32_t corr[MR];  // −32 · Σ of x's 16 quants that meet this sub-block
+      for (int i = 0; i < MR; ++i) {
+        const int32_t* ls = x[i][sb * 8 + s / 2].lsum + 4 * h;
+        corr[i] = -32 * (ls[0] + ls[1] + ls[2] + ls[3]);
+      }
+      for (int g = 0; g < NG; ++g) {
+        const uint8_t* wg = a.w + g * gb;
+        const uint8_t* q = wg + off.qs + 192 * s;
+        const __m512i va = _mm512_loadu_si512(q), vb = _mm512_loadu_si512(q + 64);
+        const __m512i vc = _mm512_loadu_si512(q + 128);
+        const __m512i top =
+            bitsel(m4, bitsel(m2, _mm512_srli_epi16(va, 6), _mm512_srli_epi16(vb, 4)),
+                   _mm512_srli_epi16(vc, 2));
+        const __m512i wv[4] = {_mm512_and_si512(va, m6), _mm512_and_si512(vb, m6),
+                               _mm512_and_si512(vc, m6), _mm512_and_si512(top, m6)};
+        const __m512 ds = _mm512_mul_ps(
+            f16x16(wg + off.d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
+                                    reinterpret_cast<const __m128i*>(wg + off.sc + 16 * s)))));
+        for (int i = 0; i < MR; ++i) {
+          const BlockQ8Act& xb = x[i][sb * 8 + s / 2];
+          __m512i dot = _mm512_set1_epi32(corr[i]);
+          for (int v = 0; v < 4; ++v) {
+            dot = _mm512_dpbusd_epi32(dot, wv[v], bcast4(xb.qs + 16 * h + 4 * v));
+          }
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                                      _mm512_mul_ps(ds, _mm512_set1_ps(xb.d)), acc[i][g]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+}
+
+constexpr int kMr = 4, kNg = 3;
+
+#define RUNNEL_KQ_CASE(FN, MR, NG) \
+  case MR * 8 + NG:                \
+    return FN<MR, NG>(a);
+#define RUNNEL_KQ_SWITCH(FN)                         \
+  switch (a.mr * 8 + a.ng) {                         \
+    RUNNEL_KQ_CASE(FN, 1, 1)                         \
+    RUNNEL_KQ_CASE(FN, 1, 2)                         \
+    RUNNEL_KQ_CASE(FN, 1, 3)                         \
+    RUNNEL_KQ_CASE(FN, 2, 1)                         \
+    RUNNEL_KQ_CASE(FN, 2, 2)                         \
+    RUNNEL_KQ_CASE(FN, 2, 3)                         \
+    RUNNEL_KQ_CASE(FN, 3, 1)                         \
+    RUNNEL_KQ_CASE(FN, 3, 2)                         \
+    RUNNEL_KQ_CASE(FN, 3, 3)                         \
+    RUNNEL_KQ_CASE(FN, 4, 1)                         \
+    RUNNEL_KQ_CASE(FN, 4, 2)                         \
+    RUNNEL_KQ_CASE(FN, 4, 3)                         \
+    default:                                         \
+      RUNNEL_ASSERT(false && "packed tile too big"); \
+  }
+
+void q4_k(const PackedGemm& a) { RUNNEL_KQ_SWITCH(gemm_q4_k) }
+void q6_k(const PackedGemm& a) { RUNNEL_KQ_SWITCH(gemm_q6_k) }
+
+#undef RUNNEL_KQ_SWITCH
+#undef RUNNEL_KQ_CASE
+
+}  // namespace
+
+void register_matmul_packed_kquants(KernelTable& t) {
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, kMr, 1, q4_k, kNg, false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, kMr, 1, q6_k, kNg, false};
+  matmul_entry(t, DType::kQ4_K).prefer_packed = true;
+  matmul_entry(t, DType::kQ6_K).prefer_packed = true;
+}
+
+}  // namespace runnel::kernels::cpu::avx512
