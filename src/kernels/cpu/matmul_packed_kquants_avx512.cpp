@@ -16,10 +16,19 @@
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
+// x's 4 bytes at p to every lane, read straight from memory so that it can fold into the
+// vpdpbusd as an embedded broadcast.
+using I32Alias = int32_t __attribute__((may_alias, aligned(1)));
 inline __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
+  return _mm512_set1_epi32(*reinterpret_cast<const I32Alias*>(p));
+}
+
+// x's blocks as seen by one group's dpbusd: hiding the pointer from the optimizer keeps each
+// broadcast a memory operand of its vpdpbusd ({1to16}, no extra uop) instead of GCC hoisting all
+// MR x 8 broadcasts of a sub-block out of the group loop and spilling them as whole zmm.
+inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
+  asm volatile("" : "+r"(p));
+  return p;
 }
 
 // Bits from a where mask is set, else from b.
@@ -63,6 +72,7 @@ void gemm_q4_k(const PackedGemm& a) {
         const BlockQ8Act& xb = x[i][sb * 8 + j];
         nxs[i] = -(xb.d * static_cast<float>(xb.sum));
       }
+#pragma GCC unroll 8
       for (int g = 0; g < NG; ++g) {
         const uint8_t* q = w + g * gb + kQ4KR16Qs + 256 * j;
         __m512i lo[4], hi[4];
@@ -78,15 +88,16 @@ void gemm_q4_k(const PackedGemm& a) {
             f16x16(w + g * gb + kQ4KR16Dmin),
             _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
                 _mm_load_si128(reinterpret_cast<const __m128i*>(scm[g] + 128 + 16 * j)))));
+#pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const BlockQ8Act& xb = x[i][sb * 8 + j];
-          __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
+          __m512i dot = _mm512_setzero_si512();
           for (int c = 0; c < 4; ++c) {
-            d0 = _mm512_dpbusd_epi32(d0, lo[c], bcast4(xb.qs + 4 * c));
-            d1 = _mm512_dpbusd_epi32(d1, hi[c], bcast4(xb.qs + 16 + 4 * c));
+            dot = _mm512_dpbusd_epi32(dot, lo[c], bcast4(xb.qs + 4 * c));
+            dot = _mm512_dpbusd_epi32(dot, hi[c], bcast4(xb.qs + 16 + 4 * c));
           }
           const __m512 s = _mm512_mul_ps(ds, _mm512_set1_ps(xb.d));
-          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(d0, d1)), s, acc[i][g]);
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i][g]);
           acc[i][g] = _mm512_fmadd_ps(dm, _mm512_set1_ps(nxs[i]), acc[i][g]);
         }
       }
@@ -94,6 +105,21 @@ void gemm_q4_k(const PackedGemm& a) {
   }
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+}
+
+// Sub-block s's 16 rows x 16 quants as four u8 vectors (packed_kquants.h: the low 6 bits of
+// A, B, C and the three loads' top bits for the fourth).
+inline void q6_unpack(const uint8_t* q, __m512i* wv) {
+  const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f);
+  const __m512i va = _mm512_loadu_si512(q), vb = _mm512_loadu_si512(q + 64);
+  const __m512i vc = _mm512_loadu_si512(q + 128);
+  const __m512i top = bitsel(m4, bitsel(m2, _mm512_srli_epi16(va, 6), _mm512_srli_epi16(vb, 4)),
+                             _mm512_srli_epi16(vc, 2));
+  wv[0] = _mm512_and_si512(va, m6);
+  wv[1] = _mm512_and_si512(vb, m6);
+  wv[2] = _mm512_and_si512(vc, m6);
+  wv[3] = _mm512_and_si512(top, m6);
 }
 
 template <int MR, int NG>
@@ -104,38 +130,38 @@ void gemm_q6_k(const PackedGemm& a) {
   __m512 acc[MR][NG];
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
-  const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0f);
-  const __m512i m6 = _mm512_set1_epi8(0x3f);
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
-    for (int s = 0; s < 16; ++s) {
-      const int h = s % 2;
-      int32_t corr[MR];  // −32 · Σ of x's 16 quants that meet this sub-block
+    for (int j = 0; j < 8; ++j) {
+      int32_t corr[MR][2];  // −32 · Σ of x's 16 quants that meet each sub-block
       for (int i = 0; i < MR; ++i) {
-        const int32_t* ls = x[i][sb * 8 + s / 2].lsum + 4 * h;
-        corr[i] = -32 * (ls[0] + ls[1] + ls[2] + ls[3]);
+        const int32_t* ls = x[i][sb * 8 + j].lsum;
+        corr[i][0] = -32 * (ls[0] + ls[1] + ls[2] + ls[3]);
+        corr[i][1] = -32 * (ls[4] + ls[5] + ls[6] + ls[7]);
       }
+#pragma GCC unroll 8
       for (int g = 0; g < NG; ++g) {
         const uint8_t* wg = a.w + g * gb;
-        const uint8_t* q = wg + off.qs + 192 * s;
-        const __m512i va = _mm512_loadu_si512(q), vb = _mm512_loadu_si512(q + 64);
-        const __m512i vc = _mm512_loadu_si512(q + 128);
-        const __m512i top =
-            bitsel(m4, bitsel(m2, _mm512_srli_epi16(va, 6), _mm512_srli_epi16(vb, 4)),
-                   _mm512_srli_epi16(vc, 2));
-        const __m512i wv[4] = {_mm512_and_si512(va, m6), _mm512_and_si512(vb, m6),
-                               _mm512_and_si512(vc, m6), _mm512_and_si512(top, m6)};
-        const __m512 ds = _mm512_mul_ps(
-            f16x16(wg + off.d), _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(
-                                    reinterpret_cast<const __m128i*>(wg + off.sc + 16 * s)))));
+        __m512i wv[8];
+        q6_unpack(wg + off.qs + 384 * j, wv);
+        q6_unpack(wg + off.qs + 384 * j + 192, wv + 4);
+        const __m512i sc0 = _mm512_cvtepi8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wg + off.sc + 32 * j)));
+        const __m512i sc1 = _mm512_cvtepi8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wg + off.sc + 32 * j + 16)));
+        const __m512 d = f16x16(wg + off.d);
+#pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
-          const BlockQ8Act& xb = x[i][sb * 8 + s / 2];
-          __m512i dot = _mm512_set1_epi32(corr[i]);
+          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
+          __m512i d0 = _mm512_set1_epi32(corr[i][0]), d1 = _mm512_set1_epi32(corr[i][1]);
           for (int v = 0; v < 4; ++v) {
-            dot = _mm512_dpbusd_epi32(dot, wv[v], bcast4(xb.qs + 16 * h + 4 * v));
+            d0 = _mm512_dpbusd_epi32(d0, wv[v], bcast4(xb.qs + 4 * v));
+            d1 = _mm512_dpbusd_epi32(d1, wv[4 + v], bcast4(xb.qs + 16 + 4 * v));
           }
-          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
-                                      _mm512_mul_ps(ds, _mm512_set1_ps(xb.d)), acc[i][g]);
+          const __m512i isum =
+              _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1));
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                      _mm512_mul_ps(d, _mm512_set1_ps(xb.d)), acc[i][g]);
         }
       }
     }
@@ -144,40 +170,32 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
 }
 
-constexpr int kMr = 4, kNg = 3;
+// The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
+constexpr int kQ4Mr = 4, kQ4Ng = 3, kQ6Mr = 4, kQ6Ng = 3;
 
-#define RUNNEL_KQ_CASE(FN, MR, NG) \
-  case MR * 8 + NG:                \
-    return FN<MR, NG>(a);
-#define RUNNEL_KQ_SWITCH(FN)                         \
-  switch (a.mr * 8 + a.ng) {                         \
-    RUNNEL_KQ_CASE(FN, 1, 1)                         \
-    RUNNEL_KQ_CASE(FN, 1, 2)                         \
-    RUNNEL_KQ_CASE(FN, 1, 3)                         \
-    RUNNEL_KQ_CASE(FN, 2, 1)                         \
-    RUNNEL_KQ_CASE(FN, 2, 2)                         \
-    RUNNEL_KQ_CASE(FN, 2, 3)                         \
-    RUNNEL_KQ_CASE(FN, 3, 1)                         \
-    RUNNEL_KQ_CASE(FN, 3, 2)                         \
-    RUNNEL_KQ_CASE(FN, 3, 3)                         \
-    RUNNEL_KQ_CASE(FN, 4, 1)                         \
-    RUNNEL_KQ_CASE(FN, 4, 2)                         \
-    RUNNEL_KQ_CASE(FN, 4, 3)                         \
-    default:                                         \
-      RUNNEL_ASSERT(false && "packed tile too big"); \
+template <bool kQ6, int MR, int NG>
+void tile(const PackedGemm& a) {
+  if constexpr (MR > 1) {
+    if (a.mr < MR) return tile<kQ6, MR - 1, NG>(a);
   }
-
-void q4_k(const PackedGemm& a) { RUNNEL_KQ_SWITCH(gemm_q4_k) }
-void q6_k(const PackedGemm& a) { RUNNEL_KQ_SWITCH(gemm_q6_k) }
-
-#undef RUNNEL_KQ_SWITCH
-#undef RUNNEL_KQ_CASE
+  if constexpr (NG > 1) {
+    if (a.ng < NG) return tile<kQ6, MR, NG - 1>(a);
+  }
+  RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
+  if constexpr (kQ6) {
+    gemm_q6_k<MR, NG>(a);
+  } else {
+    gemm_q4_k<MR, NG>(a);
+  }
+}
 
 }  // namespace
 
 void register_matmul_packed_kquants(KernelTable& t) {
-  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, kMr, 1, q4_k, kNg, false};
-  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, kMr, 1, q6_k, kNg, false};
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, kQ4Mr, 1, tile<false, kQ4Mr, kQ4Ng>,
+                                      kQ4Ng,   false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, kQ6Mr, 1, tile<true, kQ6Mr, kQ6Ng>,
+                                      kQ6Ng,   false};
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }

@@ -2,8 +2,9 @@
 // reference kernels that define their arithmetic for every SIMD variant, per output lane:
 //   Q4_K, per 32-element sub-block j (x block j):  ds = d·sc_j, dm = dmin·m_j,
 //     acc = fma(float(Σ q·x_q), ds·d_x, acc);  acc = fma(dm, −(d_x·float(Σx_q)), acc)
-//   Q6_K, per 16-element sub-block s (half of x block s / 2):  ds = d·sc_s,
-//     acc = fma(float(Σ (q − 32)·x_q), ds·d_x, acc)
+//   Q6_K, per 32 elements (x block j, sub-blocks s = 2j, 2j + 1 of 16):
+//     isum = Σ_s sc_s·Σ (q − 32)·x_q (|isum| < 2^24, exact in f32);  acc = fma(float(isum), d·d_x,
+//     acc)
 // The integer dots are exact; the f32 operations are done in exactly this order everywhere.
 #include "kernels/cpu/packed_kquants.h"
 
@@ -121,14 +122,18 @@ void gemm_q6_k_r16(const PackedGemm& a) {
         const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
         for (int r = 0; r < kPackRows; ++r) {
           const float d = load_f16(wg + off.d + 2 * r);
-          for (int s = 0; s < 16; ++s) {
-            const BlockQ8Act& xb = x[sb * 8 + s / 2];
-            const int8_t* xq = xb.qs + 16 * (s % 2);
-            const float ds = d * static_cast<float>(static_cast<int8_t>(wg[off.sc + 16 * s + r]));
-            int32_t dot = 0;
-            for (int e = 0; e < 16; ++e)
-              dot += (q6k_r16_quant(wg + off.qs, r, 16 * s + e) - 32) * xq[e];
-            acc[r] = std::fma(static_cast<float>(dot), ds * xb.d, acc[r]);
+          for (int j = 0; j < 8; ++j) {
+            const BlockQ8Act& xb = x[sb * 8 + j];
+            int32_t isum = 0;
+            for (int h = 0; h < 2; ++h) {
+              const int s = 2 * j + h;
+              int32_t dot = 0;
+              for (int e = 0; e < 16; ++e) {
+                dot += (q6k_r16_quant(wg + off.qs, r, 16 * s + e) - 32) * xb.qs[16 * h + e];
+              }
+              isum += static_cast<int8_t>(wg[off.sc + 16 * s + r]) * dot;
+            }
+            acc[r] = std::fma(static_cast<float>(isum), d * xb.d, acc[r]);
           }
         }
       }
