@@ -53,8 +53,13 @@ void gemm_q4_k(const PackedGemm& a) {
     const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
     // Per group: sc_j (16 rows, u8) at 16 j and m_j at 128 + 16 j, GGML's 6-bit unpacking done
     // on all 16 rows' 12 scale bytes at once.
+    // d and dmin are read first, so a decode pass touches the lines in ascending order (see the
+    // Q6_K kernel).
     alignas(64) uint8_t scm[NG][256];
+    __m512 dv[NG], dminv[NG];
     for (int g = 0; g < NG; ++g) {
+      dv[g] = f16x16(w + g * gb);
+      dminv[g] = f16x16(w + g * gb + kQ4KR16Dmin);
       const uint8_t* s = w + g * gb + kQ4KR16Scales;
       const __m512i s0 = _mm512_loadu_si512(s), s1 = _mm512_loadu_si512(s + 64);
       const __m512i s2 = _mm512_loadu_si512(s + 128);
@@ -81,13 +86,12 @@ void gemm_q4_k(const PackedGemm& a) {
           lo[c] = _mm512_and_si512(v, m4);
           hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         }
-        const __m512 ds = _mm512_mul_ps(f16x16(w + g * gb),
-                                        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(
-                                            reinterpret_cast<const __m128i*>(scm[g] + 16 * j)))));
-        const __m512 dm = _mm512_mul_ps(
-            f16x16(w + g * gb + kQ4KR16Dmin),
-            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                _mm_load_si128(reinterpret_cast<const __m128i*>(scm[g] + 128 + 16 * j)))));
+        const __m512 ds = _mm512_mul_ps(
+            dv[g], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                       _mm_load_si128(reinterpret_cast<const __m128i*>(scm[g] + 16 * j)))));
+        const __m512 dm =
+            _mm512_mul_ps(dminv[g], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(
+                                        reinterpret_cast<const __m128i*>(scm[g] + 128 + 16 * j)))));
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
           const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
@@ -132,6 +136,15 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    // The super-block's scales are read up front (then from this copy), so that a decode pass
+    // touches each pair's lines in ascending order: interleaving the scale lines with the quant
+    // stream halved the DRAM rate (the hardware prefetchers lose the stream).
+    alignas(64) int8_t scs[NG][256];
+    for (int g = 0; g < NG; ++g) {
+      for (int c = 0; c < 4; ++c) {
+        _mm512_store_si512(scs[g] + 64 * c, _mm512_loadu_si512(a.w + g * gb + off.sc + 64 * c));
+      }
+    }
     for (int j = 0; j < 8; ++j) {
       int32_t corr[MR][2];  // −32 · Σ of x's 16 quants that meet each sub-block
       for (int i = 0; i < MR; ++i) {
@@ -145,10 +158,10 @@ void gemm_q6_k(const PackedGemm& a) {
         __m512i wv[8];
         q6_unpack(wg + off.qs + 384 * j, wv);
         q6_unpack(wg + off.qs + 384 * j + 192, wv + 4);
-        const __m512i sc0 = _mm512_cvtepi8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wg + off.sc + 32 * j)));
+        const __m512i sc0 =
+            _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j)));
         const __m512i sc1 = _mm512_cvtepi8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wg + off.sc + 32 * j + 16)));
+            _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j + 16)));
         const __m512 d = f16x16(wg + off.d);
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
