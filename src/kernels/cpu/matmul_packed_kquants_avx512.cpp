@@ -4,7 +4,8 @@
 // reference's order. Q4_K: a super-block's 16 rows of 6-bit scales and mins are decoded once per
 // call with byte ops on 3 zmm; its quants are Q4_0R16-like blocks (mask / shift, 8 dpbusd per 32).
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
-// per 16 elements, with −32·Σx folded into the dot's start value.
+// per 16 elements with −32·Σx as the dot's start value, the two 16-element dots of a 32-block
+// scaled and summed in int32 (vpmulld), then one f32 fma per 32.
 // Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
 #include <cstring>
 
@@ -16,16 +17,15 @@
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
-// x's 4 bytes at p to every lane, read straight from memory so that it can fold into the
-// vpdpbusd as an embedded broadcast.
+// x's 4 bytes at p to every lane, read straight from memory (a vpbroadcastd load, no ALU uop).
 using I32Alias = int32_t __attribute__((may_alias, aligned(1)));
 inline __m512i bcast4(const int8_t* p) {
   return _mm512_set1_epi32(*reinterpret_cast<const I32Alias*>(p));
 }
 
 // x's blocks as seen by one group's dpbusd: hiding the pointer from the optimizer keeps each
-// broadcast a memory operand of its vpdpbusd ({1to16}, no extra uop) instead of GCC hoisting all
-// MR x 8 broadcasts of a sub-block out of the group loop and spilling them as whole zmm.
+// broadcast a load next to its vpdpbusd instead of GCC hoisting all MR x 8 broadcasts of a
+// sub-block out of the group loop and spilling them to the stack as whole zmm.
 inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
   asm volatile("" : "+r"(p));
   return p;
@@ -184,7 +184,7 @@ void gemm_q6_k(const PackedGemm& a) {
 }
 
 // The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
-constexpr int kQ4Mr = 4, kQ4Ng = 3, kQ6Mr = 4, kQ6Ng = 3;
+constexpr int kQ4Mr = 4, kQ4Ng = 3, kQ6Mr = 6, kQ6Ng = 2;  // measured best of 4x3, 6x2, 8x1
 
 template <bool kQ6, int MR, int NG>
 void tile(const PackedGemm& a) {
