@@ -6,8 +6,8 @@
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
 // GEMM part, --attention only the attention part. --hot keeps one copy of a small matrix
 // (cache-resident) to show the kernels' compute ceiling. Packed types (q8_0_r16, q4_0_r16,
-// f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources, mlx8_r16 / mlx4_r16
-// (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
+// q4_k_r16, q6_k_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources,
+// mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa scalar|avx2|avx512]
 //                 [--type T]
 #include <time.h>
@@ -156,9 +156,10 @@ int main(int argc, char** argv) {
               isa_name(active_isa()), bw);
 
   std::vector<DType> types;
-  for (DType t : {DType::kF32, DType::kF32R16, DType::kF16, DType::kF16R16, DType::kBF16,
-                  DType::kBF16R16, DType::kQ8_0, DType::kQ8_0R16, DType::kQ8AR16, DType::kQ4_0,
-                  DType::kQ4_0R16, DType::kQ4AR16, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType t :
+       {DType::kF32, DType::kF32R16, DType::kF16, DType::kF16R16, DType::kBF16, DType::kBF16R16,
+        DType::kQ8_0, DType::kQ8_0R16, DType::kQ8AR16, DType::kQ4_0, DType::kQ4_0R16,
+        DType::kQ4AR16, DType::kQ4_K, DType::kQ4_KR16, DType::kQ6_K, DType::kQ6_KR16}) {
     if (only_type.empty() || only_type == dtype_name(t)) types.push_back(t);
   }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};

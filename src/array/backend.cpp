@@ -37,6 +37,8 @@ bool linear_supported(DType wtype) {
     case DType::kF16R16:
     case DType::kBF16R16:
     case DType::kF32R16:
+    case DType::kQ4_KR16:
+    case DType::kQ6_KR16:
       return true;
     default:
       return false;

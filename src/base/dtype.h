@@ -46,6 +46,9 @@ enum class DType : uint8_t {
   kF16R16,
   kBF16R16,
   kF32R16,
+  // The same for Q4_K / Q6_K (kernels/cpu/packed_kquants.h).
+  kQ4_KR16,
+  kQ6_KR16,
   kCount,
 };
 

@@ -34,6 +34,7 @@ struct Tables {
       scalar::register_matmul_packed(t[i]);
       scalar::register_matmul_mlx(t[i]);
       scalar::register_matmul_packed_float(t[i]);
+      scalar::register_matmul_packed_kquants(t[i]);
       scalar::register_attention(t[i]);
       scalar::register_vec(t[i]);
       if (isa >= Isa::kAvx2) {
@@ -48,6 +49,7 @@ struct Tables {
         avx512::register_matmul_packed(t[i]);
         avx512::register_matmul_mlx(t[i]);
         avx512::register_matmul_packed_float(t[i]);
+        avx512::register_matmul_packed_kquants(t[i]);
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }

@@ -107,14 +107,16 @@ const KernelTable& kernel_table(Isa isa);
 
 // Each ISA's translation units add their kernels (matmul_<isa>.cpp, attention_<isa>.cpp,
 // vec_<isa>.cpp). The scalar ones fill every entry.
-#define RUNNEL_DECLARE_REGISTER(ISA)            \
-  namespace ISA {                               \
-  void register_matmul(KernelTable& t);         \
-  void register_matmul_kquants(KernelTable& t); \
-  void register_matmul_packed(KernelTable& t);  \
-  void register_matmul_mlx(KernelTable& t);     \
-  void register_attention(KernelTable& t);      \
-  void register_vec(KernelTable& t);            \
+#define RUNNEL_DECLARE_REGISTER(ISA)                   \
+  namespace ISA {                                      \
+  void register_matmul(KernelTable& t);                \
+  void register_matmul_kquants(KernelTable& t);        \
+  void register_matmul_packed(KernelTable& t);         \
+  void register_matmul_packed_kquants(KernelTable& t); \
+  void register_matmul_mlx(KernelTable& t);            \
+  void register_matmul_packed_float(KernelTable& t);   \
+  void register_attention(KernelTable& t);             \
+  void register_vec(KernelTable& t);                   \
   }
 RUNNEL_DECLARE_REGISTER(scalar)
 RUNNEL_DECLARE_REGISTER(avx2)

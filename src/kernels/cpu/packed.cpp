@@ -13,6 +13,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed_float.h"
+#include "kernels/cpu/packed_kquants.h"
 #include "kernels/cpu/packed_mlx.h"
 #include "kernels/cpu/quant.h"
 
@@ -117,6 +118,10 @@ DType packed_type(DType src) {
       return DType::kBF16R16;
     case DType::kF32:
       return DType::kF32R16;
+    case DType::kQ4_K:
+      return DType::kQ4_KR16;
+    case DType::kQ6_K:
+      return DType::kQ6_KR16;
     default:
       return src;
   }
@@ -137,6 +142,10 @@ DType packed_source(DType packed) {
       return DType::kBF16;
     case DType::kF32R16:
       return DType::kF32;
+    case DType::kQ4_KR16:
+      return DType::kQ4_K;
+    case DType::kQ6_KR16:
+      return DType::kQ6_K;
     default:
       return packed;
   }
@@ -156,26 +165,32 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
   check(n % kPackRows == 0, "matmul", "packing needs a multiple of 16 rows, got ", n);
   const bool plain = is_packed_float(src);
   check(plain || k % kQK == 0, "matmul", "k=", k, " is not a multiple of 32");
+  check(k % block_elems(src) == 0, "matmul", "k=", k, " is not a multiple of ", block_elems(src));
   check(w_stride >= row_bytes(src, k), "matmul", "weight row stride ", w_stride, " < ",
         row_bytes(src, k));
   const size_t group_bytes = kPackRows * row_bytes(src, k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   uint8_t* ob = static_cast<uint8_t*>(out);
+  const bool kquant = src == DType::kQ4_K || src == DType::kQ6_K;
   pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
     for (size_t g = g0; g < g1; ++g) {
-      const uint8_t* rows = wb + g * kPackRows * w_stride;
-      if (plain) {
-        pack_group_float(src, rows, w_stride, k, ob + g * group_bytes);
-      } else {
-        pack_group(src, rows, w_stride, k, ob + g * group_bytes);
-      }
+      const bool plain = is_packed_float(src);
+      check(plain || k % block_elems(src) == 0, "matmul", "k=", k, " is not a multiple of ",
+            block_elems(src));
     }
   });
 }
 
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
-  if (is_mlx_packed(packed)) return unpack_mlx_f32(packed, w, n, k, out);
-  if (is_packed_float(packed)) return unpack_float_f32(packed, w, n, k, out);
+  const uint8_t* rows = wb + g * kPackRows * w_stride;
+  uint8_t* dst = ob + g * group_bytes;
+  if (plain) {
+    pack_group_float(src, rows, w_stride, k, dst);
+  } else if (kquant) {
+    pack_group_kquant(src, rows, w_stride, k, dst);
+  } else {
+    pack_group(src, rows, w_stride, k, dst);
+  }
   const Layout lay = layout_of(packed);
   const size_t nb = k / kQK;
   const size_t group_bytes = kPackRows * row_bytes(packed, k);

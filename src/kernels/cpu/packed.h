@@ -14,6 +14,7 @@
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
 // F16R16 / BF16R16 / F32R16 (packed_float.h): element c of row r at (16 c + r) * elem_bytes in its
 // group, for any k (one 32- or 64-byte load is element c of 16 rows).
+// Q4_KR16 / Q6_KR16 (per 256-element super-block) are described in packed_kquants.h.
 // Packing requires n % 16 == 0 (every real model's matrices); other shapes keep GGML's layout.
 #pragma once
 

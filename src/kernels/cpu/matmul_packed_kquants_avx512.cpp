@@ -1,0 +1,216 @@
+// AVX-512 VNNI kernels for Q4_KR16 / Q6_KR16 (packed_kquants.h), equal bit for bit to the scalar
+// reference in packed_kquants.cpp: each zmm of weights is 16 rows x 4 k-positions, x's 4 bytes are
+// broadcast and vpdpbusd sums into each row's int32 lane; the f32 scale math runs per lane in the
+// reference's order. Q4_K: a super-block's 16 rows of 6-bit scales and mins are decoded once per
+// call with byte ops on 3 zmm; its quants are Q4_0R16-like blocks (mask / shift, 8 dpbusd per 32).
+// Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
+// per 16 elements with −32·Σx as the dot's start value, the two 16-element dots of a 32-block
+// scaled and summed in int32 (vpmulld), then one f32 fma per 32.
+// Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
+#include <cstring>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/simd_avx512.h"
+
+namespace runnel::kernels::cpu::avx512 {
+namespace {
+
+// x's 4 bytes at p to every lane, read straight from memory (a vpbroadcastd load, no ALU uop).
+using I32Alias = int32_t __attribute__((may_alias, aligned(1)));
+inline __m512i bcast4(const int8_t* p) {
+  return _mm512_set1_epi32(*reinterpret_cast<const I32Alias*>(p));
+}
+
+// x's blocks as seen by one group's dpbusd: hiding the pointer from the optimizer keeps each
+// broadcast a load next to its vpdpbusd instead of GCC hoisting all MR x 8 broadcasts of a
+// sub-block out of the group loop and spilling them to the stack as whole zmm.
+inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
+
+// Bits from a where mask is set, else from b.
+inline __m512i bitsel(__m512i mask, __m512i a, __m512i b) {
+  return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
+}
+
+inline __m512 f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+template <int MR, int NG>
+void gemm_q4_k(const PackedGemm& a) {
+  const size_t nsb = a.k / 256, gb = a.w_group_bytes;
+  const BlockQ8Act* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+  __m512 acc[MR][NG];
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
+    // Per group: sc_j (16 rows, u8) at 16 j and m_j at 128 + 16 j, GGML's 6-bit unpacking done
+    // on all 16 rows' 12 scale bytes at once.
+    // d and dmin are read first, so a decode pass touches the lines in ascending order (see the
+    // Q6_K kernel).
+    alignas(64) uint8_t scm[NG][256];
+    __m512 dv[NG], dminv[NG];
+    for (int g = 0; g < NG; ++g) {
+      dv[g] = f16x16(w + g * gb);
+      dminv[g] = f16x16(w + g * gb + kQ4KR16Dmin);
+      const uint8_t* s = w + g * gb + kQ4KR16Scales;
+      const __m512i s0 = _mm512_loadu_si512(s), s1 = _mm512_loadu_si512(s + 64);
+      const __m512i s2 = _mm512_loadu_si512(s + 128);
+      _mm512_store_si512(scm[g], _mm512_and_si512(s0, m6));
+      _mm512_store_si512(scm[g] + 64,
+                         _mm512_and_si512(bitsel(m4, s2, _mm512_srli_epi16(s0, 2)), m6));
+      _mm512_store_si512(scm[g] + 128, _mm512_and_si512(s1, m6));
+      _mm512_store_si512(
+          scm[g] + 192,
+          _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
+    }
+    for (int j = 0; j < 8; ++j) {
+      float nxs[MR];
+      for (int i = 0; i < MR; ++i) {
+        const BlockQ8Act& xb = x[i][sb * 8 + j];
+        nxs[i] = -(xb.d * static_cast<float>(xb.sum));
+      }
+#pragma GCC unroll 8
+      for (int g = 0; g < NG; ++g) {
+        const uint8_t* q = w + g * gb + kQ4KR16Qs + 256 * j;
+        __m512i lo[4], hi[4];
+        for (int c = 0; c < 4; ++c) {
+          const __m512i v = _mm512_loadu_si512(q + 64 * c);
+          lo[c] = _mm512_and_si512(v, m4);
+          hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        }
+        const __m512 ds = _mm512_mul_ps(
+            dv[g], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                       _mm_load_si128(reinterpret_cast<const __m128i*>(scm[g] + 16 * j)))));
+        const __m512 dm =
+            _mm512_mul_ps(dminv[g], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(
+                                        reinterpret_cast<const __m128i*>(scm[g] + 128 + 16 * j)))));
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
+          __m512i dot = _mm512_setzero_si512();
+          for (int c = 0; c < 4; ++c) {
+            dot = _mm512_dpbusd_epi32(dot, lo[c], bcast4(xb.qs + 4 * c));
+            dot = _mm512_dpbusd_epi32(dot, hi[c], bcast4(xb.qs + 16 + 4 * c));
+          }
+          const __m512 s = _mm512_mul_ps(ds, _mm512_set1_ps(xb.d));
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i][g]);
+          acc[i][g] = _mm512_fmadd_ps(dm, _mm512_set1_ps(nxs[i]), acc[i][g]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+}
+
+// Sub-block s's 16 rows x 16 quants as four u8 vectors (packed_kquants.h: the low 6 bits of
+// A, B, C and the three loads' top bits for the fourth).
+inline void q6_unpack(const uint8_t* q, __m512i* wv) {
+  const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f);
+  const __m512i va = _mm512_loadu_si512(q), vb = _mm512_loadu_si512(q + 64);
+  const __m512i vc = _mm512_loadu_si512(q + 128);
+  const __m512i top = bitsel(m4, bitsel(m2, _mm512_srli_epi16(va, 6), _mm512_srli_epi16(vb, 4)),
+                             _mm512_srli_epi16(vc, 2));
+  wv[0] = _mm512_and_si512(va, m6);
+  wv[1] = _mm512_and_si512(vb, m6);
+  wv[2] = _mm512_and_si512(vc, m6);
+  wv[3] = _mm512_and_si512(top, m6);
+}
+
+template <int MR, int NG>
+void gemm_q6_k(const PackedGemm& a) {
+  const size_t nsb = a.k / 256, gb = a.w_group_bytes;
+  const BlockQ8Act* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+  __m512 acc[MR][NG];
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    // The super-block's scales are read up front (then from this copy), so that a decode pass
+    // touches each pair's lines in ascending order: interleaving the scale lines with the quant
+    // stream halved the DRAM rate (the hardware prefetchers lose the stream).
+    alignas(64) int8_t scs[NG][256];
+    for (int g = 0; g < NG; ++g) {
+      for (int c = 0; c < 4; ++c) {
+        _mm512_store_si512(scs[g] + 64 * c, _mm512_loadu_si512(a.w + g * gb + off.sc + 64 * c));
+      }
+    }
+    for (int j = 0; j < 8; ++j) {
+      int32_t corr[MR][2];  // −32 · Σ of x's 16 quants that meet each sub-block
+      for (int i = 0; i < MR; ++i) {
+        const int32_t* ls = x[i][sb * 8 + j].lsum;
+        corr[i][0] = -32 * (ls[0] + ls[1] + ls[2] + ls[3]);
+        corr[i][1] = -32 * (ls[4] + ls[5] + ls[6] + ls[7]);
+      }
+#pragma GCC unroll 8
+      for (int g = 0; g < NG; ++g) {
+        const uint8_t* wg = a.w + g * gb;
+        __m512i wv[8];
+        q6_unpack(wg + off.qs + 384 * j, wv);
+        q6_unpack(wg + off.qs + 384 * j + 192, wv + 4);
+        const __m512i sc0 =
+            _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j)));
+        const __m512i sc1 = _mm512_cvtepi8_epi32(
+            _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j + 16)));
+        const __m512 d = f16x16(wg + off.d);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
+          __m512i d0 = _mm512_set1_epi32(corr[i][0]), d1 = _mm512_set1_epi32(corr[i][1]);
+          for (int v = 0; v < 4; ++v) {
+            d0 = _mm512_dpbusd_epi32(d0, wv[v], bcast4(xb.qs + 4 * v));
+            d1 = _mm512_dpbusd_epi32(d1, wv[4 + v], bcast4(xb.qs + 16 + 4 * v));
+          }
+          const __m512i isum =
+              _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1));
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                      _mm512_mul_ps(d, _mm512_set1_ps(xb.d)), acc[i][g]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+}
+
+// The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
+constexpr int kQ4Mr = 4, kQ4Ng = 3, kQ6Mr = 6, kQ6Ng = 2;  // measured best of 4x3, 6x2, 8x1
+
+template <bool kQ6, int MR, int NG>
+void tile(const PackedGemm& a) {
+  if constexpr (MR > 1) {
+    if (a.mr < MR) return tile<kQ6, MR - 1, NG>(a);
+  }
+  if constexpr (NG > 1) {
+    if (a.ng < NG) return tile<kQ6, MR, NG - 1>(a);
+  }
+  RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
+  if constexpr (kQ6) {
+    gemm_q6_k<MR, NG>(a);
+  } else {
+    gemm_q4_k<MR, NG>(a);
+  }
+}
+
+}  // namespace
+
+void register_matmul_packed_kquants(KernelTable& t) {
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, kQ4Mr, 1, tile<false, kQ4Mr, kQ4Ng>,
+                                      kQ4Ng,   false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, kQ6Mr, 1, tile<true, kQ6Mr, kQ6Ng>,
+                                      kQ6Ng,   false};
+  matmul_entry(t, DType::kQ4_K).prefer_packed = true;
+  matmul_entry(t, DType::kQ6_K).prefer_packed = true;
+}
+
+}  // namespace runnel::kernels::cpu::avx512

@@ -1,0 +1,206 @@
+// Q4_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking, and the scalar
+// reference kernels that define their arithmetic for every SIMD variant, per output lane:
+//   Q4_K, per 32-element sub-block j (x block j):  ds = d·sc_j, dm = dmin·m_j,
+//     acc = fma(float(Σ q·x_q), ds·d_x, acc);  acc = fma(dm, −(d_x·float(Σx_q)), acc)
+//   Q6_K, per 32 elements (x block j, sub-blocks s = 2j, 2j + 1 of 16):
+//     isum = Σ_s sc_s·Σ (q − 32)·x_q (|isum| < 2^24, exact in f32);  acc = fma(float(isum), d·d_x,
+//     acc)
+// The integer dots are exact; the f32 operations are done in exactly this order everywhere.
+#include "kernels/cpu/packed_kquants.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/kquant_util.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+// Element e (0..255) of a GGML super-block as its unsigned quant (Q4_K 0..15, Q6_K 0..63).
+int q4k_quant(const uint8_t* blk, int e) {
+  const int g = e / 32, l = e % 32;
+  return (blk[kQ4KQs + 32 * (g / 2) + l] >> (4 * (g & 1))) & 0xf;
+}
+int q6k_quant(const uint8_t* blk, int e) {
+  const int g = e / 32, l = e % 32, h = g / 4, r = g % 4;
+  const int lo = (blk[kQ6KQl + 64 * h + (r & 1) * 32 + l] >> (4 * (r / 2))) & 0xf;
+  return lo | ((blk[kQ6KQh + 32 * h + l] >> (2 * r)) & 3) << 4;
+}
+
+float load_f16(const uint8_t* p) { return f16_to_f32(load_u16(p)); }
+
+void pack_sb_q4_k(const uint8_t* const* blk, uint8_t* out) {
+  for (int r = 0; r < kPackRows; ++r) {
+    std::memcpy(out + 2 * r, blk[r] + offsetof(BlockQ4_K, d), 2);
+    std::memcpy(out + kQ4KR16Dmin + 2 * r, blk[r] + offsetof(BlockQ4_K, dmin), 2);
+    for (int i = 0; i < kKScaleBytes; ++i) out[kQ4KR16Scales + 16 * i + r] = blk[r][kQ4KScales + i];
+    for (int j = 0; j < 8; ++j) {
+      for (int c = 0; c < 4; ++c) {
+        for (int t = 0; t < 4; ++t) {
+          const int e = 32 * j + 4 * c + t;
+          out[kQ4KR16Qs + 256 * j + 64 * c + 4 * r + t] =
+              static_cast<uint8_t>(q4k_quant(blk[r], e) | q4k_quant(blk[r], e + 16) << 4);
+        }
+      }
+    }
+  }
+}
+
+void pack_sb_q6_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* out) {
+  for (int r = 0; r < kPackRows; ++r) {
+    std::memcpy(out + off.d + 2 * r, blk[r] + kQ6KD, 2);
+    for (int s = 0; s < 16; ++s) {
+      out[off.sc + 16 * s + r] = blk[r][kQ6KScales + s];
+      for (int t = 0; t < 4; ++t) {
+        const int top = q6k_quant(blk[r], 16 * s + 12 + t);
+        for (int v = 0; v < 3; ++v) {
+          const int q = q6k_quant(blk[r], 16 * s + 4 * v + t);
+          out[off.qs + 192 * s + 64 * v + 4 * r + t] =
+              static_cast<uint8_t>(q | ((top >> (2 * v)) & 3) << 6);
+        }
+      }
+    }
+  }
+}
+
+// The 6-bit quant of element e (0..255) of row r from a packed Q6_K super-block.
+int q6k_r16_quant(const uint8_t* qs, int r, int e) {
+  const int s = e / 16, v = e % 16 / 4, t = e % 4;
+  const uint8_t* p = qs + 192 * s + 4 * r + t;
+  if (v < 3) return p[64 * v] & 63;
+  return (p[0] >> 6) | (p[64] >> 6) << 2 | (p[128] >> 6) << 4;
+}
+
+void gemm_q4_k_r16(const PackedGemm& a) {
+  const size_t nsb = a.k / kQKK;
+  for (int i = 0; i < a.mr; ++i) {
+    const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t sb = 0; sb < nsb; ++sb) {
+        const uint8_t* w = wg + sb * kQ4KR16SbBytes;
+        for (int r = 0; r < kPackRows; ++r) {
+          const float d = load_f16(w + 2 * r), dmin = load_f16(w + kQ4KR16Dmin + 2 * r);
+          uint8_t scales[kKScaleBytes];
+          for (int b = 0; b < kKScaleBytes; ++b) scales[b] = w[kQ4KR16Scales + 16 * b + r];
+          for (int j = 0; j < 8; ++j) {
+            const BlockQ8Act& xb = x[sb * 8 + j];
+            int sc, m;
+            q4k_scale_min(scales, j, &sc, &m);
+            const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);
+            int32_t dot = 0;
+            for (int c = 0; c < 4; ++c) {
+              for (int t = 0; t < 4; ++t) {
+                const int v = w[kQ4KR16Qs + 256 * j + 64 * c + 4 * r + t];
+                dot += (v & 15) * xb.qs[4 * c + t] + (v >> 4) * xb.qs[16 + 4 * c + t];
+              }
+            }
+            acc[r] = std::fma(static_cast<float>(dot), ds * xb.d, acc[r]);
+            acc[r] = std::fma(dm, -(xb.d * static_cast<float>(xb.sum)), acc[r]);
+          }
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
+}
+
+void gemm_q6_k_r16(const PackedGemm& a) {
+  const size_t nsb = a.k / kQKK;
+  for (int i = 0; i < a.mr; ++i) {
+    const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t sb = 0; sb < nsb; ++sb) {
+        const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+        for (int r = 0; r < kPackRows; ++r) {
+          const float d = load_f16(wg + off.d + 2 * r);
+          for (int j = 0; j < 8; ++j) {
+            const BlockQ8Act& xb = x[sb * 8 + j];
+            int32_t isum = 0;
+            for (int h = 0; h < 2; ++h) {
+              const int s = 2 * j + h;
+              int32_t dot = 0;
+              for (int e = 0; e < 16; ++e) {
+                dot += (q6k_r16_quant(wg + off.qs, r, 16 * s + e) - 32) * xb.qs[16 * h + e];
+              }
+              isum += static_cast<int8_t>(wg[off.sc + 16 * s + r]) * dot;
+            }
+            acc[r] = std::fma(static_cast<float>(isum), d * xb.d, acc[r]);
+          }
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
+}
+
+}  // namespace
+
+void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out) {
+  const size_t nsb = k / kQKK, bb = dtype_info(src).block_bytes;
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* blk[kPackRows];
+    for (int r = 0; r < kPackRows; ++r) blk[r] = rows + static_cast<size_t>(r) * w_stride + sb * bb;
+    if (src == DType::kQ4_K) {
+      pack_sb_q4_k(blk, out + sb * kQ4KR16SbBytes);
+    } else if (src == DType::kQ6_K) {
+      pack_sb_q6_k(blk, q6k_r16_offsets(sb, nsb), out);
+    } else {
+      fail("matmul", "no K-quant packed layout for ", dtype_name(src));
+    }
+  }
+}
+
+// Same expressions as quant.cpp's dequantize_row (d·sc·q − dmin·m; d·sc·(q − 32)), so the
+// values are identical to the source's bit for bit.
+void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out) {
+  const size_t nsb = k / kQKK;
+  const size_t group_bytes = kPackRows * row_bytes(packed, k);
+  for (size_t row = 0; row < n; ++row) {
+    const uint8_t* wg = w + row / kPackRows * group_bytes;
+    const int r = static_cast<int>(row % kPackRows);
+    for (size_t sb = 0; sb < nsb; ++sb) {
+      float* o = out + row * k + sb * kQKK;
+      if (packed == DType::kQ4_KR16) {
+        const uint8_t* p = wg + sb * kQ4KR16SbBytes;
+        const float d = load_f16(p + 2 * r), dmin = load_f16(p + kQ4KR16Dmin + 2 * r);
+        uint8_t scales[kKScaleBytes];
+        for (int b = 0; b < kKScaleBytes; ++b) scales[b] = p[kQ4KR16Scales + 16 * b + r];
+        for (int j = 0; j < 8; ++j) {
+          int sc, m;
+          q4k_scale_min(scales, j, &sc, &m);
+          const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+          for (int e = 0; e < 32; ++e) {
+            const int v = p[kQ4KR16Qs + 256 * j + 64 * (e % 16 / 4) + 4 * r + e % 4];
+            o[32 * j + e] = d1 * static_cast<float>(e < 16 ? v & 15 : v >> 4) - m1;
+          }
+        }
+      } else {
+        const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+        const float d = load_f16(wg + off.d + 2 * r);
+        for (int e = 0; e < kQKK; ++e) {
+          const int sc = static_cast<int8_t>(wg[off.sc + 16 * (e / 16) + r]);
+          o[e] = d * static_cast<float>(sc) *
+                 static_cast<float>(q6k_r16_quant(wg + off.qs, r, e) - 32);
+        }
+      }
+    }
+  }
+}
+
+namespace scalar {
+void register_matmul_packed_kquants(KernelTable& t) {
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q4_k_r16, 1, false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q6_k_r16, 1, false};
+}
+}  // namespace scalar
+
+}  // namespace runnel::kernels::cpu

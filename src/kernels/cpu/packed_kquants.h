@@ -1,0 +1,52 @@
+// The r16 layouts of the K-quants (packed.h's framework): Q4_KR16 and Q6_KR16 interleave 16 rows
+// per 256-element super-block with exactly the source's bytes (144 / 210 per row), so a zmm load
+// holds the same 4 k-positions of 16 rows and the kernels' scales decode with a few vector ops.
+// Offsets below are inside one group (16 rows); super-block s of a group of nsb super-blocks.
+//
+// Q4_KR16, per super-block (2304 bytes, 36 lines): a 256-byte header, then the quants.
+//   header: d (16 x f16) | dmin (16 x f16) | GGML's 12 scale bytes as 12 chunks of 16 bytes
+//           (chunk i, byte r = scales[i] of row r), so 3 zmm hold all 16 rows' scale bytes.
+//   quants: 32-element sub-block j (0..7) at 256 + 256 j, 4 chunks of 64 bytes; chunk c, row r,
+//           byte 4r + t = q[32j + 4c + t] | q[32j + 16 + 4c + t] << 4 (raw nibbles 0..15, the
+//           Q4_0R16 block layout), so one load gives 8 k-positions after a mask and a shift.
+// Q6_KR16, per super-block: 3072 bytes of quants, 256 bytes of int8 scales (chunk s of 16 bytes,
+//   byte r = scales[s] of row r), 32 bytes of d (16 x f16). Super-blocks are stored in pairs
+//   (d 0, d 1, scales 0, scales 1, quants 0, quants 1: 6720 bytes, whole lines; an odd last one
+//   alone as scales, quants, d) so every quant load stays on 64-byte lines and a decode pass
+//   reads each pair in ascending address order (with the scales after the quants, DRAM streaming
+//   ran at half the rate). Quants: 16-element sub-block s (0..15) at
+//   192 s as three 64-byte vectors A, B, C; row r, byte 4r + t holds in its low 6 bits
+//   A: q[16s + t], B: q[16s + 4 + t], C: q[16s + 8 + t] (q = 0..63, value q - 32), and in bits
+//   6-7 bits 0-1 (A), 2-3 (B), 4-5 (C) of q[16s + 12 + t].
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/dtype.h"
+
+namespace runnel::kernels::cpu {
+
+constexpr size_t kQ4KR16SbBytes = 2304;  // one super-block of a group
+constexpr size_t kQ4KR16Dmin = 32, kQ4KR16Scales = 64, kQ4KR16Qs = 256;
+
+constexpr size_t kQ6KR16Qs = 3072, kQ6KR16Sc = 256, kQ6KR16D = 32;
+struct Q6KR16Offsets {
+  size_t qs, sc, d;
+};
+inline Q6KR16Offsets q6k_r16_offsets(size_t s, size_t nsb) {
+  constexpr size_t pair = 2 * (kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D);
+  const size_t base = s / 2 * pair;
+  if (s + 1 == nsb && nsb % 2 == 1) {  // alone: scales, quants, d
+    return {base + kQ6KR16Sc, base, base + kQ6KR16Sc + kQ6KR16Qs};
+  }
+  const size_t h = s % 2, head = 2 * (kQ6KR16D + kQ6KR16Sc);
+  return {base + head + h * kQ6KR16Qs, base + 2 * kQ6KR16D + h * kQ6KR16Sc, base + h * kQ6KR16D};
+}
+
+// Packs one group (16 rows, row r at rows + r * w_stride) of Q4_K or Q6_K into `out`.
+void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out);
+// Unpacks n rows of a Q4_KR16 / Q6_KR16 matrix to f32 [n, k], exactly like dequantize_row.
+void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out);
+
+}  // namespace runnel::kernels::cpu

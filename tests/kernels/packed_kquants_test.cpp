@@ -1,0 +1,230 @@
+// The K-quant r16 layouts (kernels/cpu/packed_kquants.h): packing keeps every weight of Q4_K and
+// Q6_K exactly, each SIMD kernel equals the scalar reference bit for bit (one super-block, odd
+// and even counts, misaligned x, every tile shape through m and n), the reference equals exact
+// math on the same integers, results do not depend on threads or batch size, bad shapes fail.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/thread_pool.h"
+#include "kernel_test_util.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+using testing::IsaScope;
+using testing::kEps;
+using testing::random_floats;
+using testing::simd_isas;
+
+constexpr DType kSources[] = {DType::kQ4_K, DType::kQ6_K};
+
+// n rows of k random Q4_K / Q6_K super-blocks: every quant and scale byte random, small positive
+// d (and dmin) so that every value is finite.
+std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng) {
+  std::vector<uint8_t> w(n * row_bytes(t, k));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(0.0001f, 0.002f);
+  const size_t bb = dtype_info(t).block_bytes;
+  for (uint8_t& b : w) b = static_cast<uint8_t>(byte(rng));
+  for (size_t b = 0; b < w.size() / bb; ++b) {
+    uint8_t* blk = w.data() + b * bb;
+    const uint16_t d = f32_to_f16(scale(rng)), dmin = f32_to_f16(scale(rng));
+    if (t == DType::kQ4_K) {
+      std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
+      std::memcpy(blk + offsetof(BlockQ4_K, dmin), &dmin, 2);
+    } else {
+      std::memcpy(blk + offsetof(BlockQ6_K, d), &d, 2);
+    }
+  }
+  return w;
+}
+
+std::vector<uint8_t> packed(DType t, const std::vector<uint8_t>& w, size_t n, size_t k) {
+  std::vector<uint8_t> out(w.size());
+  ThreadPool pool(2);
+  pack_weights(t, w.data(), row_bytes(t, k), n, k, out.data(), pool);
+  return out;
+}
+
+// y = x · Wᵀ on packed weights under the active ISA; x at a misaligned offset, y with a guard.
+std::vector<float> run(DType pt, const std::vector<uint8_t>& pw, const std::vector<float>& x,
+                       size_t x_off, size_t m, size_t n, size_t k, ThreadPool& pool) {
+  const size_t ys = n + 3;
+  std::vector<float> y(m * ys, -7.0f);
+  matmul(x.data() + x_off, k, m, k, pw.data(), pt, row_bytes(pt, k), n, y.data(), ys, pool);
+  for (size_t i = 0; i < m; ++i) EXPECT_EQ(y[i * ys + n], -7.0f) << "wrote past row " << i;
+  std::vector<float> out(m * n);
+  for (size_t i = 0; i < m; ++i) std::memcpy(&out[i * n], &y[i * ys], n * 4);
+  return out;
+}
+
+TEST(PackedKQuants, TypesAndPreference) {
+  EXPECT_EQ(packed_type(DType::kQ4_K), DType::kQ4_KR16);
+  EXPECT_EQ(packed_type(DType::kQ6_K), DType::kQ6_KR16);
+  EXPECT_EQ(packed_source(DType::kQ4_KR16), DType::kQ4_K);
+  EXPECT_EQ(packed_source(DType::kQ6_KR16), DType::kQ6_K);
+  EXPECT_EQ(dtype_name(DType::kQ4_KR16), "q4_k_r16");
+  for (DType s : kSources) EXPECT_EQ(row_bytes(packed_type(s), 4096), row_bytes(s, 4096));
+  {
+    IsaScope scope(Isa::kScalar);
+    EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 64, 256), DType::kQ4_K);
+    EXPECT_TRUE(matmul_supports(DType::kQ6_KR16));
+  }
+  IsaScope scope(Isa::kAvx512);
+  if (!scope.ok()) GTEST_SKIP() << "no AVX-512 here";
+  EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 2048, 2048), DType::kQ4_KR16);
+  EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 64, 256), DType::kQ6_KR16);
+  EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 72, 256), DType::kQ6_K);  // 72 % 16 != 0
+}
+
+TEST(PackedKQuants, PackingKeepsEveryWeight) {
+  std::mt19937 rng(3);
+  for (DType t : kSources) {
+    for (size_t k : {256, 512, 768, 2048}) {
+      const size_t n = 48;
+      const std::vector<uint8_t> w = random_rows(t, n, k, rng);
+      const std::vector<uint8_t> p = packed(t, w, n, k);
+      std::vector<float> got(n * k), want(k);
+      unpack_weights_f32(packed_type(t), p.data(), n, k, got.data());
+      for (size_t j = 0; j < n; ++j) {
+        dequantize_row(t, w.data() + j * row_bytes(t, k), want.data(), k);
+        ASSERT_EQ(0, std::memcmp(want.data(), &got[j * k], k * 4))
+            << dtype_name(t) << " k=" << k << " row " << j;
+      }
+    }
+  }
+}
+
+TEST(PackedKQuants, SimdEqualsScalarBitForBit) {
+  std::mt19937 rng(11);
+  ThreadPool pool(2);
+  int variant = 0;
+  for (DType t : kSources) {
+    const DType pt = packed_type(t);
+    for (size_t k : {256, 768, 1024}) {
+      for (size_t n : {16, 32, 48, 64, 80, 160}) {
+        const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
+        for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
+          const size_t x_off = static_cast<size_t>(++variant % 3);
+          const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
+          std::vector<float> ref;
+          {
+            IsaScope s(Isa::kScalar);
+            ref = run(pt, p, x, x_off, m, n, k, pool);
+          }
+          for (Isa isa : simd_isas()) {
+            IsaScope s(isa);
+            const std::vector<float> got = run(pt, p, x, x_off, m, n, k, pool);
+            ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+                << isa_name(isa) << " " << dtype_name(pt) << " m=" << m << " n=" << n << " k=" << k;
+          }
+        }
+      }
+    }
+  }
+}
+
+// The reference against double math on the source's integers: Q4_K w = d·sc·q − dmin·m, Q6_K
+// w = d·sc·(q − 32), times x = d_x·q_x; error at most a few roundings per scale step.
+TEST(PackedKQuants, ReferenceMatchesExactMath) {
+  std::mt19937 rng(5);
+  ThreadPool pool(1);
+  IsaScope s(Isa::kScalar);
+  for (DType t : kSources) {
+    const size_t m = 3, n = 32, k = 768, nb = k / 32;
+    const std::vector<uint8_t> w = random_rows(t, n, k, rng);
+    const std::vector<uint8_t> p = packed(t, w, n, k);
+    const std::vector<float> x = random_floats(rng, m * k, -2, 2);
+    const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
+    // Every weight recomputed in double from the GGML fields (f16 scales are exact in double).
+    for (size_t i = 0; i < m; ++i) {
+      std::vector<BlockQ8Act> xq(nb);
+      quantize_act_q8(x.data() + i * k, k, xq.data());
+      for (size_t j = 0; j < n; ++j) {
+        const uint8_t* row = w.data() + j * row_bytes(t, k);
+        double exact = 0, abs_sum = 0;
+        for (size_t sb = 0; sb < k / 256; ++sb) {
+          const uint8_t* blk = row + sb * dtype_info(t).block_bytes;
+          for (int e = 0; e < 256; ++e) {
+            const BlockQ8Act& xb = xq[sb * 8 + e / 32];
+            const double xv = double(xb.qs[e % 32]) * xb.d;
+            double a, b = 0;  // w = a − b
+            if (t == DType::kQ4_K) {
+              const BlockQ4_K& q = *reinterpret_cast<const BlockQ4_K*>(blk);
+              const int g = e / 32;
+              const uint8_t* sc = q.scales;
+              const int s6 = g < 4 ? sc[g] & 63 : (sc[g + 4] & 15) | (sc[g - 4] >> 6) << 4;
+              const int m6 = g < 4 ? sc[g + 4] & 63 : (sc[g + 4] >> 4) | (sc[g] >> 6) << 4;
+              const int qv = (q.qs[32 * (g / 2) + e % 32] >> (4 * (g & 1))) & 15;
+              a = double(f16_to_f32(q.d)) * s6 * qv;
+              b = double(f16_to_f32(q.dmin)) * m6;
+            } else {
+              const BlockQ6_K& q = *reinterpret_cast<const BlockQ6_K*>(blk);
+              const int g = e / 32, l = e % 32, h = g / 4, r = g % 4;
+              const int qv = ((q.ql[64 * h + (r & 1) * 32 + l] >> (4 * (r / 2))) & 15) |
+                             ((q.qh[32 * h + l] >> (2 * r)) & 3) << 4;
+              a = double(f16_to_f32(q.d)) * q.scales[e / 16] * (qv - 32);
+            }
+            exact += (a - b) * xv;
+            abs_sum += (std::fabs(a) + std::fabs(b)) * std::fabs(xv);
+          }
+        }
+        EXPECT_NEAR(y[i * n + j], exact, 3 * 2 * nb * kEps * abs_sum + 1e-30)
+            << dtype_name(t) << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+TEST(PackedKQuants, BitIdenticalAcrossThreadsAndBatchSizes) {
+  std::mt19937 rng(7);
+  const size_t n = 160, k = 1280;
+  for (DType t : kSources) {
+    const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
+    const size_t m = 70;
+    const std::vector<float> x = random_floats(rng, m * k);
+    for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
+      IsaScope s(isa);
+      if (!s.ok()) continue;
+      std::vector<float> first;
+      for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
+        if (first.empty()) first = y;
+        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
+            << isa_name(isa) << " " << dtype_name(t) << " threads=" << threads;
+      }
+      ThreadPool pool(2);
+      for (size_t i = 0; i < m; i += 5) {
+        const std::vector<float> xi(x.begin() + i * k, x.begin() + (i + 1) * k);
+        const std::vector<float> row = run(packed_type(t), p, xi, 0, 1, n, k, pool);
+        ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
+            << isa_name(isa) << " " << dtype_name(t) << " row " << i;
+      }
+    }
+  }
+}
+
+TEST(PackedKQuants, BadShapesAreErrors) {
+  ThreadPool pool(1);
+  std::vector<uint8_t> w(64 * 210 * 4), out(w.size());
+  // k not a multiple of 256, n not a multiple of 16, a short row stride.
+  EXPECT_THROW(pack_weights(DType::kQ4_K, w.data(), 144, 16, 128, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kQ6_K, w.data(), 210, 24, 256, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kQ4_K, w.data(), 100, 16, 256, out.data(), pool), Error);
+  std::vector<float> x(512), y(24);
+  EXPECT_THROW(
+      matmul(x.data(), 256, 1, 256, w.data(), DType::kQ6_KR16, 210, 24, y.data(), 24, pool), Error);
+  EXPECT_THROW(
+      matmul(x.data(), 384, 1, 384, w.data(), DType::kQ4_KR16, 216, 16, y.data(), 16, pool), Error);
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu
