@@ -63,7 +63,7 @@ std::vector<float> run(DType pt, const std::vector<uint8_t>& pw, const std::vect
 TEST(Packed, TypesAndPreference) {
   EXPECT_EQ(packed_type(DType::kQ8_0), DType::kQ8_0R16);
   EXPECT_EQ(packed_type(DType::kQ4_0), DType::kQ4_0R16);
-  EXPECT_EQ(packed_type(DType::kQ6_K), DType::kQ6_K);
+  EXPECT_EQ(packed_type(DType::kQ5_1), DType::kQ5_1);
   EXPECT_EQ(packed_source(DType::kQ4_0R16), DType::kQ4_0);
   EXPECT_TRUE(is_packed(DType::kQ8_0R16));
   EXPECT_FALSE(is_packed(DType::kQ8_0));
@@ -78,7 +78,7 @@ TEST(Packed, TypesAndPreference) {
   EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 64, 256), DType::kQ8_0R16);
   EXPECT_EQ(preferred_weight_type(DType::kQ4_0, 2048, 2048), DType::kQ4_0R16);
   EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 72, 256), DType::kQ8_0);  // 72 % 16 != 0
-  EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 64, 256), DType::kQ6_K);
+  EXPECT_EQ(preferred_weight_type(DType::kQ5_1, 64, 256), DType::kQ5_1);
 }
 
 TEST(Packed, PackingKeepsEveryWeight) {
@@ -193,7 +193,7 @@ TEST(Packed, BadShapesAreErrors) {
   ThreadPool pool(1);
   std::vector<uint8_t> w(64 * 34 * 4), out(w.size());
   EXPECT_THROW(pack_weights(DType::kQ8_0, w.data(), 34 * 4, 24, 128, out.data(), pool), Error);
-  EXPECT_THROW(pack_weights(DType::kQ6_K, w.data(), 256, 16, 256, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kQ5_1, w.data(), 256, 16, 256, out.data(), pool), Error);
   EXPECT_THROW(pack_weights(DType::kQ8_0, w.data(), 34, 16, 128, out.data(), pool), Error);
   std::vector<float> x(128), y(24);
   EXPECT_THROW(

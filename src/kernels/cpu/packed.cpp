@@ -164,8 +164,8 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
   check(packed_type(src) != src, "matmul", "no packed layout for ", dtype_name(src));
   check(n % kPackRows == 0, "matmul", "packing needs a multiple of 16 rows, got ", n);
   const bool plain = is_packed_float(src);
-  check(plain || k % kQK == 0, "matmul", "k=", k, " is not a multiple of 32");
-  check(k % block_elems(src) == 0, "matmul", "k=", k, " is not a multiple of ", block_elems(src));
+  check(plain || k % block_elems(src) == 0, "matmul", "k=", k, " is not a multiple of ",
+        block_elems(src));
   check(w_stride >= row_bytes(src, k), "matmul", "weight row stride ", w_stride, " < ",
         row_bytes(src, k));
   const size_t group_bytes = kPackRows * row_bytes(src, k);
@@ -174,22 +174,24 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
   const bool kquant = src == DType::kQ4_K || src == DType::kQ6_K;
   pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
     for (size_t g = g0; g < g1; ++g) {
-      const bool plain = is_packed_float(src);
-      check(plain || k % block_elems(src) == 0, "matmul", "k=", k, " is not a multiple of ",
-            block_elems(src));
+      const uint8_t* rows = wb + g * kPackRows * w_stride;
+      uint8_t* dst = ob + g * group_bytes;
+      if (plain) {
+        pack_group_float(src, rows, w_stride, k, dst);
+      } else if (kquant) {
+        pack_group_kquant(src, rows, w_stride, k, dst);
+      } else {
+        pack_group(src, rows, w_stride, k, dst);
+      }
     }
   });
 }
 
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
-  const uint8_t* rows = wb + g * kPackRows * w_stride;
-  uint8_t* dst = ob + g * group_bytes;
-  if (plain) {
-    pack_group_float(src, rows, w_stride, k, dst);
-  } else if (kquant) {
-    pack_group_kquant(src, rows, w_stride, k, dst);
-  } else {
-    pack_group(src, rows, w_stride, k, dst);
+  if (is_mlx_packed(packed)) return unpack_mlx_f32(packed, w, n, k, out);
+  if (is_packed_float(packed)) return unpack_float_f32(packed, w, n, k, out);
+  if (packed == DType::kQ4_KR16 || packed == DType::kQ6_KR16) {
+    return unpack_kquant_f32(packed, static_cast<const uint8_t*>(w), n, k, out);
   }
   const Layout lay = layout_of(packed);
   const size_t nb = k / kQK;
