@@ -37,6 +37,11 @@ void gemm_r16(const PackedGemm& a) {
   for (size_t b = 0; b < nb; ++b) {
     const PackedBlockOffsets off = packed_block_offsets(b, nb, kQs);
     const uint8_t* q = a.w + off.qs;
+    __m512 dw[NG];  // the scales first: they lead the block in memory
+    for (int g = 0; g < NG; ++g) {
+      dw[g] = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + g * gb + off.d)));
+    }
     __m512i dot[MR][NG];
     for (int i = 0; i < MR; ++i) {
       const __m512i c0 = _mm512_set1_epi32(-kBias * x[i][b].sum);
@@ -70,10 +75,8 @@ void gemm_r16(const PackedGemm& a) {
       }
     }
     for (int g = 0; g < NG; ++g) {
-      const __m512 dw = _mm512_cvtph_ps(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.w + g * gb + off.d)));
       for (int i = 0; i < MR; ++i) {
-        const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(x[i][b].d));
+        const __m512 s = _mm512_mul_ps(dw[g], _mm512_set1_ps(x[i][b].d));
         acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][g]), s, acc[i][g]);
       }
     }

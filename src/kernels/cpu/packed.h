@@ -5,10 +5,12 @@
 //
 // A group is 16 consecutive weight rows; group g starts at g * 16 * row_bytes(src, k), so a packed
 // matrix has exactly the bytes of its source. Within a group, 32-element blocks are stored in
-// pairs (2b, 2b+1) so that every pair is a whole number of 64-byte lines:
-//   Q8_0R16 pair: qs[2b] (512 bytes) qs[2b+1] (512) d[2b] (16 x f16) d[2b+1] (16 x f16) = 1088
-//   Q4_0R16 pair: qs[2b] (256 bytes) qs[2b+1] (256) d[2b] d[2b+1]                      = 576
-// and an odd last block is stored alone (qs then d). Inside a block's qs, chunk c (64 bytes)
+// pairs (2b, 2b+1) so that every pair is a whole number of 64-byte lines, scales first (a kernel
+// reads each pair front to back: interleaving a backward jump to the scales with the quants
+// halved a K-quant kernel's DRAM rate):
+//   Q8_0R16 pair: d[2b] (16 x f16) d[2b+1] (16 x f16) qs[2b] (512 bytes) qs[2b+1] (512) = 1088
+//   Q4_0R16 pair: d[2b] d[2b+1] qs[2b] (256 bytes) qs[2b+1] (256)                      = 576
+// and an odd last block is stored alone (d then qs). Inside a block's qs, chunk c (64 bytes)
 // holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
 //   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
@@ -57,8 +59,8 @@ struct PackedBlockOffsets {
 inline PackedBlockOffsets packed_block_offsets(size_t b, size_t nb, size_t qs_bytes) {
   const size_t pair = 2 * (qs_bytes + 32);
   const size_t base = b / 2 * pair;
-  if (b + 1 == nb && nb % 2 == 1) return {base, base + qs_bytes};  // odd last block, alone
-  return {base + (b % 2) * qs_bytes, base + 2 * qs_bytes + (b % 2) * 32};
+  if (b + 1 == nb && nb % 2 == 1) return {base + 32, base};  // odd last block, alone
+  return {base + 64 + (b % 2) * qs_bytes, base + (b % 2) * 32};
 }
 
 }  // namespace runnel::kernels::cpu
