@@ -61,6 +61,10 @@ Array prepare_linear_weight(const Array& w);
 // as q|k|v): a new evaluated array of MemoryKind::kWeights, or an invalid Array when the parts
 // differ in dtype or k (then use them one by one). Works for packed layouts too.
 Array concat_weight_rows(const std::vector<Array>& parts);
+// prepare_linear_weight of the concatenated rows of `parts` (one dtype and k), written straight
+// into one new buffer (no per-part copy first: fresh memory is the dear part of a load); an
+// invalid Array when the parts differ in dtype or k.
+Array prepare_fused_linear_weight(const std::vector<Array>& parts);
 // Rows of w [vocab, d] (any weight dtype) picked by ids (i32, any shape) -> [ids..., d] f32.
 // An id outside [0, vocab) is an Error at evaluation.
 Array embedding(const Array& w, const Array& ids);

@@ -290,6 +290,37 @@ Array concat_weight_rows(const std::vector<Array>& parts) {
   return out;
 }
 
+Array prepare_fused_linear_weight(const std::vector<Array>& parts) {
+  check(!parts.empty(), "array", "[prepare_fused_linear_weight] no parts");
+  const DType src = parts[0].dtype();
+  int64_t n = 0;
+  for (const Array& p : parts) {
+    check(p.valid() && p.ndim() == 2, "array", "[prepare_fused_linear_weight] parts must be 2-D");
+    if (p.dtype() != src || p.shape()[1] != parts[0].shape()[1]) return {};
+    n += p.shape()[0];
+  }
+  const size_t k = static_cast<size_t>(parts[0].shape()[1]);
+  // Packed only when every part packs on its own (each a whole number of 16-row groups), so the
+  // fused matrix holds exactly the parts' packed groups one after another.
+  DType dst = kernels::cpu::preferred_weight_type(src, static_cast<size_t>(n), k);
+  for (const Array& p : parts) {
+    if (kernels::cpu::preferred_weight_type(src, static_cast<size_t>(p.shape()[0]), k) != dst)
+      dst = src;
+  }
+  Array out = Array::empty({n, parts[0].shape()[1]}, dst, MemoryKind::kWeights);
+  uint8_t* at = static_cast<uint8_t*>(out.raw_mutable());
+  for (const Array& p : parts) {
+    if (dst == src) {
+      std::memcpy(at, p.raw(), p.n_bytes());
+    } else {
+      kernels::cpu::pack_weights(src, p.raw(), row_bytes(src, k), static_cast<size_t>(p.shape()[0]),
+                                 k, at, ThreadPool::global());
+    }
+    at += p.n_bytes();
+  }
+  return out;
+}
+
 Array embedding(const Array& w, const Array& ids) {
   check(w.valid() && w.ndim() == 2, "array", "[embedding] table must be 2-D");
   check(!kernels::cpu::is_packed(w.dtype()), "array", "[embedding] ", dtype_name(w.dtype()),

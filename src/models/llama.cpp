@@ -203,6 +203,8 @@ class LlamaModel : public Model {
   Array keep_fused(const WeightSource& w,
                    const std::vector<std::pair<std::string, array::Shape>>& parts,
                    const std::vector<Array*>& out) {
+    DType fused_type;
+    if (Array f = w.get_fused_linear(parts, &fused_type); f.valid()) return keep(f, fused_type);
     std::vector<Array> ws;
     std::vector<DType> types;
     for (const auto& [name, shape] : parts) {

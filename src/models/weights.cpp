@@ -209,6 +209,24 @@ array::Array WeightSource::get_linear(const std::string& canonical, const array:
   return p;
 }
 
+array::Array WeightSource::get_fused_linear(
+    const std::vector<std::pair<std::string, array::Shape>>& parts, DType* file_type) const {
+  std::vector<array::Array> ws;
+  for (const auto& [name, shape] : parts) {
+    if (st_) {  // MLX-quantized parts pack from their words in get_linear: fuse those after
+      const array::Array raw = find(name);
+      if (raw.valid() && is_mlx_quantized(hf_name(name), raw)) return {};
+    }
+    ws.push_back(get(name, shape));
+  }
+  *file_type = ws[0].dtype();
+  array::Array fused = array::prepare_fused_linear_weight(ws);
+  if (fused.valid() && gguf_) {
+    for (const array::Array& a : ws) release_mapped_pages(a.raw(), a.n_bytes());
+  }
+  return fused;
+}
+
 void WeightSource::release_if_view(const std::string& canonical, const array::Array& a) const {
   if (!gguf_) return;
   const array::Array view = find(canonical);

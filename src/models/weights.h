@@ -39,6 +39,12 @@ class WeightSource {
   // embedding that is also read by row). `file_type`, when given, receives the type before packing.
   array::Array get_linear(const std::string& canonical, const array::Shape& expected,
                           bool keep_source = false, DType* file_type = nullptr) const;
+  // Several matrices that array::linear reads as one (q|k|v, gate|up): their rows concatenated, in
+  // the layout get_linear would give each (array::prepare_fused_linear_weight), or an invalid
+  // Array when they cannot be one matrix (types or widths differ). The file's pages are released
+  // as in get_linear; `file_type` receives the parts' type.
+  array::Array get_fused_linear(const std::vector<std::pair<std::string, array::Shape>>& parts,
+                                DType* file_type) const;
   // Hands the file's pages under tensor `canonical` back to the OS when `a` is the zero-copy view
   // of it (a copy of the tensor replaces it); otherwise does nothing.
   void release_if_view(const std::string& canonical, const array::Array& a) const;

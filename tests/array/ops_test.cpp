@@ -102,6 +102,34 @@ TEST(Ops, LinearMatchesMatmulForEveryPlainWeightType) {
   }
 }
 
+// A fused projection computes exactly what its parts compute, packed (parts of whole 16-row
+// groups) or not (a part of 8 rows keeps the plain layout); parts that differ are refused.
+TEST(Ops, FusedLinearWeightEqualsItsParts) {
+  Array x = rand({3, 64}, 9);
+  for (int64_t n1 : {16, 8}) {
+    Array a = rand({32, 64}, 1), b = rand({n1, 64}, 2);
+    Array fused = prepare_fused_linear_weight({a, b});
+    ASSERT_TRUE(fused.valid());
+    EXPECT_EQ(fused.shape(), (Shape{32 + n1, 64}));
+    const std::vector<float> got = linear(x, fused).to_floats();
+    // The parts in the fused matrix's layout (packed parts sum in another order than plain rows).
+    const bool packed = fused.dtype() != a.dtype();
+    if (n1 == 8) {
+      EXPECT_FALSE(packed);  // 8 rows are no whole group: the plain layout for all
+    }
+    const std::vector<float> ya = linear(x, packed ? prepare_linear_weight(a) : a).to_floats();
+    const std::vector<float> yb = linear(x, packed ? prepare_linear_weight(b) : b).to_floats();
+    for (int64_t i = 0; i < 3; ++i) {
+      for (int64_t j = 0; j < 32 + n1; ++j) {
+        const float want =
+            j < 32 ? ya[static_cast<size_t>(i * 32 + j)] : yb[static_cast<size_t>(i * n1 + j - 32)];
+        ASSERT_EQ(got[static_cast<size_t>(i * (32 + n1) + j)], want) << n1 << " " << i << " " << j;
+      }
+    }
+  }
+  EXPECT_FALSE(prepare_fused_linear_weight({rand({16, 64}, 1), rand({16, 32}, 2)}).valid());
+}
+
 TEST(Ops, EmbeddingPicksRows) {
   Array w = Array::from_floats({3, 2}, std::vector<float>{0, 1, 10, 11, 20, 21});
   std::vector<int32_t> ids = {2, 0, 2};

@@ -1,6 +1,7 @@
 // measure_memory_bandwidth: each thread owns a contiguous slice of one large buffer (first-touched
-// by that thread with distinct words, backed by huge pages where the OS allows) and reads it with the active ISA's
-// widest loads into several independent accumulators; the figure is the best of a few passes.
+// by that thread with distinct words, backed by huge pages where the OS allows) and reads it with
+// the active ISA's widest loads into several independent accumulators; the figure is the best of a
+// few passes.
 #include "kernels/cpu/membw.h"
 
 #include <sys/mman.h>
