@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/dtype.h"
+
 namespace runnel {
 
 inline float f32_from_bits(uint32_t u) {
@@ -59,6 +61,18 @@ inline uint16_t f32_to_f16(float f) {
   uint32_t mant_odd = (u >> 13) & 1u;
   u += 0xc8000fffu + mant_odd;  // rebias exponent (-112 << 23) and round to nearest even
   return static_cast<uint16_t>(sign | (u >> 13));
+}
+
+// Element i of an array of f32, f16 or bf16 values (any other type reads as bf16), as f32.
+inline float float_element(const void* p, DType t, size_t i) {
+  if (t == DType::kF32) {
+    float f;
+    std::memcpy(&f, static_cast<const uint8_t*>(p) + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, static_cast<const uint8_t*>(p) + 2 * i, 2);
+  return t == DType::kF16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
 }  // namespace runnel

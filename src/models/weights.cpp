@@ -65,19 +65,6 @@ std::unique_ptr<WeightSource> WeightSource::from_hf_dir(const std::string& dir,
   return w;
 }
 
-namespace {
-float load_scalar(const void* p, DType dt, int64_t i) {
-  switch (dt) {
-    case DType::kF32:
-      return static_cast<const float*>(p)[i];
-    case DType::kF16:
-      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    default:
-      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-  }
-}
-}  // namespace
-
 void mlx_dequantize(const uint32_t* packed, const void* scales, const void* biases, DType sb_dtype,
                     int64_t rows, int64_t cols, int bits, int group_size, float* out) {
   const int64_t words_per_row = cols * bits / 32;
@@ -93,8 +80,9 @@ void mlx_dequantize(const uint32_t* packed, const void* scales, const void* bias
       uint64_t v = w[word] >> shift;
       if (shift + bits > 32) v |= static_cast<uint64_t>(w[word + 1]) << (32 - shift);
       const int64_t g = r * groups + j / group_size;
-      o[j] = static_cast<float>(v & mask) * load_scalar(scales, sb_dtype, g) +
-             load_scalar(biases, sb_dtype, g);
+      o[j] =
+          static_cast<float>(v & mask) * float_element(scales, sb_dtype, static_cast<size_t>(g)) +
+          float_element(biases, sb_dtype, static_cast<size_t>(g));
     }
   }
 }

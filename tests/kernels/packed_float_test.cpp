@@ -15,13 +15,17 @@
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
+#include "packed_test_util.h"
 
 namespace runnel::kernels::cpu {
 namespace {
 
+using testing::expect_bits_independent_of_threads_and_batch;
 using testing::IsaScope;
 using testing::kEps;
+using testing::pack_rows;
 using testing::random_floats;
+using testing::run_packed;
 using testing::simd_isas;
 
 constexpr DType kSources[] = {DType::kF16, DType::kBF16, DType::kF32};
@@ -64,25 +68,6 @@ float widen(DType t, const uint8_t* p) {
   return t == DType::kF16 ? f16_to_f32(h) : bf16_to_f32(h);
 }
 
-std::vector<uint8_t> packed(DType t, const std::vector<uint8_t>& w, size_t n, size_t k) {
-  std::vector<uint8_t> out(w.size());
-  ThreadPool pool(2);
-  pack_weights(t, w.data(), row_bytes(t, k), n, k, out.data(), pool);
-  return out;
-}
-
-// y = x · Wᵀ on packed weights under the active ISA; x at a misaligned offset, y with a guard.
-std::vector<float> run(DType pt, const std::vector<uint8_t>& pw, const std::vector<float>& x,
-                       size_t x_off, size_t m, size_t n, size_t k, ThreadPool& pool) {
-  const size_t ys = n + 3;
-  std::vector<float> y(m * ys, -7.0f);
-  matmul(x.data() + x_off, k, m, k, pw.data(), pt, row_bytes(pt, k), n, y.data(), ys, pool);
-  for (size_t i = 0; i < m; ++i) EXPECT_EQ(y[i * ys + n], -7.0f) << "wrote past row " << i;
-  std::vector<float> out(m * n);
-  for (size_t i = 0; i < m; ++i) std::memcpy(&out[i * n], &y[i * ys], n * 4);
-  return out;
-}
-
 TEST(PackedFloat, TypesAndPreference) {
   EXPECT_EQ(packed_type(DType::kF16), DType::kF16R16);
   EXPECT_EQ(packed_type(DType::kBF16), DType::kBF16R16);
@@ -113,7 +98,7 @@ TEST(PackedFloat, PackingKeepsEveryWeight) {
     for (size_t k = 1; k <= 1000; k = k < 70 ? k + 1 : 1000 + (k == 1000)) {  // 1..70, 1000
       const size_t n = 32;
       const std::vector<uint8_t> w = random_rows(t, n, k, rng);
-      const std::vector<uint8_t> p = packed(t, w, n, k);
+      const std::vector<uint8_t> p = pack_rows(t, w, n, k);
       std::vector<float> got(n * k);
       unpack_weights_f32(packed_type(t), p.data(), n, k, got.data());
       for (size_t j = 0; j < n * k; ++j) {
@@ -135,18 +120,18 @@ TEST(PackedFloat, SimdEqualsScalarBitForBit) {
       std::vector<size_t> ns = {16, 32, 48, 64, 80, 160};
       if (k != 1000) ns = {ns[k % ns.size()]};
       for (size_t n : ns) {
-        const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
+        const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
         for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
           const size_t x_off = static_cast<size_t>(++variant % 3);
           const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
           std::vector<float> ref;
           {
             IsaScope s(Isa::kScalar);
-            ref = run(pt, p, x, x_off, m, n, k, pool);
+            ref = run_packed(pt, p, x, x_off, m, n, k, pool);
           }
           for (Isa isa : simd_isas()) {
             IsaScope s(isa);
-            const std::vector<float> got = run(pt, p, x, x_off, m, n, k, pool);
+            const std::vector<float> got = run_packed(pt, p, x, x_off, m, n, k, pool);
             ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
                 << isa_name(isa) << " " << dtype_name(pt) << " m=" << m << " n=" << n << " k=" << k;
           }
@@ -164,9 +149,9 @@ TEST(PackedFloat, ReferenceMatchesExactMath) {
   for (DType t : kSources) {
     const size_t m = 3, n = 32, k = 300;
     const std::vector<uint8_t> w = random_rows(t, n, k, rng);
-    const std::vector<uint8_t> p = packed(t, w, n, k);
+    const std::vector<uint8_t> p = pack_rows(t, w, n, k);
     const std::vector<float> x = random_floats(rng, m * k, -2, 2);
-    const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
+    const std::vector<float> y = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
     for (size_t i = 0; i < m; ++i) {
       for (size_t j = 0; j < n; ++j) {
         double exact = 0, abs_sum = 0;
@@ -186,28 +171,9 @@ TEST(PackedFloat, BitIdenticalAcrossThreadsAndBatchSizes) {
   std::mt19937 rng(7);
   const size_t n = 160, k = 1283;
   for (DType t : kSources) {
-    const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
-    const size_t m = 70;
-    const std::vector<float> x = random_floats(rng, m * k);
-    for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
-      IsaScope s(isa);
-      if (!s.ok()) continue;
-      std::vector<float> first;
-      for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads);
-        const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
-        if (first.empty()) first = y;
-        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
-            << isa_name(isa) << " " << dtype_name(t) << " threads=" << threads;
-      }
-      ThreadPool pool(2);
-      for (size_t i = 0; i < m; i += 5) {
-        const std::vector<float> xi(x.begin() + i * k, x.begin() + (i + 1) * k);
-        const std::vector<float> row = run(packed_type(t), p, xi, 0, 1, n, k, pool);
-        ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
-            << isa_name(isa) << " " << dtype_name(t) << " row " << i;
-      }
-    }
+    const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
+    expect_bits_independent_of_threads_and_batch(packed_type(t), p, n, k, rng,
+                                                 std::string(dtype_name(t)));
   }
 }
 

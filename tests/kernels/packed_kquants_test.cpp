@@ -14,13 +14,17 @@
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/quant.h"
+#include "packed_test_util.h"
 
 namespace runnel::kernels::cpu {
 namespace {
 
+using testing::expect_bits_independent_of_threads_and_batch;
 using testing::IsaScope;
 using testing::kEps;
+using testing::pack_rows;
 using testing::random_floats;
+using testing::run_packed;
 using testing::simd_isas;
 
 constexpr DType kSources[] = {DType::kQ4_K, DType::kQ6_K};
@@ -44,25 +48,6 @@ std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng)
     }
   }
   return w;
-}
-
-std::vector<uint8_t> packed(DType t, const std::vector<uint8_t>& w, size_t n, size_t k) {
-  std::vector<uint8_t> out(w.size());
-  ThreadPool pool(2);
-  pack_weights(t, w.data(), row_bytes(t, k), n, k, out.data(), pool);
-  return out;
-}
-
-// y = x · Wᵀ on packed weights under the active ISA; x at a misaligned offset, y with a guard.
-std::vector<float> run(DType pt, const std::vector<uint8_t>& pw, const std::vector<float>& x,
-                       size_t x_off, size_t m, size_t n, size_t k, ThreadPool& pool) {
-  const size_t ys = n + 3;
-  std::vector<float> y(m * ys, -7.0f);
-  matmul(x.data() + x_off, k, m, k, pw.data(), pt, row_bytes(pt, k), n, y.data(), ys, pool);
-  for (size_t i = 0; i < m; ++i) EXPECT_EQ(y[i * ys + n], -7.0f) << "wrote past row " << i;
-  std::vector<float> out(m * n);
-  for (size_t i = 0; i < m; ++i) std::memcpy(&out[i * n], &y[i * ys], n * 4);
-  return out;
 }
 
 TEST(PackedKQuants, TypesAndPreference) {
@@ -90,7 +75,7 @@ TEST(PackedKQuants, PackingKeepsEveryWeight) {
     for (size_t k : {256, 512, 768, 2048}) {
       const size_t n = 48;
       const std::vector<uint8_t> w = random_rows(t, n, k, rng);
-      const std::vector<uint8_t> p = packed(t, w, n, k);
+      const std::vector<uint8_t> p = pack_rows(t, w, n, k);
       std::vector<float> got(n * k), want(k);
       unpack_weights_f32(packed_type(t), p.data(), n, k, got.data());
       for (size_t j = 0; j < n; ++j) {
@@ -110,18 +95,18 @@ TEST(PackedKQuants, SimdEqualsScalarBitForBit) {
     const DType pt = packed_type(t);
     for (size_t k : {256, 768, 1024}) {
       for (size_t n : {16, 32, 48, 64, 80, 160}) {
-        const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
+        const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
         for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
           const size_t x_off = static_cast<size_t>(++variant % 3);
           const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
           std::vector<float> ref;
           {
             IsaScope s(Isa::kScalar);
-            ref = run(pt, p, x, x_off, m, n, k, pool);
+            ref = run_packed(pt, p, x, x_off, m, n, k, pool);
           }
           for (Isa isa : simd_isas()) {
             IsaScope s(isa);
-            const std::vector<float> got = run(pt, p, x, x_off, m, n, k, pool);
+            const std::vector<float> got = run_packed(pt, p, x, x_off, m, n, k, pool);
             ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
                 << isa_name(isa) << " " << dtype_name(pt) << " m=" << m << " n=" << n << " k=" << k;
           }
@@ -140,9 +125,9 @@ TEST(PackedKQuants, ReferenceMatchesExactMath) {
   for (DType t : kSources) {
     const size_t m = 3, n = 32, k = 768, nb = k / 32;
     const std::vector<uint8_t> w = random_rows(t, n, k, rng);
-    const std::vector<uint8_t> p = packed(t, w, n, k);
+    const std::vector<uint8_t> p = pack_rows(t, w, n, k);
     const std::vector<float> x = random_floats(rng, m * k, -2, 2);
-    const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
+    const std::vector<float> y = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
     // Every weight recomputed in double from the GGML fields (f16 scales are exact in double).
     for (size_t i = 0; i < m; ++i) {
       std::vector<BlockQ8Act> xq(nb);
@@ -187,28 +172,9 @@ TEST(PackedKQuants, BitIdenticalAcrossThreadsAndBatchSizes) {
   std::mt19937 rng(7);
   const size_t n = 160, k = 1280;
   for (DType t : kSources) {
-    const std::vector<uint8_t> p = packed(t, random_rows(t, n, k, rng), n, k);
-    const size_t m = 70;
-    const std::vector<float> x = random_floats(rng, m * k);
-    for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
-      IsaScope s(isa);
-      if (!s.ok()) continue;
-      std::vector<float> first;
-      for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads);
-        const std::vector<float> y = run(packed_type(t), p, x, 0, m, n, k, pool);
-        if (first.empty()) first = y;
-        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
-            << isa_name(isa) << " " << dtype_name(t) << " threads=" << threads;
-      }
-      ThreadPool pool(2);
-      for (size_t i = 0; i < m; i += 5) {
-        const std::vector<float> xi(x.begin() + i * k, x.begin() + (i + 1) * k);
-        const std::vector<float> row = run(packed_type(t), p, xi, 0, 1, n, k, pool);
-        ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
-            << isa_name(isa) << " " << dtype_name(t) << " row " << i;
-      }
-    }
+    const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
+    expect_bits_independent_of_threads_and_batch(packed_type(t), p, n, k, rng,
+                                                 std::string(dtype_name(t)));
   }
 }
 

@@ -16,13 +16,17 @@
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/packed.h"
+#include "packed_test_util.h"
 
 namespace runnel::kernels::cpu {
 namespace {
 
+using testing::expect_bits_independent_of_threads_and_batch;
 using testing::IsaScope;
 using testing::kEps;
+using testing::pack_rows;
 using testing::random_floats;
+using testing::run_packed;
 using testing::simd_isas;
 
 // One MLX-quantized matrix as a file holds it: random words (every quant value possible) and
@@ -99,18 +103,6 @@ std::vector<uint8_t> packed(const MlxMatrix& m) {
   return out;
 }
 
-// y = x · Wᵀ on packed weights under the active ISA; x at a misaligned offset, y with a guard.
-std::vector<float> run(DType pt, const std::vector<uint8_t>& pw, const std::vector<float>& x,
-                       size_t x_off, size_t m, size_t n, size_t k, ThreadPool& pool) {
-  const size_t ys = n + 3;
-  std::vector<float> y(m * ys, -7.0f);
-  matmul(x.data() + x_off, k, m, k, pw.data(), pt, row_bytes(pt, k), n, y.data(), ys, pool);
-  for (size_t i = 0; i < m; ++i) EXPECT_EQ(y[i * ys + n], -7.0f) << "wrote past row " << i;
-  std::vector<float> out(m * n);
-  for (size_t i = 0; i < m; ++i) std::memcpy(&out[i * n], &y[i * ys], n * 4);
-  return out;
-}
-
 TEST(PackedMlx, TypesAndPreference) {
   EXPECT_EQ(mlx_packed_type(8), DType::kQ8AR16);
   EXPECT_EQ(mlx_packed_type(4), DType::kQ4AR16);
@@ -175,11 +167,11 @@ TEST(PackedMlx, SimdEqualsScalarBitForBit) {
           std::vector<float> ref;
           {
             IsaScope s(Isa::kScalar);
-            ref = run(type_of(w), p, x, x_off, m, n, k, pool);
+            ref = run_packed(type_of(w), p, x, x_off, m, n, k, pool);
           }
           for (Isa isa : simd_isas()) {
             IsaScope s(isa);
-            const std::vector<float> got = run(type_of(w), p, x, x_off, m, n, k, pool);
+            const std::vector<float> got = run_packed(type_of(w), p, x, x_off, m, n, k, pool);
             ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
                 << isa_name(isa) << " " << bits << " bits m=" << m << " n=" << n << " k=" << k;
           }
@@ -200,7 +192,7 @@ TEST(PackedMlx, ReferenceMatchesExactMath) {
     const MlxMatrix w = random_mlx(n, k, bits, 64, DType::kF16, rng);
     const std::vector<uint8_t> p = packed(w);
     const std::vector<float> x = random_floats(rng, m * k, -2, 2);
-    const std::vector<float> y = run(type_of(w), p, x, 0, m, n, k, pool);
+    const std::vector<float> y = run_packed(type_of(w), p, x, 0, m, n, k, pool);
     for (size_t i = 0; i < m; ++i) {
       std::vector<BlockQ8Act> xq(nb);
       quantize_act_q8(x.data() + i * k, k, xq.data());
@@ -228,27 +220,8 @@ TEST(PackedMlx, BitIdenticalAcrossThreadsAndBatchSizes) {
   for (int bits : {4, 8}) {
     const MlxMatrix w = random_mlx(n, k, bits, 64, DType::kBF16, rng);
     const std::vector<uint8_t> p = packed(w);
-    const size_t m = 70;
-    const std::vector<float> x = random_floats(rng, m * k);
-    for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
-      IsaScope s(isa);
-      if (!s.ok()) continue;
-      std::vector<float> first;
-      for (int threads : {1, 2, 3}) {
-        ThreadPool pool(threads);
-        const std::vector<float> y = run(type_of(w), p, x, 0, m, n, k, pool);
-        if (first.empty()) first = y;
-        ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
-            << isa_name(isa) << " " << bits << " bits threads=" << threads;
-      }
-      ThreadPool pool(2);
-      for (size_t i = 0; i < m; i += 5) {
-        const std::vector<float> xi(x.begin() + i * k, x.begin() + (i + 1) * k);
-        const std::vector<float> row = run(type_of(w), p, xi, 0, 1, n, k, pool);
-        ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
-            << isa_name(isa) << " " << bits << " bits row " << i;
-      }
-    }
+    expect_bits_independent_of_threads_and_batch(type_of(w), p, n, k, rng,
+                                                 std::to_string(bits) + " bits");
   }
 }
 

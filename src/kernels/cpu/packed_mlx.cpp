@@ -18,17 +18,6 @@
 namespace runnel::kernels::cpu {
 namespace {
 
-float load_sb(const void* p, DType dt, size_t i) {
-  switch (dt) {
-    case DType::kF32:
-      return static_cast<const float*>(p)[i];
-    case DType::kF16:
-      return f16_to_f32(static_cast<const uint16_t*>(p)[i]);
-    default:
-      return bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
-  }
-}
-
 // Element j (0-based) of one row's little-endian bit stream of `bits`-bit values (4 or 8: a
 // value never straddles two words).
 inline uint32_t mlx_q(const uint32_t* row, size_t j, int bits) {
@@ -67,7 +56,8 @@ void pack_group(const PackArgs& a, size_t g, uint8_t* out) {
         }
       }
       const size_t sb = row * groups_per_row + 32 * b / static_cast<size_t>(a.group_size);
-      const float s = load_sb(a.scales, a.sb_dtype, sb), bias = load_sb(a.biases, a.sb_dtype, sb);
+      const float s = float_element(a.scales, a.sb_dtype, static_cast<size_t>(sb)),
+                  bias = float_element(a.biases, a.sb_dtype, static_cast<size_t>(sb));
       std::memcpy(blk + lay.qs_bytes + 4 * r, &s, 4);
       std::memcpy(blk + lay.qs_bytes + 64 + 4 * r, &bias, 4);
     }

@@ -1,0 +1,71 @@
+// Shared by the tests of the packed (r16) layouts: packing source rows, running matmul on packed
+// weights with a guard past each output row, and the check that a packed kernel's bits do not
+// depend on the thread count or on the batch a row of x comes in.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "kernel_test_util.h"
+#include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/packed.h"
+
+namespace runnel::kernels::cpu::testing {
+
+// n rows of k elements of `t` (row-major, row_bytes(t, k) apart) packed as packed_type(t).
+inline std::vector<uint8_t> pack_rows(DType t, const std::vector<uint8_t>& w, size_t n, size_t k) {
+  std::vector<uint8_t> out(w.size());
+  ThreadPool pool(2);
+  pack_weights(t, w.data(), row_bytes(t, k), n, k, out.data(), pool);
+  return out;
+}
+
+// y = x · Wᵀ on packed weights under the active ISA; x at offset x_off (misaligned when odd), y
+// with padding after each row that must stay untouched.
+inline std::vector<float> run_packed(DType pt, const std::vector<uint8_t>& pw,
+                                     const std::vector<float>& x, size_t x_off, size_t m, size_t n,
+                                     size_t k, ThreadPool& pool) {
+  const size_t ys = n + 3;
+  std::vector<float> y(m * ys, -7.0f);
+  matmul(x.data() + x_off, k, m, k, pw.data(), pt, row_bytes(pt, k), n, y.data(), ys, pool);
+  for (size_t i = 0; i < m; ++i) EXPECT_EQ(y[i * ys + n], -7.0f) << "wrote past row " << i;
+  std::vector<float> out(m * n);
+  for (size_t i = 0; i < m; ++i) std::memcpy(&out[i * n], &y[i * ys], n * 4);
+  return out;
+}
+
+// For the scalar reference and AVX-512: 70 rows of x on 1, 2 and 3 threads give the same bits,
+// and so does every 5th row computed alone (decode) on 2 threads.
+inline void expect_bits_independent_of_threads_and_batch(DType pt, const std::vector<uint8_t>& pw,
+                                                         size_t n, size_t k, std::mt19937& rng,
+                                                         const std::string& what) {
+  const size_t m = 70;
+  const std::vector<float> x = random_floats(rng, m * k);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
+    IsaScope s(isa);
+    if (!s.ok()) continue;
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      ThreadPool pool(threads);
+      const std::vector<float> y = run_packed(pt, pw, x, 0, m, n, k, pool);
+      if (first.empty()) first = y;
+      ASSERT_EQ(0, std::memcmp(first.data(), y.data(), y.size() * 4))
+          << isa_name(isa) << " " << what << " threads=" << threads;
+    }
+    ThreadPool pool(2);
+    for (size_t i = 0; i < m; i += 5) {
+      const std::vector<float> xi(x.begin() + i * k, x.begin() + (i + 1) * k);
+      const std::vector<float> row = run_packed(pt, pw, xi, 0, 1, n, k, pool);
+      ASSERT_EQ(0, std::memcmp(row.data(), first.data() + i * n, n * 4))
+          << isa_name(isa) << " " << what << " row " << i;
+    }
+  }
+}
+
+}  // namespace runnel::kernels::cpu::testing
