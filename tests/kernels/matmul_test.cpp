@@ -293,23 +293,56 @@ TEST(Matmul, QuantizedActivationsRoundTrip) {
   EXPECT_EQ(q[2].d, 0.0f);
 }
 
+// quantize_act_q8_256: the 8 blocks of each 256 elements share d = amax / 127 of all 256 (an
+// all-zero super-block gets d = 0), each value within d/2, sums as in quantize_act_q8.
+TEST(Matmul, QuantizedActivations256ShareOneScale) {
+  std::mt19937 rng(6);
+  std::vector<float> x = random_floats(rng, 768, -1, 1);
+  x[300] = -9.5f;                             // the amax of the second super-block
+  std::fill(x.begin() + 512, x.end(), 0.0f);  // an all-zero super-block
+  std::vector<BlockQ8Act> q(24);
+  quantize_act_q8_256(x.data(), x.size(), q.data());
+  for (int b = 0; b < 24; ++b) {
+    const float d = q[b / 8 * 8].d;
+    EXPECT_EQ(q[b].d, d) << "block " << b;
+    int32_t sum = 0;
+    for (int e = 0; e < 32; ++e) {
+      EXPECT_NEAR(q[b].qs[e] * d, x[b * 32 + e], d / 2 * 1.0001 + 1e-12);
+      sum += q[b].qs[e];
+    }
+    EXPECT_EQ(q[b].sum, sum);
+    for (int l = 0; l < 8; ++l) {
+      EXPECT_EQ(q[b].lsum[l],
+                q[b].qs[4 * l] + q[b].qs[4 * l + 1] + q[b].qs[4 * l + 2] + q[b].qs[4 * l + 3]);
+    }
+  }
+  EXPECT_FLOAT_EQ(q[8].d, 9.5f / 127);
+  EXPECT_EQ(q[9].qs[12], -127);  // x[300] = element 12 of block 9
+  EXPECT_EQ(q[16].d, 0.0f);
+}
+
 // Each ISA's quantize_q8 writes exactly the bytes of the scalar definition (ties, zero blocks,
 // values that round to ±127, tiny and huge magnitudes).
 TEST(Matmul, QuantizeQ8SameBytesOnEveryIsa) {
   std::mt19937 rng(8);
-  for (size_t k : {32, 64, 2048}) {
+  for (size_t k : {32, 64, 256, 2048}) {
     for (float range : {1e-30f, 1.0f, 3e4f}) {
       std::vector<float> x = random_floats(rng, k, -range, range);
       if (k >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
       x[0] = 127 * range;  // d = range: x / d lands on integers and halves below
       for (size_t i = 1; i < 8 && i < k; ++i) x[i] = (static_cast<float>(i) + 0.5f) * range;
-      std::vector<BlockQ8Act> want(k / 32);
+      std::vector<BlockQ8Act> want(k / 32), want256(k / 32);
       quantize_act_q8(x.data(), k, want.data());
+      if (k % 256 == 0) quantize_act_q8_256(x.data(), k, want256.data());
       for (Isa isa : simd_isas()) {
         std::vector<BlockQ8Act> got(k / 32);
         kernel_table(isa).quantize_q8(x.data(), k, got.data());
         ASSERT_EQ(0, std::memcmp(want.data(), got.data(), got.size() * sizeof(BlockQ8Act)))
             << isa_name(isa) << " k=" << k << " range=" << range;
+        if (k % 256 != 0) continue;
+        kernel_table(isa).quantize_q8_256(x.data(), k, got.data());
+        ASSERT_EQ(0, std::memcmp(want256.data(), got.data(), got.size() * sizeof(BlockQ8Act)))
+            << isa_name(isa) << " quantize_q8_256 k=" << k << " range=" << range;
       }
     }
   }

@@ -131,7 +131,7 @@ TEST(PackedKQuants, ReferenceMatchesExactMath) {
     // Every weight recomputed in double from the GGML fields (f16 scales are exact in double).
     for (size_t i = 0; i < m; ++i) {
       std::vector<BlockQ8Act> xq(nb);
-      quantize_act_q8(x.data() + i * k, k, xq.data());
+      quantize_act_q8_256(x.data() + i * k, k, xq.data());
       for (size_t j = 0; j < n; ++j) {
         const uint8_t* row = w.data() + j * row_bytes(t, k);
         double exact = 0, abs_sum = 0;

@@ -32,9 +32,14 @@ static_assert(sizeof(BlockQ8Act) == 72);
 // The scalar definition; each ISA's KernelTable::quantize_q8 produces the same bytes (tested), so
 // all variants see bit-identical activations.
 void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out);
+// The same blocks, but the 8 of every 256 elements share one d (the amax of all 256 / 127), so a
+// K-quant kernel can sum a whole super-block's scaled dots in int32 before one f32 step (k % 256
+// == 0). Each ISA's KernelTable::quantize_q8_256 produces the same bytes.
+void quantize_act_q8_256(const float* x, size_t k, BlockQ8Act* out);
 
 // How x is presented to a tile kernel.
-enum class ActKind : uint8_t { kF32, kQ8 };
+// kQ8: BlockQ8Act rows from quantize_q8; kQ8x256: from quantize_q8_256 (d shared per 256).
+enum class ActKind : uint8_t { kF32, kQ8, kQ8x256 };
 
 // One register tile of the matmul: y[i, j] for i < mr rows of x, j < nr rows of W, over all k.
 // Strides are in bytes. x points to f32 rows (ActKind::kF32) or BlockQ8Act rows (kQ8).
@@ -84,7 +89,8 @@ using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
 struct KernelTable {
   MatmulEntry matmul[static_cast<int>(DType::kCount)];
   AttentionFn attention = nullptr;
-  void (*quantize_q8)(const float* x, size_t k, BlockQ8Act* out) = nullptr;  // k % 32 == 0
+  void (*quantize_q8)(const float* x, size_t k, BlockQ8Act* out) = nullptr;      // k % 32 == 0
+  void (*quantize_q8_256)(const float* x, size_t k, BlockQ8Act* out) = nullptr;  // k % 256 == 0
   void (*rms_norm)(const float* x, const float* w, float* y, size_t n, float eps) = nullptr;
   void (*softmax)(const float* x, float* y, size_t n) = nullptr;
   void (*silu_mul)(const float* a, const float* b, float* y, size_t n) = nullptr;

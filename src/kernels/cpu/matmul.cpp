@@ -15,26 +15,42 @@
 
 namespace runnel::kernels::cpu {
 
-void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out) {
-  for (size_t b = 0; b < k / 32; ++b, x += 32, ++out) {
+namespace {
+
+// Blocks of 32 whose scale is the amax of each `group` elements (32 or 256) / 127.
+void quantize_q8_groups(const float* x, size_t k, size_t group, BlockQ8Act* out) {
+  for (size_t g0 = 0; g0 < k; g0 += group) {
     float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+    for (size_t j = g0; j < g0 + group; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = d > 0 ? 1.0f / d : 0.0f;
-    int32_t sum = 0;
-    for (int j = 0; j < 32; ++j) {
-      // Round to nearest even, like cvtps2dq in the SIMD paths, and clamp in case of rounding up.
-      int q = static_cast<int>(std::nearbyint(x[j] * id));
-      q = std::clamp(q, -127, 127);
-      out->qs[j] = static_cast<int8_t>(q);
-      sum += q;
+    for (size_t b = g0; b < g0 + group; b += 32, ++out) {
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        // Round to nearest even, like cvtps2dq in the SIMD paths, and clamp in case of rounding
+        // up.
+        int q = static_cast<int>(std::nearbyint(x[b + j] * id));
+        q = std::clamp(q, -127, 127);
+        out->qs[j] = static_cast<int8_t>(q);
+        sum += q;
+      }
+      for (int l = 0; l < 8; ++l) {
+        out->lsum[l] =
+            out->qs[4 * l] + out->qs[4 * l + 1] + out->qs[4 * l + 2] + out->qs[4 * l + 3];
+      }
+      out->d = d;
+      out->sum = sum;
     }
-    for (int l = 0; l < 8; ++l) {
-      out->lsum[l] = out->qs[4 * l] + out->qs[4 * l + 1] + out->qs[4 * l + 2] + out->qs[4 * l + 3];
-    }
-    out->d = d;
-    out->sum = sum;
   }
+}
+
+}  // namespace
+
+void quantize_act_q8(const float* x, size_t k, BlockQ8Act* out) {
+  quantize_q8_groups(x, k, 32, out);
+}
+void quantize_act_q8_256(const float* x, size_t k, BlockQ8Act* out) {
+  quantize_q8_groups(x, k, 256, out);
 }
 
 bool matmul_supports(DType wtype) {
@@ -129,12 +145,15 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
 
   const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
   size_t xa_stride = x_stride * sizeof(float);
-  if (e.act == ActKind::kQ8) {
+  if (e.act != ActKind::kF32) {
+    check(e.act == ActKind::kQ8 || k % 256 == 0, "matmul", "k=", k,
+          " is not a multiple of 256 (the activation blocks of ", dtype_name(wtype), ")");
     const size_t nb = k / 32;
     std::vector<BlockQ8Act>& buf = act_scratch();
     if (buf.size() < m * nb) buf.resize(m * nb);
     BlockQ8Act* q = buf.data();
-    const auto quantize_row = kernel_table().quantize_q8;
+    const auto quantize_row =
+        e.act == ActKind::kQ8 ? kernel_table().quantize_q8 : kernel_table().quantize_q8_256;
     auto quantize = [&](size_t b, size_t end) {
       for (size_t i = b; i < end; ++i) quantize_row(x + i * x_stride, k, q + i * nb);
     };
@@ -164,7 +183,7 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
   // the step. There is no blocking over k: each y[i, j] is one dot product summed in a fixed order.
   const size_t l2 = std::max<size_t>(cpu_l2_bytes(), 256 * 1024);
   const size_t w_row = std::max<size_t>(row_bytes(wtype, k), 1);
-  const size_t x_row = e.act == ActKind::kQ8 ? xa_stride : k * sizeof(float);
+  const size_t x_row = e.act != ActKind::kF32 ? xa_stride : k * sizeof(float);
   const size_t mr = static_cast<size_t>(e.mr);
   // Decode (all of m fits one register tile): one weight row at a time, so each thread reads
   // one purely sequential stream. Measured on Zen 4 (bench_kernels, weights >> L3): tiles over

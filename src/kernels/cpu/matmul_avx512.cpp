@@ -225,32 +225,37 @@ void tile_q4_0(const GemmTile& t) {
   }
 }
 
-// quantize_act_q8 (matmul.cpp) 32 elements at a time, to the same bytes: the max is exact in any
-// order, d and 1/d are the same scalar divisions, cvtps2dq rounds to nearest even like nearbyint,
-// and dpbusd of the quants with 0x01 bytes gives the lane sums of 4.
-void quantize_q8(const float* x, size_t k, BlockQ8Act* out) {
+// quantize_act_q8 / quantize_act_q8_256 (matmul.cpp) 32 elements at a time, to the same bytes:
+// the max is exact in any order, d and 1/d are the same scalar divisions, cvtps2dq rounds to
+// nearest even like nearbyint, and dpbusd of the quants with 0x01 bytes gives the lane sums of 4.
+template <size_t kGroup>
+void quantize_q8_groups(const float* x, size_t k, BlockQ8Act* out) {
   const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   const __m256i ones = _mm256_set1_epi8(1);
-  for (size_t b = 0; b < k / 32; ++b, x += 32, ++out) {
-    const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-    const float amax =
-        hmax16(_mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_and_ps(x1, abs_mask)));
-    const float d = amax / 127.0f;
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (size_t g0 = 0; g0 < k; g0 += kGroup, x += kGroup) {
+    __m512 m = _mm512_setzero_ps();
+    for (size_t j = 0; j < kGroup; j += 16) {  // a NaN is skipped, as by std::max
+      m = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x + j), abs_mask), m);
+    }
+    const float d = hmax16(m) / 127.0f;
     const __m512 id = _mm512_set1_ps(d > 0 ? 1.0f / d : 0.0f);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    const __m512i q0 =
-        _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x0, id)), lo), hi);
-    const __m512i q1 =
-        _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, id)), lo), hi);
-    const __m256i q = _mm256_set_m128i(_mm512_cvtepi32_epi8(q1), _mm512_cvtepi32_epi8(q0));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs), q);
-    const __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->lsum), l);
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    out->d = d;
-    out->sum = _mm_cvtsi128_si32(s);
+    for (size_t b = 0; b < kGroup; b += 32, ++out) {
+      const __m512 x0 = _mm512_loadu_ps(x + b), x1 = _mm512_loadu_ps(x + b + 16);
+      const __m512i q0 =
+          _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x0, id)), lo), hi);
+      const __m512i q1 =
+          _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, id)), lo), hi);
+      const __m256i q = _mm256_set_m128i(_mm512_cvtepi32_epi8(q1), _mm512_cvtepi32_epi8(q0));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs), q);
+      const __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->lsum), l);
+      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+      out->d = d;
+      out->sum = _mm_cvtsi128_si32(s);
+    }
   }
 }
 
@@ -263,7 +268,8 @@ void q4_0(const GemmTile& t) { RUNNEL_TILE_SWITCH(tile_q4_0, t); }
 }  // namespace
 
 void register_matmul(KernelTable& t) {
-  t.quantize_q8 = quantize_q8;
+  t.quantize_q8 = quantize_q8_groups<32>;
+  t.quantize_q8_256 = quantize_q8_groups<256>;
   matmul_entry(t, DType::kF32) = {f32, ActKind::kF32, 4, 4};
   matmul_entry(t, DType::kF16) = {f16, ActKind::kF32, 4, 4};
   matmul_entry(t, DType::kBF16) = {bf16, ActKind::kF32, 4, 4};

@@ -1,16 +1,20 @@
 // AVX-512 VNNI kernels for Q4_KR16 / Q6_KR16 (packed_kquants.h), equal bit for bit to the scalar
 // reference in packed_kquants.cpp: each zmm of weights is 16 rows x 4 k-positions, x's 4 bytes are
-// broadcast and vpdpbusd sums into each row's int32 lane; the f32 scale math runs per lane in the
-// reference's order. Q4_K: a super-block's 16 rows of 6-bit scales and mins are decoded once per
-// call with byte ops on 3 zmm; its quants are Q4_0R16-like blocks (mask / shift, 8 dpbusd per 32).
+// broadcast and vpdpbusd sums into each row's int32 lane. x comes from quantize_q8_256 (one d per
+// 256 elements), so a super-block's scaled dots are summed in int32 and the f32 math is done once
+// per super-block, in the reference's order.
+// Q4_K: the 16 rows' 6-bit scales and mins are decoded once per super-block with byte ops on 3
+// zmm; the quants are Q4_0R16 blocks (packed_dot_avx512.h's core, each broadcast shared by the NG
+// groups); isum += sc_j · dot_j (vpmulld), and Σ m_j · Σx_j is 4 vpdpwssd on (m, m) / (Σx, Σx)
+// int16 pairs.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
-// per 16 elements with −32·Σx as the dot's start value, the two 16-element dots of a 32-block
-// scaled and summed in int32 (vpmulld), then one f32 fma per 32.
+// per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (vpmulld).
 // Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
 #include <cstring>
 
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_dot_avx512.h"
 #include "kernels/cpu/packed_kquants.h"
 #include "kernels/cpu/simd_avx512.h"
 
@@ -36,6 +40,10 @@ inline __m512i bitsel(__m512i mask, __m512i a, __m512i b) {
   return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
 }
 
+inline __m512i u8x16_epi32(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
 inline __m512 f16x16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
@@ -51,59 +59,63 @@ void gemm_q4_k(const PackedGemm& a) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
   for (size_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
-    // Per group: sc_j (16 rows, u8) at 16 j and m_j at 128 + 16 j, GGML's 6-bit unpacking done
-    // on all 16 rows' 12 scale bytes at once.
-    // d and dmin are read first, so a decode pass touches the lines in ascending order (see the
-    // Q6_K kernel).
-    alignas(64) uint8_t scm[NG][256];
+    // Per group: sc_j as int32 lanes, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd. The
+    // header is read first, so a decode pass touches the lines in ascending order (see the Q6_K
+    // kernel).
+    __m512i isc[NG][8], mpair[NG][4];
     __m512 dv[NG], dminv[NG];
     for (int g = 0; g < NG; ++g) {
       dv[g] = f16x16(w + g * gb);
       dminv[g] = f16x16(w + g * gb + kQ4KR16Dmin);
+      // GGML's 6-bit unpacking on all 16 rows' 12 scale bytes at once: 16 bytes per j, sc_j at
+      // 16 j and m_j at 128 + 16 j.
       const uint8_t* s = w + g * gb + kQ4KR16Scales;
       const __m512i s0 = _mm512_loadu_si512(s), s1 = _mm512_loadu_si512(s + 64);
       const __m512i s2 = _mm512_loadu_si512(s + 128);
-      _mm512_store_si512(scm[g], _mm512_and_si512(s0, m6));
-      _mm512_store_si512(scm[g] + 64,
-                         _mm512_and_si512(bitsel(m4, s2, _mm512_srli_epi16(s0, 2)), m6));
-      _mm512_store_si512(scm[g] + 128, _mm512_and_si512(s1, m6));
+      alignas(64) uint8_t scm[256];
+      _mm512_store_si512(scm, _mm512_and_si512(s0, m6));
+      _mm512_store_si512(scm + 64, _mm512_and_si512(bitsel(m4, s2, _mm512_srli_epi16(s0, 2)), m6));
+      _mm512_store_si512(scm + 128, _mm512_and_si512(s1, m6));
       _mm512_store_si512(
-          scm[g] + 192,
+          scm + 192,
           _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
-    }
-    for (int j = 0; j < 8; ++j) {
-      float nxs[MR];
-      for (int i = 0; i < MR; ++i) {
-        const BlockQ8Act& xb = x[i][sb * 8 + j];
-        nxs[i] = -(xb.d * static_cast<float>(xb.sum));
+      for (int j = 0; j < 8; ++j) isc[g][j] = u8x16_epi32(scm + 16 * j);
+      for (int p = 0; p < 4; ++p) {
+        mpair[g][p] = _mm512_or_si512(u8x16_epi32(scm + 128 + 32 * p),
+                                      _mm512_slli_epi32(u8x16_epi32(scm + 144 + 32 * p), 16));
       }
-#pragma GCC unroll 8
+    }
+    __m512i isum[MR][NG];
+    for (int i = 0; i < MR; ++i)
+      for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
+    for (int j = 0; j < 8; ++j) {
+      const BlockQ8Act* xb[MR];
+      __m512i dot[MR][NG];
+      for (int i = 0; i < MR; ++i) {
+        xb[i] = x[i] + sb * 8 + j;
+        for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
+      }
+      r16_block_dots<true, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
+      for (int i = 0; i < MR; ++i)
+        for (int g = 0; g < NG; ++g)
+          isum[i][g] = _mm512_add_epi32(isum[i][g], _mm512_mullo_epi32(dot[i][g], isc[g][j]));
+    }
+    for (int i = 0; i < MR; ++i) {
+      const BlockQ8Act* xs = x[i] + sb * 8;
+      __m512i sums[4];  // (Σx_2p, Σx_2p+1) as int16 pairs (|Σx| <= 32 · 127)
+      for (int p = 0; p < 4; ++p) {
+        const uint32_t lo = static_cast<uint16_t>(xs[2 * p].sum);
+        const uint32_t hi = static_cast<uint16_t>(xs[2 * p + 1].sum);
+        sums[p] = _mm512_set1_epi32(static_cast<int32_t>(lo | hi << 16));
+      }
+      const __m512 xd = _mm512_set1_ps(xs->d), nxd = _mm512_set1_ps(-xs->d);
       for (int g = 0; g < NG; ++g) {
-        const uint8_t* q = w + g * gb + kQ4KR16Qs + 256 * j;
-        __m512i lo[4], hi[4];
-        for (int c = 0; c < 4; ++c) {
-          const __m512i v = _mm512_loadu_si512(q + 64 * c);
-          lo[c] = _mm512_and_si512(v, m4);
-          hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        }
-        const __m512 ds = _mm512_mul_ps(
-            dv[g], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-                       _mm_load_si128(reinterpret_cast<const __m128i*>(scm[g] + 16 * j)))));
-        const __m512 dm =
-            _mm512_mul_ps(dminv[g], _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128(
-                                        reinterpret_cast<const __m128i*>(scm[g] + 128 + 16 * j)))));
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
-          __m512i dot = _mm512_setzero_si512();
-          for (int c = 0; c < 4; ++c) {
-            dot = _mm512_dpbusd_epi32(dot, lo[c], bcast4(xb.qs + 4 * c));
-            dot = _mm512_dpbusd_epi32(dot, hi[c], bcast4(xb.qs + 16 + 4 * c));
-          }
-          const __m512 s = _mm512_mul_ps(ds, _mm512_set1_ps(xb.d));
-          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i][g]);
-          acc[i][g] = _mm512_fmadd_ps(dm, _mm512_set1_ps(nxs[i]), acc[i][g]);
-        }
+        __m512i imin = _mm512_setzero_si512();
+        for (int p = 0; p < 4; ++p) imin = _mm512_dpwssd_epi32(imin, mpair[g][p], sums[p]);
+        acc[i][g] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][g]), _mm512_mul_ps(dv[g], xd), acc[i][g]);
+        acc[i][g] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dminv[g], nxd), acc[i][g]);
       }
     }
   }
@@ -136,15 +148,20 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
-    // The super-block's scales are read up front (then from this copy), so that a decode pass
-    // touches each pair's lines in ascending order: interleaving the scale lines with the quant
-    // stream halved the DRAM rate (the hardware prefetchers lose the stream).
+    // The super-block's d and scales are read up front (then from this copy), so that a decode
+    // pass touches each pair's lines in ascending order: interleaving the scale lines with the
+    // quant stream halved the DRAM rate (the hardware prefetchers lose the stream).
     alignas(64) int8_t scs[NG][256];
+    __m512 dv[NG];
     for (int g = 0; g < NG; ++g) {
+      dv[g] = f16x16(a.w + g * gb + off.d);
       for (int c = 0; c < 4; ++c) {
         _mm512_store_si512(scs[g] + 64 * c, _mm512_loadu_si512(a.w + g * gb + off.sc + 64 * c));
       }
     }
+    __m512i isum[MR][NG];
+    for (int i = 0; i < MR; ++i)
+      for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
       int32_t corr[MR][2];  // −32 · Σ of x's 16 quants that meet each sub-block
       for (int i = 0; i < MR; ++i) {
@@ -162,7 +179,6 @@ void gemm_q6_k(const PackedGemm& a) {
             _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j)));
         const __m512i sc1 = _mm512_cvtepi8_epi32(
             _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j + 16)));
-        const __m512 d = f16x16(wg + off.d);
 #pragma GCC unroll 8
         for (int i = 0; i < MR; ++i) {
           const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
@@ -171,11 +187,16 @@ void gemm_q6_k(const PackedGemm& a) {
             d0 = _mm512_dpbusd_epi32(d0, wv[v], bcast4(xb.qs + 4 * v));
             d1 = _mm512_dpbusd_epi32(d1, wv[4 + v], bcast4(xb.qs + 16 + 4 * v));
           }
-          const __m512i isum =
-              _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0), _mm512_mullo_epi32(d1, sc1));
-          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                                      _mm512_mul_ps(d, _mm512_set1_ps(xb.d)), acc[i][g]);
+          isum[i][g] = _mm512_add_epi32(isum[i][g], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0),
+                                                                     _mm512_mullo_epi32(d1, sc1)));
         }
+      }
+    }
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xd = _mm512_set1_ps(x[i][sb * 8].d);
+      for (int g = 0; g < NG; ++g) {
+        acc[i][g] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][g]), _mm512_mul_ps(dv[g], xd), acc[i][g]);
       }
     }
   }
@@ -184,7 +205,9 @@ void gemm_q6_k(const PackedGemm& a) {
 }
 
 // The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
-constexpr int kQ4Mr = 4, kQ4Ng = 3, kQ6Mr = 6, kQ6Ng = 2;  // measured best of 4x3, 6x2, 8x1
+// Measured best (bench_kernels --gemm): Q4_K of 4x3, 4x2, 5x2, 6x2; Q6_K of 4x2, 4x3, 6x2, 7x2,
+// 8x2.
+constexpr int kQ4Mr = 6, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
 
 template <bool kQ6, int MR, int NG>
 void tile(const PackedGemm& a) {
@@ -205,10 +228,10 @@ void tile(const PackedGemm& a) {
 }  // namespace
 
 void register_matmul_packed_kquants(KernelTable& t) {
-  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, kQ4Mr, 1, tile<false, kQ4Mr, kQ4Ng>,
-                                      kQ4Ng,   false};
-  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, kQ6Mr, 1, tile<true, kQ6Mr, kQ6Ng>,
-                                      kQ6Ng,   false};
+  matmul_entry(t, DType::kQ4_KR16) = {
+      nullptr, ActKind::kQ8x256, kQ4Mr, 1, tile<false, kQ4Mr, kQ4Ng>, kQ4Ng, false};
+  matmul_entry(t, DType::kQ6_KR16) = {
+      nullptr, ActKind::kQ8x256, kQ6Mr, 1, tile<true, kQ6Mr, kQ6Ng>, kQ6Ng, false};
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }

@@ -149,6 +149,7 @@ void tile_q6_k(const GemmTile& t) {
 
 void register_matmul(KernelTable& t) {
   t.quantize_q8 = quantize_act_q8;
+  t.quantize_q8_256 = quantize_act_q8_256;
   matmul_entry(t, DType::kF32) = {tile_f32, ActKind::kF32, 4, 4};
   matmul_entry(t, DType::kF16) = {tile_f16, ActKind::kF32, 4, 4};
   matmul_entry(t, DType::kBF16) = {tile_bf16, ActKind::kF32, 4, 4};

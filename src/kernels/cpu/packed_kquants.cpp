@@ -1,11 +1,12 @@
 // Q4_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking, and the scalar
-// reference kernels that define their arithmetic for every SIMD variant, per output lane:
-//   Q4_K, per 32-element sub-block j (x block j):  ds = d·sc_j, dm = dmin·m_j,
-//     acc = fma(float(Σ q·x_q), ds·d_x, acc);  acc = fma(dm, −(d_x·float(Σx_q)), acc)
-//   Q6_K, per 32 elements (x block j, sub-blocks s = 2j, 2j + 1 of 16):
-//     isum = Σ_s sc_s·Σ (q − 32)·x_q (|isum| < 2^24, exact in f32);  acc = fma(float(isum), d·d_x,
-//     acc)
-// The integer dots are exact; the f32 operations are done in exactly this order everywhere.
+// reference kernels that define their arithmetic for every SIMD variant, per output lane and
+// 256-element super-block, on x from quantize_act_q8_256 (one d_x per super-block):
+//   Q4_K: isum = Σ_j sc_j·Σ q·x_q, imin = Σ_j m_j·Σ x_q (j = the 8 sub-blocks of 32);
+//     acc = fma(float(isum), d·d_x, acc);  acc = fma(float(imin), dmin·(−d_x), acc)
+//   Q6_K: isum = Σ_s sc_s·Σ (q − 32)·x_q (s = the 16 sub-blocks of 16);
+//     acc = fma(float(isum), d·d_x, acc)
+// The integer sums are exact in int32 (|isum| < 2^27); the f32 operations are done in exactly
+// this order everywhere.
 #include "kernels/cpu/packed_kquants.h"
 
 #include <cmath>
@@ -85,25 +86,27 @@ void gemm_q4_k_r16(const PackedGemm& a) {
       float acc[kPackRows] = {};
       for (size_t sb = 0; sb < nsb; ++sb) {
         const uint8_t* w = wg + sb * kQ4KR16SbBytes;
+        const BlockQ8Act* xs = x + sb * 8;
         for (int r = 0; r < kPackRows; ++r) {
           const float d = load_f16(w + 2 * r), dmin = load_f16(w + kQ4KR16Dmin + 2 * r);
           uint8_t scales[kKScaleBytes];
           for (int b = 0; b < kKScaleBytes; ++b) scales[b] = w[kQ4KR16Scales + 16 * b + r];
+          int32_t isum = 0, imin = 0;
           for (int j = 0; j < 8; ++j) {
-            const BlockQ8Act& xb = x[sb * 8 + j];
             int sc, m;
             q4k_scale_min(scales, j, &sc, &m);
-            const float ds = d * static_cast<float>(sc), dm = dmin * static_cast<float>(m);
             int32_t dot = 0;
             for (int c = 0; c < 4; ++c) {
               for (int t = 0; t < 4; ++t) {
                 const int v = w[kQ4KR16Qs + 256 * j + 64 * c + 4 * r + t];
-                dot += (v & 15) * xb.qs[4 * c + t] + (v >> 4) * xb.qs[16 + 4 * c + t];
+                dot += (v & 15) * xs[j].qs[4 * c + t] + (v >> 4) * xs[j].qs[16 + 4 * c + t];
               }
             }
-            acc[r] = std::fma(static_cast<float>(dot), ds * xb.d, acc[r]);
-            acc[r] = std::fma(dm, -(xb.d * static_cast<float>(xb.sum)), acc[r]);
+            isum += sc * dot;
+            imin += m * xs[j].sum;
           }
+          acc[r] = std::fma(static_cast<float>(isum), d * xs->d, acc[r]);
+          acc[r] = std::fma(static_cast<float>(imin), dmin * -xs->d, acc[r]);
         }
       }
       std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
@@ -120,21 +123,19 @@ void gemm_q6_k_r16(const PackedGemm& a) {
       float acc[kPackRows] = {};
       for (size_t sb = 0; sb < nsb; ++sb) {
         const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+        const BlockQ8Act* xs = x + sb * 8;
         for (int r = 0; r < kPackRows; ++r) {
           const float d = load_f16(wg + off.d + 2 * r);
-          for (int j = 0; j < 8; ++j) {
-            const BlockQ8Act& xb = x[sb * 8 + j];
-            int32_t isum = 0;
-            for (int h = 0; h < 2; ++h) {
-              const int s = 2 * j + h;
-              int32_t dot = 0;
-              for (int e = 0; e < 16; ++e) {
-                dot += (q6k_r16_quant(wg + off.qs, r, 16 * s + e) - 32) * xb.qs[16 * h + e];
-              }
-              isum += static_cast<int8_t>(wg[off.sc + 16 * s + r]) * dot;
+          int32_t isum = 0;
+          for (int s = 0; s < 16; ++s) {
+            int32_t dot = 0;
+            for (int e = 0; e < 16; ++e) {
+              dot +=
+                  (q6k_r16_quant(wg + off.qs, r, 16 * s + e) - 32) * xs[s / 2].qs[16 * (s % 2) + e];
             }
-            acc[r] = std::fma(static_cast<float>(isum), d * xb.d, acc[r]);
+            isum += static_cast<int8_t>(wg[off.sc + 16 * s + r]) * dot;
           }
+          acc[r] = std::fma(static_cast<float>(isum), d * xs->d, acc[r]);
         }
       }
       std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
@@ -198,8 +199,8 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
 
 namespace scalar {
 void register_matmul_packed_kquants(KernelTable& t) {
-  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q4_k_r16, 1, false};
-  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q6_k_r16, 1, false};
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q4_k_r16, 1, false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q6_k_r16, 1, false};
 }
 }  // namespace scalar
 
