@@ -83,29 +83,43 @@ void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_
           int64_t head_dim, const RopeConfig& cfg, float* y) {
   const int64_t n = cfg.n_dims == 0 ? head_dim : cfg.n_dims;
   const int64_t half = n / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    const double p = static_cast<double>(positions[t]) * cfg.freq_scale;
-    for (int64_t i = 0; i < half; ++i) {
-      double freq = std::pow(static_cast<double>(cfg.theta),
-                             -2.0 * static_cast<double>(i) / static_cast<double>(n));
-      if (!cfg.freq_factors.empty()) freq /= cfg.freq_factors[static_cast<size_t>(i)];
-      cos_t[static_cast<size_t>(i)] = static_cast<float>(std::cos(p * freq));
-      sin_t[static_cast<size_t>(i)] = static_cast<float>(std::sin(p * freq));
-    }
-    for (int64_t h = 0; h < n_heads; ++h) {
-      const float* xr = x + (t * n_heads + h) * head_dim;
-      float* yr = y + (t * n_heads + h) * head_dim;
+  std::vector<double> freq(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    freq[static_cast<size_t>(i)] = std::pow(static_cast<double>(cfg.theta),
+                                            -2.0 * static_cast<double>(i) / static_cast<double>(n));
+    if (!cfg.freq_factors.empty())
+      freq[static_cast<size_t>(i)] /= cfg.freq_factors[static_cast<size_t>(i)];
+  }
+  // Tokens are independent (each its own sin/cos), so a prompt's are split over the pool.
+  auto tokens = [&](size_t t0, size_t t1) {
+    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+    for (auto t = static_cast<int64_t>(t0); t < static_cast<int64_t>(t1); ++t) {
+      const double p = static_cast<double>(positions[t]) * cfg.freq_scale;
       for (int64_t i = 0; i < half; ++i) {
-        const int64_t a = cfg.neox ? i : 2 * i;
-        const int64_t b = cfg.neox ? i + half : 2 * i + 1;
-        const float c = cos_t[static_cast<size_t>(i)], s = sin_t[static_cast<size_t>(i)];
-        const float x0 = xr[a], x1 = xr[b];
-        yr[a] = x0 * c - x1 * s;
-        yr[b] = x1 * c + x0 * s;
+        cos_t[static_cast<size_t>(i)] =
+            static_cast<float>(std::cos(p * freq[static_cast<size_t>(i)]));
+        sin_t[static_cast<size_t>(i)] =
+            static_cast<float>(std::sin(p * freq[static_cast<size_t>(i)]));
       }
-      for (int64_t i = n; i < head_dim; ++i) yr[i] = xr[i];
+      for (int64_t h = 0; h < n_heads; ++h) {
+        const float* xr = x + (t * n_heads + h) * head_dim;
+        float* yr = y + (t * n_heads + h) * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const int64_t a = cfg.neox ? i : 2 * i;
+          const int64_t b = cfg.neox ? i + half : 2 * i + 1;
+          const float c = cos_t[static_cast<size_t>(i)], s = sin_t[static_cast<size_t>(i)];
+          const float x0 = xr[a], x1 = xr[b];
+          yr[a] = x0 * c - x1 * s;
+          yr[b] = x1 * c + x0 * s;
+        }
+        for (int64_t i = n; i < head_dim; ++i) yr[i] = xr[i];
+      }
     }
+  };
+  if (n_tokens >= 16) {
+    ThreadPool::global().parallel_for(static_cast<size_t>(n_tokens), 4, tokens);
+  } else {
+    tokens(0, static_cast<size_t>(n_tokens));
   }
 }
 

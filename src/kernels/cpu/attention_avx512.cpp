@@ -203,20 +203,40 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scra
     std::fill(sc.acc + r * dp, sc.acc + (r + 1) * dp, 0.0f);
   }
   const size_t row = static_cast<size_t>(a.n_kv_heads) * d;  // elements per position in a block
-  const T* krow[kChunk];
-  const T* vrow[kChunk];
   const int n_max = valid[nq - 1];
-  for (int p0 = 0; p0 < n_max; p0 += kChunk) {
-    const int c = std::min(kChunk, n_max - p0);
+  // K/V rows of a chunk: one head's d elements every row * sizeof(T) bytes, a strided pattern
+  // the hardware prefetchers follow late, so each chunk's rows are prefetched ahead of use: the
+  // first chunk's V (and the next chunk's K and V) while this chunk's K is transposed.
+  const auto rows_of = [&](int p0, int c, const T** kr, const T** vr) {
     for (int j = 0; j < c; ++j) {
       const int p = p0 + j;
       const size_t off =
           static_cast<size_t>(p % a.block_tokens) * row + static_cast<size_t>(kvh) * d;
-      krow[j] = static_cast<const T*>(a.k_blocks[p / a.block_tokens]) + off;
-      vrow[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
+      kr[j] = static_cast<const T*>(a.k_blocks[p / a.block_tokens]) + off;
+      vr[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
     }
-    transpose_k(krow, c, d, dp, sc.kt);
-    widen_v(vrow, c, d, dp, sc.vf);
+  };
+  const auto prefetch = [&](const T* const* r, int c) {
+    const int lines = (d * static_cast<int>(sizeof(T)) + 63) / 64;
+    for (int j = 0; j < c; ++j) {
+      const char* p = reinterpret_cast<const char*>(r[j]);
+      for (int l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+    }
+  };
+  const T* krow[2][kChunk];
+  const T* vrow[2][kChunk];
+  rows_of(0, std::min(kChunk, n_max), krow[0], vrow[0]);
+  for (int p0 = 0, cur = 0; p0 < n_max; p0 += kChunk, cur ^= 1) {
+    const int c = std::min(kChunk, n_max - p0);
+    const int c_next = std::min(kChunk, n_max - p0 - kChunk);
+    if (p0 == 0) prefetch(vrow[cur], c);
+    if (c_next > 0) {
+      rows_of(p0 + kChunk, c_next, krow[cur ^ 1], vrow[cur ^ 1]);
+      prefetch(krow[cur ^ 1], c_next);
+      prefetch(vrow[cur ^ 1], c_next);
+    }
+    transpose_k(krow[cur], c, d, dp, sc.kt);
+    widen_v(vrow[cur], c, d, dp, sc.vf);
     int t0 = 0;  // first query of the tile that sees a position of this chunk
     while (valid[t0] <= p0) ++t0;
     const int r0 = t0 * nh;
