@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
@@ -104,9 +105,11 @@ void qk_block(const float* const* q, const float* kt, int d, float scale, float*
 }
 
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
-// vectors of 16 output lanes (acc and vf start at the slice; row strides dp and kChunk).
+// vectors of 16 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
+// row stride dp).
 template <int RB, int DV>
-void pv_block(float* acc, int dp, const float* p, const float* alpha, const float* vf, int c) {
+void pv_block(float* acc, int dp, const float* p, const float* alpha, const float* const* vr,
+              int e0, int c) {
   __m512 o[RB][DV];
   for (int r = 0; r < RB; ++r) {
     const __m512 a = _mm512_set1_ps(alpha[r]);
@@ -114,7 +117,7 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const floa
   }
   for (int j = 0; j < c; ++j) {
     __m512 x[DV];
-    for (int v = 0; v < DV; ++v) x[v] = _mm512_loadu_ps(vf + j * dp + 16 * v);
+    for (int v = 0; v < DV; ++v) x[v] = _mm512_loadu_ps(vr[j] + e0 + 16 * v);
     for (int r = 0; r < RB; ++r) {
       const __m512 pb = _mm512_set1_ps(p[r * kChunk + j]);
       for (int v = 0; v < DV; ++v) o[r][v] = _mm512_fmadd_ps(pb, x[v], o[r][v]);
@@ -125,7 +128,7 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const floa
 }
 
 using QkFn = void (*)(const float* const*, const float*, int, float, float*);
-using PvFn = void (*)(float*, int, const float*, const float*, const float*, int);
+using PvFn = void (*)(float*, int, const float*, const float*, const float* const*, int, int);
 // Indexed [rows - 1][vectors - 1].
 constexpr QkFn kQk[kRb][kNv] = {
     {qk_block<1, 1>, qk_block<1, 2>, qk_block<1, 3>, qk_block<1, 4>},
@@ -174,6 +177,7 @@ struct Scratch {
   alignas(64) float vf[kChunk * kMaxDp];
   alignas(64) float acc[kMaxRows * kMaxDp];
   alignas(64) float s[kMaxRows * kChunk];
+  const float* vrow[kChunk];  // vrow[j] = vf + j * dp, set by attention_tile
 };
 
 // Invariant (bit-identity): for row r = (query, head), chunks start at absolute positions
@@ -196,6 +200,7 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scra
       qrow[t * nh + h] = a.q + (static_cast<size_t>(i0 + t) * a.n_heads + h0 + h) * d;
     }
   }
+  for (int j = 0; j < kChunk; ++j) sc.vrow[j] = sc.vf + j * dp;
   float mx[kMaxRows], sum[kMaxRows], alpha[kMaxRows];
   for (int r = 0; r < nr; ++r) {
     mx[r] = -std::numeric_limits<float>::infinity();
@@ -236,7 +241,13 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scra
       prefetch(vrow[cur ^ 1], c_next);
     }
     transpose_k(krow[cur], c, d, dp, sc.kt);
-    widen_v(vrow[cur], c, d, dp, sc.vf);
+    // f32 V rows of a whole number of vectors are read in place; others are widened (and
+    // zero-padded to dp) into scratch first. Same values either way, so the same bits.
+    const float* const* vr = sc.vrow;
+    if constexpr (std::is_same_v<T, float>) {
+      if (d == dp) vr = vrow[cur];
+    }
+    if (vr == sc.vrow) widen_v(vrow[cur], c, d, dp, sc.vf);
     int t0 = 0;  // first query of the tile that sees a position of this chunk
     while (valid[t0] <= p0) ++t0;
     const int r0 = t0 * nh;
@@ -252,8 +263,8 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scra
       }
       for (int v0 = 0; v0 < dp / 16; v0 += 4) {
         const int nvec = std::min(4, dp / 16 - v0);
-        kPv[n - 1][nvec - 1](sc.acc + rb * dp + 16 * v0, dp, sc.s + rb * kChunk, alpha + rb,
-                             sc.vf + 16 * v0, c_blk);
+        kPv[n - 1][nvec - 1](sc.acc + rb * dp + 16 * v0, dp, sc.s + rb * kChunk, alpha + rb, vr,
+                             16 * v0, c_blk);
       }
     }
   }
