@@ -111,6 +111,7 @@ void ThreadPool::run(int n_tasks, FunctionRef<void(int task, int thread)> fn) {
     done_tasks_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
+  jobs_run_.fetch_add(1, std::memory_order_relaxed);
   cv_.notify_all();
   work_on_job(0);
   while (done_tasks_.load(std::memory_order_acquire) != n_tasks) cpu_relax();

@@ -24,6 +24,10 @@ class ThreadPool {
 
   int n_threads() const { return n_threads_; }
 
+  // Jobs handed to the workers so far (each one a fork and a join: a barrier); jobs that ran
+  // inline (one task, one thread, or from inside a task) are not counted.
+  uint64_t jobs_run() const { return jobs_run_.load(std::memory_order_relaxed); }
+
   // Calls fn(task, thread) for every task in [0, n_tasks); returns when all are done.
   // `thread` is in [0, n_threads()), unique among concurrently running tasks (for scratch space).
   void run(int n_tasks, FunctionRef<void(int task, int thread)> fn);
@@ -55,6 +59,7 @@ class ThreadPool {
   std::atomic<int> next_task_{0};
   std::atomic<int> done_tasks_{0};
   std::atomic<int> active_workers_{0};
+  std::atomic<uint64_t> jobs_run_{0};
 };
 
 }  // namespace runnel

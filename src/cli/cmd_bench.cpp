@@ -99,13 +99,16 @@ double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<
 }
 
 // Tokens/s of `n` greedy decode steps after an untimed short prompt. Each step's forward starts
-// with async_eval, the previous logits' argmax feeds it, as the engine's loop does.
-double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt) {
+// with async_eval, the previous logits' argmax feeds it, as the engine's loop does. `jobs` gets
+// the thread pool's jobs (barriers) per step.
+double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt,
+                   double* jobs) {
   const int64_t vocab = m.config().vocab;
   cache.n_tokens = 0;
   array::Array logits = m.forward(bench_tokens(kDecodePrompt, vocab, salt), 0, cache, false);
   array::eval(logits);
   int32_t next = argmax(logits.data<float>(), vocab);
+  const uint64_t jobs0 = ThreadPool::global().jobs_run();
   const int64_t t0 = now_ns();
   for (int64_t i = 0; i < n; ++i) {
     logits = m.forward({next}, cache.n_tokens, cache, false);
@@ -113,6 +116,7 @@ double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t 
     next = argmax(logits.data<float>(), vocab);  // joins the evaluation
   }
   const int64_t t1 = now_ns();
+  *jobs = static_cast<double>(ThreadPool::global().jobs_run() - jobs0) / static_cast<double>(n);
   return static_cast<double>(n) * 1e9 / static_cast<double>(std::max<int64_t>(1, t1 - t0));
 }
 
@@ -159,9 +163,10 @@ int run_bench(const BenchFlags& f) {
   array::eval(model->forward(bench_tokens(kDecodePrompt, vocab, 99), 0, cache, false));
 
   std::vector<double> prefill, decode;
+  double jobs_per_token = 0;
   for (int64_t r = 0; r < f.repeats; ++r) {
     prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r)));
-    decode.push_back(time_decode(*model, cache, f.gen, r));
+    decode.push_back(time_decode(*model, cache, f.gen, r, &jobs_per_token));
   }
   const double membw_after = probe_membw();
   const double membw = std::max(membw_before, membw_after);
@@ -194,6 +199,7 @@ int run_bench(const BenchFlags& f) {
         {"membw_gb_s_before", membw_before},
         {"membw_gb_s_after", membw_after},
         {"bandwidth_fraction", fraction},
+        {"decode_pool_jobs_per_token", jobs_per_token},
     };
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -214,6 +220,9 @@ int run_bench(const BenchFlags& f) {
               tg.median, tg.min, tg.max, static_cast<long long>(f.repeats));
   std::printf("decode bandwidth: %.2f GB/s = %.1f%% of the measured %.2f GB/s\n", decode_gb_s,
               fraction * 100, membw);
+  const auto layers = static_cast<double>(std::max<int64_t>(1, model->config().n_layers));
+  std::printf("decode sync:      %.0f thread-pool jobs (barriers) per token, %.1f per layer\n",
+              jobs_per_token, jobs_per_token / layers);
   return 0;
 }
 

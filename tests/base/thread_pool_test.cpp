@@ -51,5 +51,19 @@ TEST(ThreadPool, NestedRunExecutesInline) {
   EXPECT_EQ(count.load(), 6);
 }
 
+// jobs_run counts the jobs handed to workers (barriers), not the ones that ran inline.
+TEST(ThreadPool, CountsJobsHandedToWorkers) {
+  ThreadPool pool(2);
+  EXPECT_EQ(pool.jobs_run(), 0u);
+  pool.run(5, [](int, int) {});
+  pool.run(1, [](int, int) {});  // one task: inline
+  pool.run(0, [](int, int) {});
+  pool.run(2, [&](int, int) { pool.run(3, [](int, int) {}); });  // the nested runs are inline
+  EXPECT_EQ(pool.jobs_run(), 2u);
+  ThreadPool one(1);
+  one.run(8, [](int, int) {});
+  EXPECT_EQ(one.jobs_run(), 0u);
+}
+
 }  // namespace
 }  // namespace runnel

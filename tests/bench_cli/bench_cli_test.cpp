@@ -59,6 +59,8 @@ TEST(BenchCli, JsonOnStories) {
       << variant;
   EXPECT_NE(j["description"].get<std::string>().find("layers"), std::string::npos);
   EXPECT_LE(j["decode_tokens_per_s_min"].get<double>(), j["decode_tokens_per_s"].get<double>());
+  // Two threads: every layer's matmuls reach the pool (stories260K has 5 layers).
+  EXPECT_GE(j["decode_pool_jobs_per_token"].get<double>(), 5.0);
   // stories260K has an untied f32 embedding [512, 64]: a token reads one row of it, not all.
   EXPECT_EQ(j["weight_bytes"].get<int64_t>() - j["bytes_per_token"].get<int64_t>(),
             512 * 64 * 4 - 64 * 4);
