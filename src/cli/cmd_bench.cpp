@@ -23,6 +23,7 @@
 #include "kernels/cpu/dispatch.h"
 #include "kernels/cpu/membw.h"
 #include "models/model.h"
+#include "sample/transforms.h"
 #include "server/store.h"
 
 namespace runnel::cli {
@@ -83,8 +84,9 @@ std::vector<int32_t> bench_tokens(int64_t n, int64_t vocab, int64_t salt) {
   return t;
 }
 
+// Greedy choice as the engine's sampler makes it at temperature 0.
 int32_t argmax(const float* row, int64_t n) {
-  return static_cast<int32_t>(std::max_element(row, row + n) - row);
+  return sample::argmax(std::span<const float>(row, static_cast<size_t>(n)));
 }
 
 // Tokens/s of one prefill of `tokens` into an empty cache.

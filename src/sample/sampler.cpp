@@ -55,6 +55,14 @@ bool Sampler::penalties_active() const {
 
 SampleResult Sampler::sample(std::span<const float> logits, const TokenMask* allowed) {
   check(!logits.empty(), "sample", "no logits to sample from");
+  SampleResult result;
+  if (options_.temperature <= 0.0f && allowed == nullptr && options_.logit_bias.empty()) {
+    // Plain greedy: nothing transforms the logits, so they are read in place (no copy of the
+    // vocabulary every step).
+    result.token = argmax(logits);
+    check(result.token >= 0, "sample", "no token is allowed (every logit is -inf)");
+    return finish(logits, result);
+  }
   scratch_.assign(logits.begin(), logits.end());
   std::span<float> l(scratch_);
   if (allowed != nullptr) apply_mask(l, *allowed);
@@ -66,7 +74,6 @@ SampleResult Sampler::sample(std::span<const float> logits, const TokenMask* all
     apply_penalties(l, counts, options_.repeat_penalty, options_.frequency_penalty,
                     options_.presence_penalty);
   }
-  SampleResult result;
   if (options_.temperature <= 0.0f) {
     result.token = argmax(l);
     check(result.token >= 0, "sample", "no token is allowed (every logit is -inf)");
@@ -82,6 +89,10 @@ SampleResult Sampler::sample(std::span<const float> logits, const TokenMask* all
     typical_p(candidates_, options_.typical_p);
     result.token = draw(candidates_, rng_.uniform());
   }
+  return finish(logits, result);
+}
+
+SampleResult Sampler::finish(std::span<const float> logits, SampleResult& result) {
   if (options_.logprobs || options_.top_logprobs > 0) {
     compute_logprobs(logits, result.token, options_.top_logprobs, result);
   }

@@ -47,6 +47,8 @@ class Sampler {
 
  private:
   bool penalties_active() const;
+  // Log-probabilities of the chosen token (when asked for) and the history update.
+  SampleResult finish(std::span<const float> logits, SampleResult& result);
 
   SamplingOptions options_;
   uint64_t seed_;

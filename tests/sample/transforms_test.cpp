@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "base/error.h"
@@ -55,6 +56,34 @@ TEST(Transforms, ArgmaxTiesGoToLowestId) {
   EXPECT_EQ(argmax(l), 1);
   const std::vector<float> none = {-INFINITY, -INFINITY};
   EXPECT_EQ(argmax(none), -1);
+}
+
+// Against a one-pass scan on vocabulary-sized rows: ties, NaN (skipped), -inf, ragged tails and
+// the maximum in the tail or at index 0.
+TEST(Transforms, ArgmaxMatchesOnePassScan) {
+  std::mt19937 rng(4);
+  std::uniform_int_distribution<int> small(-3, 3);
+  for (size_t n : {size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{1000}, size_t{151936}}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<float> l(n);
+      for (float& v : l) v = static_cast<float>(small(rng));  // many ties
+      if (variant == 1) l[n / 2] = NAN;
+      if (variant == 2) l.back() = 99.0f;
+      if (variant == 3) {
+        std::fill(l.begin(), l.end(), -INFINITY);
+        l[0] = NAN;
+      }
+      int32_t want = -1;
+      float best = -INFINITY;
+      for (size_t i = 0; i < n; ++i) {
+        if (l[i] > best) {
+          best = l[i];
+          want = static_cast<int32_t>(i);
+        }
+      }
+      EXPECT_EQ(argmax(l), want) << "n=" << n << " variant=" << variant;
+    }
+  }
 }
 
 TEST(Transforms, MaskSetsMinusInfinity) {
