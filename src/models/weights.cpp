@@ -186,6 +186,11 @@ array::Array WeightSource::get_linear(const std::string& canonical, const array:
                                       static_cast<size_t>(t.rows), static_cast<size_t>(t.cols),
                                       t.bits, t.group_size, out.raw_mutable(),
                                       ThreadPool::global());
+        if (!keep_source) {  // words, scales and biases are views of the mapped file
+          release_mapped_pages(raw.raw(), raw.n_bytes());
+          release_mapped_pages(t.scales->data, t.scales->n_bytes);
+          release_mapped_pages(t.biases->data, t.biases->n_bytes);
+        }
         return out;
       }
     }
@@ -193,7 +198,7 @@ array::Array WeightSource::get_linear(const std::string& canonical, const array:
   array::Array a = get(canonical, expected);
   if (file_type) *file_type = a.dtype();
   array::Array p = array::prepare_linear_weight(a);
-  if (!keep_source && !p.same(a) && gguf_) release_mapped_pages(a.raw(), a.n_bytes());
+  if (!keep_source && !p.same(a)) release_if_view(canonical, a);
   return p;
 }
 
@@ -209,14 +214,13 @@ array::Array WeightSource::get_fused_linear(
   }
   *file_type = ws[0].dtype();
   array::Array fused = array::prepare_fused_linear_weight(ws);
-  if (fused.valid() && gguf_) {
-    for (const array::Array& a : ws) release_mapped_pages(a.raw(), a.n_bytes());
+  if (fused.valid()) {
+    for (size_t i = 0; i < ws.size(); ++i) release_if_view(parts[i].first, ws[i]);
   }
   return fused;
 }
 
 void WeightSource::release_if_view(const std::string& canonical, const array::Array& a) const {
-  if (!gguf_) return;
   const array::Array view = find(canonical);
   if (view.valid() && a.raw() == view.raw()) release_mapped_pages(a.raw(), a.n_bytes());
 }
