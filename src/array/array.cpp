@@ -47,10 +47,13 @@ Array make_array(Shape shape, DType dtype, std::shared_ptr<Primitive> prim,
 namespace {
 
 std::shared_ptr<ArrayDesc> new_leaf(const Shape& shape, DType dtype) {
-  for (int64_t d : shape) check(d >= 0, "array", "negative dimension in shape ", shape_str(shape));
+  for (int64_t d : shape) {
+    if (d < 0) fail("array", "negative dimension in shape ", shape_str(shape));
+  }
   if (is_quantized(dtype) && !shape.empty()) {
-    check(shape.back() % block_elems(dtype) == 0, "array", "last dimension of ", shape_str(shape),
-          " is not a multiple of the ", dtype_name(dtype), " block size");
+    if (shape.back() % block_elems(dtype) != 0)
+      fail("array", "last dimension of ", shape_str(shape), " is not a multiple of the ",
+           dtype_name(dtype), " block size");
   }
   auto d = std::make_shared<ArrayDesc>();
   d->shape = shape;
@@ -69,8 +72,9 @@ Array Array::empty(const Shape& shape, DType dtype, MemoryKind kind) {
 
 Array Array::from_bytes(const Shape& shape, DType dtype, const void* bytes, size_t n_bytes) {
   Array a = empty(shape, dtype);
-  check(n_bytes == a.n_bytes(), "array", "from_bytes: ", n_bytes, " bytes given for ",
-        shape_str(shape), " ", dtype_name(dtype), " which needs ", a.n_bytes());
+  if (n_bytes != a.n_bytes())
+    fail("array", "from_bytes: ", n_bytes, " bytes given for ", shape_str(shape), " ",
+         dtype_name(dtype), " which needs ", a.n_bytes());
   if (n_bytes) std::memcpy(a.desc_->data(), bytes, n_bytes);
   return a;
 }
@@ -142,7 +146,7 @@ std::vector<int32_t> Array::to_ints() const {
 }
 
 float Array::item() const {
-  check(numel() == 1, "array", "item() on an array of shape ", shape_str(shape()));
+  if (numel() != 1) fail("array", "item() on an array of shape ", shape_str(shape()));
   return to_floats()[0];
 }
 

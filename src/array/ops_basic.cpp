@@ -17,8 +17,8 @@ namespace {
 
 void require_f32(const char* op, const Array& a) {
   check(a.valid(), "array", "[", op, "] empty array handle");
-  check(a.dtype() == DType::kF32, "array", "[", op, "] expects f32, got ", dtype_name(a.dtype()),
-        " ", shape_str(a.shape()));
+  if (a.dtype() != DType::kF32)
+    fail("array", "[", op, "] expects f32, got ", dtype_name(a.dtype()), " ", shape_str(a.shape()));
 }
 
 int norm_axis(const char* op, int axis, int ndim) {
@@ -174,8 +174,9 @@ Array binary(const char* name, BinaryOp op, const Array& a, const Array& b) {
   for (size_t i = 0; i < out.size(); ++i) {
     int64_t dx = i < out.size() - x.size() ? 1 : x[i - (out.size() - x.size())];
     int64_t dz = i < out.size() - z.size() ? 1 : z[i - (out.size() - z.size())];
-    check(dx == dz || dx == 1 || dz == 1, "array", "[", name, "] shapes ", shape_str(x), " and ",
-          shape_str(z), " do not broadcast");
+    if (!(dx == dz || dx == 1 || dz == 1))
+      fail("array", "[", name, "] shapes ", shape_str(x), " and ", shape_str(z),
+           " do not broadcast");
     out[i] = dx == 1 ? dz : dx;
   }
   return make_array(out, DType::kF32, std::make_shared<Binary>(op), {a, b});
@@ -477,20 +478,20 @@ Array reshape(const Array& a, const Shape& shape) {
   int64_t known = 1;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
-      check(infer < 0, "array", "[reshape] more than one -1 in ", shape_str(shape));
+      if (infer >= 0) fail("array", "[reshape] more than one -1 in ", shape_str(shape));
       infer = static_cast<int>(i);
     } else {
-      check(s[i] >= 0, "array", "[reshape] bad dimension in ", shape_str(shape));
+      if (s[i] < 0) fail("array", "[reshape] bad dimension in ", shape_str(shape));
       known *= s[i];
     }
   }
   if (infer >= 0) {
-    check(known > 0 && a.numel() % known == 0, "array", "[reshape] cannot reshape ",
-          shape_str(a.shape()), " to ", shape_str(shape));
+    if (!(known > 0 && a.numel() % known == 0))
+      fail("array", "[reshape] cannot reshape ", shape_str(a.shape()), " to ", shape_str(shape));
     s[static_cast<size_t>(infer)] = a.numel() / known;
   }
-  check(shape_numel(s) == a.numel(), "array", "[reshape] cannot reshape ", shape_str(a.shape()),
-        " to ", shape_str(shape));
+  if (shape_numel(s) != a.numel())
+    fail("array", "[reshape] cannot reshape ", shape_str(a.shape()), " to ", shape_str(shape));
   if (is_quantized(a.dtype())) {
     check(!s.empty() && !a.shape().empty() && s.back() == a.shape().back(), "array",
           "[reshape] a quantized array keeps its rows");
@@ -501,14 +502,14 @@ Array reshape(const Array& a, const Shape& shape) {
 Array transpose(const Array& a, const std::vector<int>& perm) {
   check(a.valid() && !is_quantized(a.dtype()), "array", "[transpose] needs a plain dtype");
   const int nd = a.ndim();
-  check(static_cast<int>(perm.size()) == nd, "array", "[transpose] permutation of ", perm.size(),
-        " axes for ", shape_str(a.shape()));
+  if (static_cast<int>(perm.size()) != nd)
+    fail("array", "[transpose] permutation of ", perm.size(), " axes for ", shape_str(a.shape()));
   std::vector<bool> used(static_cast<size_t>(nd), false);
   Shape s(static_cast<size_t>(nd));
   for (int d = 0; d < nd; ++d) {
     int p = perm[static_cast<size_t>(d)];
-    check(p >= 0 && p < nd && !used[static_cast<size_t>(p)], "array",
-          "[transpose] bad permutation for ", shape_str(a.shape()));
+    if (!(p >= 0 && p < nd && !used[static_cast<size_t>(p)]))
+      fail("array", "[transpose] bad permutation for ", shape_str(a.shape()));
     used[static_cast<size_t>(p)] = true;
     s[static_cast<size_t>(d)] = a.shape()[static_cast<size_t>(p)];
   }
@@ -519,8 +520,9 @@ Array slice(const Array& a, int axis, int64_t start, int64_t stop) {
   check(a.valid() && !is_quantized(a.dtype()), "array", "[slice] needs a plain dtype");
   int ax = norm_axis("slice", axis, a.ndim());
   int64_t len = a.shape()[static_cast<size_t>(ax)];
-  check(0 <= start && start <= stop && stop <= len, "array", "[slice] range [", start, ", ", stop,
-        ") outside axis ", ax, " of ", shape_str(a.shape()));
+  if (!(0 <= start && start <= stop && stop <= len))
+    fail("array", "[slice] range [", start, ", ", stop, ") outside axis ", ax, " of ",
+         shape_str(a.shape()));
   Shape s = a.shape();
   s[static_cast<size_t>(ax)] = stop - start;
   return make_array(s, a.dtype(), std::make_shared<Slice>(ax, start), {a});
@@ -538,9 +540,9 @@ Array concat(const std::vector<Array>& parts, int axis) {
           "[concat] parts differ in dtype or rank");
     for (int d = 0; d < first.ndim(); ++d) {
       if (d == ax) continue;
-      check(p.shape()[static_cast<size_t>(d)] == first.shape()[static_cast<size_t>(d)], "array",
-            "[concat] shapes ", shape_str(first.shape()), " and ", shape_str(p.shape()),
-            " differ off axis ", ax);
+      if (p.shape()[static_cast<size_t>(d)] != first.shape()[static_cast<size_t>(d)])
+        fail("array", "[concat] shapes ", shape_str(first.shape()), " and ", shape_str(p.shape()),
+             " differ off axis ", ax);
     }
     s[static_cast<size_t>(ax)] += p.shape()[static_cast<size_t>(ax)];
   }

@@ -18,8 +18,9 @@ namespace {
 
 void require(const char* op, const Array& a, DType dt) {
   check(a.valid(), "array", "[", op, "] empty array handle");
-  check(a.dtype() == dt, "array", "[", op, "] expects ", dtype_name(dt), ", got ",
-        dtype_name(a.dtype()), " ", shape_str(a.shape()));
+  if (a.dtype() != dt)
+    fail("array", "[", op, "] expects ", dtype_name(dt), ", got ", dtype_name(a.dtype()), " ",
+         shape_str(a.shape()));
 }
 
 class MatMul : public Primitive {
@@ -224,15 +225,16 @@ Array matmul(const Array& a, const Array& b) {
   require("matmul", b, DType::kF32);
   const Shape& x = a.shape();
   const Shape& z = b.shape();
-  check(x.size() >= 2 && z.size() >= 2 && x.back() == z[z.size() - 2], "array", "[matmul] shapes ",
-        shape_str(x), " and ", shape_str(z), " do not match");
+  if (!(x.size() >= 2 && z.size() >= 2 && x.back() == z[z.size() - 2]))
+    fail("array", "[matmul] shapes ", shape_str(x), " and ", shape_str(z), " do not match");
   Shape xb(x.begin(), x.end() - 2), zb(z.begin(), z.end() - 2);
   Shape out(std::max(xb.size(), zb.size()));
   for (size_t i = 0; i < out.size(); ++i) {
     int64_t dx = i < out.size() - xb.size() ? 1 : xb[i - (out.size() - xb.size())];
     int64_t dz = i < out.size() - zb.size() ? 1 : zb[i - (out.size() - zb.size())];
-    check(dx == dz || dx == 1 || dz == 1, "array", "[matmul] batch shapes of ", shape_str(x),
-          " and ", shape_str(z), " do not broadcast");
+    if (!(dx == dz || dx == 1 || dz == 1))
+      fail("array", "[matmul] batch shapes of ", shape_str(x), " and ", shape_str(z),
+           " do not broadcast");
     out[i] = dx == 1 ? dz : dx;
   }
   out.push_back(x[x.size() - 2]);
@@ -242,10 +244,11 @@ Array matmul(const Array& a, const Array& b) {
 
 Array linear(const Array& x, const Array& w) {
   require("linear", x, DType::kF32);
-  check(w.valid() && w.ndim() == 2, "array", "[linear] weight must be 2-D, got ",
-        w.valid() ? shape_str(w.shape()) : "none");
-  check(x.ndim() >= 1 && x.shape().back() == w.shape()[1], "array", "[linear] shapes ",
-        shape_str(x.shape()), " and weight ", shape_str(w.shape()), " do not match");
+  if (!(w.valid() && w.ndim() == 2))
+    fail("array", "[linear] weight must be 2-D, got ", w.valid() ? shape_str(w.shape()) : "none");
+  if (!(x.ndim() >= 1 && x.shape().back() == w.shape()[1]))
+    fail("array", "[linear] shapes ", shape_str(x.shape()), " and weight ", shape_str(w.shape()),
+         " do not match");
   check(backend::linear_supported(w.dtype()), "array", "[linear] no kernel for ",
         dtype_name(w.dtype()), " weights");
   Shape out = x.shape();
@@ -255,8 +258,8 @@ Array linear(const Array& x, const Array& w) {
 
 Array swiglu(const Array& x) {
   require("swiglu", x, DType::kF32);
-  check(x.ndim() >= 1 && x.shape().back() % 2 == 0, "array", "[swiglu] last dimension of ",
-        shape_str(x.shape()), " is not even");
+  if (!(x.ndim() >= 1 && x.shape().back() % 2 == 0))
+    fail("array", "[swiglu] last dimension of ", shape_str(x.shape()), " is not even");
   Shape out = x.shape();
   out.back() /= 2;
   return make_array(out, DType::kF32, std::make_shared<SwiGlu>(), {x});
@@ -334,9 +337,9 @@ Array embedding(const Array& w, const Array& ids) {
 Array rms_norm(const Array& x, const Array& w, float eps) {
   require("rms_norm", x, DType::kF32);
   require("rms_norm", w, DType::kF32);
-  check(w.ndim() == 1 && x.ndim() >= 1 && x.shape().back() == w.shape()[0], "array",
-        "[rms_norm] shapes ", shape_str(x.shape()), " and weight ", shape_str(w.shape()),
-        " do not match");
+  if (!(w.ndim() == 1 && x.ndim() >= 1 && x.shape().back() == w.shape()[0]))
+    fail("array", "[rms_norm] shapes ", shape_str(x.shape()), " and weight ", shape_str(w.shape()),
+         " do not match");
   return make_array(x.shape(), DType::kF32, std::make_shared<RmsNorm>(eps), {x, w});
 }
 
@@ -344,10 +347,11 @@ namespace {
 void check_rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
   require("rope", x, DType::kF32);
   require("rope", positions, DType::kI32);
-  check(x.ndim() == 3, "array", "[rope] expects [tokens, heads, head_dim], got ",
-        shape_str(x.shape()));
-  check(positions.ndim() == 1 && positions.shape()[0] == x.shape()[0], "array", "[rope] positions ",
-        shape_str(positions.shape()), " do not match ", shape_str(x.shape()));
+  if (x.ndim() != 3)
+    fail("array", "[rope] expects [tokens, heads, head_dim], got ", shape_str(x.shape()));
+  if (!(positions.ndim() == 1 && positions.shape()[0] == x.shape()[0]))
+    fail("array", "[rope] positions ", shape_str(positions.shape()), " do not match ",
+         shape_str(x.shape()));
   const int64_t n = cfg.n_dims == 0 ? x.shape()[2] : cfg.n_dims;
   check(n > 0 && n % 2 == 0 && n <= x.shape()[2], "array", "[rope] rotated dims ", n,
         " must be even and <= head_dim ", x.shape()[2]);
@@ -366,14 +370,16 @@ void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_k
   require("attention", q, DType::kF32);
   check(q.ndim() == 3 && k.valid() && v.valid() && k.ndim() == 3 && v.ndim() == 3, "array",
         "[attention] expects q [T,H,D] and k, v [S,Hkv,D]");
-  check(k.shape() == v.shape(), "array", "[attention] k ", shape_str(k.shape()), " and v ",
-        shape_str(v.shape()), " differ");
+  if (k.shape() != v.shape())
+    fail("array", "[attention] k ", shape_str(k.shape()), " and v ", shape_str(v.shape()),
+         " differ");
   check(k.dtype() == v.dtype() && (k.dtype() == DType::kF32 || k.dtype() == DType::kF16), "array",
         "[attention] k/v must be f32 or f16");
   check(q.shape()[2] <= 512, "array", "[attention] head_dim ", q.shape()[2],
         " is larger than the kernels' limit of 512");
-  check(k.shape()[2] == q.shape()[2], "array", "[attention] head_dim of q ", shape_str(q.shape()),
-        " and k ", shape_str(k.shape()), " differ");
+  if (k.shape()[2] != q.shape()[2])
+    fail("array", "[attention] head_dim of q ", shape_str(q.shape()), " and k ",
+         shape_str(k.shape()), " differ");
   check(k.shape()[1] > 0 && q.shape()[1] % k.shape()[1] == 0, "array", "[attention] ", q.shape()[1],
         " query heads are not a multiple of ", k.shape()[1], " kv heads");
   check(0 <= n_kv && n_kv <= k.shape()[0], "array", "[attention] n_kv ", n_kv, " outside cache of ",
@@ -397,8 +403,8 @@ Array cache_write(const Array& cache, const Array& update, int64_t pos) {
         "array", "[cache_write] cache must be f32, f16 or bf16");
   const Shape& c = cache.shape();
   const Shape& u = update.shape();
-  check(c.size() == u.size() && !c.empty() && std::equal(c.begin() + 1, c.end(), u.begin() + 1),
-        "array", "[cache_write] update ", shape_str(u), " does not fit cache ", shape_str(c));
+  if (!(c.size() == u.size() && !c.empty() && std::equal(c.begin() + 1, c.end(), u.begin() + 1)))
+    fail("array", "[cache_write] update ", shape_str(u), " does not fit cache ", shape_str(c));
   check(pos >= 0 && pos + u[0] <= c[0], "array", "[cache_write] rows ", pos, "..", pos + u[0],
         " outside cache of ", c[0], " rows");
   return make_array(c, cache.dtype(), std::make_shared<CacheWrite>(pos), {cache, update});

@@ -100,8 +100,9 @@ void check_blocks(const char* op, const PagedKvBlocks& b, int64_t n_positions) {
 Array paged_cache_write(const Array& k, const Array& v, const PagedKvBlocks& blocks, int64_t pos) {
   check(k.valid() && v.valid() && k.dtype() == DType::kF32 && v.dtype() == DType::kF32, "array",
         "[paged_cache_write] k and v must be f32");
-  check(k.shape() == v.shape() && k.ndim() == 3, "array", "[paged_cache_write] k ",
-        shape_str(k.shape()), " and v ", shape_str(v.shape()), " must be equal [T, Hkv, D]");
+  if (!(k.shape() == v.shape() && k.ndim() == 3))
+    fail("array", "[paged_cache_write] k ", shape_str(k.shape()), " and v ", shape_str(v.shape()),
+         " must be equal [T, Hkv, D]");
   check(pos >= 0, "array", "[paged_cache_write] negative position ", pos);
   check_blocks("paged_cache_write", blocks, pos + k.shape()[0]);
   return make_array({1}, DType::kI32, std::make_shared<PagedCacheWrite>(blocks, pos), {k, v});
