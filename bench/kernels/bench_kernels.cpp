@@ -50,18 +50,19 @@ double cpu_now() {
 
 // Valid values of `t` (finite scales, weights in [-1, 1]) for n rows of k.
 std::vector<uint8_t> make_weights(DType t, size_t n, size_t k, std::mt19937& rng) {
-  if (is_mlx_packed(t)) {  // random MLX words, bf16 scales/biases in groups of 64, packed
-    const int bits = t == DType::kQ8AR16 ? 8 : 4;
+  if (is_mlx_packed(t)) {  // random MLX words, bf16 scales/biases in groups of 32 or 64, packed
+    const int bits = t == DType::kQ8AR16 || t == DType::kQ8AR16G64 ? 8 : 4;
+    const int group = t == DType::kQ8AR16 || t == DType::kQ4AR16 ? 32 : 64;
     std::vector<uint32_t> words(n * k * static_cast<size_t>(bits) / 32);
     for (uint32_t& w : words) w = static_cast<uint32_t>(rng());
-    std::vector<uint16_t> sc(n * k / 64), bi(sc.size());
+    std::vector<uint16_t> sc(n * k / static_cast<size_t>(group)), bi(sc.size());
     for (size_t i = 0; i < sc.size(); ++i) {
       sc[i] = f32_to_bf16(0.01f + 0.001f * static_cast<float>(i % 7));
       bi[i] = f32_to_bf16(-0.04f);
     }
     std::vector<uint8_t> out(row_bytes(t, k) * n);
     ThreadPool one(1);
-    pack_mlx_affine(words.data(), sc.data(), bi.data(), DType::kBF16, n, k, bits, 64, out.data(),
+    pack_mlx_affine(words.data(), sc.data(), bi.data(), DType::kBF16, n, k, bits, group, out.data(),
                     one);
     return out;
   }
@@ -156,10 +157,10 @@ int main(int argc, char** argv) {
               isa_name(active_isa()), bw);
 
   std::vector<DType> types;
-  for (DType t :
-       {DType::kF32, DType::kF32R16, DType::kF16, DType::kF16R16, DType::kBF16, DType::kBF16R16,
-        DType::kQ8_0, DType::kQ8_0R16, DType::kQ8AR16, DType::kQ4_0, DType::kQ4_0R16,
-        DType::kQ4AR16, DType::kQ4_K, DType::kQ4_KR16, DType::kQ6_K, DType::kQ6_KR16}) {
+  for (DType t : {DType::kF32, DType::kF32R16, DType::kF16, DType::kF16R16, DType::kBF16,
+                  DType::kBF16R16, DType::kQ8_0, DType::kQ8_0R16, DType::kQ8AR16, DType::kQ8AR16G64,
+                  DType::kQ4_0, DType::kQ4_0R16, DType::kQ4AR16, DType::kQ4AR16G64, DType::kQ4_K,
+                  DType::kQ4_KR16, DType::kQ6_K, DType::kQ6_KR16}) {
     if (only_type.empty() || only_type == dtype_name(t)) types.push_back(t);
   }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};

@@ -34,6 +34,8 @@ bool linear_supported(DType wtype) {
     case DType::kQ4_0R16:
     case DType::kQ8AR16:
     case DType::kQ4AR16:
+    case DType::kQ8AR16G64:
+    case DType::kQ4AR16G64:
     case DType::kF16R16:
     case DType::kBF16R16:
     case DType::kF32R16:

@@ -49,6 +49,10 @@ enum class DType : uint8_t {
   // The same for Q4_K / Q6_K (kernels/cpu/packed_kquants.h).
   kQ4_KR16,
   kQ6_KR16,
+  // MLX int8 / int4 with one f32 scale and bias per 64 elements (MLX groups of 64 and 128): the
+  // quants of two 32-element blocks, then their shared scale and bias (packed_mlx.h).
+  kQ8AR16G64,
+  kQ4AR16G64,
   kCount,
 };
 

@@ -93,7 +93,7 @@ std::vector<float> dequantize(const MlxMatrix& m) {
   return out;
 }
 
-DType type_of(const MlxMatrix& m) { return mlx_packed_type(m.bits); }
+DType type_of(const MlxMatrix& m) { return mlx_packed_type(m.bits, m.group); }
 
 std::vector<uint8_t> packed(const MlxMatrix& m) {
   std::vector<uint8_t> out(m.n * row_bytes(type_of(m), m.k));
@@ -104,9 +104,13 @@ std::vector<uint8_t> packed(const MlxMatrix& m) {
 }
 
 TEST(PackedMlx, TypesAndPreference) {
-  EXPECT_EQ(mlx_packed_type(8), DType::kQ8AR16);
-  EXPECT_EQ(mlx_packed_type(4), DType::kQ4AR16);
-  EXPECT_EQ(mlx_packed_type(3), DType::kU32);
+  EXPECT_EQ(mlx_packed_type(8, 32), DType::kQ8AR16);
+  EXPECT_EQ(mlx_packed_type(4, 32), DType::kQ4AR16);
+  EXPECT_EQ(mlx_packed_type(8, 64), DType::kQ8AR16G64);
+  EXPECT_EQ(mlx_packed_type(4, 128), DType::kQ4AR16G64);
+  EXPECT_EQ(mlx_packed_type(3, 64), DType::kU32);
+  EXPECT_TRUE(is_mlx_packed(DType::kQ8AR16G64));
+  EXPECT_EQ(dtype_name(DType::kQ4AR16G64), "mlx4_r16_g64");
   EXPECT_TRUE(is_packed(DType::kQ8AR16));  // not addressable by row (embedding refuses it)
   EXPECT_TRUE(is_mlx_packed(DType::kQ4AR16));
   EXPECT_FALSE(is_mlx_packed(DType::kQ4_0R16));
@@ -115,6 +119,9 @@ TEST(PackedMlx, TypesAndPreference) {
   // Per row of k: quants plus an f32 scale and bias per 32 elements.
   EXPECT_EQ(row_bytes(DType::kQ8AR16, 4096), 4096 + 4096 / 32 * 8);
   EXPECT_EQ(row_bytes(DType::kQ4AR16, 4096), 4096 / 2 + 4096 / 32 * 8);
+  // ... or per 64 elements.
+  EXPECT_EQ(row_bytes(DType::kQ8AR16G64, 4096), 4096 + 4096 / 64 * 8);
+  EXPECT_EQ(row_bytes(DType::kQ4AR16G64, 4096), 4096 / 2 + 4096 / 64 * 8);
   {
     IsaScope scope(Isa::kScalar);
     EXPECT_EQ(preferred_mlx_type(4, 64, 64, 256), DType::kF32);
@@ -122,9 +129,10 @@ TEST(PackedMlx, TypesAndPreference) {
   }
   IsaScope scope(Isa::kAvx512);
   if (!scope.ok()) GTEST_SKIP() << "no AVX-512 here";
-  EXPECT_EQ(preferred_mlx_type(4, 64, 64, 256), DType::kQ4AR16);
+  EXPECT_EQ(preferred_mlx_type(4, 64, 64, 256), DType::kQ4AR16G64);
+  EXPECT_EQ(preferred_mlx_type(4, 32, 64, 256), DType::kQ4AR16);
   EXPECT_EQ(preferred_mlx_type(8, 32, 2048, 2048), DType::kQ8AR16);
-  EXPECT_EQ(preferred_mlx_type(8, 128, 2048, 2048), DType::kQ8AR16);
+  EXPECT_EQ(preferred_mlx_type(8, 128, 2048, 2048), DType::kQ8AR16G64);
   EXPECT_EQ(preferred_mlx_type(4, 64, 72, 256), DType::kF32);  // 72 % 16 != 0
   EXPECT_EQ(preferred_mlx_type(3, 32, 64, 256), DType::kF32);  // no 3-bit layout
   EXPECT_EQ(preferred_mlx_type(2, 64, 64, 256), DType::kF32);
@@ -156,9 +164,9 @@ TEST(PackedMlx, SimdEqualsScalarBitForBit) {
   ThreadPool pool(2);
   int variant = 0;
   for (int bits : {4, 8}) {
-    for (size_t k : {32, 96, 160, 1024}) {
+    for (size_t k : {32, 96, 160, 192, 1024}) {
       for (size_t n : {16, 32, 48, 64, 80, 160}) {
-        const int group = k % 64 == 0 ? 64 : 32;
+        const int group = k % 64 == 0 ? 64 : 32;  // 192: an odd number of scale blocks of 64
         const MlxMatrix w = random_mlx(n, k, bits, group, DType::kBF16, rng);
         const std::vector<uint8_t> p = packed(w);
         for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
@@ -187,9 +195,9 @@ TEST(PackedMlx, ReferenceMatchesExactMath) {
   std::mt19937 rng(5);
   ThreadPool pool(1);
   IsaScope s(Isa::kScalar);
-  for (int bits : {4, 8}) {
+  for (auto [bits, group] : {std::pair{4, 64}, std::pair{8, 64}, std::pair{4, 32}}) {
     const size_t m = 3, n = 32, k = 512, nb = k / 32;
-    const MlxMatrix w = random_mlx(n, k, bits, 64, DType::kF16, rng);
+    const MlxMatrix w = random_mlx(n, k, bits, group, DType::kF16, rng);
     const std::vector<uint8_t> p = packed(w);
     const std::vector<float> x = random_floats(rng, m * k, -2, 2);
     const std::vector<float> y = run_packed(type_of(w), p, x, 0, m, n, k, pool);
@@ -199,7 +207,8 @@ TEST(PackedMlx, ReferenceMatchesExactMath) {
       for (size_t j = 0; j < n; ++j) {
         double exact = 0, abs_sum = 0;
         for (size_t b = 0; b < nb; ++b) {
-          const size_t g = j * (k / 64) + b / 2;
+          const size_t g =
+              j * (k / static_cast<size_t>(group)) + 32 * b / static_cast<size_t>(group);
           const double sc = sb_value(w, w.scales, g), bi = sb_value(w, w.biases, g);
           double dot = 0;
           for (size_t c = 0; c < 32; ++c) dot += double(quant(w, j, 32 * b + c)) * xq[b].qs[c];
@@ -208,7 +217,7 @@ TEST(PackedMlx, ReferenceMatchesExactMath) {
           abs_sum += std::fabs(t1) + std::fabs(t2);
         }
         EXPECT_NEAR(y[i * n + j], exact, 3 * nb * kEps * abs_sum + 1e-30)
-            << bits << " bits i=" << i << " j=" << j;
+            << bits << " bits group " << group << " i=" << i << " j=" << j;
       }
     }
   }
@@ -218,10 +227,12 @@ TEST(PackedMlx, BitIdenticalAcrossThreadsAndBatchSizes) {
   std::mt19937 rng(7);
   const size_t n = 160, k = 1280;
   for (int bits : {4, 8}) {
-    const MlxMatrix w = random_mlx(n, k, bits, 64, DType::kBF16, rng);
-    const std::vector<uint8_t> p = packed(w);
-    expect_bits_independent_of_threads_and_batch(type_of(w), p, n, k, rng,
-                                                 std::to_string(bits) + " bits");
+    for (int group : {32, 128}) {
+      const MlxMatrix w = random_mlx(n, k, bits, group, DType::kBF16, rng);
+      const std::vector<uint8_t> p = packed(w);
+      expect_bits_independent_of_threads_and_batch(
+          type_of(w), p, n, k, rng, std::to_string(bits) + " bits group " + std::to_string(group));
+    }
   }
 }
 

@@ -159,7 +159,7 @@ double max_rel(const std::vector<std::vector<float>>& a, const std::vector<std::
 // Whether get_linear packed this folder's matrices for the integer kernels (int4/int8 under
 // AVX-512) instead of dequantizing them; a packed matrix (integer, or f32 repacked as f32_r16)
 // must hold exactly get()'s f32 values.
-bool linear_is_packed(const std::string& mlx, int bits) {
+bool linear_is_packed(const std::string& mlx, int bits, int group) {
   auto w = WeightSource::from_hf_dir(mlx);
   DType file_type = DType::kCount;
   const array::Array lin = w->get_linear("blk.0.ffn_down.weight", {64, 128}, false, &file_type);
@@ -170,7 +170,7 @@ bool linear_is_packed(const std::string& mlx, int bits) {
   const bool integer = kernels::cpu::is_mlx_packed(lin.dtype());
   EXPECT_EQ(integer, want) << dtype_name(lin.dtype());
   if (integer) {
-    EXPECT_EQ(lin.dtype(), kernels::cpu::mlx_packed_type(bits));
+    EXPECT_EQ(lin.dtype(), kernels::cpu::mlx_packed_type(bits, group));
   }
   if (lin.dtype() == DType::kF32) return false;
   // Packed for the integer kernels, or (dequantized) repacked as f32_r16: the same values.
@@ -194,7 +194,7 @@ void check_bits(int bits, int group, DType sb, double max_error_vs_f32) {
   const auto l_fake = testing::model_logits(*m_fake, prompt());
   ASSERT_EQ(l_mlx.size(), prompt().size());
   const double vs_fake = max_rel(l_mlx, l_fake), vs_f32 = max_rel(l_mlx, l_f32);
-  const bool packed = linear_is_packed(mlx, bits);
+  const bool packed = linear_is_packed(mlx, bits, group);
   std::printf("MLX %d-bit group %d (%s): max rel error vs fake-quant %.3g, vs f32 %.3g\n", bits,
               group, packed ? "packed" : "dequantized", vs_fake, vs_f32);
   // Dequantized, the MLX model runs the fake-quant folder's f32 weights: the same logits. Packed,

@@ -4,6 +4,7 @@
 // through x's block sum: acc = fma(dot, s · d_x, acc), then acc = fma(b, d_x · Σq_x, acc), in
 // that order, exactly as the scalar reference (packed_mlx.cpp) does.
 // Register tile: MR rows of x by NG groups of 16 weight rows (4 x 3: 12 int32 dots, 12 f32 sums).
+// The G64 layouts load each scale block's s and b once for its two blocks.
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
@@ -12,37 +13,43 @@
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
-template <bool kQ4>
+// kBlocks 32-element blocks share one scale block's s and b (packed_mlx.h): loaded once for
+// them, each block still scaled on its own as the reference does.
+template <bool kQ4, int kBlocks>
 struct MlxR16 {
   template <int MR, int NG>
   static void run(const PackedGemm& a) {
     constexpr size_t kQs = kQ4 ? 256 : 512;
-    constexpr size_t kStride = kQs + 128;  // quants, then 16 f32 scales and 16 f32 biases
-    const size_t nb = a.k / 32;
+    constexpr size_t kStride = kBlocks * kQs + 128;  // quants, then 16 f32 scales and biases
+    const size_t nsb = a.k / (32 * kBlocks);
     const size_t gb = a.w_group_bytes;
     const BlockQ8Act* x[MR];
     for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
     __m512 acc[MR][NG];
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; ++b) {
-      const uint8_t* q = a.w + b * kStride;
-      __m512i dot[MR][NG];
-      const BlockQ8Act* xb[MR];
-      for (int i = 0; i < MR; ++i) {
-        xb[i] = x[i] + b;
-        for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
-      }
-      r16_block_dots<kQ4, MR, NG>(q, gb, xb, dot);
-      for (int g = 0; g < NG; ++g) {
-        const __m512 s = _mm512_loadu_ps(q + g * gb + kQs);
-        const __m512 bias = _mm512_loadu_ps(q + g * gb + kQs + 64);
+    for (size_t sb = 0; sb < nsb; ++sb) {
+      const uint8_t* w = a.w + sb * kStride;
+#pragma GCC unroll 2
+      for (int h = 0; h < kBlocks; ++h) {
+        const size_t b = sb * kBlocks + static_cast<size_t>(h);
+        __m512i dot[MR][NG];
+        const BlockQ8Act* xb[MR];
         for (int i = 0; i < MR; ++i) {
-          const float dx = xb[i]->d;
-          const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(dx));
-          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][g]), sd, acc[i][g]);
-          const __m512 bx = _mm512_set1_ps(dx * static_cast<float>(xb[i]->sum));
-          acc[i][g] = _mm512_fmadd_ps(bias, bx, acc[i][g]);
+          xb[i] = x[i] + b;
+          for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
+        }
+        r16_block_dots<kQ4, MR, NG>(w + h * kQs, gb, xb, dot);
+        for (int g = 0; g < NG; ++g) {
+          const __m512 s = _mm512_loadu_ps(w + g * gb + kBlocks * kQs);
+          const __m512 bias = _mm512_loadu_ps(w + g * gb + kBlocks * kQs + 64);
+          for (int i = 0; i < MR; ++i) {
+            const float dx = xb[i]->d;
+            const __m512 sd = _mm512_mul_ps(s, _mm512_set1_ps(dx));
+            acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][g]), sd, acc[i][g]);
+            const __m512 bx = _mm512_set1_ps(dx * static_cast<float>(xb[i]->sum));
+            acc[i][g] = _mm512_fmadd_ps(bias, bx, acc[i][g]);
+          }
         }
       }
     }
@@ -57,9 +64,13 @@ void register_matmul_mlx(KernelTable& t) {
   // prefer_packed on the packed type itself: there is no source entry (MLX words are U32), and
   // it tells preferred_mlx_type that this ISA streams the layout at integer speed.
   matmul_entry(t, DType::kQ8AR16) = {
-      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<MlxR16<false>>, kR16Ng, true};
+      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<MlxR16<false, 1>>, kR16Ng, true};
   matmul_entry(t, DType::kQ4AR16) = {
-      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<MlxR16<true>>, kR16Ng, true};
+      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<MlxR16<true, 1>>, kR16Ng, true};
+  matmul_entry(t, DType::kQ8AR16G64) = {
+      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<MlxR16<false, 2>>, kR16Ng, true};
+  matmul_entry(t, DType::kQ4AR16G64) = {
+      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<MlxR16<true, 2>>, kR16Ng, true};
 }
 
 }  // namespace runnel::kernels::cpu::avx512

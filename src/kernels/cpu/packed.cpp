@@ -135,6 +135,8 @@ DType packed_source(DType packed) {
       return DType::kQ4_0;
     case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
     case DType::kQ4AR16:
+    case DType::kQ8AR16G64:
+    case DType::kQ4AR16G64:
       return DType::kU32;
     case DType::kF16R16:
       return DType::kF16;

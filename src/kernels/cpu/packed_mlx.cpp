@@ -37,12 +37,13 @@ struct PackArgs {
 
 // Group g (rows 16g..16g+15) into `out` (16 * row_bytes(type, cols) bytes).
 void pack_group(const PackArgs& a, size_t g, uint8_t* out) {
-  const DType type = mlx_packed_type(a.bits);
+  const DType type = mlx_packed_type(a.bits, a.group_size);
   const MlxBlockLayout lay = mlx_block_layout(type);
   const size_t nb = a.cols / 32, words = a.cols * static_cast<size_t>(a.bits) / 32;
   const size_t groups_per_row = a.cols / static_cast<size_t>(a.group_size);
   for (size_t b = 0; b < nb; ++b) {
-    uint8_t* blk = out + b * lay.stride;
+    uint8_t* blk = out + lay.qs(b);
+    uint8_t* sbk = out + lay.sb(b);  // written by both blocks of a 64: the same group's values
     for (int r = 0; r < kPackRows; ++r) {
       const size_t row = g * kPackRows + static_cast<size_t>(r);
       const uint32_t* w = a.packed + row * words;
@@ -58,16 +59,17 @@ void pack_group(const PackArgs& a, size_t g, uint8_t* out) {
       const size_t sb = row * groups_per_row + 32 * b / static_cast<size_t>(a.group_size);
       const float s = float_element(a.scales, a.sb_dtype, static_cast<size_t>(sb)),
                   bias = float_element(a.biases, a.sb_dtype, static_cast<size_t>(sb));
-      std::memcpy(blk + lay.qs_bytes + 4 * r, &s, 4);
-      std::memcpy(blk + lay.qs_bytes + 64 + 4 * r, &bias, 4);
+      std::memcpy(sbk + 4 * r, &s, 4);
+      std::memcpy(sbk + 64 + 4 * r, &bias, 4);
     }
   }
 }
 
 // Scalar reference kernel (the definition; see the file comment).
-template <bool kQ4>
+template <DType kType>
 void gemm_reference(const PackedGemm& a) {
-  const MlxBlockLayout lay = mlx_block_layout(kQ4 ? DType::kQ4AR16 : DType::kQ8AR16);
+  constexpr bool kQ4 = kType == DType::kQ4AR16 || kType == DType::kQ4AR16G64;
+  const MlxBlockLayout lay = mlx_block_layout(kType);
   const size_t nb = a.k / 32;
   for (int i = 0; i < a.mr; ++i) {
     const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
@@ -75,7 +77,8 @@ void gemm_reference(const PackedGemm& a) {
       const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
       float acc[kPackRows] = {};
       for (size_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = wg + b * lay.stride;
+        const uint8_t* blk = wg + lay.qs(b);
+        const uint8_t* sbk = wg + lay.sb(b);
         const float bx = x[b].d * static_cast<float>(x[b].sum);
         for (int r = 0; r < kPackRows; ++r) {
           int32_t dot = 0;
@@ -91,8 +94,8 @@ void gemm_reference(const PackedGemm& a) {
             }
           }
           float s, bias;
-          std::memcpy(&s, blk + lay.qs_bytes + 4 * r, 4);
-          std::memcpy(&bias, blk + lay.qs_bytes + 64 + 4 * r, 4);
+          std::memcpy(&s, sbk + 4 * r, 4);
+          std::memcpy(&bias, sbk + 64 + 4 * r, 4);
           acc[r] = std::fma(static_cast<float>(dot), s * x[b].d, acc[r]);
           acc[r] = std::fma(bias, bx, acc[r]);
         }
@@ -104,12 +107,15 @@ void gemm_reference(const PackedGemm& a) {
 
 }  // namespace
 
-DType mlx_packed_type(int bits) {
-  return bits == 8 ? DType::kQ8AR16 : bits == 4 ? DType::kQ4AR16 : DType::kU32;
+DType mlx_packed_type(int bits, int group_size) {
+  const bool g64 = group_size % 64 == 0;
+  if (bits == 8) return g64 ? DType::kQ8AR16G64 : DType::kQ8AR16;
+  if (bits == 4) return g64 ? DType::kQ4AR16G64 : DType::kQ4AR16;
+  return DType::kU32;
 }
 
 DType preferred_mlx_type(int bits, int group_size, size_t n, size_t k) {
-  const DType p = mlx_packed_type(bits);
+  const DType p = mlx_packed_type(bits, group_size);
   if (p == DType::kU32 || n % kPackRows != 0 || k == 0 || k % 32 != 0 || group_size <= 0 ||
       group_size % 32 != 0 || k % static_cast<size_t>(group_size) != 0) {
     return DType::kF32;
@@ -121,7 +127,7 @@ DType preferred_mlx_type(int bits, int group_size, size_t n, size_t k) {
 void pack_mlx_affine(const uint32_t* packed, const void* scales, const void* biases, DType sb_dtype,
                      size_t rows, size_t cols, int bits, int group_size, void* out,
                      ThreadPool& pool) {
-  const DType type = mlx_packed_type(bits);
+  const DType type = mlx_packed_type(bits, group_size);
   check(type != DType::kU32, "matmul", "no packed layout for MLX ", bits, "-bit weights");
   check(rows % kPackRows == 0, "matmul", "packing needs a multiple of 16 rows, got ", rows);
   check(cols % 32 == 0 && group_size > 0 && group_size % 32 == 0 &&
@@ -146,15 +152,16 @@ void unpack_mlx_f32(DType packed, const void* w, size_t n, size_t k, float* out)
   for (size_t row = 0; row < n; ++row) {
     const size_t r = row % kPackRows;
     for (size_t b = 0; b < k / 32; ++b) {
-      const uint8_t* blk = wb + row / kPackRows * group_bytes + b * lay.stride;
+      const uint8_t* wg = wb + row / kPackRows * group_bytes;
+      const uint8_t* blk = wg + lay.qs(b);
       float s, bias;
-      std::memcpy(&s, blk + lay.qs_bytes + 4 * r, 4);
-      std::memcpy(&bias, blk + lay.qs_bytes + 64 + 4 * r, 4);
+      std::memcpy(&s, wg + lay.sb(b) + 4 * r, 4);
+      std::memcpy(&bias, wg + lay.sb(b) + 64 + 4 * r, 4);
       float* o = out + row * k + b * 32;
       for (size_t c = 0; c < lay.qs_bytes / 64; ++c) {
         for (size_t j = 0; j < 4; ++j) {
           const int v = blk[64 * c + 4 * r + j];
-          if (packed == DType::kQ4AR16) {
+          if (lay.qs_bytes == 256) {
             o[4 * c + j] = static_cast<float>(v & 15) * s + bias;
             o[16 + 4 * c + j] = static_cast<float>(v >> 4) * s + bias;
           } else {
@@ -168,8 +175,13 @@ void unpack_mlx_f32(DType packed, const void* w, size_t n, size_t k, float* out)
 
 namespace scalar {
 void register_matmul_mlx(KernelTable& t) {
-  matmul_entry(t, DType::kQ8AR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_reference<false>, 1, false};
-  matmul_entry(t, DType::kQ4AR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_reference<true>, 1, false};
+  for (DType d : {DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+    matmul_entry(t, d) = {nullptr, ActKind::kQ8, 4, 1, nullptr, 1, false};
+  }
+  matmul_entry(t, DType::kQ8AR16).packed = gemm_reference<DType::kQ8AR16>;
+  matmul_entry(t, DType::kQ4AR16).packed = gemm_reference<DType::kQ4AR16>;
+  matmul_entry(t, DType::kQ8AR16G64).packed = gemm_reference<DType::kQ8AR16G64>;
+  matmul_entry(t, DType::kQ4AR16G64).packed = gemm_reference<DType::kQ4AR16G64>;
 }
 }  // namespace scalar
 
