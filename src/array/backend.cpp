@@ -1,8 +1,10 @@
 // The backend functions: matmul, attention and rms_norm run the dispatched kernels (kernels/cpu,
 // the best ISA variant for this CPU); weight types without a kernel fall back to dequantizing
-// rows here. RoPE stays scalar (it is a tiny share of a step).
+// rows here. RoPE stays scalar (it is a tiny share of a step), its sin/cos table shared by the
+// rope calls of one forward.
 #include "array/backend.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -81,35 +83,79 @@ void rms_norm(const float* x, const float* w, int64_t rows, int64_t d, float eps
     kernels::cpu::rms_norm(x + r * d, w, y + r * d, static_cast<size_t>(d), eps);
 }
 
+namespace {
+
+// cos/sin of every (token, pair) of one rope call. q and k of every layer rotate by the same
+// positions with the same config, so the last table is kept (per thread) and reused when both
+// match: the values are those a fresh computation gives.
+struct RopeTable {
+  std::vector<int32_t> positions;
+  int64_t n = 0;
+  float theta = 0, freq_scale = 0;
+  std::vector<float> freq_factors;
+  std::vector<float> cos, sin;  // [token][pair]
+};
+
+const RopeTable& rope_table(const int32_t* positions, int64_t n_tokens, int64_t n,
+                            const RopeConfig& cfg) {
+  thread_local RopeTable cached;
+  RopeTable& t = cached;  // a lambda naming `cached` would reach each pool thread's own copy
+  const auto tokens = static_cast<size_t>(n_tokens);
+  if (t.n == n && t.theta == cfg.theta && t.freq_scale == cfg.freq_scale &&
+      t.freq_factors == cfg.freq_factors && t.positions.size() == tokens &&
+      std::equal(positions, positions + tokens, t.positions.begin())) {
+    return t;
+  }
+  const auto half = static_cast<size_t>(n / 2);
+  std::vector<double> freq(half);
+  for (size_t i = 0; i < half; ++i) {
+    freq[i] = std::pow(static_cast<double>(cfg.theta),
+                       -2.0 * static_cast<double>(i) / static_cast<double>(n));
+    if (!cfg.freq_factors.empty()) freq[i] /= cfg.freq_factors[i];
+  }
+  t.positions.assign(positions, positions + tokens);
+  t.n = n;
+  t.theta = cfg.theta;
+  t.freq_scale = cfg.freq_scale;
+  t.freq_factors = cfg.freq_factors;
+  t.cos.resize(tokens * half);
+  t.sin.resize(tokens * half);
+  // Tokens are independent, so a prompt's are split over the pool.
+  auto fill = [&](size_t t0, size_t t1) {
+    for (size_t tok = t0; tok < t1; ++tok) {
+      const double p = static_cast<double>(positions[tok]) * cfg.freq_scale;
+      for (size_t i = 0; i < half; ++i) {
+        t.cos[tok * half + i] = static_cast<float>(std::cos(p * freq[i]));
+        t.sin[tok * half + i] = static_cast<float>(std::sin(p * freq[i]));
+      }
+    }
+  };
+  if (tokens >= 16) {
+    ThreadPool::global().parallel_for(tokens, 4, fill);
+  } else {
+    fill(0, tokens);
+  }
+  return t;
+}
+
+}  // namespace
+
 void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_heads,
           int64_t head_dim, const RopeConfig& cfg, float* y) {
   const int64_t n = cfg.n_dims == 0 ? head_dim : cfg.n_dims;
   const int64_t half = n / 2;
-  std::vector<double> freq(static_cast<size_t>(half));
-  for (int64_t i = 0; i < half; ++i) {
-    freq[static_cast<size_t>(i)] = std::pow(static_cast<double>(cfg.theta),
-                                            -2.0 * static_cast<double>(i) / static_cast<double>(n));
-    if (!cfg.freq_factors.empty())
-      freq[static_cast<size_t>(i)] /= cfg.freq_factors[static_cast<size_t>(i)];
-  }
-  // Tokens are independent (each its own sin/cos), so a prompt's are split over the pool.
-  auto tokens = [&](size_t t0, size_t t1) {
-    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+  const RopeTable& table = rope_table(positions, n_tokens, n, cfg);
+  auto rotate = [&](size_t t0, size_t t1) {
     for (auto t = static_cast<int64_t>(t0); t < static_cast<int64_t>(t1); ++t) {
-      const double p = static_cast<double>(positions[t]) * cfg.freq_scale;
-      for (int64_t i = 0; i < half; ++i) {
-        cos_t[static_cast<size_t>(i)] =
-            static_cast<float>(std::cos(p * freq[static_cast<size_t>(i)]));
-        sin_t[static_cast<size_t>(i)] =
-            static_cast<float>(std::sin(p * freq[static_cast<size_t>(i)]));
-      }
+      const float* cos_t = table.cos.data() + t * half;
+      const float* sin_t = table.sin.data() + t * half;
       for (int64_t h = 0; h < n_heads; ++h) {
         const float* xr = x + (t * n_heads + h) * head_dim;
         float* yr = y + (t * n_heads + h) * head_dim;
         for (int64_t i = 0; i < half; ++i) {
           const int64_t a = cfg.neox ? i : 2 * i;
           const int64_t b = cfg.neox ? i + half : 2 * i + 1;
-          const float c = cos_t[static_cast<size_t>(i)], s = sin_t[static_cast<size_t>(i)];
+          const float c = cos_t[i], s = sin_t[i];
           const float x0 = xr[a], x1 = xr[b];
           yr[a] = x0 * c - x1 * s;
           yr[b] = x1 * c + x0 * s;
@@ -119,9 +165,9 @@ void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_
     }
   };
   if (n_tokens >= 16) {
-    ThreadPool::global().parallel_for(static_cast<size_t>(n_tokens), 4, tokens);
+    ThreadPool::global().parallel_for(static_cast<size_t>(n_tokens), 4, rotate);
   } else {
-    tokens(0, static_cast<size_t>(n_tokens));
+    rotate(0, static_cast<size_t>(n_tokens));
   }
 }
 
