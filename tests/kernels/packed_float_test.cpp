@@ -21,6 +21,7 @@ namespace runnel::kernels::cpu {
 namespace {
 
 using testing::expect_bits_independent_of_threads_and_batch;
+using testing::expect_simd_equals_scalar;
 using testing::IsaScope;
 using testing::kEps;
 using testing::pack_rows;
@@ -121,21 +122,7 @@ TEST(PackedFloat, SimdEqualsScalarBitForBit) {
       if (k != 1000) ns = {ns[k % ns.size()]};
       for (size_t n : ns) {
         const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
-        for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
-          const size_t x_off = static_cast<size_t>(++variant % 3);
-          const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
-          std::vector<float> ref;
-          {
-            IsaScope s(Isa::kScalar);
-            ref = run_packed(pt, p, x, x_off, m, n, k, pool);
-          }
-          for (Isa isa : simd_isas()) {
-            IsaScope s(isa);
-            const std::vector<float> got = run_packed(pt, p, x, x_off, m, n, k, pool);
-            ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
-                << isa_name(isa) << " " << dtype_name(pt) << " m=" << m << " n=" << n << " k=" << k;
-          }
-        }
+        expect_simd_equals_scalar(pt, p, n, k, rng, pool, variant, std::string(dtype_name(pt)));
       }
     }
   }

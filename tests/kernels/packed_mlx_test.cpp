@@ -22,6 +22,7 @@ namespace runnel::kernels::cpu {
 namespace {
 
 using testing::expect_bits_independent_of_threads_and_batch;
+using testing::expect_simd_equals_scalar;
 using testing::IsaScope;
 using testing::kEps;
 using testing::pack_rows;
@@ -169,21 +170,8 @@ TEST(PackedMlx, SimdEqualsScalarBitForBit) {
         const int group = k % 64 == 0 ? 64 : 32;  // 192: an odd number of scale blocks of 64
         const MlxMatrix w = random_mlx(n, k, bits, group, DType::kBF16, rng);
         const std::vector<uint8_t> p = packed(w);
-        for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
-          const size_t x_off = static_cast<size_t>(++variant % 3);
-          const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
-          std::vector<float> ref;
-          {
-            IsaScope s(Isa::kScalar);
-            ref = run_packed(type_of(w), p, x, x_off, m, n, k, pool);
-          }
-          for (Isa isa : simd_isas()) {
-            IsaScope s(isa);
-            const std::vector<float> got = run_packed(type_of(w), p, x, x_off, m, n, k, pool);
-            ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
-                << isa_name(isa) << " " << bits << " bits m=" << m << " n=" << n << " k=" << k;
-          }
-        }
+        expect_simd_equals_scalar(type_of(w), p, n, k, rng, pool, variant,
+                                  std::to_string(bits) + " bits group " + std::to_string(group));
       }
     }
   }

@@ -40,6 +40,29 @@ inline std::vector<float> run_packed(DType pt, const std::vector<uint8_t>& pw,
   return out;
 }
 
+// Every SIMD variant gives exactly the scalar reference's bits on packed weights pw (n rows of k,
+// type pt), for 1, 2, 3, 4, 5, 9 and 70 rows of x (every tile shape and a ragged last tile) at an
+// offset of 0, 1 or 2 floats in turn (`variant` counts across calls), so misaligned too.
+inline void expect_simd_equals_scalar(DType pt, const std::vector<uint8_t>& pw, size_t n, size_t k,
+                                      std::mt19937& rng, ThreadPool& pool, int& variant,
+                                      const std::string& what) {
+  for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
+    const size_t x_off = static_cast<size_t>(++variant % 3);
+    const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
+    std::vector<float> ref;
+    {
+      IsaScope s(Isa::kScalar);
+      ref = run_packed(pt, pw, x, x_off, m, n, k, pool);
+    }
+    for (Isa isa : simd_isas()) {
+      IsaScope s(isa);
+      const std::vector<float> got = run_packed(pt, pw, x, x_off, m, n, k, pool);
+      ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+          << isa_name(isa) << " " << what << " m=" << m << " n=" << n << " k=" << k;
+    }
+  }
+}
+
 // For the scalar reference and AVX-512: 70 rows of x on 1, 2 and 3 threads give the same bits,
 // and so does every 5th row computed alone (decode) on 2 threads.
 inline void expect_bits_independent_of_threads_and_batch(DType pt, const std::vector<uint8_t>& pw,
