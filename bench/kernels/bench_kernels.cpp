@@ -10,12 +10,14 @@
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa scalar|avx2|avx512]
 //                 [--type T]
+#include <sys/mman.h>
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -47,6 +49,35 @@ double cpu_now() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
+
+// A copy of a weight matrix on transparent huge pages, as the model loader's packed weights
+// (array/allocator.cpp) and the bandwidth probe's buffer are: on 4 KiB pages the GEMV pays a TLB
+// miss every 4 KiB that neither decode nor the probe pays.
+class HugeCopy {
+ public:
+  explicit HugeCopy(const std::vector<uint8_t>& src) : n_(src.size()) {
+    void* p = mmap(nullptr, n_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      std::fprintf(stderr, "bench_kernels: cannot map %zu bytes\n", n_);
+      std::exit(1);
+    }
+    madvise(p, n_, MADV_HUGEPAGE);
+    std::memcpy(p, src.data(), n_);
+    p_ = static_cast<uint8_t*>(p);
+  }
+  HugeCopy(HugeCopy&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; }
+  HugeCopy(const HugeCopy&) = delete;
+  HugeCopy& operator=(const HugeCopy&) = delete;
+  HugeCopy& operator=(HugeCopy&&) = delete;
+  ~HugeCopy() {
+    if (p_ != nullptr) munmap(p_, n_);
+  }
+  const uint8_t* data() const { return p_; }
+
+ private:
+  uint8_t* p_ = nullptr;
+  size_t n_;
+};
 
 // Valid values of `t` (finite scales, weights in [-1, 1]) for n rows of k.
 std::vector<uint8_t> make_weights(DType t, size_t n, size_t k, std::mt19937& rng) {
@@ -180,9 +211,9 @@ int main(int argc, char** argv) {
     for (auto [n, k] : shapes) {
       const size_t bytes = row_bytes(t, k) * n;
       const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t{512} << 20) / bytes);
-      std::vector<std::vector<uint8_t>> w;
-      w.push_back(make_weights(t, n, k, rng));
-      for (size_t c = 1; c < copies; ++c) w.push_back(w[0]);
+      const std::vector<uint8_t> w0 = make_weights(t, n, k, rng);
+      std::vector<HugeCopy> w;
+      for (size_t c = 0; c < copies; ++c) w.emplace_back(w0);
       for (Isa isa : isas) {
         set_active_isa(isa);
         // One sample is a pass over every copy (>= 512 MiB, like one decode step over a model's

@@ -23,9 +23,21 @@ inline int32_t load_i32(const int8_t* p) {
 
 // dot[i][g] += Σ_e q[g][row][e] · x[i].qs[e] for one block: q points at the block's quants in
 // group 0 (group g at q + g * gb), 512 bytes of bytes (kQ4 false) or 256 of nibble pairs (true).
+// A block's 8 dpbusd into one accumulator are a dependency chain (4 cycles each on Zen 4), and
+// small tiles (decode: 1 x 1) have too few chains to hide it: they spread the block over
+// kSplit = 4 / (MR · NG) accumulators, summed at the end. Integer sums are exact, so the result
+// is the same in any order.
 template <bool kQ4, int MR, int NG>
 inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const* x,
                            __m512i (&dot)[MR][NG]) {
+  constexpr int kSplit = MR * NG >= 4 ? 1 : 4 / (MR * NG);
+  __m512i part[kSplit][MR][NG];
+  for (int i = 0; i < MR; ++i) {
+    for (int g = 0; g < NG; ++g) {
+      part[0][i][g] = dot[i][g];
+      for (int s = 1; s < kSplit; ++s) part[s][i][g] = _mm512_setzero_si512();
+    }
+  }
   if constexpr (kQ4) {
     const __m512i low = _mm512_set1_epi8(0x0f);
     for (int c = 0; c < 4; ++c) {
@@ -35,12 +47,14 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
         lo[g] = _mm512_and_si512(v, low);
         hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
       }
+      constexpr int kPairs = kSplit >= 2 ? kSplit / 2 : 1;  // accumulator pairs (lo, hi)
+      const int sl = kSplit >= 2 ? 2 * (c % kPairs) : 0, sh = kSplit >= 2 ? sl + 1 : 0;
       for (int i = 0; i < MR; ++i) {
         const __m512i xl = _mm512_set1_epi32(load_i32(x[i]->qs + 4 * c));
         const __m512i xh = _mm512_set1_epi32(load_i32(x[i]->qs + 16 + 4 * c));
         for (int g = 0; g < NG; ++g) {
-          dot[i][g] = _mm512_dpbusd_epi32(dot[i][g], lo[g], xl);
-          dot[i][g] = _mm512_dpbusd_epi32(dot[i][g], hi[g], xh);
+          part[sl][i][g] = _mm512_dpbusd_epi32(part[sl][i][g], lo[g], xl);
+          part[sh][i][g] = _mm512_dpbusd_epi32(part[sh][i][g], hi[g], xh);
         }
       }
     }
@@ -48,9 +62,22 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
     for (int c = 0; c < 8; ++c) {
       __m512i wv[NG];
       for (int g = 0; g < NG; ++g) wv[g] = _mm512_loadu_si512(q + g * gb + 64 * c);
+      const int s = c % kSplit;
       for (int i = 0; i < MR; ++i) {
         const __m512i xb = _mm512_set1_epi32(load_i32(x[i]->qs + 4 * c));
-        for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_dpbusd_epi32(dot[i][g], wv[g], xb);
+        for (int g = 0; g < NG; ++g) part[s][i][g] = _mm512_dpbusd_epi32(part[s][i][g], wv[g], xb);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int g = 0; g < NG; ++g) {
+      if constexpr (kSplit == 4) {
+        dot[i][g] = _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[1][i][g]),
+                                     _mm512_add_epi32(part[2][i][g], part[3][i][g]));
+      } else if constexpr (kSplit == 2) {
+        dot[i][g] = _mm512_add_epi32(part[0][i][g], part[1][i][g]);
+      } else {
+        dot[i][g] = part[0][i][g];
       }
     }
   }
