@@ -1,0 +1,99 @@
+// Every kernel variant this machine can run tells stories260K's story with the same tokens: the
+// f32 file (against the continuation llama.cpp prints) and its Q8_0 / Q4_0 requantizations
+// (against the scalar reference's tokens). The ISA is chosen before each load, since loading packs
+// the weights into the layout the active variant streams (kernels/cpu/packed.h).
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "formats/gguf.h"
+#include "kernels/cpu/dispatch.h"
+#include "model_testing.h"
+#include "models/model.h"
+#include "models/quantize.h"
+#include "testing/testing.h"
+
+namespace runnel::models {
+namespace {
+
+using kernels::cpu::Isa;
+
+std::string stories() { return runnel::testing::shared_dir() + "/models/stories260K.gguf"; }
+
+// Restores the variant the process started with.
+class IsaGuard {
+ public:
+  IsaGuard() : saved_(kernels::cpu::active_isa()) {}
+  ~IsaGuard() { kernels::cpu::set_active_isa(saved_); }
+  IsaGuard(const IsaGuard&) = delete;
+  IsaGuard& operator=(const IsaGuard&) = delete;
+
+ private:
+  Isa saved_;
+};
+
+std::vector<Isa> runnable_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+    if (kernels::cpu::isa_supported(isa)) out.push_back(isa);
+  }
+  return out;
+}
+
+// The text of `ids` (SentencePiece pieces, ▁ as a space).
+std::string text_of(const std::vector<int32_t>& ids) {
+  auto f = formats::GgufFile::open(stories());
+  const auto tokens = *f->get_strings("tokenizer.ggml.tokens");
+  std::string out;
+  for (int32_t id : ids) {
+    const std::string& t = tokens[static_cast<size_t>(id)];
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
+        out += ' ';
+        i += 2;
+      } else {
+        out += t[i];
+      }
+    }
+  }
+  return out;
+}
+
+// Greedy tokens from BOS with `isa` active while the model loads and runs.
+std::vector<int32_t> story(const std::string& path, Isa isa, int n) {
+  EXPECT_TRUE(kernels::cpu::set_active_isa(isa));
+  auto m = load_model(path);
+  return testing::greedy(*m, {1}, n);
+}
+
+TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
+  IsaGuard guard;
+  const std::vector<Isa> isas = runnable_isas();
+  ASSERT_GE(isas.size(), 2u) << "only the scalar variant runs here";
+  const std::vector<int32_t> want = story(stories(), Isa::kScalar, 48);
+  // llama.cpp's greedy continuation from BOS starts so (tests/cli/run_test.cpp has more of it).
+  const std::string text = text_of(want);
+  EXPECT_EQ(
+      text.rfind(" Once upon a time, there was a little girl named Lily. She loved to play", 0), 0u)
+      << text;
+  for (Isa isa : isas) {
+    EXPECT_EQ(story(stories(), isa, 48), want) << kernels::cpu::isa_name(isa);
+  }
+}
+
+TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
+  IsaGuard guard;
+  const std::string dir = runnel::testing::make_temp_dir("variants");
+  for (const char* type : {"q8_0", "q4_0"}) {
+    const std::string path = dir + "/" + type + ".gguf";
+    quantize_model(stories(), path, type);
+    const std::vector<int32_t> want = story(path, Isa::kScalar, 48);
+    for (Isa isa : runnable_isas()) {
+      EXPECT_EQ(story(path, isa, 48), want) << type << " on " << kernels::cpu::isa_name(isa);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace runnel::models
