@@ -45,7 +45,10 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
       for (int g = 0; g < NG; ++g) {
         const __m512i v = _mm512_loadu_si512(q + g * gb + 64 * c);
         lo[g] = _mm512_and_si512(v, low);
-        hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        // With accumulators of their own, the high nibbles stay in place (16 h) and their sum
+        // is shifted down once at the end (exact: it is a multiple of 16).
+        hi[g] = kSplit >= 2 ? _mm512_andnot_si512(low, v)
+                            : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
       }
       constexpr int kPairs = kSplit >= 2 ? kSplit / 2 : 1;  // accumulator pairs (lo, hi)
       const int sl = kSplit >= 2 ? 2 * (c % kPairs) : 0, sh = kSplit >= 2 ? sl + 1 : 0;
@@ -71,7 +74,13 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
   }
   for (int i = 0; i < MR; ++i) {
     for (int g = 0; g < NG; ++g) {
-      if constexpr (kSplit == 4) {
+      if constexpr (kQ4 && kSplit == 4) {  // lo in parts 0 and 2, 16 hi in parts 1 and 3
+        dot[i][g] =
+            _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[2][i][g]),
+                             _mm512_srai_epi32(_mm512_add_epi32(part[1][i][g], part[3][i][g]), 4));
+      } else if constexpr (kQ4 && kSplit == 2) {
+        dot[i][g] = _mm512_add_epi32(part[0][i][g], _mm512_srai_epi32(part[1][i][g], 4));
+      } else if constexpr (kSplit == 4) {
         dot[i][g] = _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[1][i][g]),
                                      _mm512_add_epi32(part[2][i][g], part[3][i][g]));
       } else if constexpr (kSplit == 2) {
