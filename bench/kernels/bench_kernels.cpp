@@ -242,56 +242,71 @@ int main(int argc, char** argv) {
   if (hot) return 0;
 
   // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64) and Qwen3's (16 / 8 of 128),
-  // f16 KV in 16-token blocks: decode over a 4096-token context (KV bytes read per call / time)
-  // and a 512-token prompt (GFLOP/s of the causal QK and PV products: 4·d·heads·Σ n_valid).
+  // f32 KV (the engine's default) and f16 KV in 16-token blocks: decode over a 4096-token context
+  // (KV bytes read per call / time) and a 512-token prompt (GFLOP/s of the causal QK and PV
+  // products: 4·d·heads·Σ n_valid).
   struct Shape {
     int heads, kv_heads, d;
   };
   for (Shape sh : {Shape{32, 8, 64}, Shape{16, 8, 128}}) {
-    if (gemm_only) break;
-    std::printf("\nAttention (%d/%d heads, head_dim %d, f16 KV, blocks of 16)\n", sh.heads,
-                sh.kv_heads, sh.d);
-    std::printf("%-22s %-7s %10s %12s %10s %12s\n", "case", "isa", "ms", "KV GB/s", "GFLOP/s",
-                "per CPU-s");
-    const int heads = sh.heads, kv_heads = sh.kv_heads, d = sh.d, bt = 16, n_ctx = 4096;
-    std::vector<uint16_t> kv(static_cast<size_t>(n_ctx) * kv_heads * d * 2);
-    for (auto& h : kv) h = f32_to_f16(std::uniform_real_distribution<float>(-1, 1)(rng));
-    std::vector<const void*> kb, vb;
-    for (int b = 0; b < n_ctx / bt; ++b) {
-      kb.push_back(kv.data() + static_cast<size_t>(b) * bt * kv_heads * d);
-      vb.push_back(kv.data() + kv.size() / 2 + static_cast<size_t>(b) * bt * kv_heads * d);
-    }
-    std::vector<float> q(static_cast<size_t>(512) * heads * d), out(q.size());
-    for (float& v : q) v = std::uniform_real_distribution<float>(-1, 1)(rng);
-    struct Case {
-      const char* name;
-      int n_q, n_kv, q_pos0;
-    };
-    for (Case c : {Case{"decode n_kv=4096", 1, 4096, 4095}, Case{"prefill n_q=512", 512, 512, 0}}) {
-      for (Isa isa : isas) {
-        set_active_isa(isa);
-        kernels::cpu::AttentionArgs a{q.data(),
-                                      out.data(),
-                                      c.n_q,
-                                      heads,
-                                      kv_heads,
-                                      d,
-                                      kb.data(),
-                                      vb.data(),
-                                      DType::kF16,
-                                      bt,
-                                      c.n_kv,
-                                      c.q_pos0,
-                                      1.0f / std::sqrt(float(d))};
-        Timing tm = time_it([&] { attention(a, pool); }, isa == Isa::kScalar ? 0.3 : 0.6);
-        const double kv_bytes = 2.0 * c.n_kv * kv_heads * d * 2;
-        double visible = 0;  // Σ over queries of the kv positions each attends to
-        for (int i = 0; i < c.n_q; ++i) visible += std::min(c.n_kv, c.q_pos0 + i + 1);
-        const double flop = 4.0 * d * heads * visible;
-        std::printf("%-22s %-7s %10.3f %12.2f %10.1f %12.1f\n", c.name, isa_name(isa),
-                    tm.best * 1e3, kv_bytes / tm.best / 1e9, flop / tm.best / 1e9,
-                    flop / tm.best_cpu / 1e9);
-        std::fflush(stdout);
+    for (DType kv_type : {DType::kF32, DType::kF16}) {
+      if (gemm_only) break;
+      const size_t esz = dtype_size(kv_type);
+      std::printf("\nAttention (%d/%d heads, head_dim %d, %s KV, blocks of 16)\n", sh.heads,
+                  sh.kv_heads, sh.d, std::string(dtype_name(kv_type)).c_str());
+      std::printf("%-22s %-7s %10s %12s %10s %12s\n", "case", "isa", "ms", "KV GB/s", "GFLOP/s",
+                  "per CPU-s");
+      const int heads = sh.heads, kv_heads = sh.kv_heads, d = sh.d, bt = 16, n_ctx = 4096;
+      const size_t n_elems = static_cast<size_t>(n_ctx) * kv_heads * d * 2;
+      std::vector<uint8_t> kv(n_elems * esz);
+      for (size_t i = 0; i < n_elems; ++i) {
+        const float v = std::uniform_real_distribution<float>(-1, 1)(rng);
+        if (kv_type == DType::kF32) {
+          std::memcpy(kv.data() + 4 * i, &v, 4);
+        } else {
+          const uint16_t h = f32_to_f16(v);
+          std::memcpy(kv.data() + 2 * i, &h, 2);
+        }
+      }
+      std::vector<const void*> kb, vb;
+      const size_t block_bytes = static_cast<size_t>(bt) * kv_heads * d * esz;
+      for (int b = 0; b < n_ctx / bt; ++b) {
+        kb.push_back(kv.data() + static_cast<size_t>(b) * block_bytes);
+        vb.push_back(kv.data() + kv.size() / 2 + static_cast<size_t>(b) * block_bytes);
+      }
+      std::vector<float> q(static_cast<size_t>(512) * heads * d), out(q.size());
+      for (float& v : q) v = std::uniform_real_distribution<float>(-1, 1)(rng);
+      struct Case {
+        const char* name;
+        int n_q, n_kv, q_pos0;
+      };
+      for (Case c :
+           {Case{"decode n_kv=4096", 1, 4096, 4095}, Case{"prefill n_q=512", 512, 512, 0}}) {
+        for (Isa isa : isas) {
+          set_active_isa(isa);
+          kernels::cpu::AttentionArgs a{q.data(),
+                                        out.data(),
+                                        c.n_q,
+                                        heads,
+                                        kv_heads,
+                                        d,
+                                        kb.data(),
+                                        vb.data(),
+                                        kv_type,
+                                        bt,
+                                        c.n_kv,
+                                        c.q_pos0,
+                                        1.0f / std::sqrt(float(d))};
+          Timing tm = time_it([&] { attention(a, pool); }, isa == Isa::kScalar ? 0.3 : 0.6);
+          const double kv_bytes = 2.0 * c.n_kv * kv_heads * d * static_cast<double>(esz);
+          double visible = 0;  // Σ over queries of the kv positions each attends to
+          for (int i = 0; i < c.n_q; ++i) visible += std::min(c.n_kv, c.q_pos0 + i + 1);
+          const double flop = 4.0 * d * heads * visible;
+          std::printf("%-22s %-7s %10.3f %12.2f %10.1f %12.1f\n", c.name, isa_name(isa),
+                      tm.best * 1e3, kv_bytes / tm.best / 1e9, flop / tm.best / 1e9,
+                      flop / tm.best_cpu / 1e9);
+          std::fflush(stdout);
+        }
       }
     }
   }
