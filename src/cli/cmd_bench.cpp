@@ -21,6 +21,7 @@
 #include "cli/command.h"
 #include "formats/gguf.h"
 #include "kernels/cpu/dispatch.h"
+#include "kernels/cpu/kernel_time.h"
 #include "kernels/cpu/membw.h"
 #include "models/model.h"
 #include "sample/transforms.h"
@@ -100,17 +101,24 @@ double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<
          static_cast<double>(std::max<int64_t>(1, t1 - t0));
 }
 
+// Where the decode steps' time went, summed over the repeats.
+struct DecodeSplit {
+  double step_ns = 0, matmul_ns = 0, attention_ns = 0;
+};
+
 // Tokens/s of `n` greedy decode steps after an untimed short prompt. Each step's forward starts
 // with async_eval, the previous logits' argmax feeds it, as the engine's loop does. `jobs` gets
-// the thread pool's jobs (barriers) per step.
-double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt,
-                   double* jobs) {
+// the thread pool's jobs (barriers) per step; `split` adds the steps' time and the part of it
+// spent in the matmul and attention kernels.
+double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt, double* jobs,
+                   DecodeSplit* split) {
   const int64_t vocab = m.config().vocab;
   cache.n_tokens = 0;
   array::Array logits = m.forward(bench_tokens(kDecodePrompt, vocab, salt), 0, cache, false);
   array::eval(logits);
   int32_t next = argmax(logits.data<float>(), vocab);
   const uint64_t jobs0 = ThreadPool::global().jobs_run();
+  kernels::cpu::set_kernel_timing(true);
   const int64_t t0 = now_ns();
   for (int64_t i = 0; i < n; ++i) {
     logits = m.forward({next}, cache.n_tokens, cache, false);
@@ -118,6 +126,11 @@ double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t 
     next = argmax(logits.data<float>(), vocab);  // joins the evaluation
   }
   const int64_t t1 = now_ns();
+  kernels::cpu::set_kernel_timing(false);
+  const kernels::cpu::KernelTime kt = kernels::cpu::kernel_time();
+  split->step_ns += static_cast<double>(t1 - t0);
+  split->matmul_ns += static_cast<double>(kt.matmul_ns);
+  split->attention_ns += static_cast<double>(kt.attention_ns);
   *jobs = static_cast<double>(ThreadPool::global().jobs_run() - jobs0) / static_cast<double>(n);
   return static_cast<double>(n) * 1e9 / static_cast<double>(std::max<int64_t>(1, t1 - t0));
 }
@@ -166,15 +179,24 @@ int run_bench(const BenchFlags& f) {
 
   std::vector<double> prefill, decode;
   double jobs_per_token = 0;
+  DecodeSplit split;
   for (int64_t r = 0; r < f.repeats; ++r) {
     prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r)));
-    decode.push_back(time_decode(*model, cache, f.gen, r, &jobs_per_token));
+    decode.push_back(time_decode(*model, cache, f.gen, r, &jobs_per_token, &split));
   }
   const double membw_after = probe_membw();
   const double membw = std::max(membw_before, membw_after);
   const Stats pp = stats_of(prefill), tg = stats_of(decode);
   const double decode_gb_s = static_cast<double>(per_token) * tg.median / 1e9;
   const double fraction = membw > 0 ? decode_gb_s / membw : 0;
+  // The decode step's split, and the rate the matmuls read weights at while they run (every
+  // weight byte of a token is read by a matmul).
+  const double step_ns = std::max(split.step_ns, 1.0);
+  const double matmul_share = split.matmul_ns / step_ns;
+  const double attention_share = split.attention_ns / step_ns;
+  const double tokens = static_cast<double>(f.gen * f.repeats);
+  const double matmul_gb_s =
+      split.matmul_ns > 0 ? static_cast<double>(per_token) * tokens / split.matmul_ns : 0;
 
   if (f.json) {
     nlohmann::json j = {
@@ -202,6 +224,9 @@ int run_bench(const BenchFlags& f) {
         {"membw_gb_s_after", membw_after},
         {"bandwidth_fraction", fraction},
         {"decode_pool_jobs_per_token", jobs_per_token},
+        {"decode_matmul_fraction", matmul_share},
+        {"decode_attention_fraction", attention_share},
+        {"decode_matmul_gb_s", matmul_gb_s},
     };
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -225,6 +250,11 @@ int run_bench(const BenchFlags& f) {
   const auto layers = static_cast<double>(std::max<int64_t>(1, model->config().n_layers));
   std::printf("decode sync:      %.0f thread-pool jobs (barriers) per token, %.1f per layer\n",
               jobs_per_token, jobs_per_token / layers);
+  std::printf(
+      "decode split:     %.0f%% matmuls (reading weights at %.2f GB/s = %.1f%% of the measured "
+      "bandwidth while in them), %.0f%% attention, %.0f%% other\n",
+      matmul_share * 100, matmul_gb_s, membw > 0 ? 100 * matmul_gb_s / membw : 0,
+      attention_share * 100, std::max(0.0, 1 - matmul_share - attention_share) * 100);
   return 0;
 }
 

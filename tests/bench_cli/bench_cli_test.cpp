@@ -61,6 +61,12 @@ TEST(BenchCli, JsonOnStories) {
   EXPECT_LE(j["decode_tokens_per_s_min"].get<double>(), j["decode_tokens_per_s"].get<double>());
   // Two threads: every layer's matmuls reach the pool (stories260K has 5 layers).
   EXPECT_GE(j["decode_pool_jobs_per_token"].get<double>(), 5.0);
+  // The decode step's split: parts of the step's time, and the matmuls' weight rate.
+  const double mm = j["decode_matmul_fraction"], att = j["decode_attention_fraction"];
+  EXPECT_GT(mm, 0);
+  EXPECT_GT(att, 0);
+  EXPECT_LE(mm + att, 1.0);
+  EXPECT_GE(j["decode_matmul_gb_s"].get<double>(), j["decode_gb_s"].get<double>());
   // stories260K has an untied f32 embedding [512, 64]: a token reads one row of it, not all.
   EXPECT_EQ(j["weight_bytes"].get<int64_t>() - j["bytes_per_token"].get<int64_t>(),
             512 * 64 * 4 - 64 * 4);

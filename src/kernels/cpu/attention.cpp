@@ -7,10 +7,12 @@
 #include "base/half.h"
 #include "kernels/cpu/attention_impl.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/kernel_time.h"
 
 namespace runnel::kernels::cpu {
 
 void attention(const AttentionArgs& a, ThreadPool& pool) {
+  const KernelTimer timer(KernelTimer::kAttention);
   check(a.n_q >= 0 && a.n_heads > 0 && a.n_kv_heads > 0 && a.head_dim > 0, "attention",
         "bad sizes: n_q=", a.n_q, " n_heads=", a.n_heads, " n_kv_heads=", a.n_kv_heads,
         " head_dim=", a.head_dim);

@@ -11,6 +11,7 @@
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/kernel_time.h"
 #include "kernels/cpu/packed.h"
 
 namespace runnel::kernels::cpu {
@@ -128,6 +129,7 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
 
 void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, DType wtype,
             size_t w_stride, size_t n, float* y, size_t y_stride, ThreadPool& pool) {
+  const KernelTimer timer(KernelTimer::kMatmul);
   check(matmul_supports(wtype), "matmul", "weights of type ", dtype_name(wtype),
         " are not supported");
   check(k % block_elems(wtype) == 0, "matmul", "k=", k, " is not a multiple of ",
