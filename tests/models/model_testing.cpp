@@ -7,6 +7,7 @@
 
 #include "array/ops.h"
 #include "base/error.h"
+#include "formats/gguf.h"
 #include "testing/testing.h"
 
 namespace runnel::models::testing {
@@ -89,6 +90,28 @@ std::vector<int32_t> greedy(Model& m, const std::vector<int32_t>& prompt, int n,
     for (int32_t s : stop)
       if (best == s) return out;
     logits = m.forward({best}, cache.n_tokens, cache, false);
+  }
+  return out;
+}
+
+std::string sentencepiece_text(const std::string& gguf_path, const std::vector<int32_t>& ids) {
+  auto f = formats::GgufFile::open(gguf_path);
+  const auto tokens = *f->get_strings("tokenizer.ggml.tokens");
+  std::string out;
+  for (int32_t id : ids) {
+    const std::string& t = tokens.at(static_cast<size_t>(id));
+    if (t.size() == 6 && t.rfind("<0x", 0) == 0) {
+      out += static_cast<char>(std::stoi(t.substr(3, 2), nullptr, 16));
+      continue;
+    }
+    for (size_t i = 0; i < t.size(); ++i) {
+      if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
+        out += ' ';
+        i += 2;
+      } else {
+        out += t[i];
+      }
+    }
   }
   return out;
 }

@@ -19,6 +19,9 @@ std::vector<std::vector<float>> reference_logits(const std::string& dir,
 std::vector<std::vector<float>> model_logits(Model& m, const std::vector<int32_t>& tokens);
 // Same, one token at a time (incremental decoding).
 std::vector<std::vector<float>> model_logits_stepwise(Model& m, const std::vector<int32_t>& tokens);
+// ids as text with the SentencePiece vocabulary of the GGUF file at `gguf_path` (▁ is a space,
+// <0xNN> a byte), without the tokenizer layer: the model tests check the model alone.
+std::string sentencepiece_text(const std::string& gguf_path, const std::vector<int32_t>& ids);
 // Greedy continuation of `prompt` for n tokens (stops early at an id in `stop`).
 std::vector<int32_t> greedy(Model& m, const std::vector<int32_t>& prompt, int n,
                             const std::vector<int32_t>& stop = {});

@@ -20,23 +20,6 @@ namespace {
 
 std::string stories() { return runnel::testing::shared_dir() + "/models/stories260K.gguf"; }
 
-std::string decode(const formats::GgufFile& f, const std::vector<int32_t>& ids) {
-  auto tokens = *f.get_strings("tokenizer.ggml.tokens");
-  std::string out;
-  for (int32_t id : ids) {
-    std::string t = tokens[static_cast<size_t>(id)];
-    for (size_t i = 0; i < t.size(); ++i) {
-      if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
-        out += ' ';
-        i += 2;
-      } else {
-        out += t[i];
-      }
-    }
-  }
-  return out;
-}
-
 void expect_story(const std::string& type, DType dtype) {
   const std::string out = runnel::testing::make_temp_dir("quant") + "/s.gguf";
   quantize_model(stories(), out, type);
@@ -51,7 +34,7 @@ void expect_story(const std::string& type, DType dtype) {
   EXPECT_GT(quantized, 0);
   EXPECT_EQ(f->get_string("general.architecture"), "llama");
   auto m = load_model(out);
-  std::string text = decode(*f, testing::greedy(*m, {1}, 8));
+  std::string text = testing::sentencepiece_text(out, testing::greedy(*m, {1}, 8));
   EXPECT_EQ(text.rfind(" Once upon a time", 0), 0u) << type << ": " << text;
 }
 

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "formats/gguf.h"
 #include "kernels/cpu/dispatch.h"
 #include "model_testing.h"
 #include "models/model.h"
@@ -41,25 +40,6 @@ std::vector<Isa> runnable_isas() {
   return out;
 }
 
-// The text of `ids` (SentencePiece pieces, ▁ as a space).
-std::string text_of(const std::vector<int32_t>& ids) {
-  auto f = formats::GgufFile::open(stories());
-  const auto tokens = *f->get_strings("tokenizer.ggml.tokens");
-  std::string out;
-  for (int32_t id : ids) {
-    const std::string& t = tokens[static_cast<size_t>(id)];
-    for (size_t i = 0; i < t.size(); ++i) {
-      if (t.compare(i, 3, "\xe2\x96\x81") == 0) {
-        out += ' ';
-        i += 2;
-      } else {
-        out += t[i];
-      }
-    }
-  }
-  return out;
-}
-
 // Greedy tokens from BOS with `isa` active while the model loads and runs.
 std::vector<int32_t> story(const std::string& path, Isa isa, int n) {
   EXPECT_TRUE(kernels::cpu::set_active_isa(isa));
@@ -73,7 +53,7 @@ TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
   ASSERT_GE(isas.size(), 2u) << "only the scalar variant runs here";
   const std::vector<int32_t> want = story(stories(), Isa::kScalar, 48);
   // llama.cpp's greedy continuation from BOS starts so (tests/cli/run_test.cpp has more of it).
-  const std::string text = text_of(want);
+  const std::string text = testing::sentencepiece_text(stories(), want);
   EXPECT_EQ(
       text.rfind(" Once upon a time, there was a little girl named Lily. She loved to play", 0), 0u)
       << text;
