@@ -90,28 +90,40 @@ int32_t argmax(const float* row, int64_t n) {
   return sample::argmax(std::span<const float>(row, static_cast<size_t>(n)));
 }
 
-// Tokens/s of one prefill of `tokens` into an empty cache.
-double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<int32_t>& tokens) {
+// Where a phase's time went, summed over the repeats.
+struct Split {
+  double total_ns = 0, matmul_ns = 0, attention_ns = 0;
+  void add(int64_t t0, int64_t t1) {
+    const kernels::cpu::KernelTime kt = kernels::cpu::kernel_time();
+    total_ns += static_cast<double>(t1 - t0);
+    matmul_ns += static_cast<double>(kt.matmul_ns);
+    attention_ns += static_cast<double>(kt.attention_ns);
+  }
+  double matmul_share() const { return matmul_ns / std::max(total_ns, 1.0); }
+  double attention_share() const { return attention_ns / std::max(total_ns, 1.0); }
+};
+
+// Tokens/s of one prefill of `tokens` into an empty cache; `split` adds where its time went.
+double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<int32_t>& tokens,
+                    Split* split) {
   cache.n_tokens = 0;
+  kernels::cpu::set_kernel_timing(true);
   const int64_t t0 = now_ns();
   array::Array logits = m.forward(tokens, 0, cache, false);
   array::eval(logits);
   const int64_t t1 = now_ns();
+  kernels::cpu::set_kernel_timing(false);
+  split->add(t0, t1);
   return static_cast<double>(tokens.size()) * 1e9 /
          static_cast<double>(std::max<int64_t>(1, t1 - t0));
 }
-
-// Where the decode steps' time went, summed over the repeats.
-struct DecodeSplit {
-  double step_ns = 0, matmul_ns = 0, attention_ns = 0;
-};
 
 // Tokens/s of `n` greedy decode steps after an untimed short prompt. Each step's forward starts
 // with async_eval, the previous logits' argmax feeds it, as the engine's loop does. `jobs` gets
 // the thread pool's jobs (barriers) per step; `split` adds the steps' time and the part of it
 // spent in the matmul and attention kernels.
 double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt, double* jobs,
-                   DecodeSplit* split) {
+                   Split* split) {
   const int64_t vocab = m.config().vocab;
   cache.n_tokens = 0;
   array::Array logits = m.forward(bench_tokens(kDecodePrompt, vocab, salt), 0, cache, false);
@@ -127,10 +139,7 @@ double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t 
   }
   const int64_t t1 = now_ns();
   kernels::cpu::set_kernel_timing(false);
-  const kernels::cpu::KernelTime kt = kernels::cpu::kernel_time();
-  split->step_ns += static_cast<double>(t1 - t0);
-  split->matmul_ns += static_cast<double>(kt.matmul_ns);
-  split->attention_ns += static_cast<double>(kt.attention_ns);
+  split->add(t0, t1);
   *jobs = static_cast<double>(ThreadPool::global().jobs_run() - jobs0) / static_cast<double>(n);
   return static_cast<double>(n) * 1e9 / static_cast<double>(std::max<int64_t>(1, t1 - t0));
 }
@@ -179,10 +188,10 @@ int run_bench(const BenchFlags& f) {
 
   std::vector<double> prefill, decode;
   double jobs_per_token = 0;
-  DecodeSplit split;
+  Split pp_split, tg_split;
   for (int64_t r = 0; r < f.repeats; ++r) {
-    prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r)));
-    decode.push_back(time_decode(*model, cache, f.gen, r, &jobs_per_token, &split));
+    prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r), &pp_split));
+    decode.push_back(time_decode(*model, cache, f.gen, r, &jobs_per_token, &tg_split));
   }
   const double membw_after = probe_membw();
   const double membw = std::max(membw_before, membw_after);
@@ -191,12 +200,11 @@ int run_bench(const BenchFlags& f) {
   const double fraction = membw > 0 ? decode_gb_s / membw : 0;
   // The decode step's split, and the rate the matmuls read weights at while they run (every
   // weight byte of a token is read by a matmul).
-  const double step_ns = std::max(split.step_ns, 1.0);
-  const double matmul_share = split.matmul_ns / step_ns;
-  const double attention_share = split.attention_ns / step_ns;
+  const double matmul_share = tg_split.matmul_share();
+  const double attention_share = tg_split.attention_share();
   const double tokens = static_cast<double>(f.gen * f.repeats);
   const double matmul_gb_s =
-      split.matmul_ns > 0 ? static_cast<double>(per_token) * tokens / split.matmul_ns : 0;
+      tg_split.matmul_ns > 0 ? static_cast<double>(per_token) * tokens / tg_split.matmul_ns : 0;
 
   if (f.json) {
     nlohmann::json j = {
@@ -227,6 +235,8 @@ int run_bench(const BenchFlags& f) {
         {"decode_matmul_fraction", matmul_share},
         {"decode_attention_fraction", attention_share},
         {"decode_matmul_gb_s", matmul_gb_s},
+        {"prefill_matmul_fraction", pp_split.matmul_share()},
+        {"prefill_attention_fraction", pp_split.attention_share()},
     };
     std::printf("%s\n", j.dump().c_str());
     return 0;
@@ -255,6 +265,9 @@ int run_bench(const BenchFlags& f) {
       "bandwidth while in them), %.0f%% attention, %.0f%% other\n",
       matmul_share * 100, matmul_gb_s, membw > 0 ? 100 * matmul_gb_s / membw : 0,
       attention_share * 100, std::max(0.0, 1 - matmul_share - attention_share) * 100);
+  std::printf("prefill split:    %.0f%% matmuls, %.0f%% attention, %.0f%% other\n",
+              pp_split.matmul_share() * 100, pp_split.attention_share() * 100,
+              std::max(0.0, 1 - pp_split.matmul_share() - pp_split.attention_share()) * 100);
   return 0;
 }
 

@@ -67,6 +67,10 @@ TEST(BenchCli, JsonOnStories) {
   EXPECT_GT(att, 0);
   EXPECT_LE(mm + att, 1.0);
   EXPECT_GE(j["decode_matmul_gb_s"].get<double>(), j["decode_gb_s"].get<double>());
+  const double pmm = j["prefill_matmul_fraction"], patt = j["prefill_attention_fraction"];
+  EXPECT_GT(pmm, 0);
+  EXPECT_GT(patt, 0);
+  EXPECT_LE(pmm + patt, 1.0);
   // stories260K has an untied f32 embedding [512, 64]: a token reads one row of it, not all.
   EXPECT_EQ(j["weight_bytes"].get<int64_t>() - j["bytes_per_token"].get<int64_t>(),
             512 * 64 * 4 - 64 * 4);
