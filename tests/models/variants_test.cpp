@@ -50,7 +50,7 @@ std::vector<int32_t> story(const std::string& path, Isa isa, int n) {
 TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
   IsaGuard guard;
   const std::vector<Isa> isas = runnable_isas();
-  ASSERT_GE(isas.size(), 2u) << "only the scalar variant runs here";
+  if (isas.size() < 2) GTEST_SKIP() << "only the scalar variant runs on this CPU";
   const std::vector<int32_t> want = story(stories(), Isa::kScalar, 48);
   // llama.cpp's greedy continuation from BOS starts so (tests/cli/run_test.cpp has more of it).
   const std::string text = testing::sentencepiece_text(stories(), want);
