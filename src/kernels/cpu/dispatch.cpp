@@ -69,6 +69,10 @@ Isa choose_isa(const char* forced) {
     const std::string_view name = forced;
     for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
       if (name == isa_name(isa)) {
+        // No AMX kernels are compiled in yet, whatever the CPU has: say so, not that it lacks AMX.
+        check(isa != Isa::kAmx, "cpu",
+              "RUNNEL_CPU=amx: this build has no AMX kernels yet; use avx512 (the default on "
+              "AMX machines)");
         check(isa_supported(isa), "cpu", "RUNNEL_CPU=", name,
               " is not supported by this CPU (it has: ", cpu_features().describe(), ")");
         return isa;
