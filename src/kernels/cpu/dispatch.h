@@ -1,7 +1,8 @@
 // Which instruction-set variant of the kernels runs. Chosen once at start-up from the CPU's
 // features (base/cpu.h): AMX > AVX-512 (VNNI/BF16) > AVX2 > scalar.
 // RUNNEL_CPU=scalar|avx2|avx512|amx forces one; forcing a variant the CPU cannot run is an error,
-// never a crash.
+// never a crash. No AMX kernels are built yet: amx is never chosen, and forcing it is an error that
+// says so.
 #pragma once
 
 namespace runnel::kernels::cpu {
