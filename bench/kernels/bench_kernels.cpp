@@ -280,8 +280,8 @@ int main(int argc, char** argv) {
         const char* name;
         int n_q, n_kv, q_pos0;
       };
-      for (Case c :
-           {Case{"decode n_kv=4096", 1, 4096, 4095}, Case{"prefill n_q=512", 512, 512, 0}}) {
+      for (Case c : {Case{"decode n_kv=128", 1, 128, 127}, Case{"decode n_kv=4096", 1, 4096, 4095},
+                     Case{"prefill n_q=512", 512, 512, 0}}) {
         for (Isa isa : isas) {
           set_active_isa(isa);
           kernels::cpu::AttentionArgs a{q.data(),
