@@ -128,17 +128,23 @@ TEST(PackedMlx, TypesAndPreference) {
     EXPECT_EQ(preferred_mlx_type(4, 64, 64, 256), DType::kF32);
     EXPECT_TRUE(matmul_supports(DType::kQ4AR16));  // the reference runs them too
   }
-  IsaScope scope(Isa::kAvx512);
-  if (!scope.ok()) GTEST_SKIP() << "no AVX-512 here";
-  EXPECT_EQ(preferred_mlx_type(4, 64, 64, 256), DType::kQ4AR16G64);
-  EXPECT_EQ(preferred_mlx_type(4, 32, 64, 256), DType::kQ4AR16);
-  EXPECT_EQ(preferred_mlx_type(8, 32, 2048, 2048), DType::kQ8AR16);
-  EXPECT_EQ(preferred_mlx_type(8, 128, 2048, 2048), DType::kQ8AR16G64);
-  EXPECT_EQ(preferred_mlx_type(4, 64, 72, 256), DType::kF32);  // 72 % 16 != 0
-  EXPECT_EQ(preferred_mlx_type(3, 32, 64, 256), DType::kF32);  // no 3-bit layout
-  EXPECT_EQ(preferred_mlx_type(2, 64, 64, 256), DType::kF32);
-  EXPECT_EQ(preferred_mlx_type(4, 16, 64, 256), DType::kF32);  // group below a block
-  EXPECT_EQ(preferred_mlx_type(4, 64, 64, 96), DType::kF32);   // k not a multiple of the group
+  // AVX2 and AVX-512 both have integer kernels for the layouts, so both keep MLX weights packed.
+  int simd = 0;
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    IsaScope scope(isa);
+    if (!scope.ok()) continue;
+    ++simd;
+    EXPECT_EQ(preferred_mlx_type(4, 64, 64, 256), DType::kQ4AR16G64) << isa_name(isa);
+    EXPECT_EQ(preferred_mlx_type(4, 32, 64, 256), DType::kQ4AR16) << isa_name(isa);
+    EXPECT_EQ(preferred_mlx_type(8, 32, 2048, 2048), DType::kQ8AR16) << isa_name(isa);
+    EXPECT_EQ(preferred_mlx_type(8, 128, 2048, 2048), DType::kQ8AR16G64) << isa_name(isa);
+    EXPECT_EQ(preferred_mlx_type(4, 64, 72, 256), DType::kF32);  // 72 % 16 != 0
+    EXPECT_EQ(preferred_mlx_type(3, 32, 64, 256), DType::kF32);  // no 3-bit layout
+    EXPECT_EQ(preferred_mlx_type(2, 64, 64, 256), DType::kF32);
+    EXPECT_EQ(preferred_mlx_type(4, 16, 64, 256), DType::kF32);  // group below a block
+    EXPECT_EQ(preferred_mlx_type(4, 64, 64, 96), DType::kF32);   // k not a multiple of the group
+  }
+  if (simd == 0) GTEST_SKIP() << "no AVX2 here";
 }
 
 TEST(PackedMlx, PackingKeepsEveryWeight) {

@@ -63,14 +63,14 @@ inline void expect_simd_equals_scalar(DType pt, const std::vector<uint8_t>& pw, 
   }
 }
 
-// For the scalar reference and AVX-512: 70 rows of x on 1, 2 and 3 threads give the same bits,
-// and so does every 5th row computed alone (decode) on 2 threads.
+// For the scalar reference, AVX2 and AVX-512: 70 rows of x on 1, 2 and 3 threads give the same
+// bits, and so does every 5th row computed alone (decode) on 2 threads.
 inline void expect_bits_independent_of_threads_and_batch(DType pt, const std::vector<uint8_t>& pw,
                                                          size_t n, size_t k, std::mt19937& rng,
                                                          const std::string& what) {
   const size_t m = 70;
   const std::vector<float> x = random_floats(rng, m * k);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     IsaScope s(isa);
     if (!s.ok()) continue;
     std::vector<float> first;

@@ -157,8 +157,8 @@ double max_rel(const std::vector<std::vector<float>>& a, const std::vector<std::
 }
 
 // Whether get_linear packed this folder's matrices for the integer kernels (int4/int8 under
-// AVX-512) instead of dequantizing them; a packed matrix (integer, or f32 repacked as f32_r16)
-// must hold exactly get()'s f32 values.
+// AVX2 and AVX-512) instead of dequantizing them; a packed matrix (integer, or f32 repacked as
+// f32_r16) must hold exactly get()'s f32 values.
 bool linear_is_packed(const std::string& mlx, int bits, int group) {
   auto w = WeightSource::from_hf_dir(mlx);
   DType file_type = DType::kCount;
@@ -166,7 +166,7 @@ bool linear_is_packed(const std::string& mlx, int bits, int group) {
   const array::Array f32 = w->get("blk.0.ffn_down.weight", {64, 128});
   EXPECT_EQ(file_type, DType::kF32);
   const bool want =
-      (bits == 4 || bits == 8) && kernels::cpu::active_isa() >= kernels::cpu::Isa::kAvx512;
+      (bits == 4 || bits == 8) && kernels::cpu::active_isa() >= kernels::cpu::Isa::kAvx2;
   const bool integer = kernels::cpu::is_mlx_packed(lin.dtype());
   EXPECT_EQ(integer, want) << dtype_name(lin.dtype());
   if (integer) {
