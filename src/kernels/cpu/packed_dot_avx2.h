@@ -1,0 +1,112 @@
+// The integer core shared by the AVX2 kernels over r16 layouts whose 32-element blocks hold
+// unsigned bytes (Q8_0R16, Q4_0R16: packed.h; mlx8_r16, mlx4_r16: packed_mlx.h), for *_avx2.cpp
+// files only (internal linkage). AVX2 has no vpdpbusd. A 64-byte chunk of a block is 16 rows x 4
+// bytes of k, and each half (rows 0-7, 8-15) is one ymm whose 32-bit lanes are rows. Every weight
+// byte is split into nibbles and multiplied with x's int8 quants by vpmaddubsw (unsigned x signed
+// bytes, adjacent pairs summed into int16). That is exact as long as no int16 lane passes 32767:
+// per lane a block adds at most 16 products of a nibble (<= 15) and |q_x| <= 127, 16·15·127 =
+// 30480. One vpmaddwd per block then widens the pairs to each row's int32 dot (the high nibbles of
+// 8-bit bytes times 16), so the dot is the exact integer the scalar references compute.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/cpu/kernel_table.h"
+
+namespace runnel::kernels::cpu::avx2 {
+namespace {
+
+inline __m256i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// dot[i] = Σ_e q[row][e] · x[i]->qs[e] for rows 8h..8h+7 of one block whose quants start at q:
+// 512 bytes of bytes (kQ4 false) or 256 of nibble pairs (true, byte = q[4c+j] | q[4c+16+j] << 4).
+template <bool kQ4, int MR>
+inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, __m256i (&dot)[MR]) {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+  // lo: Σ low-nibble products; hi: Σ high-nibble products (4-bit: elements 16 + 4c + j, summed
+  // with lo; 8-bit: the upper 4 bits of the same element, worth 16 each).
+  __m256i lo[MR], hi[MR];
+  for (int i = 0; i < MR; ++i) lo[i] = hi[i] = _mm256_setzero_si256();
+  constexpr int kChunks = kQ4 ? 4 : 8;
+  for (int c = 0; c < kChunks; ++c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
+    const __m256i vl = _mm256_and_si256(v, nib);
+    const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+    for (int i = 0; i < MR; ++i) {
+      if constexpr (kQ4) {
+        lo[i] = _mm256_add_epi16(lo[i], _mm256_maddubs_epi16(vl, bcast4(x[i]->qs + 4 * c)));
+        hi[i] = _mm256_add_epi16(hi[i], _mm256_maddubs_epi16(vh, bcast4(x[i]->qs + 16 + 4 * c)));
+      } else {
+        const __m256i xb = bcast4(x[i]->qs + 4 * c);
+        lo[i] = _mm256_add_epi16(lo[i], _mm256_maddubs_epi16(vl, xb));
+        hi[i] = _mm256_add_epi16(hi[i], _mm256_maddubs_epi16(vh, xb));
+      }
+    }
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int i = 0; i < MR; ++i) {
+    if constexpr (kQ4) {
+      dot[i] = _mm256_madd_epi16(_mm256_add_epi16(lo[i], hi[i]), ones);
+    } else {
+      dot[i] = _mm256_add_epi32(_mm256_madd_epi16(lo[i], ones),
+                                _mm256_madd_epi16(hi[i], _mm256_set1_epi16(16)));
+    }
+  }
+}
+
+// One call's tile: MR rows of x by one group of 16 weight rows, as two halves of 8 rows (ymm
+// lanes), K::template block<MR>(a, x, b, nb, h, acc) adding block b's terms for half h.
+template <class K, int MR>
+void run_r16_tile(const PackedGemm& a) {
+  const size_t nb = a.k / 32;
+  const BlockQ8Act* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+  if constexpr (MR <= 2) {
+    // Decode: both halves of each block in turn, one pass over the group's bytes (two passes
+    // measured 1.3-1.5x slower from DRAM).
+    __m256 acc0[MR], acc1[MR];
+    for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
+    for (size_t b = 0; b < nb; ++b) {
+      K::template block<MR>(a, x, b, nb, 0, acc0);
+      K::template block<MR>(a, x, b, nb, 1, acc1);
+    }
+    for (int i = 0; i < MR; ++i) {
+      _mm256_storeu_ps(a.y + i * a.y_stride, acc0[i]);
+      _mm256_storeu_ps(a.y + i * a.y_stride + 8, acc1[i]);
+    }
+  } else {
+    // Prefill tiles: rows 0-7 over all of k, then rows 8-15 (the group is in L2 by then), so
+    // only MR f32 accumulators are live next to the 2·MR int16 sums (16 ymm registers).
+    for (int h = 0; h < 2; ++h) {
+      __m256 acc[MR];
+      for (int i = 0; i < MR; ++i) acc[i] = _mm256_setzero_ps();
+      for (size_t b = 0; b < nb; ++b) K::template block<MR>(a, x, b, nb, h, acc);
+      for (int i = 0; i < MR; ++i) _mm256_storeu_ps(a.y + i * a.y_stride + 8 * h, acc[i]);
+    }
+  }
+}
+
+// Calls run_r16_tile<K, mr>(a) for the call's mr (1..4).
+template <class K>
+void dispatch_r16_avx2(const PackedGemm& a) {
+  switch (a.mr) {
+    case 4:
+      return run_r16_tile<K, 4>(a);
+    case 3:
+      return run_r16_tile<K, 3>(a);
+    case 2:
+      return run_r16_tile<K, 2>(a);
+    default:
+      return run_r16_tile<K, 1>(a);
+  }
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu::avx2
