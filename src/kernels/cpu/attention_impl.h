@@ -1,6 +1,6 @@
-// The flash-attention loop of the scalar and AVX2 variants (attention_avx512.cpp has its own tiled
-// loop): each includes this with its own vector primitives (Ops), so the loop is compiled once per
-// ISA with that ISA's flags.
+// The flash-attention loop of the scalar reference (attention.cpp; the AVX2 and AVX-512 variants
+// have their own tiled loops), over primitives (Ops) that a variant could supply with its own
+// ISA's flags.
 // Everything here has internal linkage: copies compiled for different ISAs can never be mixed.
 //
 // Work split: a task is (query, run of up to kHeadsPerTask query heads that share one KV head), so
