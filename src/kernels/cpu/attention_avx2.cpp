@@ -1,9 +1,7 @@
-// AVX2 flash attention, tiled like attention_avx512.cpp (which explains the design), with 8 lanes:
-// a task is (tile of consecutive queries × run of heads sharing one KV head), so each K/V row of a
-// chunk is widened once and used by every (query, head) row of the tile. Scores use vertical FMAs
-// over a transposed K chunk (lanes = KV positions); the running outputs are register-blocked over
-// rows. Per (query, head) the arithmetic is the same whatever tile it lands in (tile of 1 =
-// decode): see the invariant before attention_tile.
+// AVX2 primitives (8 lanes) for the tiled flash-attention loop of attention_tiled.h, which
+// describes the design and the bit-identity invariant: the K chunk transpose (8×8 in registers),
+// V widening, register-blocked QK and PV blocks (4 rows × 2 vectors, within 16 ymm registers),
+// and the per-row online softmax (positions in vectors of 8 from the chunk's start).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -11,20 +9,18 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_tiled.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/simd_avx2.h"
 
 namespace runnel::kernels::cpu::avx2 {
 namespace {
 
-constexpr int kChunk = 64;    // KV positions per step; steps start at multiples of kChunk
-constexpr int kMaxRows = 64;  // (query, head) rows per tile
-constexpr int kRb = 4;        // rows per register block (QK: 4 × 2 accumulators, PV: 4 × 2)
-constexpr int kMaxDp = kMaxHeadDim;  // head_dim rounded up to 8 is at most this
+constexpr int kChunk = kTileChunk;
+constexpr int kRb = kTileRb;  // QK: 4 × 2 accumulators, PV: 4 × 2
 
 inline __m256i lane_mask(int n) {  // lanes < n set (n in 0..8)
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -188,113 +184,34 @@ float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
   return alpha;
 }
 
-// Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
-struct Scratch {
-  alignas(64) float kt[kMaxDp * kChunk];
-  alignas(64) float vf[kChunk * kMaxDp];
-  alignas(64) float acc[kMaxRows * kMaxDp];
-  alignas(64) float s[kMaxRows * kChunk];
-  const float* vrow[kChunk];  // vrow[j] = vf + j * dp, set by attention_tile
-};
-
-// Invariant (bit-identity), as in attention_avx512.cpp: for row r = (query, head), chunks start at
-// absolute positions 0, kChunk, ...; per chunk its scores are one fma chain over e (lanes
-// independent), its max/exp/sum only read its own c_r positions (in vectors of 8 from the chunk's
-// start), and its output lanes get acc·alpha then one fma per position of the chunk in order,
-// where positions past c_r have weight exactly 0: fma(0, v, acc) == acc because acc is never -0.
-// Rows of queries that see no position of a chunk skip it. So a row's bits depend only on its own
-// query, n_kv and the data, not on the tile, the thread or n_q.
-template <class T>
-void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scratch& sc) {
-  const int d = a.head_dim, dp = (d + 7) / 8 * 8;
-  const int kvh = h0 / (a.n_heads / a.n_kv_heads);
-  const int nh = h1 - h0, nq = i1 - i0, nr = nq * nh;
-  const float* qrow[kMaxRows];
-  int valid[kMaxRows];  // per query of the tile: kv positions it sees (non-decreasing)
-  for (int t = 0; t < nq; ++t) {
-    valid[t] = std::min(a.n_kv, a.q_pos0 + i0 + t + 1);
-    for (int h = 0; h < nh; ++h) {
-      qrow[t * nh + h] = a.q + (static_cast<size_t>(i0 + t) * a.n_heads + h0 + h) * d;
+// The primitives of the shared tiled loop (attention_tiled.h).
+struct Vec {
+  static constexpr int kLanes = 8;
+  template <class T>
+  static void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
+    avx2::transpose_k(krow, c, d, dp, kt);
+  }
+  template <class T>
+  static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
+    avx2::widen_v(vrow, c, d, dp, vf);
+  }
+  static void qk(int n, int nv, const float* const* q, const float* kt, int d, float scale,
+                 float* s) {
+    for (int v0 = 0; v0 < nv; v0 += 2) kQk[n - 1][std::min(2, nv - v0) - 1](q, kt, d, scale, v0, s);
+  }
+  static float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
+    return avx2::softmax_row(s, c_r, nv_pad, mx, sum);
+  }
+  static void pv(int n, float* acc, int dp, const float* p, const float* alpha,
+                 const float* const* vr, int c) {
+    for (int v0 = 0; v0 < dp / 8; v0 += 2) {
+      kPv[n - 1][std::min(2, dp / 8 - v0) - 1](acc + 8 * v0, dp, p, alpha, vr, 8 * v0, c);
     }
   }
-  for (int j = 0; j < kChunk; ++j) sc.vrow[j] = sc.vf + j * dp;
-  float mx[kMaxRows], sum[kMaxRows], alpha[kMaxRows];
-  for (int r = 0; r < nr; ++r) {
-    mx[r] = -std::numeric_limits<float>::infinity();
-    sum[r] = 0;
-    std::fill(sc.acc + r * dp, sc.acc + (r + 1) * dp, 0.0f);
-  }
-  const size_t row = static_cast<size_t>(a.n_kv_heads) * d;  // elements per position in a block
-  const int n_max = valid[nq - 1];
-  // The next chunk's K/V rows are prefetched into L2 while this chunk is computed (see
-  // attention_avx512.cpp for why L2 and not L1).
-  const auto rows_of = [&](int p0, int c, const T** kr, const T** vr) {
-    for (int j = 0; j < c; ++j) {
-      const int p = p0 + j;
-      const size_t off =
-          static_cast<size_t>(p % a.block_tokens) * row + static_cast<size_t>(kvh) * d;
-      kr[j] = static_cast<const T*>(a.k_blocks[p / a.block_tokens]) + off;
-      vr[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
-    }
-  };
-  const auto prefetch = [&](const T* const* r, int c) {
-    const int lines = (d * static_cast<int>(sizeof(T)) + 63) / 64;
-    for (int j = 0; j < c; ++j) {
-      const char* p = reinterpret_cast<const char*>(r[j]);
-      for (int l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
-    }
-  };
-  const T* krow[2][kChunk];
-  const T* vrow[2][kChunk];
-  rows_of(0, std::min(kChunk, n_max), krow[0], vrow[0]);
-  for (int p0 = 0, cur = 0; p0 < n_max; p0 += kChunk, cur ^= 1) {
-    const int c = std::min(kChunk, n_max - p0);
-    const int c_next = std::min(kChunk, n_max - p0 - kChunk);
-    if (p0 == 0) prefetch(vrow[cur], c);
-    if (c_next > 0) {
-      rows_of(p0 + kChunk, c_next, krow[cur ^ 1], vrow[cur ^ 1]);
-      prefetch(krow[cur ^ 1], c_next);
-      prefetch(vrow[cur ^ 1], c_next);
-    }
-    transpose_k(krow[cur], c, d, dp, sc.kt);
-    int t0 = 0;  // first query of the tile that sees a position of this chunk
-    while (valid[t0] <= p0) ++t0;
-    const int r0 = t0 * nh;
-    // V rows are widened (and zero-padded to dp) into contiguous scratch, except f32 rows of a
-    // whole number of vectors that only one row block reads (decode). Same values, same bits.
-    const float* const* vr = sc.vrow;
-    if constexpr (std::is_same_v<T, float>) {
-      if (d == dp && nr - r0 <= kRb) vr = vrow[cur];
-    }
-    if (vr == sc.vrow) widen_v(vrow[cur], c, d, dp, sc.vf);
-    for (int rb = r0; rb < nr; rb += kRb) {
-      const int n = std::min(kRb, nr - rb);
-      // The block's last row belongs to its latest query: the most positions of the block.
-      const int c_blk = std::min(c, valid[(rb + n - 1) / nh] - p0);
-      const int nv = (c_blk + 7) / 8;
-      for (int v0 = 0; v0 < nv; v0 += 2) {
-        kQk[n - 1][std::min(2, nv - v0) - 1](qrow + rb, sc.kt, d, a.scale, v0, sc.s + rb * kChunk);
-      }
-      for (int r = rb; r < rb + n; ++r) {
-        const int c_r = std::min(c, valid[r / nh] - p0);
-        alpha[r] = softmax_row(sc.s + r * kChunk, c_r, nv, mx[r], sum[r]);
-      }
-      for (int v0 = 0; v0 < dp / 8; v0 += 2) {
-        const int nvec = std::min(2, dp / 8 - v0);
-        kPv[n - 1][nvec - 1](sc.acc + rb * dp + 8 * v0, dp, sc.s + rb * kChunk, alpha + rb, vr,
-                             8 * v0, c_blk);
-      }
-    }
-  }
-  for (int r = 0; r < nr; ++r) {
-    float* out = a.out + (static_cast<size_t>(i0 + r / nh) * a.n_heads + h0 + r % nh) * d;
-    if (valid[r / nh] <= 0) {
-      std::fill(out, out + d, 0.0f);
-      continue;
-    }
-    const __m256 inv = _mm256_set1_ps(1.0f / sum[r]);
+  static void store_row(const float* acc, float inv_sum, int d, float* out) {
+    const __m256 inv = _mm256_set1_ps(inv_sum);
     for (int e0 = 0; e0 < d; e0 += 8) {
-      const __m256 o = _mm256_mul_ps(_mm256_loadu_ps(sc.acc + r * dp + e0), inv);
+      const __m256 o = _mm256_mul_ps(_mm256_loadu_ps(acc + e0), inv);
       if (e0 + 8 <= d) {
         _mm256_storeu_ps(out + e0, o);
       } else {
@@ -302,37 +219,9 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Scra
       }
     }
   }
-}
+};
 
-void run(const AttentionArgs& a, ThreadPool& pool) {
-  const int group = a.n_heads / a.n_kv_heads;
-  // Heads per task and queries per tile as in attention_avx512.cpp; neither changes any bit.
-  const int want = 4 * pool.n_threads();
-  int hs = std::min(group, kMaxRows);
-  while (hs > 1 && static_cast<long>(a.n_q) * a.n_kv_heads * ((group + hs - 1) / hs) < want) {
-    hs = (hs + 1) / 2;
-  }
-  const int runs_per_group = (group + hs - 1) / hs;
-  const int runs = a.n_kv_heads * runs_per_group;
-  int tq = std::max(1, kMaxRows / hs);
-  while (tq > 1 && static_cast<long>((a.n_q + tq - 1) / tq) * runs < want) tq = (tq + 1) / 2;
-  const int n_tiles = (a.n_q + tq - 1) / tq;
-  static thread_local Scratch scratch;
-  pool.run(n_tiles * runs, [&](int task, int) {
-    // Latest tiles first: they see the most positions, so the causal tail balances out.
-    const int tile = n_tiles - 1 - task / runs;
-    const int r = task % runs;
-    const int g = r / runs_per_group;
-    const int h0 = g * group + (r % runs_per_group) * hs;
-    const int h1 = std::min(h0 + hs, (g + 1) * group);
-    const int i0 = tile * tq, i1 = std::min(i0 + tq, a.n_q);
-    if (a.kv_dtype == DType::kF16) {
-      attention_tile<uint16_t>(a, i0, i1, h0, h1, scratch);
-    } else {
-      attention_tile<float>(a, i0, i1, h0, h1, scratch);
-    }
-  });
-}
+void run(const AttentionArgs& a, ThreadPool& pool) { attention_tiled<Vec>(a, pool); }
 
 }  // namespace
 

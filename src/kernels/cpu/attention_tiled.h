@@ -1,0 +1,183 @@
+// The tiled flash-attention loop shared by the AVX2 and AVX-512 variants (attention_avx2.cpp,
+// attention_avx512.cpp), each of which includes it with its own vector primitives (V), so the
+// loop is compiled once per ISA with that ISA's flags. Internal linkage: copies compiled for
+// different ISAs can never be mixed.
+//
+// A task is (tile of consecutive queries × run of heads sharing one KV head), so each K/V row of a
+// chunk is widened once and used by every (query, head) row of the tile. Scores use vertical FMAs
+// over a transposed K chunk (lanes = KV positions); the running outputs are register-blocked over
+// rows. V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes):
+//   transpose_k<T>(krow, c, d, dp, kt)  kt[e * kChunk + j] = K[j][e], zero for c <= j <
+//   kLanes·⌈c/kLanes⌉ widen_v<T>(vrow, c, d, dp, vf)      vf[j * dp + e] = V[j][e] as f32, zero for
+//   d <= e < dp qk(n, nv, q, kt, d, scale, s)       s[r][l] = scale · Σ_e q[r][e]·kt[e][l] for n
+//   rows and nv
+//                                       vectors of lanes, one fma per e in order from 0
+//   softmax_row(s, c_r, nv_pad, mx, sum) the online-softmax step (below), returns alpha
+//   pv(n, acc, dp, p, alpha, vr, c)     acc[r] = acc[r]·alpha[r], then one fma per position j < c
+//                                       in order, acc[r] += p[r][j]·vr[j], over all dp lanes
+//   store_row(acc, inv, d, out)         out[e] = acc[e] · inv for e < d
+#pragma once
+
+#include <xmmintrin.h>  // _mm_prefetch (each ISA file includes its own intrinsics first)
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "base/thread_pool.h"
+#include "kernels/cpu/attention.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+constexpr int kTileChunk = 64;    // KV positions per step; steps start at multiples of it
+constexpr int kTileMaxRows = 64;  // (query, head) rows per tile
+constexpr int kTileRb = 4;        // rows per register block
+
+// Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
+struct TileScratch {
+  alignas(64) float kt[kMaxHeadDim * kTileChunk];
+  alignas(64) float vf[kTileChunk * kMaxHeadDim];
+  alignas(64) float acc[kTileMaxRows * kMaxHeadDim];
+  alignas(64) float s[kTileMaxRows * kTileChunk];
+  const float* vrow[kTileChunk];  // vrow[j] = vf + j * dp, set by attention_tile
+};
+
+// Invariant (bit-identity): for row r = (query, head), chunks start at absolute positions
+// 0, kTileChunk, ...; per chunk its scores are one fma chain over e (lanes independent), its
+// max/exp/sum only read its own c_r positions (in vectors from the chunk's start), and its output
+// lanes get acc·alpha then one fma per position of the chunk in order, where positions past c_r
+// (needed by later queries of the tile) have weight exactly 0: fma(0, v, acc) == acc because acc
+// is never -0. Rows of queries that see no position of a chunk skip it. So a row's bits depend
+// only on its own query, n_kv and the data, not on the tile, the thread or n_q.
+template <class V, class T>
+void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, TileScratch& sc) {
+  constexpr int kL = V::kLanes;
+  const int d = a.head_dim, dp = (d + kL - 1) / kL * kL;
+  const int kvh = h0 / (a.n_heads / a.n_kv_heads);
+  const int nh = h1 - h0, nq = i1 - i0, nr = nq * nh;
+  const float* qrow[kTileMaxRows];
+  int valid[kTileMaxRows];  // per query of the tile: kv positions it sees (non-decreasing)
+  for (int t = 0; t < nq; ++t) {
+    valid[t] = std::min(a.n_kv, a.q_pos0 + i0 + t + 1);
+    for (int h = 0; h < nh; ++h) {
+      qrow[t * nh + h] = a.q + (static_cast<size_t>(i0 + t) * a.n_heads + h0 + h) * d;
+    }
+  }
+  for (int j = 0; j < kTileChunk; ++j) sc.vrow[j] = sc.vf + j * dp;
+  float mx[kTileMaxRows], sum[kTileMaxRows], alpha[kTileMaxRows];
+  for (int r = 0; r < nr; ++r) {
+    mx[r] = -std::numeric_limits<float>::infinity();
+    sum[r] = 0;
+    std::fill(sc.acc + r * dp, sc.acc + (r + 1) * dp, 0.0f);
+  }
+  const size_t row = static_cast<size_t>(a.n_kv_heads) * d;  // elements per position in a block
+  const int n_max = valid[nq - 1];
+  // K/V rows of a chunk: one head's d elements every row * sizeof(T) bytes, a strided pattern
+  // the hardware prefetchers follow late, so each chunk's rows are prefetched ahead of use: the
+  // first chunk's V (and the next chunk's K and V) while this chunk's K is transposed. Into L2,
+  // not L1: with a row stride of 1–4 KiB (8 KV heads) a chunk's rows fall in a few L1 sets, and
+  // lines prefetched into L1 were evicted before use (T1 over T0: decode over 4096 positions
+  // 10–25% faster in bench_kernels --attention, qwen06b tg512 +3%).
+  const auto rows_of = [&](int p0, int c, const T** kr, const T** vr) {
+    for (int j = 0; j < c; ++j) {
+      const int p = p0 + j;
+      const size_t off =
+          static_cast<size_t>(p % a.block_tokens) * row + static_cast<size_t>(kvh) * d;
+      kr[j] = static_cast<const T*>(a.k_blocks[p / a.block_tokens]) + off;
+      vr[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
+    }
+  };
+  const auto prefetch = [&](const T* const* r, int c) {
+    const int lines = (d * static_cast<int>(sizeof(T)) + 63) / 64;
+    for (int j = 0; j < c; ++j) {
+      const char* p = reinterpret_cast<const char*>(r[j]);
+      for (int l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
+    }
+  };
+  const T* krow[2][kTileChunk];
+  const T* vrow[2][kTileChunk];
+  rows_of(0, std::min(kTileChunk, n_max), krow[0], vrow[0]);
+  for (int p0 = 0, cur = 0; p0 < n_max; p0 += kTileChunk, cur ^= 1) {
+    const int c = std::min(kTileChunk, n_max - p0);
+    const int c_next = std::min(kTileChunk, n_max - p0 - kTileChunk);
+    if (p0 == 0) prefetch(vrow[cur], c);
+    if (c_next > 0) {
+      rows_of(p0 + kTileChunk, c_next, krow[cur ^ 1], vrow[cur ^ 1]);
+      prefetch(krow[cur ^ 1], c_next);
+      prefetch(vrow[cur ^ 1], c_next);
+    }
+    V::transpose_k(krow[cur], c, d, dp, sc.kt);
+    int t0 = 0;  // first query of the tile that sees a position of this chunk
+    while (valid[t0] <= p0) ++t0;
+    const int r0 = t0 * nh;
+    // V rows are widened (and zero-padded to dp) into contiguous scratch, except f32 rows of a
+    // whole number of vectors that only one row block reads (decode): the copy would cost more
+    // than it saves. Read in place by several row blocks, rows 1–4 KiB apart share a few L1
+    // sets and keep missing (copying: prefill 10–15% faster in bench_kernels --attention, one
+    // thread). Same values either way, so the same bits.
+    const float* const* vr = sc.vrow;
+    if constexpr (std::is_same_v<T, float>) {
+      if (d == dp && nr - r0 <= kTileRb) vr = vrow[cur];
+    }
+    if (vr == sc.vrow) V::widen_v(vrow[cur], c, d, dp, sc.vf);
+    for (int rb = r0; rb < nr; rb += kTileRb) {
+      const int n = std::min(kTileRb, nr - rb);
+      // The block's last row belongs to its latest query: the most positions of the block.
+      const int c_blk = std::min(c, valid[(rb + n - 1) / nh] - p0);
+      const int nv = (c_blk + kL - 1) / kL;
+      V::qk(n, nv, qrow + rb, sc.kt, d, a.scale, sc.s + rb * kTileChunk);
+      for (int r = rb; r < rb + n; ++r) {
+        const int c_r = std::min(c, valid[r / nh] - p0);
+        alpha[r] = V::softmax_row(sc.s + r * kTileChunk, c_r, nv, mx[r], sum[r]);
+      }
+      V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, vr, c_blk);
+    }
+  }
+  for (int r = 0; r < nr; ++r) {
+    float* out = a.out + (static_cast<size_t>(i0 + r / nh) * a.n_heads + h0 + r % nh) * d;
+    if (valid[r / nh] <= 0) {
+      std::fill(out, out + d, 0.0f);
+    } else {
+      V::store_row(sc.acc + r * dp, 1.0f / sum[r], d, out);
+    }
+  }
+}
+
+template <class V>
+void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
+  const int group = a.n_heads / a.n_kv_heads;
+  // Heads per task: the whole group when there is enough parallelism, fewer otherwise; then as
+  // many queries per tile as fit kTileMaxRows, fewer when there are too few tasks. Neither choice
+  // changes any output bit.
+  const int want = 4 * pool.n_threads();
+  int hs = std::min(group, kTileMaxRows);
+  while (hs > 1 && static_cast<long>(a.n_q) * a.n_kv_heads * ((group + hs - 1) / hs) < want) {
+    hs = (hs + 1) / 2;
+  }
+  const int runs_per_group = (group + hs - 1) / hs;
+  const int runs = a.n_kv_heads * runs_per_group;
+  int tq = std::max(1, kTileMaxRows / hs);
+  while (tq > 1 && static_cast<long>((a.n_q + tq - 1) / tq) * runs < want) tq = (tq + 1) / 2;
+  const int n_tiles = (a.n_q + tq - 1) / tq;
+  static thread_local TileScratch scratch;
+  pool.run(n_tiles * runs, [&](int task, int) {
+    // Latest tiles first: they see the most positions, so the causal tail balances out.
+    const int tile = n_tiles - 1 - task / runs;
+    const int r = task % runs;
+    const int g = r / runs_per_group;
+    const int h0 = g * group + (r % runs_per_group) * hs;
+    const int h1 = std::min(h0 + hs, (g + 1) * group);
+    const int i0 = tile * tq, i1 = std::min(i0 + tq, a.n_q);
+    if (a.kv_dtype == DType::kF16) {
+      attention_tile<V, uint16_t>(a, i0, i1, h0, h1, scratch);
+    } else {
+      attention_tile<V, float>(a, i0, i1, h0, h1, scratch);
+    }
+  });
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu
