@@ -63,6 +63,14 @@ TEST(PackedKQuants, TypesAndPreference) {
     EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 64, 256), DType::kQ4_K);
     EXPECT_TRUE(matmul_supports(DType::kQ6_KR16));
   }
+  {
+    // AVX2 packs Q4_K (its r16 kernel beats GGML's layout) but keeps Q6_K in GGML's layout.
+    IsaScope scope(Isa::kAvx2);
+    if (scope.ok()) {
+      EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 2048, 2048), DType::kQ4_KR16);
+      EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 64, 256), DType::kQ6_K);
+    }
+  }
   IsaScope scope(Isa::kAvx512);
   if (!scope.ok()) GTEST_SKIP() << "no AVX-512 here";
   EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 2048, 2048), DType::kQ4_KR16);

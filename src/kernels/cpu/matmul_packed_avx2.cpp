@@ -15,6 +15,7 @@ namespace {
 
 template <bool kQ4>
 struct GgmlR16 {
+  static constexpr size_t kElems = 32;
   static constexpr size_t kQs = kQ4 ? 256 : 512;
   static constexpr int kBias = kQ4 ? 8 : 128;
 

@@ -14,6 +14,7 @@ namespace {
 
 template <DType kType>
 struct MlxR16 {
+  static constexpr size_t kElems = 32;
   static constexpr bool kQ4 = kType == DType::kQ4AR16 || kType == DType::kQ4AR16G64;
 
   // acc[i] += block b's two fmas for rows 8h .. 8h + 7 of x row i.

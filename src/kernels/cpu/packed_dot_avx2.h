@@ -62,10 +62,11 @@ inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, _
 }
 
 // One call's tile: MR rows of x by one group of 16 weight rows, as two halves of 8 rows (ymm
-// lanes), K::template block<MR>(a, x, b, nb, h, acc) adding block b's terms for half h.
+// lanes), K::template block<MR>(a, x, b, nb, h, acc) adding block b's terms for half h (a block
+// is K::kElems elements of k: 32, or a K-quant super-block of 256).
 template <class K, int MR>
 void run_r16_tile(const PackedGemm& a) {
-  const size_t nb = a.k / 32;
+  const size_t nb = a.k / K::kElems;
   const BlockQ8Act* x[MR];
   for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
   if constexpr (MR <= 2) {
