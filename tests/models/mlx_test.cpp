@@ -212,6 +212,23 @@ TEST(Mlx, Int8Group64Bf16ScalesMatchesFakeQuant) { check_bits(8, 64, DType::kBF1
 TEST(Mlx, Int8Group32F32ScalesMatchesFakeQuant) { check_bits(8, 32, DType::kF32, 0.04); }
 TEST(Mlx, Int3Group32F32ScalesMatchesFakeQuant) { check_bits(3, 32, DType::kF32, 0.85); }
 
+// Each SIMD variant (AVX2 and AVX-512 have integer kernels for the MLX layouts) keeps int4 and
+// int8 weights packed and stays within the same bounds of the fake-quant model.
+TEST(Mlx, EverySimdIsaRunsThePackedWeights) {
+  const kernels::cpu::Isa saved = kernels::cpu::active_isa();
+  int ran = 0;
+  for (kernels::cpu::Isa isa : {kernels::cpu::Isa::kAvx2, kernels::cpu::Isa::kAvx512}) {
+    if (!kernels::cpu::isa_supported(isa)) continue;
+    ++ran;
+    ASSERT_TRUE(kernels::cpu::set_active_isa(isa));
+    SCOPED_TRACE(kernels::cpu::isa_name(isa));
+    check_bits(4, 64, DType::kF16, 0.5);
+    check_bits(8, 32, DType::kF32, 0.04);
+  }
+  kernels::cpu::set_active_isa(saved);
+  if (ran == 0) GTEST_SKIP() << "no AVX2 here";
+}
+
 TEST(Mlx, WrongScalesShapeIsAnError) {
   const std::string root = runnel::testing::make_temp_dir("mlxbad");
   quantize_folder(f32_folder(), root + "/mlx", root + "/fake", 4, 32, DType::kF16, true);
