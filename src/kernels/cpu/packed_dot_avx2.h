@@ -1,12 +1,13 @@
 // The integer core shared by the AVX2 kernels over r16 layouts whose 32-element blocks hold
-// unsigned bytes (Q8_0R16, Q4_0R16: packed.h; mlx8_r16, mlx4_r16: packed_mlx.h), for *_avx2.cpp
-// files only (internal linkage). AVX2 has no vpdpbusd. A 64-byte chunk of a block is 16 rows x 4
-// bytes of k, and each half (rows 0-7, 8-15) is one ymm whose 32-bit lanes are rows. Every weight
-// byte is split into nibbles and multiplied with x's int8 quants by vpmaddubsw (unsigned x signed
-// bytes, adjacent pairs summed into int16). That is exact as long as no int16 lane passes 32767:
-// per lane a block adds at most 16 products of a nibble (<= 15) and |q_x| <= 127, 16·15·127 =
-// 30480. One vpmaddwd per block then widens the pairs to each row's int32 dot (the high nibbles of
-// 8-bit bytes times 16), so the dot is the exact integer the scalar references compute.
+// unsigned bytes (Q8_0R16, Q4_0R16: packed.h; mlx8_r16, mlx4_r16: packed_mlx.h), and the tile
+// loop that Q4_KR16's kernel uses too; for *_avx2.cpp files only (internal linkage). AVX2 has no
+// vpdpbusd. A 64-byte chunk of a block is 16 rows x 4 bytes of k, and each half (rows 0-7, 8-15) is
+// one ymm whose 32-bit lanes are rows. Every weight byte is split into nibbles and multiplied with
+// x's int8 quants by vpmaddubsw (unsigned x signed bytes, adjacent pairs summed into int16). That
+// is exact as long as no int16 lane passes 32767: per lane a block adds at most 16 products of a
+// nibble (<= 15) and |q_x| <= 127, 16·15·127 = 30480. One vpmaddwd per block then widens the pairs
+// to each row's int32 dot (the high nibbles of 8-bit bytes times 16), so the dot is the exact
+// integer the scalar references compute.
 #pragma once
 
 #include <immintrin.h>
