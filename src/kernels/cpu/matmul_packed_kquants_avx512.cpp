@@ -162,34 +162,40 @@ void gemm_q6_k(const PackedGemm& a) {
     __m512i isum[MR][NG];
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
-    for (int j = 0; j < 8; ++j) {
-      int32_t corr[MR][2];  // −32 · Σ of x's 16 quants that meet each sub-block
-      for (int i = 0; i < MR; ++i) {
-        const int32_t* ls = x[i][sb * 8 + j].lsum;
-        corr[i][0] = -32 * (ls[0] + ls[1] + ls[2] + ls[3]);
-        corr[i][1] = -32 * (ls[4] + ls[5] + ls[6] + ls[7]);
-      }
-#pragma GCC unroll 8
-      for (int g = 0; g < NG; ++g) {
-        const uint8_t* wg = a.w + g * gb;
-        __m512i wv[8];
-        q6_unpack(wg + off.qs + 384 * j, wv);
-        q6_unpack(wg + off.qs + 384 * j + 192, wv + 4);
-        const __m512i sc0 =
-            _mm512_cvtepi8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j)));
-        const __m512i sc1 = _mm512_cvtepi8_epi32(
-            _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 32 * j + 16)));
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + j];
-          __m512i d0 = _mm512_set1_epi32(corr[i][0]), d1 = _mm512_set1_epi32(corr[i][1]);
-          for (int v = 0; v < 4; ++v) {
-            d0 = _mm512_dpbusd_epi32(d0, wv[v], bcast4(xb.qs + 4 * v));
-            d1 = _mm512_dpbusd_epi32(d1, wv[4 + v], bcast4(xb.qs + 16 + 4 * v));
-          }
-          isum[i][g] = _mm512_add_epi32(isum[i][g], _mm512_add_epi32(_mm512_mullo_epi32(d0, sc0),
-                                                                     _mm512_mullo_epi32(d1, sc1)));
+    // kSub 16-element sub-blocks at a time, all NG groups' weight vectors unpacked first, so each
+    // broadcast of x feeds NG dpbusd (one broadcast per dpbusd made prefill load-bound). With one
+    // group (decode) two sub-blocks give two dpbusd chains, read in ascending order.
+    constexpr int kSub = NG == 1 ? 2 : 1;
+    for (int s0 = 0; s0 < 16; s0 += kSub) {
+      __m512i wv[kSub][NG][4], sc[kSub][NG];
+      for (int h = 0; h < kSub; ++h) {
+        for (int g = 0; g < NG; ++g) {
+          q6_unpack(a.w + g * gb + off.qs + 192 * (s0 + h), wv[h][g]);
+          sc[h][g] = _mm512_cvtepi8_epi32(
+              _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h))));
         }
+      }
+      for (int i = 0; i < MR; ++i) {
+        __m512i d[kSub][NG];
+        const int8_t* xq[kSub];
+        for (int h = 0; h < kSub; ++h) {
+          const int s = s0 + h;
+          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + s / 2];
+          const int32_t* ls = xb.lsum + 4 * (s % 2);
+          // −32 · Σ of x's 16 quants that meet the sub-block: the dot's start value.
+          const __m512i corr = _mm512_set1_epi32(-32 * (ls[0] + ls[1] + ls[2] + ls[3]));
+          for (int g = 0; g < NG; ++g) d[h][g] = corr;
+          xq[h] = xb.qs + 16 * (s % 2);
+        }
+        for (int v = 0; v < 4; ++v) {
+          for (int h = 0; h < kSub; ++h) {
+            const __m512i xv = bcast4(xq[h] + 4 * v);
+            for (int g = 0; g < NG; ++g) d[h][g] = _mm512_dpbusd_epi32(d[h][g], wv[h][g][v], xv);
+          }
+        }
+        for (int h = 0; h < kSub; ++h)
+          for (int g = 0; g < NG; ++g)
+            isum[i][g] = _mm512_add_epi32(isum[i][g], _mm512_mullo_epi32(d[h][g], sc[h][g]));
       }
     }
     for (int i = 0; i < MR; ++i) {
@@ -205,8 +211,8 @@ void gemm_q6_k(const PackedGemm& a) {
 }
 
 // The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
-// Measured best (bench_kernels --gemm): Q4_K of 4x3, 4x2, 5x2, 6x2; Q6_K of 4x2, 4x3, 6x2, 7x2,
-// 8x2.
+// Measured best (bench_kernels --gemm --type q4_k_r16 / q6_k_r16): Q4_K of 4x3, 4x2, 5x2, 6x2, 8x2
+// (within noise of each other); Q6_K of 7x2 (6x2 and 8x2 within 10%, 4x3 and 5x3 10-20% slower).
 constexpr int kQ4Mr = 6, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
 
 template <bool kQ6, int MR, int NG>
