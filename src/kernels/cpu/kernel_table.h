@@ -69,6 +69,9 @@ struct PackedGemm {
   size_t y_stride;  // floats
   size_t k;
   int mr, ng;  // 1..MatmulEntry::mr, 1..MatmulEntry::ng
+  // Decode: the weights stream from DRAM once (consecutive groups, ascending), and the kernel
+  // prefetches ahead of its reads (prefetch.h). Prefill's panels are reused from L2: false.
+  bool stream = false;
 };
 using PackedFn = void (*)(const PackedGemm&);
 

@@ -88,7 +88,7 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
     const size_t n_tasks = (groups + per_task - 1) / per_task;
     pool.run(static_cast<int>(n_tasks), [&](int task, int) {
       PackedGemm a{xa, xa_stride,           nullptr, group_bytes, nullptr, y_stride,
-                   k,  static_cast<int>(m), 1};
+                   k,  static_cast<int>(m), 1,       true};
       const size_t g1 = std::min(groups, (static_cast<size_t>(task) + 1) * per_task);
       for (size_t g = static_cast<size_t>(task) * per_task; g < g1; ++g) {
         a.w = w + g * group_bytes;

@@ -10,6 +10,7 @@
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
+#include "kernels/cpu/prefetch.h"
 
 namespace runnel::kernels::cpu::avx512 {
 namespace {
@@ -30,6 +31,7 @@ struct GgmlR16 {
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; ++b) {
+      if (NG == 1 && a.stream) prefetch_ahead(a.w + b * (kQs + 32), kQs + 32);
       const PackedBlockOffsets off = packed_block_offsets(b, nb, kQs);
       __m512 dw[NG];  // the scales first: they lead the block in memory
       for (int g = 0; g < NG; ++g) {

@@ -16,6 +16,7 @@
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
 #include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -59,6 +60,7 @@ void gemm_q4_k(const PackedGemm& a) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
   for (size_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
+    if (NG == 1 && a.stream) prefetch_ahead(w, kQ4KR16SbBytes);
     // Per group: sc_j as int32 lanes, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd. The
     // header is read first, so a decode pass touches the lines in ascending order (see the Q6_K
     // kernel).
@@ -148,6 +150,8 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
+    if (NG == 1 && a.stream) prefetch_ahead(a.w + sb * kSbBytes, kSbBytes);
     // The super-block's d and scales are read up front (then from this copy), so that a decode
     // pass touches each pair's lines in ascending order: interleaving the scale lines with the
     // quant stream halved the DRAM rate (the hardware prefetchers lose the stream).

@@ -9,6 +9,7 @@
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
 #include "kernels/cpu/packed_mlx.h"
+#include "kernels/cpu/prefetch.h"
 
 namespace runnel::kernels::cpu::avx512 {
 namespace {
@@ -30,6 +31,7 @@ struct MlxR16 {
       for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
     for (size_t sb = 0; sb < nsb; ++sb) {
       const uint8_t* w = a.w + sb * kStride;
+      if (NG == 1 && a.stream) prefetch_ahead(w, kStride);
 #pragma GCC unroll 2
       for (int h = 0; h < kBlocks; ++h) {
         const size_t b = sb * kBlocks + static_cast<size_t>(h);
