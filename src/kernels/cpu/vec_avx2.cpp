@@ -5,6 +5,7 @@
 
 #include "base/half.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx2.h"
 
 namespace runnel::kernels::cpu::avx2 {
@@ -143,6 +144,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
   __m256i a[8];
   for (auto& r : a) r = _mm256_setzero_si256();
   for (size_t i = 0; i + 8 <= bytes / 32; i += 8) {
+    prefetch_ahead(reinterpret_cast<const uint8_t*>(v + i), 256);  // as the decode kernels do
     for (int j = 0; j < 8; ++j) a[j] = _mm256_xor_si256(a[j], _mm256_loadu_si256(v + i + j));
   }
   for (int j = 1; j < 8; ++j) a[0] = _mm256_xor_si256(a[0], a[j]);

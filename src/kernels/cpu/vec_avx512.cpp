@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -150,6 +151,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
   __m512i a[4];
   for (auto& r : a) r = _mm512_setzero_si512();
   for (size_t i = 0; i + 4 <= bytes / 64; i += 4) {
+    prefetch_ahead(reinterpret_cast<const uint8_t*>(v + i), 256);  // as the decode kernels do
     for (int j = 0; j < 4; ++j) a[j] = _mm512_xor_si512(a[j], _mm512_loadu_si512(v + i + j));
   }
   return hxor512(_mm512_xor_si512(_mm512_xor_si512(a[0], a[1]), _mm512_xor_si512(a[2], a[3])));
