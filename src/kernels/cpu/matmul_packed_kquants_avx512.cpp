@@ -167,8 +167,8 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
     // kSub 16-element sub-blocks at a time, all NG groups' weight vectors unpacked first, so each
-    // broadcast of x feeds NG dpbusd (one broadcast per dpbusd made prefill load-bound). With one
-    // group (decode) two sub-blocks give two dpbusd chains, read in ascending order.
+    // broadcast of x feeds NG dpbusd (one broadcast per dpbusd had cost 1.3 loads per dpbusd). With
+    // one group (decode) two sub-blocks give two dpbusd chains, read in ascending order.
     constexpr int kSub = NG == 1 ? 2 : 1;
     for (int s0 = 0; s0 < 16; s0 += kSub) {
       __m512i wv[kSub][NG][4], sc[kSub][NG];

@@ -13,8 +13,9 @@
 namespace runnel::kernels::cpu {
 namespace {
 
-// Bytes ahead of the reads. Measured on q4_k_r16 (bench_kernels, 2 threads): 2304 and 9216 were
-// both a few percent behind 4608.
+// Bytes ahead of the reads. Measured on q4_k_r16 (bench_kernels, 2 threads, noisy): 2304 was
+// close to 4608 and 9216 a few percent behind. Lines past the end of a matrix may be asked for:
+// a prefetch never faults.
 constexpr size_t kStreamAhead = 4608;
 
 // Prefetches the lines holding [p + kStreamAhead, p + kStreamAhead + bytes) into L1. A block that
