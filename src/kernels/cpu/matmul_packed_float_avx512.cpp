@@ -1,18 +1,19 @@
 // AVX-512 kernels for the float r16 layouts (packed_float.h). One 32-byte load (f16, bf16; 64 for
 // f32) is element c of 16 weight rows; widened to a zmm it meets x[i][c] broadcast in one fma per
-// (row of x, group), so each output lane is a single fma chain in k order, exactly the scalar
-// reference's, and no horizontal sum is needed.
+// (row of x, group). Each output lane keeps two fma chains, even and odd k positions, added at
+// the end: exactly the scalar reference's arithmetic, and no horizontal sum is needed.
 //
-// Register tile MR x NG (rows of x x groups of 16 weight rows): MR NG accumulators + NG widened
-// weights + a broadcast. Zen 4 retires one zmm fma per cycle with a 4-cycle latency, so a tile
-// needs >= 4 independent chains and should amortise each weight load + widen (vcvtph2ps is two
-// uops) over several fmas: 6 x 4 = 24 accumulators + 4 weights + 1 broadcast = 29 of 32 zmm, 6
-// fmas per widened weight. Measured (bench_kernels --gemm, 1 thread, GFLOP per CPU-s, f16):
-// 6x4 103-107, 4x6 98-100, 8x3 96-99, 4x4 93-99; the row-major 4x4 dot tiles 68-79.
-// Decode (m <= 6) runs one group per call: one chain per output lane, latency-bound at 32 bytes
-// of f16 per 4 cycles (~29 GB/s per core, hot), above what a core gets from DRAM; two groups per
-// call (two streams) and software prefetch 256-4096 bytes ahead measured no better or worse.
-
+// Decode (m = 1, one group per call) is fma-latency-bound: one chain per lane retired 32 bytes of
+// f16 per 4-cycle latency, 28-29 GB/s per core hot (bench_kernels --hot --type f16_r16, 1 thread),
+// below what two cores read from DRAM here in the probe's fast mode (~80 GB/s); two chains read
+// 55-56 GB/s hot. (Two groups per call would also make two chains, but two streams.)
+//
+// Register tile MR x NG (rows of x x groups of 16 weight rows): 2 MR NG accumulators + NG widened
+// weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
+// one-chain 6x4 tile it replaced (bench_kernels --gemm, 2 threads, f16, panel-major prefill order
+// of matmul.cpp): GFLOP/s 401-428 and 400-427, equal; 3x4 two-chain equal in GEMM but 15% slower
+// at pp16 (it sweeps each weight slice twice as often). Model level (bench/models/ab.sh,
+// llama1b F16, alternating runs): pp512 150 -> 177, pp16 102 -> 111 tok/s.
 #include <array>
 #include <cstring>
 #include <utility>
@@ -49,24 +50,37 @@ void gemm_r16(const PackedGemm& a) {
   const size_t gb = a.w_group_bytes;
   const float* x[MR];
   for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const float*>(a.x + i * a.x_stride);
-  __m512 acc[MR][NG];
-  for (int i = 0; i < MR; ++i)
-    for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+  __m512 acc[2][MR][NG];
+  for (int h = 0; h < 2; ++h)
+    for (int i = 0; i < MR; ++i)
+      for (int g = 0; g < NG; ++g) acc[h][i][g] = _mm512_setzero_ps();
   const uint8_t* w = a.w;
-#pragma GCC unroll 4
-  for (size_t c = 0; c < a.k; ++c, w += kStep) {
+  size_t c = 0;
+#pragma GCC unroll 2
+  for (; c + 2 <= a.k; c += 2, w += 2 * kStep) {
+    for (int h = 0; h < 2; ++h) {
+      __m512 wv[NG];
+      for (int g = 0; g < NG; ++g) wv[g] = L::load(w + h * kStep + g * gb);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 xb = _mm512_set1_ps(x[i][c + h]);
+        for (int g = 0; g < NG; ++g) acc[h][i][g] = _mm512_fmadd_ps(xb, wv[g], acc[h][i][g]);
+      }
+    }
+  }
+  if (c < a.k) {
     __m512 wv[NG];
     for (int g = 0; g < NG; ++g) wv[g] = L::load(w + g * gb);
     for (int i = 0; i < MR; ++i) {
       const __m512 xb = _mm512_set1_ps(x[i][c]);
-      for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_fmadd_ps(xb, wv[g], acc[i][g]);
+      for (int g = 0; g < NG; ++g) acc[0][i][g] = _mm512_fmadd_ps(xb, wv[g], acc[0][i][g]);
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+    for (int g = 0; g < NG; ++g)
+      _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, _mm512_add_ps(acc[0][i][g], acc[1][i][g]));
 }
 
-constexpr int kMr = 6, kNg = 4;
+constexpr int kMr = 6, kNg = 2;
 
 // Every (mr, ng) instantiation, indexed by (mr - 1) * kNg + ng - 1.
 template <class L, size_t... I>

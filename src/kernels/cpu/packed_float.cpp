@@ -1,7 +1,9 @@
 // Packing, unpacking and the scalar reference kernels of the float r16 layouts (packed_float.h).
-// The reference defines the arithmetic: each output starts at +0 and takes one fma per k position
-// in k order, acc = fma(x[c], widen(w[r][c]), acc), with the weight widened exactly to f32, so a
-// SIMD kernel that keeps one fma chain per output lane equals it bit for bit.
+// The reference defines the arithmetic: each output keeps two fma chains, both starting at +0,
+// the even k positions in the first and the odd ones in the second, each in k order,
+// acc[c % 2] = fma(x[c], widen(w[r][c]), acc[c % 2]) with the weight widened exactly to f32, and
+// the result is acc[0] + acc[1]. A SIMD kernel that keeps two chains per output lane equals it bit
+// for bit; two chains rather than one let decode issue two fmas per fma latency.
 #include "kernels/cpu/packed_float.h"
 
 #include <algorithm>
@@ -33,13 +35,15 @@ void gemm_reference(const PackedGemm& a, DType packed) {
     const float* x = reinterpret_cast<const float*>(a.x + i * a.x_stride);
     for (int g = 0; g < a.ng; ++g) {
       const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
-      float acc[kPackRows] = {};
+      float acc[2][kPackRows] = {};
       for (size_t c = 0; c < a.k; ++c) {
         for (int r = 0; r < kPackRows; ++r) {
-          acc[r] = std::fma(x[c], widen(packed, wg + (c * kPackRows + r) * es), acc[r]);
+          float& s = acc[c % 2][r];
+          s = std::fma(x[c], widen(packed, wg + (c * kPackRows + r) * es), s);
         }
       }
-      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+      float* y = a.y + static_cast<size_t>(i) * a.y_stride + 16 * g;
+      for (int r = 0; r < kPackRows; ++r) y[r] = acc[0][r] + acc[1][r];
     }
   }
 }
