@@ -57,7 +57,8 @@ size_t release_pool_locked(State& s) {
   return freed;
 }
 
-// Large buffers (weights, KV pools, prefill activations) on 2 MiB transparent huge pages where the
+// Large buffers (weights, prefill activations, KvCache arrays of 4 MiB and up; not the prefix
+// cache's block pool, which allocates its own slabs) on 2 MiB transparent huge pages where the
 // kernel allows it: streaming a weight matrix then crosses a page (and restarts the hardware
 // prefetcher, which stops at page boundaries) every 2 MiB instead of every 4 KiB, and needs 512x
 // fewer TLB entries. The memory bandwidth probe (kernels/cpu/membw.cpp) does the same.

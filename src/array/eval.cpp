@@ -4,12 +4,12 @@
 // and primitive are dropped (the graph is detached), so an intermediate dies with its last
 // consumer. Every graph mutation happens on whichever thread evaluates; other threads only build
 // new nodes.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 
 #include "array/internal.h"
 #include "base/assert.h"
@@ -17,20 +17,30 @@
 namespace runnel::array {
 namespace {
 
+// Each eval_now marks the nodes it reaches with its own number, so "seen" is one compare, not a
+// hash set (a decode step visits ~650 nodes). Only the evaluating thread touches the marks of
+// unevaluated nodes.
+std::atomic<uint64_t> g_visits{0};
+
 void eval_now(const std::vector<Array>& outputs) {
   // Iterative post-order DFS over nodes that still need computing.
+  const uint64_t visit = g_visits.fetch_add(1, std::memory_order_relaxed) + 1;
+  const auto first_visit = [visit](ArrayDesc* d) {
+    if (d->visit == visit) return false;
+    d->visit = visit;
+    return true;
+  };
   std::vector<ArrayDesc*> order;
-  std::unordered_set<ArrayDesc*> seen;
   std::vector<std::pair<ArrayDesc*, size_t>> stack;
   for (const Array& out : outputs) {
     if (!out.valid() || out.desc()->evaluated.load()) continue;
-    if (!seen.insert(out.desc().get()).second) continue;
+    if (!first_visit(out.desc().get())) continue;
     stack.emplace_back(out.desc().get(), 0);
     while (!stack.empty()) {
       auto& [node, next] = stack.back();
       if (next < node->inputs.size()) {
         ArrayDesc* in = node->inputs[next++].desc().get();
-        if (!in->evaluated.load() && seen.insert(in).second) stack.emplace_back(in, 0);
+        if (!in->evaluated.load() && first_visit(in)) stack.emplace_back(in, 0);
         continue;
       }
       order.push_back(node);

@@ -54,6 +54,7 @@ struct ArrayDesc {
   std::shared_ptr<Buffer> buffer;   // set once evaluated
   size_t offset = 0;                // byte offset into buffer
   std::atomic<bool> evaluated{false};
+  uint64_t visit = 0;  // the last eval_now that reached this node (eval.cpp)
   int pins = 0;
   MemoryKind pin_kind = MemoryKind::kScratch;
 
