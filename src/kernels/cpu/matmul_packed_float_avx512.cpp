@@ -12,8 +12,8 @@
 // weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
 // one-chain 6x4 tile it replaced (bench_kernels --gemm, 2 threads, f16, panel-major prefill order
 // of matmul.cpp): GFLOP/s 401-428 and 400-427, equal; 3x4 two-chain equal in GEMM but 15% slower
-// at pp16 (it sweeps each weight slice twice as often). Model level (bench/models/ab.sh,
-// llama1b F16, alternating runs): pp512 150 -> 177, pp16 102 -> 111 tok/s.
+// at pp16 (it sweeps each weight slice twice as often). Model level, with the panel-major order
+// (bench/models/ab.sh, llama1b F16, alternating runs): pp512 150 -> 177, pp16 102 -> 111 tok/s.
 #include <array>
 #include <cstring>
 #include <utility>
