@@ -43,6 +43,7 @@ struct Tables {
         avx2::register_matmul_packed(t[i]);
         avx2::register_matmul_packed_kquants(t[i]);
         avx2::register_matmul_mlx(t[i]);
+        avx2::register_matmul_packed_float(t[i]);
         avx2::register_attention(t[i]);
         avx2::register_vec(t[i]);
       }

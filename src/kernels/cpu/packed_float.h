@@ -22,6 +22,9 @@ void unpack_float_f32(DType packed, const void* w, size_t n, size_t k, float* ou
 namespace scalar {
 void register_matmul_packed_float(KernelTable& t);
 }
+namespace avx2 {
+void register_matmul_packed_float(KernelTable& t);
+}
 namespace avx512 {
 void register_matmul_packed_float(KernelTable& t);
 }
