@@ -13,7 +13,6 @@
 #include <immintrin.h>
 
 #include <array>
-#include <cstring>
 #include <utility>
 
 #include "kernels/cpu/kernel_table.h"
@@ -116,12 +115,20 @@ void gemm_r16_by_chain(const PackedGemm& a) {
 
 constexpr int kMr = 6;
 
-// Entry mr - 1: both chains live for 1..3 rows, by chain for 4..6 (both branches instantiate,
-// hence the % 3 that keeps the unused gemm_r16 within its 15 registers).
+// Entry mr - 1: both chains live for 1..3 rows (decode needs their four chains), one chain per
+// pass for 4..6.
+template <class L, int MR>
+constexpr PackedFn tile_fn() {
+  if constexpr (MR <= 3) {
+    return &gemm_r16<L, MR>;
+  } else {
+    return &gemm_r16_by_chain<L, MR>;
+  }
+}
+
 template <class L, size_t... I>
 constexpr std::array<PackedFn, sizeof...(I)> tile_table(std::index_sequence<I...>) {
-  return {(I < 3 ? &gemm_r16<L, static_cast<int>(I) % 3 + 1>
-                 : &gemm_r16_by_chain<L, static_cast<int>(I) + 1>)...};
+  return {tile_fn<L, static_cast<int>(I) + 1>()...};
 }
 
 template <class L>
