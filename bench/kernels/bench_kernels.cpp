@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
                   sh.kv_heads, sh.d, std::string(dtype_name(kv_type)).c_str());
       std::printf("%-22s %-7s %10s %12s %10s %12s\n", "case", "isa", "ms", "KV GB/s", "GFLOP/s",
                   "per CPU-s");
-      const int heads = sh.heads, kv_heads = sh.kv_heads, d = sh.d, bt = 16, n_ctx = 4096;
+      const int heads = sh.heads, kv_heads = sh.kv_heads, d = sh.d, bt = 16, n_ctx = 16384;
       const size_t n_elems = static_cast<size_t>(n_ctx) * kv_heads * d * 2;
       std::vector<uint8_t> kv(n_elems * esz);
       for (size_t i = 0; i < n_elems; ++i) {
@@ -280,8 +280,9 @@ int main(int argc, char** argv) {
         const char* name;
         int n_q, n_kv, q_pos0;
       };
-      for (Case c : {Case{"decode n_kv=128", 1, 128, 127}, Case{"decode n_kv=4096", 1, 4096, 4095},
-                     Case{"prefill n_q=512", 512, 512, 0}}) {
+      for (Case c :
+           {Case{"decode n_kv=128", 1, 128, 127}, Case{"decode n_kv=4096", 1, 4096, 4095},
+            Case{"decode n_kv=16384", 1, 16384, 16383}, Case{"prefill n_q=512", 512, 512, 0}}) {
         for (Isa isa : isas) {
           set_active_isa(isa);
           kernels::cpu::AttentionArgs a{q.data(),

@@ -1,7 +1,8 @@
 // `runnel bench MODEL`: prefill and decode throughput of one model on this machine, with the
 // memory bandwidth measured in the same run. Prefill: one forward of p tokens (last logits only).
 // Decode: n single-token steps after a short prompt, pipelined with async_eval and greedy argmax as
-// a real decode loop. Each measured r times; min / median / max of tokens/s are reported. The
+// a real decode loop. With -d, both start after that many positions already in the KV cache (as
+// llama-bench's depth). Each measured r times; min / median / max of tokens/s are reported. The
 // bandwidth fraction divides the median decode's weight bytes/s by the better of two probes (one
 // before, one after the runs): on a shared host the lower probe would flatter the kernels.
 #include <CLI/CLI.hpp>
@@ -14,6 +15,8 @@
 #include <vector>
 
 #include "array/array.h"
+#include "base/dtype.h"
+#include "base/env.h"
 #include "base/error.h"
 #include "base/strings.h"
 #include "base/thread_pool.h"
@@ -31,6 +34,7 @@ namespace runnel::cli {
 namespace {
 
 constexpr int64_t kDecodePrompt = 4;  // tokens prefilled (untimed) before the decode steps
+constexpr int64_t kDepthSalt = 1000;  // the depth context's tokens differ from every test's
 
 struct BenchFlags {
   std::string model;
@@ -38,6 +42,8 @@ struct BenchFlags {
   int64_t gen = 128;
   std::optional<int64_t> threads;  // unset: the global pool's size (RUNNEL_THREADS or online CPUs)
   int64_t repeats = 3;
+  int64_t depth = 0;    // positions in the KV cache before each prefill and decode
+  std::string kv_type;  // "f16" or "f32"; empty: RUNNEL_KV_CACHE_TYPE, else f16 (as the engine)
   bool json = false;
   bool membw_only = false;
 };
@@ -103,13 +109,14 @@ struct Split {
   double attention_share() const { return attention_ns / std::max(total_ns, 1.0); }
 };
 
-// Tokens/s of one prefill of `tokens` into an empty cache; `split` adds where its time went.
-double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<int32_t>& tokens,
-                    Split* split) {
-  cache.n_tokens = 0;
+// Tokens/s of one prefill of `tokens` after the first `depth` cached positions; `split` adds where
+// its time went.
+double time_prefill(models::Model& m, models::KvCache& cache, int64_t depth,
+                    const std::vector<int32_t>& tokens, Split* split) {
+  cache.n_tokens = depth;
   kernels::cpu::set_kernel_timing(true);
   const int64_t t0 = now_ns();
-  array::Array logits = m.forward(tokens, 0, cache, false);
+  array::Array logits = m.forward(tokens, depth, cache, false);
   array::eval(logits);
   const int64_t t1 = now_ns();
   kernels::cpu::set_kernel_timing(false);
@@ -118,15 +125,15 @@ double time_prefill(models::Model& m, models::KvCache& cache, const std::vector<
          static_cast<double>(std::max<int64_t>(1, t1 - t0));
 }
 
-// Tokens/s of `n` greedy decode steps after an untimed short prompt. Each step's forward starts
-// with async_eval, the previous logits' argmax feeds it, as the engine's loop does. `jobs` gets
-// the thread pool's jobs (barriers) per step; `split` adds the steps' time and the part of it
-// spent in the matmul and attention kernels.
-double time_decode(models::Model& m, models::KvCache& cache, int64_t n, int64_t salt, double* jobs,
-                   Split* split) {
+// Tokens/s of `n` greedy decode steps after the first `depth` cached positions and an untimed
+// short prompt. Each step's forward starts with async_eval, the previous logits' argmax feeds it,
+// as the engine's loop does. `jobs` gets the thread pool's jobs (barriers) per step; `split` adds
+// the steps' time and the part of it spent in the matmul and attention kernels.
+double time_decode(models::Model& m, models::KvCache& cache, int64_t depth, int64_t n, int64_t salt,
+                   double* jobs, Split* split) {
   const int64_t vocab = m.config().vocab;
-  cache.n_tokens = 0;
-  array::Array logits = m.forward(bench_tokens(kDecodePrompt, vocab, salt), 0, cache, false);
+  cache.n_tokens = depth;
+  array::Array logits = m.forward(bench_tokens(kDecodePrompt, vocab, salt), depth, cache, false);
   array::eval(logits);
   int32_t next = argmax(logits.data<float>(), vocab);
   const uint64_t jobs0 = ThreadPool::global().jobs_run();
@@ -170,6 +177,12 @@ int run_bench(const BenchFlags& f) {
   check(f.prompt > 0, "bench", "-p must be positive, got ", f.prompt);
   check(f.gen > 0, "bench", "-n must be positive, got ", f.gen);
   check(f.repeats > 0, "bench", "-r must be positive, got ", f.repeats);
+  check(f.depth >= 0, "bench", "-d must be zero or positive, got ", f.depth);
+  std::string kv_type = f.kv_type;
+  if (kv_type.empty()) kv_type = env_string("RUNNEL_KV_CACHE_TYPE").value_or("f16");
+  check(kv_type == "f16" || kv_type == "f32", "bench", "--kv-type must be f16 or f32, not \"",
+        kv_type, "\"");
+  const DType kv_dtype = kv_type == "f16" ? DType::kF16 : DType::kF32;
 
   const std::string path = resolve_model(f.model);
   const int64_t t_load = now_ns();
@@ -182,22 +195,40 @@ int run_bench(const BenchFlags& f) {
 
   // Bandwidth before and after the runs: the better one is the machine's ceiling in this run.
   const double membw_before = probe_membw();
-  models::KvCache cache(model->config(), std::max(f.prompt, kDecodePrompt + f.gen));
+  const models::ModelConfig& mc = model->config();
+  const int64_t capacity = f.depth + std::max(f.prompt, kDecodePrompt + f.gen);
+  check(mc.context_length <= 0 || capacity <= mc.context_length, "bench", "-d ", f.depth,
+        " plus the longer of -p and -n needs ", capacity, " positions; the model has ",
+        mc.context_length);
+  models::KvCache cache(mc, capacity, kv_dtype);
   // Warm-up: touches every weight page once (mmapped files) and the kernels' scratch.
   array::eval(model->forward(bench_tokens(kDecodePrompt, vocab, 99), 0, cache, false));
+  // The depth context, prefilled once: the runs write only the positions after it.
+  if (f.depth > 0) {
+    cache.n_tokens = 0;
+    array::eval(model->forward(bench_tokens(f.depth, vocab, kDepthSalt), 0, cache, false));
+  }
+  // KV bytes a decode step reads, averaged over the steps: K and V of every layer at every
+  // position before it.
+  const double kv_row_bytes = 2.0 * static_cast<double>(mc.n_layers * mc.n_kv_heads * mc.head_dim) *
+                              static_cast<double>(dtype_size(kv_dtype));
+  const double kv_per_token = kv_row_bytes * (static_cast<double>(f.depth + kDecodePrompt) +
+                                              static_cast<double>(f.gen + 1) / 2);
 
   std::vector<double> prefill, decode;
   double jobs_per_token = 0;
   Split pp_split, tg_split;
   for (int64_t r = 0; r < f.repeats; ++r) {
-    prefill.push_back(time_prefill(*model, cache, bench_tokens(f.prompt, vocab, r), &pp_split));
-    decode.push_back(time_decode(*model, cache, f.gen, r, &jobs_per_token, &tg_split));
+    prefill.push_back(
+        time_prefill(*model, cache, f.depth, bench_tokens(f.prompt, vocab, r), &pp_split));
+    decode.push_back(time_decode(*model, cache, f.depth, f.gen, r, &jobs_per_token, &tg_split));
   }
   const double membw_after = probe_membw();
   const double membw = std::max(membw_before, membw_after);
   const Stats pp = stats_of(prefill), tg = stats_of(decode);
   const double decode_gb_s = static_cast<double>(per_token) * tg.median / 1e9;
   const double fraction = membw > 0 ? decode_gb_s / membw : 0;
+  const double decode_kv_gb_s = kv_per_token * tg.median / 1e9;
   // The decode step's split, and the rate the matmuls read weights at while they run (every
   // weight byte of a token is read by a matmul).
   const double matmul_share = tg_split.matmul_share();
@@ -217,6 +248,11 @@ int run_bench(const BenchFlags& f) {
         {"variant", variant},
         {"prompt_tokens", f.prompt},
         {"decode_tokens", f.gen},
+        {"depth", f.depth},
+        {"kv_type", kv_type},
+        {"kv_bytes_per_token", kv_per_token},
+        {"decode_kv_gb_s", decode_kv_gb_s},
+        {"bandwidth_fraction_with_kv", membw > 0 ? (decode_gb_s + decode_kv_gb_s) / membw : 0},
         {"repeats", f.repeats},
         {"prefill_tokens_per_s", pp.median},
         {"prefill_tokens_per_s_min", pp.min},
@@ -247,16 +283,20 @@ int run_bench(const BenchFlags& f) {
               static_cast<double>(per_token) / 1e9, load_s);
   std::printf(
       "kernels:   %s, %d threads; memory bandwidth %.2f GB/s (best probe; %.2f before, "
-      "%.2f after the runs)\n\n",
+      "%.2f after the runs)\n",
       variant, threads, membw, membw_before, membw_after);
+  std::printf("kv cache:  %s, depth %lld; a decode step reads %.1f MB of KV on average\n\n",
+              kv_type.c_str(), static_cast<long long>(f.depth), kv_per_token / 1e6);
   std::printf("| test   | median tok/s | min tok/s | max tok/s | runs |\n");
   std::printf("| ------ | ------------ | --------- | --------- | ---- |\n");
   std::printf("| pp%-4lld | %12.2f | %9.2f | %9.2f | %4lld |\n", static_cast<long long>(f.prompt),
               pp.median, pp.min, pp.max, static_cast<long long>(f.repeats));
   std::printf("| tg%-4lld | %12.2f | %9.2f | %9.2f | %4lld |\n\n", static_cast<long long>(f.gen),
               tg.median, tg.min, tg.max, static_cast<long long>(f.repeats));
-  std::printf("decode bandwidth: %.2f GB/s = %.1f%% of the measured %.2f GB/s\n", decode_gb_s,
+  std::printf("decode bandwidth: %.2f GB/s = %.1f%% of the measured %.2f GB/s", decode_gb_s,
               fraction * 100, membw);
+  std::printf(" (weights; with KV %.2f GB/s = %.1f%%)\n", decode_gb_s + decode_kv_gb_s,
+              membw > 0 ? 100 * (decode_gb_s + decode_kv_gb_s) / membw : 0);
   const auto layers = static_cast<double>(std::max<int64_t>(1, model->config().n_layers));
   std::printf("decode sync:      %.0f thread-pool jobs (barriers) per token, %.1f per layer\n",
               jobs_per_token, jobs_per_token / layers);
@@ -278,6 +318,10 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("-n,--gen", f->gen, "Decode steps")->capture_default_str();
   app.add_option("-t,--threads", f->threads, "Threads (default: RUNNEL_THREADS or all CPUs)");
   app.add_option("-r,--repeats", f->repeats, "Repeats (min/median/max)")->capture_default_str();
+  app.add_option("-d,--depth", f->depth, "Positions already in the KV cache before each test")
+      ->capture_default_str();
+  app.add_option("--kv-type", f->kv_type,
+                 "KV cache type: f16 or f32 (default: RUNNEL_KV_CACHE_TYPE, else f16)");
   app.add_flag("--json", f->json, "Print one JSON object");
   app.add_flag("--membw", f->membw_only, "Only measure the memory bandwidth");
   return [f] { return run_bench(*f); };

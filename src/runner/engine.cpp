@@ -102,11 +102,11 @@ LlmEngine::LlmEngine(const EngineConfig& config) : config_(config) {
   layout.n_layers = static_cast<int>(mc.n_layers);
   layout.block_tokens = kBlockTokens;
   layout.kv_dim = static_cast<int>(mc.n_kv_heads * mc.head_dim);
-  layout.dtype = DType::kF32;
+  layout.dtype = DType::kF16;  // as llama.cpp and Ollama: half the bytes attention streams
   if (auto t = env_string("RUNNEL_KV_CACHE_TYPE")) {
     check(*t == "f32" || *t == "f16", "config", "RUNNEL_KV_CACHE_TYPE must be f32 or f16, not \"",
           *t, "\"");
-    if (*t == "f16") layout.dtype = DType::kF16;
+    layout.dtype = *t == "f16" ? DType::kF16 : DType::kF32;
   }
   cache_ = std::make_unique<cache::PrefixCache>(
       layout, cache::CacheConfig::from_env(cache::CacheConfig{}), model_digest(config.model_path));

@@ -1,5 +1,6 @@
 // `runnel bench` end to end: on stories260K it prints one JSON object with positive rates and the
-// documented keys; bad input (missing model, -p/-n <= 0) exits 1 with a "runnel: " message.
+// documented keys; -d and --kv-type are reported and priced; bad input (missing model, -p/-n <= 0,
+// a depth past the context, an unknown KV type) exits 1 with a "runnel: " message.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -74,6 +75,36 @@ TEST(BenchCli, JsonOnStories) {
   // stories260K has an untied f32 embedding [512, 64]: a token reads one row of it, not all.
   EXPECT_EQ(j["weight_bytes"].get<int64_t>() - j["bytes_per_token"].get<int64_t>(),
             512 * 64 * 4 - 64 * 4);
+}
+
+TEST(BenchCli, DepthAndKvType) {
+  CliRun f16 = run_bench(stories() + " -p 8 -n 4 -r 1 -d 40 --json");
+  ASSERT_EQ(f16.status, 0) << f16.err;
+  nlohmann::json a = nlohmann::json::parse(f16.out);
+  EXPECT_EQ(a["depth"], 40);
+  EXPECT_EQ(a["kv_type"], "f16");  // the engine's default
+  EXPECT_GT(a["decode_tokens_per_s"].get<double>(), 0);
+  // stories260K: 5 layers, 4 KV heads of 8; K and V at 40 + 4 positions plus the steps' mean.
+  EXPECT_DOUBLE_EQ(a["kv_bytes_per_token"].get<double>(), 2.0 * 5 * 32 * 2 * (40 + 4 + 2.5));
+  EXPECT_GT(a["bandwidth_fraction_with_kv"].get<double>(), a["bandwidth_fraction"].get<double>());
+  CliRun f32 = run_bench(stories() + " -p 8 -n 4 -r 1 -d 40 --kv-type f32 --json");
+  ASSERT_EQ(f32.status, 0) << f32.err;
+  nlohmann::json b = nlohmann::json::parse(f32.out);
+  EXPECT_EQ(b["kv_type"], "f32");
+  EXPECT_DOUBLE_EQ(b["kv_bytes_per_token"].get<double>(),
+                   2 * a["kv_bytes_per_token"].get<double>());
+  CliRun env = run_bench(stories() + " -p 8 -n 4 -r 1 --json", "RUNNEL_KV_CACHE_TYPE=f32 ");
+  ASSERT_EQ(env.status, 0) << env.err;
+  EXPECT_EQ(nlohmann::json::parse(env.out)["kv_type"], "f32");
+}
+
+TEST(BenchCli, BadDepthOrKvTypeIsAnError) {
+  for (const std::string flags : {" -d -1", " -d 100000", " --kv-type q4"}) {
+    CliRun r = run_bench(stories() + " -p 4 -n 2 -r 1" + flags);
+    EXPECT_EQ(r.status, 1) << flags;
+    EXPECT_EQ(r.err.rfind("runnel: ", 0), 0u) << flags << ": " << r.err;
+    EXPECT_TRUE(r.out.empty()) << flags;
+  }
 }
 
 TEST(BenchCli, ForcedVariantIsReported) {

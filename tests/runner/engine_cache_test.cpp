@@ -83,8 +83,8 @@ TEST(EngineCache, LongPromptInManyChunksAndRestoredFromColdAndDisk) {
   const std::string dir = runnel::testing::make_temp_dir("runner_kv_disk");
   {
     // A hot pool too small for both prompts: `other` pushes most of `prompt` to the cold tier.
-    // Tiny model: 2 layers x K,V x 16 rows x 32 floats = 8 KiB per block.
-    auto engine = make_cache_engine(tiny_model(), {"768KiB", "64MiB", std::nullopt});
+    // Tiny model, f16 KV: 2 layers x K,V x 16 rows x 32 halves = 4 KiB per block.
+    auto engine = make_cache_engine(tiny_model(), {"384KiB", "64MiB", std::nullopt});
     Output first = run(*engine, prompt, 8);
     expect_same(first, ref, "hot pool, first run");
     run(*engine, other, 8);
@@ -122,10 +122,11 @@ TEST(EngineCache, TwentyConversationsUnderSmallBudget) {
     // Shared in full: every conversation after the first reuses the system prompt.
     for (size_t i = 1; i < ref.size(); ++i) EXPECT_GT(ref[i].result.cached_tokens, 500);
   }
-  // 1 MiB hot = 128 blocks of 8 KiB: the shared prompt (~36 blocks) plus ~9 conversations' own
-  // ~8-block tails; 20 conversations need ~200 blocks, so tails are evicted and recomputed.
-  const int64_t budget = 1 << 20;
-  auto engine = make_cache_engine(tiny_model(), {"1MiB", "0", std::nullopt});
+  // 512 KiB hot = 128 blocks of 4 KiB (f16 KV): the shared prompt (~36 blocks) plus ~9
+  // conversations' own ~8-block tails; 20 conversations need ~200 blocks, so tails are evicted
+  // and recomputed.
+  const int64_t budget = 512 << 10;
+  auto engine = make_cache_engine(tiny_model(), {"512KiB", "0", std::nullopt});
   int64_t cached = 0;
   for (int round = 0; round < 2; ++round) {
     for (size_t i = 0; i < prompts.size(); ++i) {
