@@ -140,6 +140,26 @@ inline void q6_unpack(const uint8_t* q, __m512i* wv) {
   wv[3] = _mm512_and_si512(top, m6);
 }
 
+// corr[s] = −32 · Σ of x's 16 quants of sub-block s (0..15) in super-block sb: the start value of
+// sub-block s's dots. Vector hadds over the 8 blocks' lsum (4-element sums), once per super-block
+// and row of x, instead of scalar sums in every sub-block's loop (7 uops per sub-block and row).
+inline void q6_corrections(const BlockQ8Act* xb, int32_t* corr) {
+  // Lane order after the two hadds of 4 blocks b..b+3: (b, b+1, b+2, b+3) for sub-block 2b·,
+  // then the same for 2b + 1; the permute puts them in sub-block order.
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int b0 = 0; b0 < 8; b0 += 4) {
+    __m256i l[4];
+    for (int j = 0; j < 4; ++j) {
+      l[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[b0 + j].lsum));
+    }
+    const __m256i h =
+        _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
+    const __m256i sums = _mm256_permutevar8x32_epi32(h, order);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + 2 * b0),
+                        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 5)));
+  }
+}
+
 template <int MR, int NG>
 void gemm_q6_k(const PackedGemm& a) {
   const size_t nsb = a.k / 256, gb = a.w_group_bytes;
@@ -166,6 +186,8 @@ void gemm_q6_k(const PackedGemm& a) {
     __m512i isum[MR][NG];
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
+    alignas(32) int32_t corr[MR][16];
+    for (int i = 0; i < MR; ++i) q6_corrections(x[i] + sb * 8, corr[i]);
     // kSub 16-element sub-blocks at a time, all NG groups' weight vectors unpacked first, so each
     // broadcast of x feeds NG dpbusd (one broadcast per dpbusd had cost 1.3 loads per dpbusd). With
     // one group (decode) two sub-blocks give two dpbusd chains, read in ascending order.
@@ -185,10 +207,8 @@ void gemm_q6_k(const PackedGemm& a) {
         for (int h = 0; h < kSub; ++h) {
           const int s = s0 + h;
           const BlockQ8Act& xb = per_group(x[i])[sb * 8 + s / 2];
-          const int32_t* ls = xb.lsum + 4 * (s % 2);
-          // −32 · Σ of x's 16 quants that meet the sub-block: the dot's start value.
-          const __m512i corr = _mm512_set1_epi32(-32 * (ls[0] + ls[1] + ls[2] + ls[3]));
-          for (int g = 0; g < NG; ++g) d[h][g] = corr;
+          const __m512i c = _mm512_set1_epi32(corr[i][s]);
+          for (int g = 0; g < NG; ++g) d[h][g] = c;
           xq[h] = xb.qs + 16 * (s % 2);
         }
         for (int v = 0; v < 4; ++v) {
