@@ -116,10 +116,10 @@ void qk_block(const float* const* q, const float* kt, int d, float scale, int v0
 
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
 // vectors of 8 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
-// row stride dp).
-template <int RB, int DV>
-void pv_block(float* acc, int dp, const float* p, const float* alpha, const float* const* vr,
-              int e0, int c) {
+// row stride dp). T = uint16_t rows (read in place) are widened as they are loaded.
+template <int RB, int DV, class T>
+void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* const* vr, int e0,
+              int c) {
   __m256 o[RB][DV];
   for (int r = 0; r < RB; ++r) {
     const __m256 a = _mm256_set1_ps(alpha[r]);
@@ -127,7 +127,7 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const floa
   }
   for (int j = 0; j < c; ++j) {
     __m256 x[DV];
-    for (int v = 0; v < DV; ++v) x[v] = _mm256_loadu_ps(vr[j] + e0 + 8 * v);
+    for (int v = 0; v < DV; ++v) x[v] = load8(vr[j] + e0 + 8 * v, 8);
     for (int r = 0; r < RB; ++r) {
       const __m256 pb = _mm256_broadcast_ss(p + r * kChunk + j);
       for (int v = 0; v < DV; ++v) o[r][v] = _mm256_fmadd_ps(pb, x[v], o[r][v]);
@@ -138,7 +138,8 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const floa
 }
 
 using QkFn = void (*)(const float* const*, const float*, int, float, int, float*);
-using PvFn = void (*)(float*, int, const float*, const float*, const float* const*, int, int);
+template <class T>
+using PvFn = void (*)(float*, int, const float*, const float*, const T* const*, int, int);
 // Indexed [rows - 1][vectors - 1].
 constexpr QkFn kQk[kRb][2] = {
     {qk_block<1, 1>, qk_block<1, 2>},
@@ -146,11 +147,12 @@ constexpr QkFn kQk[kRb][2] = {
     {qk_block<3, 1>, qk_block<3, 2>},
     {qk_block<4, 1>, qk_block<4, 2>},
 };
-constexpr PvFn kPv[kRb][2] = {
-    {pv_block<1, 1>, pv_block<1, 2>},
-    {pv_block<2, 1>, pv_block<2, 2>},
-    {pv_block<3, 1>, pv_block<3, 2>},
-    {pv_block<4, 1>, pv_block<4, 2>},
+template <class T>
+constexpr PvFn<T> kPv[kRb][2] = {
+    {pv_block<1, 1, T>, pv_block<1, 2, T>},
+    {pv_block<2, 1, T>, pv_block<2, 2, T>},
+    {pv_block<3, 1, T>, pv_block<3, 2, T>},
+    {pv_block<4, 1, T>, pv_block<4, 2, T>},
 };
 
 // One row's online-softmax step over its c_r (>= 1) scores of the chunk: scores become weights
@@ -202,10 +204,11 @@ struct Vec {
   static float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
     return avx2::softmax_row(s, c_r, nv_pad, mx, sum);
   }
-  static void pv(int n, float* acc, int dp, const float* p, const float* alpha,
-                 const float* const* vr, int c) {
+  template <class T>
+  static void pv(int n, float* acc, int dp, const float* p, const float* alpha, const T* const* vr,
+                 int c) {
     for (int v0 = 0; v0 < dp / 8; v0 += 2) {
-      kPv[n - 1][std::min(2, dp / 8 - v0) - 1](acc + 8 * v0, dp, p, alpha, vr, 8 * v0, c);
+      kPv<T>[n - 1][std::min(2, dp / 8 - v0) - 1](acc + 8 * v0, dp, p, alpha, vr, 8 * v0, c);
     }
   }
   static void store_row(const float* acc, float inv_sum, int d, float* out) {

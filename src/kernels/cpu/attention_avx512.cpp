@@ -27,6 +27,12 @@ inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps
 inline __m512 load16(const uint16_t* p, __mmask16 m) {
   return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
+// Whole vectors: plain loads (a masked load, even with a constant full mask, ran prefill
+// attention 1.7x slower here).
+inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+inline __m512 load16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
 
 // In-register 16×16 transpose: r[i] lane e becomes r[e] lane i.
 inline void transpose16(__m512 r[16]) {
@@ -103,10 +109,10 @@ void qk_block(const float* const* q, const float* kt, int d, float scale, float*
 
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
 // vectors of 16 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
-// row stride dp).
-template <int RB, int DV>
-void pv_block(float* acc, int dp, const float* p, const float* alpha, const float* const* vr,
-              int e0, int c) {
+// row stride dp). T = uint16_t rows (read in place) are widened as they are loaded.
+template <int RB, int DV, class T>
+void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* const* vr, int e0,
+              int c) {
   __m512 o[RB][DV];
   for (int r = 0; r < RB; ++r) {
     const __m512 a = _mm512_set1_ps(alpha[r]);
@@ -114,7 +120,7 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const floa
   }
   for (int j = 0; j < c; ++j) {
     __m512 x[DV];
-    for (int v = 0; v < DV; ++v) x[v] = _mm512_loadu_ps(vr[j] + e0 + 16 * v);
+    for (int v = 0; v < DV; ++v) x[v] = load16(vr[j] + e0 + 16 * v);
     for (int r = 0; r < RB; ++r) {
       const __m512 pb = _mm512_set1_ps(p[r * kChunk + j]);
       for (int v = 0; v < DV; ++v) o[r][v] = _mm512_fmadd_ps(pb, x[v], o[r][v]);
@@ -125,7 +131,8 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const floa
 }
 
 using QkFn = void (*)(const float* const*, const float*, int, float, float*);
-using PvFn = void (*)(float*, int, const float*, const float*, const float* const*, int, int);
+template <class T>
+using PvFn = void (*)(float*, int, const float*, const float*, const T* const*, int, int);
 // Indexed [rows - 1][vectors - 1].
 constexpr QkFn kQk[kRb][kNv] = {
     {qk_block<1, 1>, qk_block<1, 2>, qk_block<1, 3>, qk_block<1, 4>},
@@ -133,11 +140,12 @@ constexpr QkFn kQk[kRb][kNv] = {
     {qk_block<3, 1>, qk_block<3, 2>, qk_block<3, 3>, qk_block<3, 4>},
     {qk_block<4, 1>, qk_block<4, 2>, qk_block<4, 3>, qk_block<4, 4>},
 };
-constexpr PvFn kPv[kRb][4] = {
-    {pv_block<1, 1>, pv_block<1, 2>, pv_block<1, 3>, pv_block<1, 4>},
-    {pv_block<2, 1>, pv_block<2, 2>, pv_block<2, 3>, pv_block<2, 4>},
-    {pv_block<3, 1>, pv_block<3, 2>, pv_block<3, 3>, pv_block<3, 4>},
-    {pv_block<4, 1>, pv_block<4, 2>, pv_block<4, 3>, pv_block<4, 4>},
+template <class T>
+constexpr PvFn<T> kPv[kRb][4] = {
+    {pv_block<1, 1, T>, pv_block<1, 2, T>, pv_block<1, 3, T>, pv_block<1, 4, T>},
+    {pv_block<2, 1, T>, pv_block<2, 2, T>, pv_block<2, 3, T>, pv_block<2, 4, T>},
+    {pv_block<3, 1, T>, pv_block<3, 2, T>, pv_block<3, 3, T>, pv_block<3, 4, T>},
+    {pv_block<4, 1, T>, pv_block<4, 2, T>, pv_block<4, 3, T>, pv_block<4, 4, T>},
 };
 
 // One row's online-softmax step over its c_r (>= 1) scores of the chunk: scores become weights
@@ -186,10 +194,11 @@ struct Vec {
   static float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
     return avx512::softmax_row(s, c_r, nv_pad, mx, sum);
   }
-  static void pv(int n, float* acc, int dp, const float* p, const float* alpha,
-                 const float* const* vr, int c) {
+  template <class T>
+  static void pv(int n, float* acc, int dp, const float* p, const float* alpha, const T* const* vr,
+                 int c) {
     for (int v0 = 0; v0 < dp / 16; v0 += 4) {
-      kPv[n - 1][std::min(4, dp / 16 - v0) - 1](acc + 16 * v0, dp, p, alpha, vr, 16 * v0, c);
+      kPv<T>[n - 1][std::min(4, dp / 16 - v0) - 1](acc + 16 * v0, dp, p, alpha, vr, 16 * v0, c);
     }
   }
   static void store_row(const float* acc, float inv_sum, int d, float* out) {

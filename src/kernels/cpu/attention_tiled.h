@@ -118,11 +118,8 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     // than it saves. Read in place by several row blocks, rows 1–4 KiB apart share a few L1
     // sets and keep missing (copying: prefill 10–15% faster in bench_kernels --attention, one
     // thread). Same values either way, so the same bits.
-    const float* const* vr = sc.vrow;
-    if constexpr (std::is_same_v<T, float>) {
-      if (d == dp && nr - r0 <= kTileRb) vr = vrow[cur];
-    }
-    if (vr == sc.vrow) V::widen_v(vrow[cur], c, d, dp, sc.vf);
+    const bool in_place = d == dp && nr - r0 <= kTileRb;
+    if (!in_place) V::widen_v(vrow[cur], c, d, dp, sc.vf);
     for (int rb = r0; rb < nr; rb += kTileRb) {
       const int n = std::min(kTileRb, nr - rb);
       // The block's last row belongs to its latest query: the most positions of the block.
@@ -133,7 +130,11 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
         const int c_r = std::min(c, valid[r / nh] - p0);
         alpha[r] = V::softmax_row(sc.s + r * kTileChunk, c_r, nv, mx[r], sum[r]);
       }
-      V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, vr, c_blk);
+      if (in_place) {
+        V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, vrow[cur], c_blk);
+      } else {
+        V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, sc.vrow, c_blk);
+      }
     }
   }
   for (int r = 0; r < nr; ++r) {
