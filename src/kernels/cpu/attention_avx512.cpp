@@ -107,6 +107,97 @@ void qk_block(const float* const* q, const float* kt, int d, float scale, float*
       _mm512_storeu_ps(s + r * kChunk + 16 * v, _mm512_mul_ps(acc[r][v], sc));
 }
 
+// Reduces 16 accumulators at once: lane j of the result is the sum of the 16 lanes of acc[j],
+// always in the same tree (lane i + lane i+8, then i + i+4, i + i+2, i + i+1) however many of
+// the 16 are in use, so a score has the same bits in every tile shape. The network's input i is
+// acc[4·(i % 4) + i / 4]: its output lane 4m + k comes from input 4k + m. The loops are unrolled
+// by pragma so that GCC keeps acc in registers (without, it kept a copy on the stack).
+__attribute__((always_inline)) inline __m512 reduce16(const __m512 (&acc)[16]) {
+  __m512 b[8], c[4], d[2];
+#pragma GCC unroll 8
+  for (int m = 0; m < 8; ++m) {
+    const __m512 x = acc[4 * ((2 * m) % 4) + m / 2], y = acc[4 * ((2 * m + 1) % 4) + m / 2];
+    b[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x44), _mm512_shuffle_f32x4(x, y, 0xee));
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    c[m] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * m], b[2 * m + 1], 0x88),
+                         _mm512_shuffle_f32x4(b[2 * m], b[2 * m + 1], 0xdd));
+  }
+#pragma GCC unroll 2
+  for (int m = 0; m < 2; ++m) {
+    d[m] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * m], c[2 * m + 1], 0x44),
+                         _mm512_shuffle_ps(c[2 * m], c[2 * m + 1], 0xee));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88), _mm512_shuffle_ps(d[0], d[1], 0xdd));
+}
+
+// K rows past the chunk's valid positions: their scores are computed (as 0) and never used.
+template <class T>
+const T* zero_row() {
+  alignas(64) static const T zeros[kMaxHeadDim] = {};
+  return zeros;
+}
+
+// acc[r·NP + p] += q[r][e0..] · K[p][e0..] lane by lane, for one vector of the head.
+template <int RB, int NP, bool kTail, class T>
+__attribute__((always_inline)) inline void qk_step(const float* const* q, const T* const* kr,
+                                                   int e0, __mmask16 m, __m512 (&acc)[16]) {
+  __m512 qv[RB];
+#pragma GCC unroll 4
+  for (int r = 0; r < RB; ++r) {
+    qv[r] = kTail ? _mm512_maskz_loadu_ps(m, q[r] + e0) : _mm512_loadu_ps(q[r] + e0);
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p) {
+    const __m512 k = kTail ? load16(kr[p] + e0, m) : load16(kr[p] + e0);
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) acc[r * NP + p] = _mm512_fmadd_ps(qv[r], k, acc[r * NP + p]);
+  }
+}
+
+// s[r][j0 + p] = scale · score(q[r], K[j0 + p]) for RB rows × NP positions (RB·NP <= 16), where
+// score(q, k) is 16 lanes of fma chains over the head's vectors in order (lane l: elements
+// l, 16 + l, ...; lanes past d are zero), summed by reduce16's tree. K rows are read in place
+// (T = uint16_t rows are widened as they are loaded); rows from c on count as zero.
+template <int RB, int NP, class T>
+void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, float scale,
+             float* s) {
+  static_assert(RB * NP <= 16 && 16 % NP == 0);
+  __m512 acc[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+  const T* kr[NP];
+  for (int p = 0; p < NP; ++p) kr[p] = j0 + p < c ? krow[j0 + p] : zero_row<T>();
+  int e0 = 0;
+  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, e0, 0xffff, acc);
+  if (e0 < d) qk_step<RB, NP, true>(q, kr, e0, tail_mask(d - e0), acc);
+  // Score j = r·NP + p comes out in lane j.
+  const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));
+  if constexpr (NP == 16) {
+    _mm512_storeu_ps(s + j0, sums);
+  } else if constexpr (NP == 8) {
+    for (int r = 0; r < RB; ++r) {
+      _mm256_storeu_pd(reinterpret_cast<double*>(s + r * kChunk + j0),
+                       _mm512_extractf64x4_pd(_mm512_castps_pd(sums), r));
+    }
+  } else {
+    const __m128 l[4] = {_mm512_extractf32x4_ps(sums, 0), _mm512_extractf32x4_ps(sums, 1),
+                         _mm512_extractf32x4_ps(sums, 2), _mm512_extractf32x4_ps(sums, 3)};
+    for (int r = 0; r < RB; ++r) _mm_storeu_ps(s + r * kChunk + j0, l[r]);
+  }
+}
+
+template <int RB, class T>
+void qk_rows(const float* const* q, const T* const* krow, int c, int d, float scale, float* s) {
+  constexpr int kNp = RB == 1 ? 16 : RB == 2 ? 8 : 4;
+  for (int j0 = 0; j0 < c; j0 += kNp) qk_tile<RB, kNp>(q, krow, j0, c, d, scale, s);
+}
+template <class T>
+using QkRowsFn = void (*)(const float* const*, const T* const*, int, int, float, float*);
+template <class T>
+constexpr QkRowsFn<T> kQkRows[kRb] = {qk_rows<1, T>, qk_rows<2, T>, qk_rows<3, T>, qk_rows<4, T>};
+
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
 // vectors of 16 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
 // row stride dp). T = uint16_t rows (read in place) are widened as they are loaded.
@@ -186,6 +277,11 @@ struct Vec {
   template <class T>
   static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
     avx512::widen_v(vrow, c, d, dp, vf);
+  }
+  template <class T>
+  static void qk_rows(int n, const float* const* q, const T* const* krow, int c, int d, float scale,
+                      float* s) {
+    kQkRows<T>[n - 1](q, krow, c, d, scale, s);
   }
   static void qk(int n, int nv, const float* const* q, const float* kt, int d, float scale,
                  float* s) {

@@ -4,18 +4,27 @@
 // different ISAs can never be mixed.
 //
 // A task is (tile of consecutive queries × run of heads sharing one KV head), so each K/V row of a
-// chunk is widened once and used by every (query, head) row of the tile. Scores use vertical FMAs
-// over a transposed K chunk (lanes = KV positions); the running outputs are register-blocked over
-// rows. V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes):
-//   transpose_k<T>(krow, c, d, dp, kt)  kt[e * kChunk + j] = K[j][e], zero for c <= j <
-//   kLanes·⌈c/kLanes⌉ widen_v<T>(vrow, c, d, dp, vf)      vf[j * dp + e] = V[j][e] as f32, zero for
-//   d <= e < dp qk(n, nv, q, kt, d, scale, s)       s[r][l] = scale · Σ_e q[r][e]·kt[e][l] for n
-//   rows and nv
-//                                       vectors of lanes, one fma per e in order from 0
+// chunk is widened once and used by every (query, head) row of the tile; the running outputs are
+// register-blocked over rows. Scores come one of two ways, fixed by head_dim (so decode and
+// prefill of one model always share one arithmetic):
+//   * head_dim < kRowsMinHeadDim, or V without qk_rows: vertical FMAs over a transposed K chunk
+//     (lanes = KV positions), one fma chain per score over e in order;
+//   * otherwise (AVX-512): q and K rows as they are (lanes along the head), 16 fma chains per
+//     score reduced in a fixed tree. No transpose: decode reads K in place, and at 2048 positions
+//     a qwen06b decode step ran 20% faster. With head_dim 64 the reduction cost prefill at depth
+//     13% (llama1b pp512 after 1536 positions), hence the threshold.
+// V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes):
+//   transpose_k<T>(krow, c, d, dp, kt)   kt[e * kChunk + j] = K[j][e], zero for c <= j <
+//                                        kLanes·⌈c/kLanes⌉
+//   widen_v<T>(rows, c, d, dp, out)      out[j * dp + e] = rows[j][e] as f32, zero for d <= e < dp
+//   qk(n, nv, q, kt, d, scale, s)        s[r][l] = scale · Σ_e q[r][e]·kt[e][l] for n rows and nv
+//                                        vectors of lanes, one fma per e in order from 0
+//   qk_rows<T>(n, q, krow, c, d, scale, s)  (optional) s[r][j] = scale · score(q[r], krow[j]) for
+//                                        j < c, rows read in place
 //   softmax_row(s, c_r, nv_pad, mx, sum) the online-softmax step (below), returns alpha
-//   pv(n, acc, dp, p, alpha, vr, c)     acc[r] = acc[r]·alpha[r], then one fma per position j < c
-//                                       in order, acc[r] += p[r][j]·vr[j], over all dp lanes
-//   store_row(acc, inv, d, out)         out[e] = acc[e] · inv for e < d
+//   pv<T>(n, acc, dp, p, alpha, vr, c)   acc[r] = acc[r]·alpha[r], then one fma per position j < c
+//                                        in order, acc[r] += p[r][j]·vr[j], over all dp lanes
+//   store_row(acc, inv, d, out)          out[e] = acc[e] · inv for e < d
 #pragma once
 
 #include <xmmintrin.h>  // _mm_prefetch (each ISA file includes its own intrinsics first)
@@ -32,13 +41,16 @@
 namespace runnel::kernels::cpu {
 namespace {
 
-constexpr int kTileChunk = 64;    // KV positions per step; steps start at multiples of it
-constexpr int kTileMaxRows = 64;  // (query, head) rows per tile
-constexpr int kTileRb = 4;        // rows per register block
+constexpr int kTileChunk = 64;        // KV positions per step; steps start at multiples of it
+constexpr int kTileMaxRows = 64;      // (query, head) rows per tile
+constexpr int kTileRb = 4;            // rows per register block
+constexpr int kRowsMinHeadDim = 128;  // see attention_tile
 
 // Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
 struct TileScratch {
   alignas(64) float kt[kMaxHeadDim * kTileChunk];
+  alignas(64) float kf[kTileChunk * kMaxHeadDim];
+  const float* krow[kTileChunk];
   alignas(64) float vf[kTileChunk * kMaxHeadDim];
   alignas(64) float acc[kTileMaxRows * kMaxHeadDim];
   alignas(64) float s[kTileMaxRows * kTileChunk];
@@ -66,7 +78,15 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       qrow[t * nh + h] = a.q + (static_cast<size_t>(i0 + t) * a.n_heads + h0 + h) * d;
     }
   }
-  for (int j = 0; j < kTileChunk; ++j) sc.vrow[j] = sc.vf + j * dp;
+  for (int j = 0; j < kTileChunk; ++j) {
+    sc.vrow[j] = sc.vf + j * dp;
+    sc.krow[j] = sc.kf + j * dp;
+  }
+  // Scores by rows (V::qk_rows: q and K rows as they are, lanes along the head, a reduction
+  // per score) for head_dim >= kRowsMinHeadDim where V has it; else over a transposed K chunk.
+  // Fixed per shape, so decode and prefill of one model always use the same arithmetic.
+  constexpr bool kHasRows = requires { &V::template qk_rows<T>; };
+  const bool by_rows = kHasRows && d >= kRowsMinHeadDim;
   float mx[kTileMaxRows], sum[kTileMaxRows], alpha[kTileMaxRows];
   for (int r = 0; r < nr; ++r) {
     mx[r] = -std::numeric_limits<float>::infinity();
@@ -109,7 +129,7 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       prefetch(krow[cur ^ 1], c_next);
       prefetch(vrow[cur ^ 1], c_next);
     }
-    V::transpose_k(krow[cur], c, d, dp, sc.kt);
+    if (!by_rows) V::transpose_k(krow[cur], c, d, dp, sc.kt);
     int t0 = 0;  // first query of the tile that sees a position of this chunk
     while (valid[t0] <= p0) ++t0;
     const int r0 = t0 * nh;
@@ -120,12 +140,19 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     // thread). Same values either way, so the same bits.
     const bool in_place = d == dp && nr - r0 <= kTileRb;
     if (!in_place) V::widen_v(vrow[cur], c, d, dp, sc.vf);
+    const bool k_in_place = nr - r0 <= kTileRb;
+    if (by_rows && !k_in_place) V::widen_v(krow[cur], c, d, dp, sc.kf);
     for (int rb = r0; rb < nr; rb += kTileRb) {
       const int n = std::min(kTileRb, nr - rb);
       // The block's last row belongs to its latest query: the most positions of the block.
       const int c_blk = std::min(c, valid[(rb + n - 1) / nh] - p0);
       const int nv = (c_blk + kL - 1) / kL;
-      V::qk(n, nv, qrow + rb, sc.kt, d, a.scale, sc.s + rb * kTileChunk);
+      float* s = sc.s + rb * kTileChunk;
+      if constexpr (kHasRows) {
+        if (by_rows && k_in_place) V::qk_rows(n, qrow + rb, krow[cur], c_blk, d, a.scale, s);
+        if (by_rows && !k_in_place) V::qk_rows(n, qrow + rb, sc.krow, c_blk, d, a.scale, s);
+      }
+      if (!by_rows) V::qk(n, nv, qrow + rb, sc.kt, d, a.scale, s);
       for (int r = rb; r < rb + n; ++r) {
         const int c_r = std::min(c, valid[r / nh] - p0);
         alpha[r] = V::softmax_row(sc.s + r * kTileChunk, c_r, nv, mx[r], sum[r]);
