@@ -1,6 +1,7 @@
 // AVX-512 primitives (16 lanes) for the tiled flash-attention loop of attention_tiled.h, which
 // describes the design and the bit-identity invariant: the K chunk transpose, V widening,
-// register-blocked QK (4 rows × 4 vectors) and PV (4 rows × 4 vectors) blocks, and the per-row
+// register-blocked QK (4 rows × 4 vectors) and PV (4 rows × 4 vectors) blocks, QK by rows for
+// head_dim >= 128 (16 accumulators of rows × positions, reduce16's fixed tree), and the per-row
 // online softmax.
 #include <algorithm>
 #include <cmath>
@@ -177,9 +178,10 @@ void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, 
   if constexpr (NP == 16) {
     _mm512_storeu_ps(s + j0, sums);
   } else if constexpr (NP == 8) {
-    for (int r = 0; r < RB; ++r) {
-      _mm256_storeu_pd(reinterpret_cast<double*>(s + r * kChunk + j0),
-                       _mm512_extractf64x4_pd(_mm512_castps_pd(sums), r));
+    const __m512d h = _mm512_castps_pd(sums);
+    _mm256_storeu_pd(reinterpret_cast<double*>(s + j0), _mm512_extractf64x4_pd(h, 0));
+    if (RB > 1) {
+      _mm256_storeu_pd(reinterpret_cast<double*>(s + kChunk + j0), _mm512_extractf64x4_pd(h, 1));
     }
   } else {
     const __m128 l[4] = {_mm512_extractf32x4_ps(sums, 0), _mm512_extractf32x4_ps(sums, 1),
