@@ -1,6 +1,7 @@
 // attention: every ISA (and the scalar reference) against a naive double-precision attention that
 // materializes the scores; GQA/MQA, several queries at an offset, blocks that do not divide n_kv,
-// f16 KV, long contexts spanning many chunks, head_dim >= 128 (scores by rows) with a ragged tail;
+// f16 KV, long contexts spanning many chunks, queries past position 1024 with head_dim >= 128
+// (scores by rows) with a ragged tail and tiles straddling that position;
 // bit-identical across thread counts, and each query's output the same bits whether computed
 // alone (decode), in one big prefill call or in chunks.
 #include "kernels/cpu/attention.h"
@@ -134,18 +135,19 @@ std::vector<float> run(KvSetup& s, ThreadPool& pool) {
 
 const Case kCases[] = {
     // n_q, heads, kv_heads, head_dim, block_tokens, n_kv, q_pos0, kv
-    {1, 4, 4, 16, 16, 1, 0, DType::kF32},       // first token
-    {1, 8, 2, 64, 16, 37, 36, DType::kF32},     // decode, GQA, ragged last block
-    {5, 8, 2, 33, 7, 45, 40, DType::kF32},      // prefill chunk at an offset, odd head_dim
-    {6, 6, 1, 17, 3, 6, 0, DType::kF16},        // MQA prompt, f16
-    {3, 4, 2, 128, 16, 300, 297, DType::kF16},  // long context, many chunks
-    {7, 6, 2, 136, 16, 90, 83, DType::kF32},    // scores by rows (head_dim >= 128), ragged tail
-    {4, 2, 1, 1, 5, 10, 3, DType::kF32},        // head_dim 1; n_kv < q_pos0 + n_q: clipped
-    {2, 4, 4, 35, 64, 130, 128, DType::kF32},   // block larger than a chunk
-    {3, 16, 1, 8, 4, 3, 0, DType::kF16},        // group of 16 (> heads per task)
-    {40, 8, 2, 64, 16, 90, 50, DType::kF16},    // prefill tiles across a KV chunk boundary
-    {19, 6, 2, 24, 5, 75, 56, DType::kF32},     // group 3, ragged row blocks and tiles
-    {2, 64, 1, 16, 8, 2, 0, DType::kF32},       // group of 64 (> rows per tile)
+    {1, 4, 4, 16, 16, 1, 0, DType::kF32},         // first token
+    {1, 8, 2, 64, 16, 37, 36, DType::kF32},       // decode, GQA, ragged last block
+    {5, 8, 2, 33, 7, 45, 40, DType::kF32},        // prefill chunk at an offset, odd head_dim
+    {6, 6, 1, 17, 3, 6, 0, DType::kF16},          // MQA prompt, f16
+    {3, 4, 2, 128, 16, 300, 297, DType::kF16},    // long context, many chunks
+    {7, 6, 2, 136, 16, 1030, 1023, DType::kF32},  // queries past 1024 with head_dim >= 128:
+                                                  // scores by rows, ragged head tail
+    {4, 2, 1, 1, 5, 10, 3, DType::kF32},          // head_dim 1; n_kv < q_pos0 + n_q: clipped
+    {2, 4, 4, 35, 64, 130, 128, DType::kF32},     // block larger than a chunk
+    {3, 16, 1, 8, 4, 3, 0, DType::kF16},          // group of 16 (> heads per task)
+    {40, 8, 2, 64, 16, 90, 50, DType::kF16},      // prefill tiles across a KV chunk boundary
+    {19, 6, 2, 24, 5, 75, 56, DType::kF32},       // group 3, ragged row blocks and tiles
+    {2, 64, 1, 16, 8, 2, 0, DType::kF32},         // group of 64 (> rows per tile)
 };
 
 TEST(Attention, MatchesNaiveForEveryIsa) {
@@ -209,11 +211,11 @@ TEST(Attention, QueryBitsDoNotDependOnTheCall) {
   // n_q, heads, kv_heads, head_dim, block_tokens, n_kv (= q_pos0 + n_q), q_pos0, kv: groups of
   // 1..8, head_dim not a multiple of 16, tiles straddling KV chunks and the causal boundary.
   const Case cases[] = {
-      {70, 8, 2, 64, 16, 75, 5, DType::kF16},     {45, 8, 8, 40, 7, 105, 60, DType::kF32},
-      {37, 16, 2, 17, 16, 137, 100, DType::kF16}, {50, 6, 2, 128, 16, 63, 13, DType::kF32},
-      {33, 16, 8, 128, 16, 123, 90, DType::kF16}, {20, 7, 1, 33, 5, 20, 0, DType::kF16},
-      {9, 2, 2, 1, 3, 200, 191, DType::kF32},     {40, 12, 4, 136, 16, 110, 70, DType::kF16},
-      {70, 2, 1, 128, 16, 140, 70, DType::kF32},
+      {70, 8, 2, 64, 16, 75, 5, DType::kF16},      {45, 8, 8, 40, 7, 105, 60, DType::kF32},
+      {37, 16, 2, 17, 16, 137, 100, DType::kF16},  {50, 6, 2, 128, 16, 63, 13, DType::kF32},
+      {33, 16, 8, 128, 16, 123, 90, DType::kF16},  {20, 7, 1, 33, 5, 20, 0, DType::kF16},
+      {9, 2, 2, 1, 3, 200, 191, DType::kF32},      {40, 12, 4, 136, 16, 1040, 1000, DType::kF16},
+      {70, 2, 1, 128, 16, 1060, 990, DType::kF32},  // straddles position 1024
   };
   std::mt19937 rng(11);
   ThreadPool pool1(1), pool2(2);

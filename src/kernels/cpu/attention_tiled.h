@@ -5,14 +5,16 @@
 //
 // A task is (tile of consecutive queries × run of heads sharing one KV head), so each K/V row of a
 // chunk is widened once and used by every (query, head) row of the tile; the running outputs are
-// register-blocked over rows. Scores come one of two ways, fixed by head_dim (so decode and
-// prefill of one model always share one arithmetic):
-//   * head_dim < kRowsMinHeadDim, or V without qk_rows: vertical FMAs over a transposed K chunk
-//     (lanes = KV positions), one fma chain per score over e in order;
+// register-blocked over rows. Scores come one of two ways, chosen per query by its position and
+// the shape alone (so a query gets the same arithmetic in a decode step and in any prefill):
+//   * vertical FMAs over a transposed K chunk (lanes = KV positions), one fma chain per score over
+//     e in order: queries before kRowsMinPos, head_dim < kRowsMinHeadDim, or V without qk_rows;
 //   * otherwise (AVX-512): q and K rows as they are (lanes along the head), 16 fma chains per
-//     score reduced in a fixed tree. No transpose: decode reads K in place, and at 2048 positions
-//     a qwen06b decode step ran 20% faster. With head_dim 64 the reduction cost prefill at depth
-//     13% (llama1b pp512 after 1536 positions), hence the threshold.
+//     score reduced in a fixed tree. No transpose, so decode reads K in place: qwen06b Q4_0 decode
+//     after 2048 positions 30.0 -> 42.9 tok/s. The reduction makes prefill attention ~18% slower
+//     (qwen06b pp512 after 1536 positions 367 -> 324 tok/s), hence only past position 1024,
+//     where decode's attention outweighs prefill's, and not for head_dim 64 (reduction ~70% of
+//     the FMAs).
 // V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes):
 //   transpose_k<T>(krow, c, d, dp, kt)   kt[e * kChunk + j] = K[j][e], zero for c <= j <
 //                                        kLanes·⌈c/kLanes⌉
@@ -44,7 +46,8 @@ namespace {
 constexpr int kTileChunk = 64;        // KV positions per step; steps start at multiples of it
 constexpr int kTileMaxRows = 64;      // (query, head) rows per tile
 constexpr int kTileRb = 4;            // rows per register block
-constexpr int kRowsMinHeadDim = 128;  // see attention_tile
+constexpr int kRowsMinHeadDim = 128;  // scores by rows: see attention_tile
+constexpr int kRowsMinPos = 1024;
 
 // Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
 struct TileScratch {
@@ -82,11 +85,16 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     sc.vrow[j] = sc.vf + j * dp;
     sc.krow[j] = sc.kf + j * dp;
   }
-  // Scores by rows (V::qk_rows: q and K rows as they are, lanes along the head, a reduction
-  // per score) for head_dim >= kRowsMinHeadDim where V has it; else over a transposed K chunk.
-  // Fixed per shape, so decode and prefill of one model always use the same arithmetic.
+  // Rows [rs, nr) take their scores by rows (V::qk_rows: q and K rows as they are, lanes along
+  // the head, a reduction per score): those of queries at positions >= kRowsMinPos, when
+  // head_dim >= kRowsMinHeadDim and V has qk_rows. The others use a transposed K chunk. The
+  // choice depends only on the query's position and the shape, so a query gets the same
+  // arithmetic in a decode step and in any prefill.
   constexpr bool kHasRows = requires { &V::template qk_rows<T>; };
-  const bool by_rows = kHasRows && d >= kRowsMinHeadDim;
+  int rs = nr;
+  if (kHasRows && d >= kRowsMinHeadDim) {
+    rs = nh * std::clamp(kRowsMinPos - (a.q_pos0 + i0), 0, nq);
+  }
   float mx[kTileMaxRows], sum[kTileMaxRows], alpha[kTileMaxRows];
   for (int r = 0; r < nr; ++r) {
     mx[r] = -std::numeric_limits<float>::infinity();
@@ -129,10 +137,10 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       prefetch(krow[cur ^ 1], c_next);
       prefetch(vrow[cur ^ 1], c_next);
     }
-    if (!by_rows) V::transpose_k(krow[cur], c, d, dp, sc.kt);
     int t0 = 0;  // first query of the tile that sees a position of this chunk
     while (valid[t0] <= p0) ++t0;
     const int r0 = t0 * nh;
+    if (r0 < rs) V::transpose_k(krow[cur], c, d, dp, sc.kt);
     // V rows are widened (and zero-padded to dp) into contiguous scratch, except f32 rows of a
     // whole number of vectors that only one row block reads (decode): the copy would cost more
     // than it saves. Read in place by several row blocks, rows 1–4 KiB apart share a few L1
@@ -140,10 +148,13 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     // thread). Same values either way, so the same bits.
     const bool in_place = d == dp && nr - r0 <= kTileRb;
     if (!in_place) V::widen_v(vrow[cur], c, d, dp, sc.vf);
-    const bool k_in_place = nr - r0 <= kTileRb;
-    if (by_rows && !k_in_place) V::widen_v(krow[cur], c, d, dp, sc.kf);
-    for (int rb = r0; rb < nr; rb += kTileRb) {
-      const int n = std::min(kTileRb, nr - rb);
+    // K rows for the by-rows rows: in place when one row block reads them (decode).
+    const bool k_in_place = nr - std::max(r0, rs) <= kTileRb;
+    if (rs < nr && !k_in_place) V::widen_v(krow[cur], c, d, dp, sc.kf);
+    // Register blocks of up to kTileRb rows, none spanning rs.
+    for (int rb = r0, n = 0; rb < nr; rb += n) {
+      const bool by_rows = rb >= rs;
+      n = std::min(kTileRb, (by_rows ? nr : rs) - rb);
       // The block's last row belongs to its latest query: the most positions of the block.
       const int c_blk = std::min(c, valid[(rb + n - 1) / nh] - p0);
       const int nv = (c_blk + kL - 1) / kL;
