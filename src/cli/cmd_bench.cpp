@@ -193,13 +193,13 @@ int run_bench(const BenchFlags& f) {
   const int threads = ThreadPool::global().n_threads();
   const char* variant = kernels::cpu::isa_name(kernels::cpu::active_isa());
 
-  // Bandwidth before and after the runs: the better one is the machine's ceiling in this run.
-  const double membw_before = probe_membw();
   const models::ModelConfig& mc = model->config();
   const int64_t capacity = f.depth + std::max(f.prompt, kDecodePrompt + f.gen);
   check(mc.context_length <= 0 || capacity <= mc.context_length, "bench", "-d ", f.depth,
         " plus the longer of -p and -n needs ", capacity, " positions; the model has ",
         mc.context_length);
+  // Bandwidth before and after the runs: the better one is the machine's ceiling in this run.
+  const double membw_before = probe_membw();
   models::KvCache cache(mc, capacity, kv_dtype);
   // Warm-up: touches every weight page once (mmapped files) and the kernels' scratch.
   array::eval(model->forward(bench_tokens(kDecodePrompt, vocab, 99), 0, cache, false));
