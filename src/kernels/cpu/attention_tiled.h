@@ -35,7 +35,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
@@ -47,7 +46,7 @@ constexpr int kTileChunk = 64;        // KV positions per step; steps start at m
 constexpr int kTileMaxRows = 64;      // (query, head) rows per tile
 constexpr int kTileRb = 4;            // rows per register block
 constexpr int kRowsMinHeadDim = 128;  // scores by rows: see attention_tile
-constexpr int kRowsMinPos = 1024;
+constexpr int kRowsMinPos = 1024;     // and for queries from this position on
 
 // Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
 struct TileScratch {
@@ -141,11 +140,11 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     while (valid[t0] <= p0) ++t0;
     const int r0 = t0 * nh;
     if (r0 < rs) V::transpose_k(krow[cur], c, d, dp, sc.kt);
-    // V rows are widened (and zero-padded to dp) into contiguous scratch, except f32 rows of a
-    // whole number of vectors that only one row block reads (decode): the copy would cost more
-    // than it saves. Read in place by several row blocks, rows 1–4 KiB apart share a few L1
-    // sets and keep missing (copying: prefill 10–15% faster in bench_kernels --attention, one
-    // thread). Same values either way, so the same bits.
+    // V rows are widened (and zero-padded to dp) into contiguous scratch, except rows of a whole
+    // number of vectors that only one row block reads (decode; f16 rows are then widened as pv
+    // loads them): the copy would cost more than it saves. Read in place by several row blocks,
+    // rows 1–4 KiB apart share a few L1 sets and keep missing (copying: prefill 10–15% faster in
+    // bench_kernels --attention, one thread). Same values either way, so the same bits.
     const bool in_place = d == dp && nr - r0 <= kTileRb;
     if (!in_place) V::widen_v(vrow[cur], c, d, dp, sc.vf);
     // K rows for the by-rows rows: in place when one row block reads them (decode).

@@ -144,8 +144,8 @@ inline void q6_unpack(const uint8_t* q, __m512i* wv) {
 // sub-block s's dots. Vector hadds over the 8 blocks' lsum (4-element sums), once per super-block
 // and row of x, instead of scalar sums in every sub-block's loop (7 uops per sub-block and row).
 inline void q6_corrections(const BlockQ8Act* xb, int32_t* corr) {
-  // Lane order after the two hadds of 4 blocks b..b+3: (b, b+1, b+2, b+3) for sub-block 2b·,
-  // then the same for 2b + 1; the permute puts them in sub-block order.
+  // After the two hadds over blocks b0..b0+3, lanes 0-3 hold their first sub-blocks' sums (2b)
+  // and lanes 4-7 their second ones' (2b + 1); the permute puts them in sub-block order.
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int b0 = 0; b0 < 8; b0 += 4) {
     __m256i l[4];
