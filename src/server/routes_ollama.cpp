@@ -238,7 +238,8 @@ void metrics_route(ServerContext& ctx, httplib::Response& res) {
           m.generated_tokens.load());
   counter("runnel_runner_starts_total", "Runner processes started.", "counter",
           ctx.scheduler.n_starts.load());
-  counter("runnel_runner_crashes_total", "Runner processes that exited unexpectedly.", "counter",
+  counter("runnel_runner_crashes_total",
+          "Runner processes that exited unexpectedly or stopped answering.", "counter",
           ctx.scheduler.n_crashes.load());
   auto loaded = ctx.scheduler.loaded();
   counter("runnel_models_loaded", "Models loaded now.", "gauge",

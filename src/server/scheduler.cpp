@@ -252,7 +252,10 @@ void Scheduler::report_broken(const Lease& lease) {
   auto it = runners_.find(key_of(lease.entry_->model));
   if (it != runners_.end() && it->second == lease.entry_) {
     if (!reap_locked(*it->second)) {
-      // Alive but unreachable: restart it.
+      // Unreachable but not yet reaped: a killed runner closes its sockets before it becomes a
+      // zombie, so this is usually a crash still in progress. Either way it failed a request:
+      // count it, and stop it (the monitor reaps it).
+      ++n_crashes;
       stop_locked(it->second);
     } else {
       it->second->state = RunnerEntry::State::kGone;

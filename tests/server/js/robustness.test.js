@@ -73,7 +73,8 @@ test('client disconnect mid-prefill (streaming or not) cancels within one step',
     assert.ok(await waitFor(async () => (await server.metric('runnel_runner_cancelled_total')) === before + 1, 1500),
       `stream=${stream}: not cancelled`);
     assert.ok(await waitFor(runnerIdle, 1000));
-    assert.ok(Date.now() - t0 < 500, `stream=${stream}: cancel took ${Date.now() - t0} ms`);
+    // Well inside the 2 s prefill, with room for a loaded CI machine.
+    assert.ok(Date.now() - t0 < 1000, `stream=${stream}: cancel took ${Date.now() - t0} ms`);
   }
 });
 
