@@ -64,11 +64,12 @@ TEST(PackedKQuants, TypesAndPreference) {
     EXPECT_TRUE(matmul_supports(DType::kQ6_KR16));
   }
   {
-    // AVX2 packs Q4_K (its r16 kernel beats GGML's layout) but keeps Q6_K in GGML's layout.
+    // AVX2 packs both (its r16 kernels beat GGML's layout).
     IsaScope scope(Isa::kAvx2);
     if (scope.ok()) {
       EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 2048, 2048), DType::kQ4_KR16);
-      EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 64, 256), DType::kQ6_K);
+      EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 64, 256), DType::kQ6_KR16);
+      EXPECT_EQ(preferred_weight_type(DType::kQ6_K, 72, 256), DType::kQ6_K);  // 72 % 16 != 0
     }
   }
   IsaScope scope(Isa::kAvx512);

@@ -86,16 +86,17 @@ std::vector<uint16_t> random_f16(size_t n, uint32_t seed, float lo, float hi) {
 }
 
 TEST(WeightSource, GgufPagesUnderAPackedMatrixAreReleased) {
-  // Q8_0 blocks with a valid f16 scale and random quants.
+  // Q4_0 (packed by both the AVX2 and the AVX-512 kernels) blocks with a valid f16 scale and
+  // random quants.
   const size_t blocks = static_cast<size_t>(kRows * kCols / 32);
-  std::vector<uint8_t> q = random_bytes(blocks * 34, 1);
+  std::vector<uint8_t> q = random_bytes(blocks * 18, 1);
   for (size_t b = 0; b < blocks; ++b) {
     const uint16_t d = f32_to_f16(0.01f + 0.001f * static_cast<float>(b % 5));
-    std::memcpy(q.data() + 34 * b, &d, 2);
+    std::memcpy(q.data() + 18 * b, &d, 2);
   }
   formats::GgufWriter g;
   g.set_string("general.architecture", "llama");
-  g.add_tensor("blk.0.ffn_down.weight", DType::kQ8_0, {kRows, kCols}, q.data(), q.size());
+  g.add_tensor("blk.0.ffn_down.weight", DType::kQ4_0, {kRows, kCols}, q.data(), q.size());
   const std::string path = runnel::testing::make_temp_dir("weights") + "/m.gguf";
   g.write(path, 4096);
   auto w = WeightSource::from_gguf(formats::GgufFile::open(path));

@@ -1,11 +1,19 @@
-// AVX2 kernel for the Q4_KR16 layout (packed_kquants.h), over the tile loop of packed_dot_avx2.h.
+// AVX2 kernels for the Q4_KR16 and Q6_KR16 layouts (packed_kquants.h), over the tile loop of
+// packed_dot_avx2.h.
 // Same arithmetic as the scalar reference (packed_kquants.cpp), bit for bit: per super-block and
 // row the exact int32 isum = Σ_j sc_j · dot_j and imin = Σ_j m_j · Σq_x[j], then
 // acc = fma(float(isum), d · d_x, acc) and acc = fma(float(imin), dmin · -d_x, acc).
 // A sub-block's dot is summed in int16 lanes (vpmaddubsw of nibbles and int8 x: 16 products of at
 // most 15 · 127 per lane, below 32767), and one vpmaddwd by the row's scale (in both int16 halves
 // of its lane) gives sc_j · dot_j in int32, so no 32-bit multiply is needed; the mins pair two
-// sub-blocks per vpmaddwd (m ≤ 63, |Σq_x| ≤ 32 · 127 fit int16). Q6_K keeps GGML's layout on AVX2.
+// sub-blocks per vpmaddwd (m ≤ 63, |Σq_x| ≤ 32 · 127 fit int16).
+// Q6_KR16: the same int32 isum = Σ_s sc_s · Σ_e (q_e − 32) · x_e, computed as
+// Σ_s sc_s · Σ_e q_e · x_e − 32 · Σ_s sc_s · Σx_s. vpmaddubsw takes the unsigned 6-bit quants (the
+// three loads and the fourth vector made of their top bits); two of them summed in int16 stay exact
+// (4 products of at most 63 · 127 = 32004 per lane), and each such sum meets the sub-block's scale
+// (int16, in both halves of its lane) in one vpmaddwd. The −32 · Σ sc_s · Σx_s term pairs two
+// sub-blocks per vpmaddwd (|Σx_s| ≤ 16 · 127 fits int16). Then acc = fma(float(isum), d · d_x,
+// acc).
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/kquant_util.h"
 #include "kernels/cpu/packed.h"
@@ -87,13 +95,101 @@ struct Q4KR16 {
   }
 };
 
+struct Q6KR16 {
+  static constexpr size_t kElems = kQKK;
+
+  // For x's super-block xb (8 blocks of 32): lane p (0..7) = Σx_2p | Σx_2p+1 << 16 as int16, the
+  // sums of sub-blocks 2p and 2p + 1 (16 quants each, from the blocks' 4-element lsum).
+  static __m256i sub_sum_pairs(const BlockQ8Act* xb) {
+    __m256i h[2];
+    for (int half = 0; half < 2; ++half) {
+      __m256i l[4];
+      for (int j = 0; j < 4; ++j)
+        l[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[4 * half + j].lsum));
+      // Lanes 0-3: the first sub-block of blocks 4·half + 0..3; lanes 4-7: their second one.
+      h[half] = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
+    }
+    // int16 lanes 0-7: first sub-blocks of blocks 0..7; lanes 8-15: second ones. Interleaving the
+    // two halves puts each block's pair (2p, 2p + 1) in one 32-bit lane, in block order.
+    const __m256i pk = _mm256_packs_epi32(h[0], h[1]);
+    const __m128i lo = _mm256_castsi256_si128(pk), hi = _mm256_extracti128_si256(pk, 1);
+    return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
+  }
+  // Rows 8h .. 8h + 7's scales of sub-blocks s0 and s1 as int16 pairs (sc_s0, sc_s1) per lane.
+  static __m256i scale_pair(const uint8_t* sc, int s0, int s1) {
+    const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s0));
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s1));
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+  }
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
+                    __m256 (&acc)[MR]) {
+    const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    const uint8_t* sc = a.w + off.sc + 8 * h;
+    const BlockQ8Act* xs[MR];
+    for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
+    // isum starts at −32 · Σ_s sc_s · Σx_s (d and the scales lie before the quants: read first).
+    const __m256 d =
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * h)));
+    __m256i isum[MR];
+    {
+      __m256i pairs[MR], corr[MR];
+      for (int i = 0; i < MR; ++i) {
+        pairs[i] = sub_sum_pairs(xs[i]);
+        corr[i] = _mm256_setzero_si256();
+      }
+      alignas(32) int32_t p32[MR][8];
+      for (int i = 0; i < MR; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(p32[i]), pairs[i]);
+      for (int p = 0; p < 8; ++p) {
+        const __m256i scp = scale_pair(sc, 2 * p, 2 * p + 1);
+        for (int i = 0; i < MR; ++i)
+          corr[i] = _mm256_add_epi32(corr[i], _mm256_madd_epi16(scp, _mm256_set1_epi32(p32[i][p])));
+      }
+      for (int i = 0; i < MR; ++i)
+        isum[i] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr[i], 5));
+    }
+    const __m256i m6 = _mm256_set1_epi8(0x3f), top2 = _mm256_set1_epi8(static_cast<char>(0xc0));
+    for (int s = 0; s < 16; ++s) {
+      const uint8_t* q = a.w + off.qs + 192 * s + 32 * h;
+      const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+      const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
+      const __m256i vc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
+      // Bits 6-7 of every byte only, so the 16-bit shifts move no bit across a byte.
+      const __m256i top =
+          _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(va, top2), 6),
+                                          _mm256_srli_epi16(_mm256_and_si256(vb, top2), 4)),
+                          _mm256_srli_epi16(_mm256_and_si256(vc, top2), 2));
+      const __m256i wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
+      const __m256i wc = _mm256_and_si256(vc, m6);
+      const __m256i sc2 = scale_pair(sc, s, s);
+      for (int i = 0; i < MR; ++i) {
+        const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
+        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(wa, bcast4(xq)),
+                                            _mm256_maddubs_epi16(wb, bcast4(xq + 4)));
+        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(wc, bcast4(xq + 8)),
+                                            _mm256_maddubs_epi16(top, bcast4(xq + 12)));
+        isum[i] = _mm256_add_epi32(
+            isum[i], _mm256_add_epi32(_mm256_madd_epi16(p0, sc2), _mm256_madd_epi16(p1, sc2)));
+      }
+    }
+    for (int i = 0; i < MR; ++i) {
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]),
+                               _mm256_mul_ps(d, _mm256_set1_ps(xs[i]->d)), acc[i]);
+    }
+  }
+};
+
 }  // namespace
 
 void register_matmul_packed_kquants(KernelTable& t) {
   constexpr int kMr = 3;
   matmul_entry(t, DType::kQ4_KR16) = {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q4KR16>, 1, false};
+  matmul_entry(t, DType::kQ6_KR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q6KR16>, 1, false};
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
+  matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }
 
 }  // namespace runnel::kernels::cpu::avx2
