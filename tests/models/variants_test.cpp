@@ -1,6 +1,7 @@
 // Every kernel variant this machine can run tells stories260K's story with the same tokens: the
 // f32 file (against the continuation llama.cpp prints) and its Q8_0 / Q4_0 requantizations
-// (against the scalar reference's tokens). The ISA is chosen before each load, since loading packs
+// (against the scalar reference's tokens); the K-quants, which need rows of 256, on a tiny
+// random-weight model. The ISA is chosen before each load, since loading packs
 // the weights into the layout the active variant streams (kernels/cpu/packed.h).
 #include <gtest/gtest.h>
 
@@ -71,6 +72,26 @@ TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
     const std::vector<int32_t> want = story(path, Isa::kScalar, 48);
     for (Isa isa : runnable_isas()) {
       EXPECT_EQ(story(path, isa, 48), want) << type << " on " << kernels::cpu::isa_name(isa);
+    }
+  }
+}
+
+// Q4_K_M (Q4_K and Q6_K matrices) and Q6_K files, packed into the r16 layouts by the SIMD variants
+// and run in GGML's layout by the scalar one: the same greedy tokens.
+TEST(Variants, EveryIsaGivesTheSameTokensOnKQuants) {
+  IsaGuard guard;
+  const std::string dir = runnel::testing::make_temp_dir("variants_k");
+  testing::gen_tiny_model(
+      "--arch LlamaForCausalLM --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
+      "--vocab 512 --ctx 128 --seed 3 --format gguf --dtype f16",
+      dir + "/f16.gguf");
+  for (const char* type : {"q4_k_m", "q6_k"}) {
+    const std::string path = dir + "/" + type + ".gguf";
+    quantize_model(dir + "/f16.gguf", path, type);
+    const std::vector<int32_t> want = story(path, Isa::kScalar, 32);
+    ASSERT_EQ(want.size(), 32u) << type;
+    for (Isa isa : runnable_isas()) {
+      EXPECT_EQ(story(path, isa, 32), want) << type << " on " << kernels::cpu::isa_name(isa);
     }
   }
 }
