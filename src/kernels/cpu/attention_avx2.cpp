@@ -1,7 +1,9 @@
 // AVX2 primitives (8 lanes) for the tiled flash-attention loop of attention_tiled.h, which
 // describes the design and the bit-identity invariant: the K chunk transpose (8×8 in registers),
 // V widening, register-blocked QK and PV blocks (4 rows × 2 vectors, within 16 ymm registers),
-// and the per-row online softmax (positions in vectors of 8 from the chunk's start).
+// scores by rows for queries past position 1024 with head_dim >= 128 (AVX-512's chains and
+// reduction tree, on pairs of ymm), and the per-row online softmax (positions in vectors of 8
+// from the chunk's start).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -114,6 +116,104 @@ void qk_block(const float* const* q, const float* kt, int d, float scale, int v0
       _mm256_storeu_ps(s + r * kChunk + 8 * (v0 + v), _mm256_mul_ps(acc[r][v], sc));
 }
 
+// Scores by rows (attention_tiled.h): the arithmetic of AVX-512's qk_rows on 8-lane vectors. A
+// score is 16 fma chains over the head (chain l: elements l, 16 + l, ...; lanes past d are zero),
+// kept as two ymm (chains 0-7, 8-15), then summed in reduce16's tree: chain l + l+8, then l + l+4,
+// l + l+2, l + l+1. K rows are read in place; f16 rows are widened as they are loaded.
+
+// K rows past the chunk's valid positions: their scores are computed (as 0) and never stored.
+template <class T>
+const T* zero_row() {
+  alignas(32) static const T zeros[kMaxHeadDim] = {};
+  return zeros;
+}
+
+// n elements from p as 8 lanes, zero above n (none read when n <= 0).
+template <class T>
+inline __m256 load_upto8(const T* p, int n) {
+  return n <= 0 ? _mm256_setzero_ps() : load8(p, n);
+}
+
+// Scores i < N (acc[2i], acc[2i + 1]: chains 0-7 and 8-15) summed in reduce16's tree, score i in
+// lane i. Slot k of the network holds score (k % 2)·4 + k / 2: its outputs then land in order.
+template <int N>
+__attribute__((always_inline)) inline __m256 reduce_scores(const __m256 (&acc)[2 * N]) {
+  __m256 s[8];
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) {  // chain l + chain l+8
+    const int i = (k % 2) * 4 + k / 2;
+    s[k] = i < N ? _mm256_add_ps(acc[2 * i], acc[2 * i + 1]) : _mm256_setzero_ps();
+  }
+  __m256 u[4];  // l + l+4: 128-bit half h of u[m] belongs to slot 2m + h
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; ++m) {
+    u[m] = _mm256_add_ps(_mm256_permute2f128_ps(s[2 * m], s[2 * m + 1], 0x20),
+                         _mm256_permute2f128_ps(s[2 * m], s[2 * m + 1], 0x31));
+  }
+  __m256 w[2];  // l + l+2
+#pragma GCC unroll 2
+  for (int m = 0; m < 2; ++m) {
+    w[m] = _mm256_add_ps(_mm256_shuffle_ps(u[2 * m], u[2 * m + 1], 0x44),
+                         _mm256_shuffle_ps(u[2 * m], u[2 * m + 1], 0xee));
+  }
+  // l + l+1: lanes 0-3 are slots 0, 2, 4, 6 and lanes 4-7 slots 1, 3, 5, 7, i.e. scores 0..7.
+  return _mm256_add_ps(_mm256_shuffle_ps(w[0], w[1], 0x88), _mm256_shuffle_ps(w[0], w[1], 0xdd));
+}
+
+// acc of score r·NP + p += q[r][e0..e0+16) · K[p][e0..e0+16), chain by chain; with kTail, lanes
+// from d on are zero (as AVX-512's masked loads make them).
+template <int RB, int NP, bool kTail, class T>
+__attribute__((always_inline)) inline void qk_step(const float* const* q, const T* const* kr,
+                                                   int e0, int d, __m256 (&acc)[2 * RB * NP]) {
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    const int e = e0 + 8 * h;
+    __m256 qv[RB];
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r)
+      qv[r] = kTail ? load_upto8(q[r] + e, d - e) : _mm256_loadu_ps(q[r] + e);
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+      const __m256 k = kTail ? load_upto8(kr[p] + e, d - e) : load8(kr[p] + e, 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < RB; ++r) {
+        acc[2 * (r * NP + p) + h] = _mm256_fmadd_ps(qv[r], k, acc[2 * (r * NP + p) + h]);
+      }
+    }
+  }
+}
+
+// s[r][j0 + p] = scale · score(q[r], K[j0 + p]) for RB rows × NP positions (RB·NP <= 8: two
+// accumulators a score within 16 ymm), stored for positions below c only.
+template <int RB, int NP, class T>
+void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, float scale,
+             float* s) {
+  static_assert(RB * NP <= 8);
+  __m256 acc[2 * RB * NP];
+#pragma GCC unroll 16
+  for (int i = 0; i < 2 * RB * NP; ++i) acc[i] = _mm256_setzero_ps();
+  const T* kr[NP];
+  for (int p = 0; p < NP; ++p) kr[p] = j0 + p < c ? krow[j0 + p] : zero_row<T>();
+  int e0 = 0;
+  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, e0, d, acc);
+  if (e0 < d) qk_step<RB, NP, true>(q, kr, e0, d, acc);
+  alignas(32) float sums[8];
+  _mm256_store_ps(sums, _mm256_mul_ps(reduce_scores<RB * NP>(acc), _mm256_set1_ps(scale)));
+  const int np = std::min(NP, c - j0);
+  for (int r = 0; r < RB; ++r)
+    for (int p = 0; p < np; ++p) s[r * kChunk + j0 + p] = sums[r * NP + p];
+}
+
+template <int RB, class T>
+void qk_rows(const float* const* q, const T* const* krow, int c, int d, float scale, float* s) {
+  constexpr int kNp = RB == 1 ? 6 : RB == 2 ? 3 : RB == 3 ? 2 : 1;
+  for (int j0 = 0; j0 < c; j0 += kNp) qk_tile<RB, kNp>(q, krow, j0, c, d, scale, s);
+}
+template <class T>
+using QkRowsFn = void (*)(const float* const*, const T* const*, int, int, float, float*);
+template <class T>
+constexpr QkRowsFn<T> kQkRows[kRb] = {qk_rows<1, T>, qk_rows<2, T>, qk_rows<3, T>, qk_rows<4, T>};
+
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
 // vectors of 8 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
 // row stride dp). T = uint16_t rows (read in place) are widened as they are loaded.
@@ -196,6 +296,11 @@ struct Vec {
   template <class T>
   static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
     avx2::widen_v(vrow, c, d, dp, vf);
+  }
+  template <class T>
+  static void qk_rows(int n, const float* const* q, const T* const* krow, int c, int d, float scale,
+                      float* s) {
+    kQkRows<T>[n - 1](q, krow, c, d, scale, s);
   }
   static void qk(int n, int nv, const float* const* q, const float* kt, int d, float scale,
                  float* s) {
