@@ -1,7 +1,6 @@
 // Buffers come from a pool of free blocks bucketed by rounded size, so a decode loop that
 // allocates the same shapes every step reuses memory instead of calling malloc. Bytes are
 // accounted by kind; sweep() returns pooled blocks to the OS.
-#include <sys/mman.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -12,6 +11,7 @@
 #include "array/internal.h"
 #include "base/assert.h"
 #include "base/error.h"
+#include "base/mmap.h"
 
 namespace runnel::array {
 namespace {
@@ -57,18 +57,11 @@ size_t release_pool_locked(State& s) {
   return freed;
 }
 
-// Large buffers (weights, prefill activations, KvCache arrays of 4 MiB and up; not the prefix
-// cache's block pool, which allocates its own slabs) on 2 MiB transparent huge pages where the
-// kernel allows it: streaming a weight matrix then crosses a page (and restarts the hardware
-// prefetcher, which stops at page boundaries) every 2 MiB instead of every 4 KiB, and needs 512x
-// fewer TLB entries. The memory bandwidth probe (kernels/cpu/membw.cpp) does the same.
-void* new_buffer(size_t cap) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  if (cap < 2 * kHuge) return std::aligned_alloc(kAlign, cap);
-  void* p = std::aligned_alloc(kHuge, (cap + kHuge - 1) / kHuge * kHuge);
-  if (p != nullptr) madvise(p, (cap + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);
-  return p;
-}
+// Large buffers (weights, prefill activations, KvCache arrays of 4 MiB and up) on 2 MiB
+// transparent huge pages where the kernel allows it (base/mmap.h): streaming a weight matrix then
+// crosses a page every 2 MiB instead of every 4 KiB. The prefix cache's block pool and the memory
+// bandwidth probe (kernels/cpu/membw.cpp) do the same.
+void* new_buffer(size_t cap) { return alloc_maybe_huge(cap); }
 
 }  // namespace
 

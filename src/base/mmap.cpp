@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,20 @@
 #include "base/error.h"
 
 namespace runnel {
+
+void* alloc_maybe_huge(size_t bytes, size_t* capacity) {
+  constexpr size_t kHuge = size_t{2} << 20, kAlign = 64;
+  size_t cap = (bytes + kAlign - 1) / kAlign * kAlign;
+  if (cap < 2 * kHuge) {
+    if (capacity != nullptr) *capacity = cap;
+    return std::aligned_alloc(kAlign, cap);
+  }
+  cap = (bytes + kHuge - 1) / kHuge * kHuge;
+  void* p = std::aligned_alloc(kHuge, cap);
+  if (p != nullptr) madvise(p, cap, MADV_HUGEPAGE);
+  if (capacity != nullptr) *capacity = cap;
+  return p;
+}
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

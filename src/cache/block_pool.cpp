@@ -8,6 +8,7 @@
 
 #include "base/assert.h"
 #include "base/error.h"
+#include "base/mmap.h"
 
 namespace runnel::cache {
 namespace {
@@ -42,7 +43,9 @@ bool BlockPool::grow() {
   size_t per_slab = std::max<size_t>(1, kSlabBytes / slot_bytes_);
   size_t n = std::min<size_t>(per_slab, static_cast<size_t>(max_blocks_ - created));
   size_t bytes = n * slot_bytes_;
-  void* slab = std::aligned_alloc(64, bytes);
+  // On huge pages: a decode step reads each KV head's rows in pieces of a few hundred bytes,
+  // spread over every block of the context; on 4 KiB pages nearly each piece cost a TLB miss.
+  void* slab = alloc_maybe_huge(bytes);
   if (slab == nullptr)
     fail("cache", "out of host memory allocating ", bytes, " bytes of KV blocks");
   slabs_.push_back(slab);
