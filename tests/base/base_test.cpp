@@ -2,10 +2,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "base/cpu.h"
@@ -84,23 +82,6 @@ TEST(Mmap, MapsAndNamesMissingFiles) {
   EXPECT_EQ(empty.size(), 0u);
 }
 
-// The VmFlags line of the mapping that holds p in /proc/self/smaps ("" when none does).
-std::string vm_flags(const void* p) {
-  std::ifstream smaps("/proc/self/smaps");
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  bool inside = false;
-  std::string line;
-  while (std::getline(smaps, line)) {
-    unsigned long lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) {
-      inside = lo <= at && at < hi;
-    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
-      return line;
-    }
-  }
-  return "";
-}
-
 TEST(Mmap, LargeAllocationsAskForHugePages) {
   size_t cap = 0;
   void* small = alloc_maybe_huge(1000, &cap);
@@ -114,7 +95,7 @@ TEST(Mmap, LargeAllocationsAskForHugePages) {
   EXPECT_EQ(cap, 6 * kHuge);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(big) % kHuge, 0u);
   // MADV_HUGEPAGE shows as "hg" (whether the kernel then finds huge pages is its own business).
-  const std::string flags = vm_flags(big);
+  const std::string flags = testing::smaps_line(big, "VmFlags:");
   EXPECT_NE(flags.find(" hg"), std::string::npos) << flags;
   std::free(big);
 }

@@ -5,7 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -25,19 +24,8 @@ constexpr int64_t kRows = 256, kCols = 4096;
 
 // Resident bytes of the mapping that contains p, or 0 when none does.
 size_t mapping_rss(const void* p) {
-  std::ifstream smaps("/proc/self/smaps");
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  bool inside = false;
-  std::string line;
-  while (std::getline(smaps, line)) {
-    unsigned long lo = 0, hi = 0;
-    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) {
-      inside = lo <= at && at < hi;
-    } else if (inside && line.rfind("Rss:", 0) == 0) {
-      return std::stoul(line.substr(4)) * 1024;
-    }
-  }
-  return 0;
+  const std::string rss = runnel::testing::smaps_line(p, "Rss:");
+  return rss.empty() ? 0 : std::stoul(rss.substr(4)) * 1024;
 }
 
 // Reads every page of [p, p + n) so it is resident in this process.

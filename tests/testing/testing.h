@@ -16,5 +16,8 @@ std::string runnel_binary();
 std::string make_temp_dir(const std::string& tag);
 // Lines of a file, without the trailing newline; empty lines skipped.
 std::vector<std::string> read_lines(const std::string& path);
+// The line starting with `key` ("Rss:", "VmFlags:") of the /proc/self/smaps entry of the mapping
+// that holds p; "" when there is none.
+std::string smaps_line(const void* p, const std::string& key);
 
 }  // namespace runnel::testing
