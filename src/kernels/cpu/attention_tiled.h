@@ -9,12 +9,13 @@
 // the shape alone (so a query gets the same arithmetic in a decode step and in any prefill):
 //   * vertical FMAs over a transposed K chunk (lanes = KV positions), one fma chain per score over
 //     e in order: queries before kRowsMinPos, head_dim < kRowsMinHeadDim, or V without qk_rows;
-//   * otherwise (AVX-512): q and K rows as they are (lanes along the head), 16 fma chains per
-//     score reduced in a fixed tree. No transpose, so decode reads K in place: qwen06b Q4_0 decode
-//     after 2048 positions 30.0 -> 42.9 tok/s. The reduction makes prefill attention ~18% slower
-//     (qwen06b pp512 after 1536 positions 367 -> 324 tok/s), hence only past position 1024,
-//     where decode's attention outweighs prefill's, and not for head_dim 64 (reduction ~70% of
-//     the FMAs).
+//   * otherwise (AVX-512; AVX2 since session 10, the same chains on pairs of ymm): q and K rows
+//     as they are (lanes along the head), 16 fma chains per score reduced in a fixed tree. No
+//     transpose, so decode reads K in place: qwen06b Q4_0 decode after 2048 positions 30.0 -> 42.9
+//     tok/s (AVX-512), 12.7 -> 14.0 (AVX2, a slower VM). The reduction makes prefill attention
+//     ~18% slower on AVX-512 (qwen06b pp512 after 1536 positions 367 -> 324 tok/s), hence only
+//     past position 1024, where decode's attention outweighs prefill's, and not for head_dim 64
+//     (reduction ~70% of the FMAs).
 // V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes):
 //   transpose_k<T>(krow, c, d, dp, kt)   kt[e * kChunk + j] = K[j][e], zero for c <= j <
 //                                        kLanes·⌈c/kLanes⌉
