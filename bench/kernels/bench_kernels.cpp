@@ -10,7 +10,6 @@
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa scalar|avx2|avx512]
 //                 [--type T]
-#include <sys/mman.h>
 #include <time.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 
 #include "base/dtype.h"
 #include "base/half.h"
+#include "base/mmap.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/dispatch.h"
@@ -56,12 +56,11 @@ double cpu_now() {
 class HugeCopy {
  public:
   explicit HugeCopy(const std::vector<uint8_t>& src) : n_(src.size()) {
-    void* p = mmap(nullptr, n_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
-      std::fprintf(stderr, "bench_kernels: cannot map %zu bytes\n", n_);
+    void* p = alloc_maybe_huge(n_);
+    if (p == nullptr) {
+      std::fprintf(stderr, "bench_kernels: cannot allocate %zu bytes\n", n_);
       std::exit(1);
     }
-    madvise(p, n_, MADV_HUGEPAGE);
     std::memcpy(p, src.data(), n_);
     p_ = static_cast<uint8_t*>(p);
   }
@@ -69,9 +68,7 @@ class HugeCopy {
   HugeCopy(const HugeCopy&) = delete;
   HugeCopy& operator=(const HugeCopy&) = delete;
   HugeCopy& operator=(HugeCopy&&) = delete;
-  ~HugeCopy() {
-    if (p_ != nullptr) munmap(p_, n_);
-  }
+  ~HugeCopy() { std::free(p_); }
   const uint8_t* data() const { return p_; }
 
  private:

@@ -5,14 +5,14 @@
 // the Q4_0 decode GEMV streamed); the figure is the best of a few passes.
 #include "kernels/cpu/membw.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/error.h"
+#include "base/mmap.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/kernel_table.h"
 
@@ -23,9 +23,8 @@ double measure_memory_bandwidth(ThreadPool& pool, size_t bytes) {
   const size_t slice = bytes / threads / 4096 * 4096;
   check(slice > 0, "membw", "buffer of ", bytes, " bytes is too small for ", threads, " threads");
   const size_t total = slice * threads;
-  void* mem = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  check(mem != MAP_FAILED, "membw", "cannot map ", total, " bytes");
-  madvise(mem, total, MADV_HUGEPAGE);
+  void* mem = alloc_maybe_huge(total);  // on huge pages, as the weights the decode streams
+  check(mem != nullptr, "membw", "cannot allocate ", total, " bytes");
   uint8_t* buf = static_cast<uint8_t*>(mem);
   const KernelTable& kt = kernel_table();
   std::atomic<uint64_t> sink{0};
@@ -47,7 +46,7 @@ double measure_memory_bandwidth(ThreadPool& pool, size_t bytes) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (pass > 0) best = std::max(best, static_cast<double>(total) / s / 1e9);  // pass 0 warms up
   }
-  munmap(mem, total);
+  std::free(mem);
   // The sink keeps the reads alive; it is never zero-checked for meaning.
   if (sink.load() == 0x5a5a5a5a5a5a5a5aull) best += 0;
   return best;
