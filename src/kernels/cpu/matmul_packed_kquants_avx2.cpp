@@ -42,56 +42,82 @@ struct Q4KR16 {
     return _mm256_or_si256(want_min ? _mm256_srli_epi32(lo, 4) : _mm256_and_si256(lo, m15), top);
   }
 
-  template <int MR>
-  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h,
-                    __m256 (&acc)[MR]) {
+  // Super-block sb's terms for NH halves from h0 into acc[0 .. NH - 1][0 .. MR - 1]. Decode takes
+  // both (NH = 2) sub-block by sub-block, reading each line's two halves together, and spreads the
+  // super-block's prefetches over its sub-blocks (prefetch.h).
+  template <int MR, int NH>
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, int h0,
+                     __m256* const (&acc)[NH]) {
     const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
     const BlockQ8Act* xs[MR];
     for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
     const __m256i nib = _mm256_set1_epi8(0x0f);
-    __m256i isum[MR];
-    for (int i = 0; i < MR; ++i) isum[i] = _mm256_setzero_si256();
+    __m256i isum[NH][MR];
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
-      __m256i d16[MR];
-      for (int i = 0; i < MR; ++i) d16[i] = _mm256_setzero_si256();
-      const uint8_t* q = w + kQ4KR16Qs + 256 * j + 32 * h;
-      for (int c = 0; c < 4; ++c) {
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
-        const __m256i vl = _mm256_and_si256(v, nib);
-        const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+      if (NH == 2 && a.stream) prefetch_ahead_part(w, kQ4KR16SbBytes, j, 8);
+      for (int h = 0; h < NH; ++h) {
+        __m256i d16[MR];
+        for (int i = 0; i < MR; ++i) d16[i] = _mm256_setzero_si256();
+        const uint8_t* q = w + kQ4KR16Qs + 256 * j + 32 * (h0 + h);
+        for (int c = 0; c < 4; ++c) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
+          const __m256i vl = _mm256_and_si256(v, nib);
+          const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+          for (int i = 0; i < MR; ++i) {
+            d16[i] =
+                _mm256_add_epi16(d16[i], _mm256_maddubs_epi16(vl, bcast4(xs[i][j].qs + 4 * c)));
+            d16[i] = _mm256_add_epi16(d16[i],
+                                      _mm256_maddubs_epi16(vh, bcast4(xs[i][j].qs + 16 + 4 * c)));
+          }
+        }
+        const __m256i sc = scale_min(w, j, h0 + h, false);
+        const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));  // sc in both halves
+        for (int i = 0; i < MR; ++i)
+          isum[h][i] = _mm256_add_epi32(isum[h][i], _mm256_madd_epi16(d16[i], sc2));
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      __m256i imin[MR];
+      for (int i = 0; i < MR; ++i) imin[i] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; j += 2) {
+        const __m256i mm =
+            _mm256_or_si256(scale_min(w, j, h0 + h, true),
+                            _mm256_slli_epi32(scale_min(w, j + 1, h0 + h, true), 16));
         for (int i = 0; i < MR; ++i) {
-          d16[i] = _mm256_add_epi16(d16[i], _mm256_maddubs_epi16(vl, bcast4(xs[i][j].qs + 4 * c)));
-          d16[i] =
-              _mm256_add_epi16(d16[i], _mm256_maddubs_epi16(vh, bcast4(xs[i][j].qs + 16 + 4 * c)));
+          const uint32_t pair = static_cast<uint16_t>(xs[i][j].sum) |
+                                static_cast<uint32_t>(static_cast<uint16_t>(xs[i][j + 1].sum))
+                                    << 16;
+          imin[i] = _mm256_add_epi32(
+              imin[i], _mm256_madd_epi16(mm, _mm256_set1_epi32(static_cast<int32_t>(pair))));
         }
       }
-      const __m256i sc = scale_min(w, j, h, false);
-      const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));  // sc in both halves
-      for (int i = 0; i < MR; ++i)
-        isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(d16[i], sc2));
-    }
-    __m256i imin[MR];
-    for (int i = 0; i < MR; ++i) imin[i] = _mm256_setzero_si256();
-    for (int j = 0; j < 8; j += 2) {
-      const __m256i mm = _mm256_or_si256(scale_min(w, j, h, true),
-                                         _mm256_slli_epi32(scale_min(w, j + 1, h, true), 16));
+      const __m256 d =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * (h0 + h))));
+      const __m256 dmin = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4KR16Dmin + 16 * (h0 + h))));
       for (int i = 0; i < MR; ++i) {
-        const uint32_t pair = static_cast<uint16_t>(xs[i][j].sum) |
-                              static_cast<uint32_t>(static_cast<uint16_t>(xs[i][j + 1].sum)) << 16;
-        imin[i] = _mm256_add_epi32(
-            imin[i], _mm256_madd_epi16(mm, _mm256_set1_epi32(static_cast<int32_t>(pair))));
+        const float dx = xs[i]->d;
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
+                                    _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h][i]);
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]),
+                                    _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)), acc[h][i]);
       }
     }
-    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * h)));
-    const __m256 dmin = _mm256_cvtph_ps(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4KR16Dmin + 16 * h)));
-    for (int i = 0; i < MR; ++i) {
-      const float dx = xs[i]->d;
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d, _mm256_set1_ps(dx)),
-                               acc[i]);
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]),
-                               _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)), acc[i]);
-    }
+  }
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h,
+                    __m256 (&acc)[MR]) {
+    __m256* const one[1] = {acc};
+    halves<MR, 1>(a, x, sb, h, one);
+  }
+  template <int MR>
+  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t,
+                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
+    __m256* const two[2] = {acc0, acc1};
+    halves<MR, 2>(a, x, sb, 0, two);
   }
 };
 
@@ -122,61 +148,86 @@ struct Q6KR16 {
     return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
   }
 
-  template <int MR>
-  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
-                    __m256 (&acc)[MR]) {
+  // Super-block sb's terms for NH halves from h0 into acc[0 .. NH - 1][0 .. MR - 1]; decode takes
+  // both (NH = 2), sub-block by sub-block, as Q4KR16::halves does, and shares x's sums.
+  template <int MR, int NH>
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h0,
+                     __m256* const (&acc)[NH]) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
-    const uint8_t* sc = a.w + off.sc + 8 * h;
     const BlockQ8Act* xs[MR];
     for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
     // isum starts at −32 · Σ_s sc_s · Σx_s (d and the scales lie before the quants: read first).
-    const __m256 d =
-        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * h)));
-    __m256i isum[MR];
+    __m256i isum[NH][MR];
     {
-      __m256i pairs[MR], corr[MR];
-      for (int i = 0; i < MR; ++i) {
-        pairs[i] = sub_sum_pairs(xs[i]);
-        corr[i] = _mm256_setzero_si256();
-      }
       alignas(32) int32_t p32[MR][8];
-      for (int i = 0; i < MR; ++i) _mm256_store_si256(reinterpret_cast<__m256i*>(p32[i]), pairs[i]);
-      for (int p = 0; p < 8; ++p) {
-        const __m256i scp = scale_pair(sc, 2 * p, 2 * p + 1);
-        for (int i = 0; i < MR; ++i)
-          corr[i] = _mm256_add_epi32(corr[i], _mm256_madd_epi16(scp, _mm256_set1_epi32(p32[i][p])));
-      }
       for (int i = 0; i < MR; ++i)
-        isum[i] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr[i], 5));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(p32[i]), sub_sum_pairs(xs[i]));
+      for (int h = 0; h < NH; ++h) {
+        const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
+        __m256i corr[MR];
+        for (int i = 0; i < MR; ++i) corr[i] = _mm256_setzero_si256();
+        for (int p = 0; p < 8; ++p) {
+          const __m256i scp = scale_pair(sc, 2 * p, 2 * p + 1);
+          for (int i = 0; i < MR; ++i) {
+            corr[i] =
+                _mm256_add_epi32(corr[i], _mm256_madd_epi16(scp, _mm256_set1_epi32(p32[i][p])));
+          }
+        }
+        for (int i = 0; i < MR; ++i)
+          isum[h][i] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr[i], 5));
+      }
     }
+    const size_t sb_bytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
     const __m256i m6 = _mm256_set1_epi8(0x3f), top2 = _mm256_set1_epi8(static_cast<char>(0xc0));
     for (int s = 0; s < 16; ++s) {
-      const uint8_t* q = a.w + off.qs + 192 * s + 32 * h;
-      const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-      const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
-      const __m256i vc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
-      // Bits 6-7 of every byte only, so the 16-bit shifts move no bit across a byte.
-      const __m256i top =
-          _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(va, top2), 6),
-                                          _mm256_srli_epi16(_mm256_and_si256(vb, top2), 4)),
-                          _mm256_srli_epi16(_mm256_and_si256(vc, top2), 2));
-      const __m256i wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
-      const __m256i wc = _mm256_and_si256(vc, m6);
-      const __m256i sc2 = scale_pair(sc, s, s);
-      for (int i = 0; i < MR; ++i) {
-        const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
-        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(wa, bcast4(xq)),
-                                            _mm256_maddubs_epi16(wb, bcast4(xq + 4)));
-        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(wc, bcast4(xq + 8)),
-                                            _mm256_maddubs_epi16(top, bcast4(xq + 12)));
-        isum[i] = _mm256_add_epi32(
-            isum[i], _mm256_add_epi32(_mm256_madd_epi16(p0, sc2), _mm256_madd_epi16(p1, sc2)));
+      // The pair layout keeps a super-block's bytes near sb · sb_bytes: stream by that.
+      if (NH == 2 && a.stream) prefetch_ahead_part(a.w + sb * sb_bytes, sb_bytes, s, 16);
+      for (int h = 0; h < NH; ++h) {
+        const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
+        const uint8_t* q = a.w + off.qs + 192 * s + 32 * (h0 + h);
+        const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
+        const __m256i vc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
+        // Bits 6-7 of every byte only, so the 16-bit shifts move no bit across a byte.
+        const __m256i top =
+            _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(va, top2), 6),
+                                            _mm256_srli_epi16(_mm256_and_si256(vb, top2), 4)),
+                            _mm256_srli_epi16(_mm256_and_si256(vc, top2), 2));
+        const __m256i wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
+        const __m256i wc = _mm256_and_si256(vc, m6);
+        const __m256i sc2 = scale_pair(sc, s, s);
+        for (int i = 0; i < MR; ++i) {
+          const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
+          const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(wa, bcast4(xq)),
+                                              _mm256_maddubs_epi16(wb, bcast4(xq + 4)));
+          const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(wc, bcast4(xq + 8)),
+                                              _mm256_maddubs_epi16(top, bcast4(xq + 12)));
+          isum[h][i] = _mm256_add_epi32(
+              isum[h][i], _mm256_add_epi32(_mm256_madd_epi16(p0, sc2), _mm256_madd_epi16(p1, sc2)));
+        }
       }
     }
-    for (int i = 0; i < MR; ++i) {
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]),
-                               _mm256_mul_ps(d, _mm256_set1_ps(xs[i]->d)), acc[i]);
+    for (int h = 0; h < NH; ++h) {
+      const __m256 d = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * (h0 + h))));
+      for (int i = 0; i < MR; ++i) {
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
+                                    _mm256_mul_ps(d, _mm256_set1_ps(xs[i]->d)), acc[h][i]);
+      }
     }
+  }
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
+                    __m256 (&acc)[MR]) {
+    __m256* const one[1] = {acc};
+    halves<MR, 1>(a, x, sb, nsb, h, one);
+  }
+  template <int MR>
+  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb,
+                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
+    __m256* const two[2] = {acc0, acc1};
+    halves<MR, 2>(a, x, sb, nsb, 0, two);
   }
 };
 

@@ -65,7 +65,8 @@ inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, _
 
 // One call's tile: MR rows of x by one group of 16 weight rows, as two halves of 8 rows (ymm
 // lanes), K::template block<MR>(a, x, b, nb, h, acc) adding block b's terms for half h (a block
-// is K::kElems elements of k: 32, or a K-quant super-block of 256).
+// is K::kElems elements of k: 32, or a K-quant super-block of 256). Decode calls
+// K::template both_halves<MR>(a, x, b, nb, acc0, acc1) instead where K has it.
 template <class K, int MR>
 void run_r16_tile(const PackedGemm& a) {
   const size_t nb = a.k / K::kElems;
@@ -78,9 +79,15 @@ void run_r16_tile(const PackedGemm& a) {
     for (int i = 0; i < MR; ++i) acc0[i] = acc1[i] = _mm256_setzero_ps();
     const size_t block_bytes = a.w_group_bytes / nb;  // every layout's blocks are equal in size
     for (size_t b = 0; b < nb; ++b) {
-      if (a.stream) prefetch_ahead(a.w + b * block_bytes, block_bytes);
-      K::template block<MR>(a, x, b, nb, 0, acc0);
-      K::template block<MR>(a, x, b, nb, 1, acc1);
+      if constexpr (requires { K::template both_halves<MR>(a, x, b, nb, acc0, acc1); }) {
+        // A K-quant super-block: the kernel takes both halves sub-block by sub-block and
+        // spreads its prefetches over them (prefetch_ahead_part).
+        K::template both_halves<MR>(a, x, b, nb, acc0, acc1);
+      } else {
+        if (a.stream) prefetch_ahead(a.w + b * block_bytes, block_bytes);
+        K::template block<MR>(a, x, b, nb, 0, acc0);
+        K::template block<MR>(a, x, b, nb, 1, acc1);
+      }
     }
     for (int i = 0; i < MR; ++i) {
       _mm256_storeu_ps(a.y + i * a.y_stride, acc0[i]);
