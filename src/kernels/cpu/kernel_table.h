@@ -85,6 +85,9 @@ struct MatmulEntry {
   // Source types: whether this ISA streams packed_type(source) better than the source layout;
   // MLX packed types (packed_mlx.h, which have no source entry): whether to pack them at all.
   bool prefer_packed = false;
+  // Groups per decode call (m = 1): more than one gives a kernel whose one group is a single
+  // latency-bound chain more independent work, at the cost of one stream per group.
+  int decode_ng = 1;
 };
 
 using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);

@@ -73,7 +73,8 @@ size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 // Packed weights (packed.h): groups of 16 rows, each y[i, 16g..16g+15] one lane of a zmm.
 // Decode: each task streams a contiguous run of groups (one sequential region per thread, at
-// least 8 runs per thread so a core delayed by another process does not hold up the step).
+// least 8 runs per thread so a core delayed by another process does not hold up the step),
+// decode_ng groups per kernel call.
 // Prefill: a task is a panel of groups x a chunk of x rows; the kernel's NG-group slice of the
 // panel (NG * 16 rows over all of k) stays in L2 while MR-row tiles of the chunk sweep it, and
 // the chunk (a quarter of L2) stays in L2 while the panel's slices go by. Tasks run panel-major
@@ -87,13 +88,16 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   const size_t threads = static_cast<size_t>(pool.n_threads());
   const size_t mr = static_cast<size_t>(e.mr);
   if (m <= mr) {
-    const size_t per_task = std::max<size_t>(1, (groups + threads * 8 - 1) / (threads * 8));
+    const size_t dng = static_cast<size_t>(e.decode_ng);
+    size_t per_task = std::max<size_t>(1, (groups + threads * 8 - 1) / (threads * 8));
+    per_task = round_up(per_task, dng);
     const size_t n_tasks = (groups + per_task - 1) / per_task;
     pool.run(static_cast<int>(n_tasks), [&](int task, int) {
       PackedGemm a{xa, xa_stride,           nullptr, group_bytes, nullptr, y_stride,
                    k,  static_cast<int>(m), 1,       true};
       const size_t g1 = std::min(groups, (static_cast<size_t>(task) + 1) * per_task);
-      for (size_t g = static_cast<size_t>(task) * per_task; g < g1; ++g) {
+      for (size_t g = static_cast<size_t>(task) * per_task; g < g1; g += dng) {
+        a.ng = static_cast<int>(std::min(dng, g1 - g));
         a.w = w + g * group_bytes;
         a.y = y + g * kPackRows;
         e.packed(a);

@@ -3,10 +3,13 @@
 // (row of x, group). Each output lane keeps two fma chains, even and odd k positions, added at
 // the end: exactly the scalar reference's arithmetic, and no horizontal sum is needed.
 //
-// Decode (m = 1, one group per call) is fma-latency-bound: one chain per lane retired 32 bytes of
-// f16 per 4-cycle latency, 28-29 GB/s per core hot (bench_kernels --hot --type f16_r16, 1 thread),
-// below what two cores read from DRAM here in the probe's fast mode (~80 GB/s); two chains read
-// 55-56 GB/s hot. (Two groups per call would also make two chains, but two streams.)
+// Decode (m = 1) is fma-latency-bound: one chain per lane retired 32 bytes of f16 per 4-cycle
+// latency, 28-29 GB/s per core hot (bench_kernels --hot --type f16_r16, 1 thread), below what two
+// cores read from DRAM here in the probe's fast mode (~80 GB/s); two chains read 55-56 GB/s hot.
+// Two groups per decode call (decode_ng = 2) make four chains, and each group's stream is
+// prefetched (prefetch.h). On a 2-vCPU Emerald Rapids VM (probe 33 GB/s, 17 per core) one group
+// per call streamed at 22 GB/s from DRAM, two without prefetches at 26, two with them at 27.5
+// (bench_kernels --threads 2 --type f16_r16, 8192 x 2048 and 2048 x 8192).
 //
 // Register tile MR x NG (rows of x x groups of 16 weight rows): 2 MR NG accumulators + NG widened
 // weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
@@ -21,6 +24,7 @@
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_float.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -58,6 +62,9 @@ void gemm_r16(const PackedGemm& a) {
   size_t c = 0;
 #pragma GCC unroll 2
   for (; c + 2 <= a.k; c += 2, w += 2 * kStep) {
+    if (a.stream) {
+      for (int g = 0; g < NG; ++g) prefetch_ahead(w + g * gb, 2 * kStep);
+    }
     for (int h = 0; h < 2; ++h) {
       __m512 wv[NG];
       for (int g = 0; g < NG; ++g) wv[g] = L::load(w + h * kStep + g * gb);
@@ -101,6 +108,8 @@ void register_matmul_packed_float(KernelTable& t) {
   matmul_entry(t, DType::kF16R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideF16>, kNg, false};
   matmul_entry(t, DType::kBF16R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideBF16>, kNg, false};
   matmul_entry(t, DType::kF32R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideF32>, kNg, false};
+  for (DType d : {DType::kF16R16, DType::kBF16R16, DType::kF32R16})
+    matmul_entry(t, d).decode_ng = 2;
   // Faster than the row-major tiles in GEMM (+25-40% per CPU-s) and at least as fast in GEMV
   // (and ~1.7x at k = 8192, where the row-major tiles reach about half of the probe).
   matmul_entry(t, DType::kF16).prefer_packed = true;
