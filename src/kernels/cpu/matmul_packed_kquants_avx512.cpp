@@ -60,7 +60,6 @@ void gemm_q4_k(const PackedGemm& a) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
   for (size_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
-    if (NG == 1 && a.stream) prefetch_ahead(w, kQ4KR16SbBytes);
     // Per group: sc_j as int32 lanes, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd. The
     // header is read first, so a decode pass touches the lines in ascending order (see the Q6_K
     // kernel).
@@ -91,6 +90,10 @@ void gemm_q4_k(const PackedGemm& a) {
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
+      // Decode's prefetches, spread over the sub-blocks: 27-28 GB/s from DRAM where one burst of
+      // 36 per super-block read 25-26 (Emerald Rapids VM, probe 33 GB/s; bench_kernels --threads
+      // 2 --type q4_k_r16). Q6_K's burst measured as fast as spreading them.
+      if (NG == 1 && a.stream) prefetch_ahead_part(w, kQ4KR16SbBytes, j, 8);
       const BlockQ8Act* xb[MR];
       __m512i dot[MR][NG];
       for (int i = 0; i < MR; ++i) {
