@@ -4,7 +4,7 @@
 // DRAM, as decode does, instead of hitting the 32 MiB L3: a timed sample is one pass over all
 // copies, the probe's sample one pass over its 1 GiB buffer, and both report the best pass.
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
-// GEMM part, --attention only the attention part. --hot keeps one copy of a small matrix
+// GEMM part, --attention only the attention part. --hot keeps one copy of two small matrices
 // (cache-resident) to show the kernels' compute ceiling. Packed types (q8_0_r16, q4_0_r16,
 // q4_k_r16, q6_k_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources,
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
   if (!quick) shapes.push_back({8192, 8192});
-  if (hot) shapes = {{256, 2048}};
+  if (hot) shapes = {{256, 2048}, {512, 2048}};
   if (gemm_only || attention_only) shapes.clear();
   std::mt19937 rng(1);
 
