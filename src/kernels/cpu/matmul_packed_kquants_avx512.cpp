@@ -91,9 +91,13 @@ void gemm_q4_k(const PackedGemm& a) {
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
       // Decode's prefetches, spread over the sub-blocks: 27-28 GB/s from DRAM where one burst of
-      // 36 per super-block read 25-26 (Emerald Rapids VM, probe 33 GB/s; bench_kernels --threads
-      // 2 --type q4_k_r16). Q6_K's burst measured as fast as spreading them.
-      if (NG == 1 && a.stream) prefetch_ahead_part(w, kQ4KR16SbBytes, j, 8);
+      // 36 per super-block read 25-26, and 28.5-30.5 with two groups per call (decode_ng) where
+      // one read 27 (Emerald Rapids VM, probe 33 GB/s; bench_kernels --threads 2 --type
+      // q4_k_r16). Q6_K's burst measured as fast as spreading them, and Q6_K with two groups per
+      // call 3-7% slower than with one (its kSub drops to 1).
+      if (a.stream) {
+        for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kQ4KR16SbBytes, j, 8);
+      }
       const BlockQ8Act* xb[MR];
       __m512i dot[MR][NG];
       for (int i = 0; i < MR; ++i) {
@@ -174,7 +178,9 @@ void gemm_q6_k(const PackedGemm& a) {
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
     constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
-    if (NG == 1 && a.stream) prefetch_ahead(a.w + sb * kSbBytes, kSbBytes);
+    if (a.stream) {
+      for (int g = 0; g < NG; ++g) prefetch_ahead(a.w + g * gb + sb * kSbBytes, kSbBytes);
+    }
     // The super-block's d and scales are read up front (then from this copy), so that a decode
     // pass touches each pair's lines in ascending order: interleaving the scale lines with the
     // quant stream halved the DRAM rate (the hardware prefetchers lose the stream).
@@ -265,6 +271,7 @@ void register_matmul_packed_kquants(KernelTable& t) {
       nullptr, ActKind::kQ8x256, kQ4Mr, 1, tile<false, kQ4Mr, kQ4Ng>, kQ4Ng, false};
   matmul_entry(t, DType::kQ6_KR16) = {
       nullptr, ActKind::kQ8x256, kQ6Mr, 1, tile<true, kQ6Mr, kQ6Ng>, kQ6Ng, false};
+  matmul_entry(t, DType::kQ4_KR16).decode_ng = 2;
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }
