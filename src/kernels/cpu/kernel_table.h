@@ -85,8 +85,8 @@ struct MatmulEntry {
   // Source types: whether this ISA streams packed_type(source) better than the source layout;
   // MLX packed types (packed_mlx.h, which have no source entry): whether to pack them at all.
   bool prefer_packed = false;
-  // Groups per decode call (m = 1): more than one gives a kernel whose one group is a single
-  // latency-bound chain more independent work, at the cost of one stream per group.
+  // Groups per call in decode (m <= mr): more than one gives the kernel independent chains to
+  // overlap (one group can be a single latency-bound chain), at the cost of one stream per group.
   int decode_ng = 1;
 };
 

@@ -8,8 +8,8 @@
 // cores read from DRAM here in the probe's fast mode (~80 GB/s); two chains read 55-56 GB/s hot.
 // Two groups per decode call (decode_ng = 2) make four chains, and each group's stream is
 // prefetched (prefetch.h). On a 2-vCPU Emerald Rapids VM (probe 33 GB/s, 17 per core) one group
-// per call streamed at 22 GB/s from DRAM, two without prefetches at 26, two with them at 27.5
-// (bench_kernels --threads 2 --type f16_r16, 8192 x 2048 and 2048 x 8192).
+// per call streamed at 22 GB/s from DRAM and two with prefetches at 30.5-31.5 (bench_kernels
+// --threads 2 --type f16_r16, 8192 x 2048 and 2048 x 8192).
 //
 // Register tile MR x NG (rows of x x groups of 16 weight rows): 2 MR NG accumulators + NG widened
 // weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
