@@ -55,25 +55,26 @@ double cpu_now() {
 // miss every 4 KiB that neither decode nor the probe pays.
 class HugeCopy {
  public:
-  explicit HugeCopy(const std::vector<uint8_t>& src) : n_(src.size()) {
-    void* p = alloc_maybe_huge(n_);
+  // `copies` back to back in one allocation (64-byte aligned each), as the engine's weight arena
+  // lays out a model's matrices: a pass streams them like one decode step streams its layers.
+  explicit HugeCopy(const std::vector<uint8_t>& src, size_t copies = 1)
+      : stride_((src.size() + 63) / 64 * 64) {
+    void* p = alloc_maybe_huge(stride_ * copies);
     if (p == nullptr) {
-      std::fprintf(stderr, "bench_kernels: cannot allocate %zu bytes\n", n_);
+      std::fprintf(stderr, "bench_kernels: cannot allocate %zu bytes\n", stride_ * copies);
       std::exit(1);
     }
-    std::memcpy(p, src.data(), n_);
     p_ = static_cast<uint8_t*>(p);
+    for (size_t c = 0; c < copies; ++c) std::memcpy(p_ + c * stride_, src.data(), src.size());
   }
-  HugeCopy(HugeCopy&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; }
   HugeCopy(const HugeCopy&) = delete;
   HugeCopy& operator=(const HugeCopy&) = delete;
-  HugeCopy& operator=(HugeCopy&&) = delete;
   ~HugeCopy() { std::free(p_); }
-  const uint8_t* data() const { return p_; }
+  const uint8_t* data(size_t copy = 0) const { return p_ + copy * stride_; }
 
  private:
   uint8_t* p_ = nullptr;
-  size_t n_;
+  size_t stride_;
 };
 
 // Valid values of `t` (finite scales, weights in [-1, 1]) for n rows of k.
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
   int threads = 2;
   bool quick = false, hot = false, gemm_only = false, attention_only = false;
   std::string only, only_type;
+  std::vector<std::pair<size_t, size_t>> only_shapes;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
@@ -168,10 +170,18 @@ int main(int argc, char** argv) {
       only = argv[++i];
     } else if (a == "--type" && i + 1 < argc) {
       only_type = argv[++i];
+    } else if (a == "--shape" && i + 1 < argc) {
+      size_t n = 0, k = 0;
+      if (std::sscanf(argv[++i], "%zux%zu", &n, &k) != 2 || n == 0 || k == 0 || k > 8192 ||
+          n > 262144) {
+        std::fprintf(stderr, "bench_kernels: --shape wants NxK (k <= 8192), got '%s'\n", argv[i]);
+        return 2;
+      }
+      only_shapes.push_back({n, k});
     } else {
       std::fprintf(stderr,
                    "usage: bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] "
-                   "[--isa NAME] [--type NAME]\n");
+                   "[--isa NAME] [--type NAME] [--shape NxK ...]\n");
       return 2;
     }
   }
@@ -194,6 +204,7 @@ int main(int argc, char** argv) {
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
   if (!quick) shapes.push_back({8192, 8192});
   if (hot) shapes = {{256, 2048}, {512, 2048}};
+  if (!only_shapes.empty()) shapes = only_shapes;
   if (gemm_only || attention_only) shapes.clear();
   std::mt19937 rng(1);
 
@@ -202,15 +213,14 @@ int main(int argc, char** argv) {
       "after (best of passes, like the probe), GB/s of the median time, probe GB/s\n");
   std::printf("%-6s %-7s %11s %9s %9s %7s %9s %9s\n", "type", "isa", "n x k", "us", "GB/s", "of bw",
               "median", "probe");
-  std::vector<float> x(8192), y(8192);
+  std::vector<float> x(8192), y(262144);
   for (float& v : x) v = std::uniform_real_distribution<float>(-1, 1)(rng);
   for (DType t : types) {
     for (auto [n, k] : shapes) {
       const size_t bytes = row_bytes(t, k) * n;
       const size_t copies = hot ? 1 : std::max<size_t>(1, (size_t{512} << 20) / bytes);
       const std::vector<uint8_t> w0 = make_weights(t, n, k, rng);
-      std::vector<HugeCopy> w;
-      for (size_t c = 0; c < copies; ++c) w.emplace_back(w0);
+      const HugeCopy w(w0, copies);
       for (Isa isa : isas) {
         set_active_isa(isa);
         // One sample is a pass over every copy (>= 512 MiB, like one decode step over a model's
@@ -219,7 +229,7 @@ int main(int argc, char** argv) {
         Timing tm = time_it(
             [&] {
               for (size_t c = 0; c < copies; ++c) {
-                matmul(x.data(), k, 1, k, w[c].data(), t, row_bytes(t, k), n, y.data(), n, pool);
+                matmul(x.data(), k, 1, k, w.data(c), t, row_bytes(t, k), n, y.data(), n, pool);
               }
             },
             budget);
@@ -236,7 +246,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  if (hot) return 0;
+  if (hot || !only_shapes.empty()) return 0;
 
   // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64) and Qwen3's (16 / 8 of 128),
   // f32 KV (the engine's default) and f16 KV in 16-token blocks: decode over a 4096-token context

@@ -139,6 +139,66 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
   });
 }
 
+namespace {
+
+// A range of chunks [lo, hi) in one word, so its owner (taking from the front) and thieves
+// (taking from the back) claim with one compare-exchange each; one per cache line.
+struct alignas(64) ChunkRange {
+  std::atomic<uint64_t> v{0};
+};
+
+uint64_t pack_range(uint64_t lo, uint64_t hi) { return lo | (hi << 32); }
+
+// Claims the next chunk from the front (owner) or the back (thief); false once the range is empty.
+bool claim(ChunkRange& r, bool front, uint64_t* chunk) {
+  uint64_t cur = r.v.load(std::memory_order_relaxed);
+  while (true) {
+    const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
+    if (lo >= hi) return false;
+    const uint64_t next = front ? pack_range(lo + 1, hi) : pack_range(lo, hi - 1);
+    if (r.v.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
+      *chunk = front ? lo : hi - 1;
+      return true;
+    }
+  }
+}
+
+}  // namespace
+
+void ThreadPool::run_ranges(size_t n, size_t chunk,
+                            FunctionRef<void(size_t begin, size_t end)> fn) {
+  if (n == 0) return;
+  chunk = std::max<size_t>(chunk, 1);
+  const size_t n_chunks = (n + chunk - 1) / chunk;
+  RUNNEL_ASSERT(n_chunks < (uint64_t{1} << 32));
+  const size_t n_ranges = std::min(n_chunks, static_cast<size_t>(n_threads_));
+  if (n_ranges <= 1 || t_inside_pool) {
+    fn(0, n);
+    return;
+  }
+  // Per calling thread, grown once: concurrent callers (each waits for run_mu_) never share it.
+  // (The tasks below run on other threads: they must see this thread's vector, not theirs.)
+  thread_local std::vector<ChunkRange> ranges_of_caller;
+  if (ranges_of_caller.size() < n_ranges) ranges_of_caller = std::vector<ChunkRange>(n_ranges);
+  ChunkRange* ranges = ranges_of_caller.data();
+  for (size_t r = 0; r < n_ranges; ++r) {
+    ranges[r].v.store(pack_range(n_chunks * r / n_ranges, n_chunks * (r + 1) / n_ranges),
+                      std::memory_order_relaxed);
+  }
+  auto run_chunk = [&](uint64_t c) {
+    const size_t begin = static_cast<size_t>(c) * chunk;
+    fn(begin, std::min(n, begin + chunk));
+  };
+  run(static_cast<int>(n_ranges), [&](int task, int) {
+    uint64_t c = 0;
+    while (claim(ranges[task], true, &c)) run_chunk(c);
+    for (size_t i = 1; i < n_ranges; ++i) {
+      ChunkRange& victim = ranges[(static_cast<size_t>(task) + i) % n_ranges];
+      while (claim(victim, false, &c)) run_chunk(c);
+    }
+  });
+}
+
 ThreadPool& ThreadPool::global() {
   auto& slot = global_slot();
   if (!slot) slot = std::make_unique<ThreadPool>(default_threads());

@@ -35,6 +35,14 @@ class ThreadPool {
   // Splits [0, n) into about n_threads() * 4 chunks of at least `grain` items.
   void parallel_for(size_t n, size_t grain, FunctionRef<void(size_t begin, size_t end)> fn);
 
+  // Covers [0, n) with fn(begin, end) calls, each a multiple of `chunk` items (but the last):
+  // every thread owns one contiguous range and walks it front to back a chunk at a time, then
+  // takes chunks from the back of ranges whose owners are behind (a core delayed by another
+  // process does not hold up the others). Each thread's reads stay one sequential stream, which
+  // hardware and software prefetchers follow; dealing chunks round robin breaks that stream at
+  // every chunk (decode GEMV: see kernels/cpu/matmul.cpp). n / chunk must fit in 32 bits.
+  void run_ranges(size_t n, size_t chunk, FunctionRef<void(size_t begin, size_t end)> fn);
+
   // The process-wide pool, sized by RUNNEL_THREADS or the number of online CPUs.
   static ThreadPool& global();
   // Replaces the global pool (tests and benchmarks compare thread counts). Not thread-safe.

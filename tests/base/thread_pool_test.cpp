@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 namespace runnel {
@@ -63,6 +65,56 @@ TEST(ThreadPool, CountsJobsHandedToWorkers) {
   ThreadPool one(1);
   one.run(8, [](int, int) {});
   EXPECT_EQ(one.jobs_run(), 0u);
+}
+
+// run_ranges: every item exactly once, in calls that start on a chunk boundary and span whole
+// chunks (but the last), for any thread count, n and chunk, and nested inside a task.
+TEST(ThreadPool, RunRangesCoversEveryItemOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    for (size_t n : {size_t{0}, size_t{1}, size_t{5}, size_t{64}, size_t{1001}}) {
+      for (size_t chunk : {size_t{1}, size_t{2}, size_t{7}, size_t{2000}}) {
+        std::vector<std::atomic<int>> hits(n);
+        pool.run_ranges(n, chunk, [&](size_t b, size_t e) {
+          ASSERT_LT(b, e);
+          ASSERT_LE(e, n);
+          ASSERT_EQ(b % chunk, 0u);
+          ASSERT_TRUE((e - b) % chunk == 0 || e == n);
+          for (size_t i = b; i < e; ++i) hits[i].fetch_add(1);
+        });
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(hits[i].load(), 1) << "threads=" << threads << " n=" << n << " chunk=" << chunk;
+        }
+      }
+    }
+  }
+  ThreadPool pool(2);
+  std::atomic<size_t> sum{0};
+  pool.run(2, [&](int, int) {
+    pool.run_ranges(10, 3, [&](size_t b, size_t e) { sum.fetch_add(e - b); });
+  });
+  EXPECT_EQ(sum.load(), 20u);
+}
+
+// A thread that is held up leaves its range to the others: they take its chunks from the back.
+TEST(ThreadPool, RunRangesWithAStalledOwner) {
+  ThreadPool pool(2);
+  const size_t n = 64;
+  std::vector<std::atomic<int>> by(n);
+  std::atomic<bool> slow_started{false};
+  pool.run_ranges(n, 1, [&](size_t b, size_t e) {
+    // The first chunk of the second range (item 32) stalls until the other thread has taken some
+    // of that range's chunks, or a while passes (a pool whose worker never started).
+    if (b == n / 2) {
+      slow_started = true;
+      for (int spin = 0; spin < 200 && by[n - 1].load() == 0; ++spin) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
+    for (size_t i = b; i < e; ++i) by[i].fetch_add(1);
+  });
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(by[i].load(), 1);
+  EXPECT_TRUE(slow_started.load());
 }
 
 }  // namespace

@@ -89,14 +89,10 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   const size_t mr = static_cast<size_t>(e.mr);
   if (m <= mr) {
     const size_t dng = static_cast<size_t>(e.decode_ng);
-    size_t per_task = std::max<size_t>(1, (groups + threads * 8 - 1) / (threads * 8));
-    per_task = round_up(per_task, dng);
-    const size_t n_tasks = (groups + per_task - 1) / per_task;
-    pool.run(static_cast<int>(n_tasks), [&](int task, int) {
+    pool.run_ranges(groups, dng, [&](size_t g0, size_t g1) {
       PackedGemm a{xa, xa_stride,           nullptr, group_bytes, nullptr, y_stride,
                    k,  static_cast<int>(m), 1,       true};
-      const size_t g1 = std::min(groups, (static_cast<size_t>(task) + 1) * per_task);
-      for (size_t g = static_cast<size_t>(task) * per_task; g < g1; g += dng) {
+      for (size_t g = g0; g < g1; g += dng) {
         a.ng = static_cast<int>(std::min(dng, g1 - g));
         a.w = w + g * group_bytes;
         a.y = y + g * kPackRows;
