@@ -209,13 +209,20 @@ void run_part(const KvSetup& s, int i0, int i1, float* out, ThreadPool& pool) {
 
 TEST(Attention, QueryBitsDoNotDependOnTheCall) {
   // n_q, heads, kv_heads, head_dim, block_tokens, n_kv (= q_pos0 + n_q), q_pos0, kv: groups of
-  // 1..8, head_dim not a multiple of 16, tiles straddling KV chunks and the causal boundary.
+  // 1..8, head_dim not a multiple of 16, tiles straddling KV chunks and the causal boundary. The
+  // single queries ("alone") are decode steps, whose tasks span several KV heads.
   const Case cases[] = {
-      {70, 8, 2, 64, 16, 75, 5, DType::kF16},      {45, 8, 8, 40, 7, 105, 60, DType::kF32},
-      {37, 16, 2, 17, 16, 137, 100, DType::kF16},  {50, 6, 2, 128, 16, 63, 13, DType::kF32},
-      {33, 16, 8, 128, 16, 123, 90, DType::kF16},  {20, 7, 1, 33, 5, 20, 0, DType::kF16},
-      {9, 2, 2, 1, 3, 200, 191, DType::kF32},      {40, 12, 4, 136, 16, 1040, 1000, DType::kF16},
+      {70, 8, 2, 64, 16, 75, 5, DType::kF16},
+      {45, 8, 8, 40, 7, 105, 60, DType::kF32},
+      {37, 16, 2, 17, 16, 137, 100, DType::kF16},
+      {50, 6, 2, 128, 16, 63, 13, DType::kF32},
+      {33, 16, 8, 128, 16, 123, 90, DType::kF16},
+      {20, 7, 1, 33, 5, 20, 0, DType::kF16},
+      {9, 2, 2, 1, 3, 200, 191, DType::kF32},
+      {40, 12, 4, 136, 16, 1040, 1000, DType::kF16},
       {70, 2, 1, 128, 16, 1060, 990, DType::kF32},  // straddles position 1024
+      // Decode steps take runs of whole KV heads (more KV heads than a task's 8 here).
+      {6, 32, 16, 64, 16, 1100, 1094, DType::kF16},
   };
   std::mt19937 rng(11);
   ThreadPool pool1(1), pool2(2);
