@@ -11,6 +11,7 @@
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/quant.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::array {
 namespace {
@@ -404,7 +405,7 @@ class AsType : public Primitive {
         break;
       case DType::kF16: {
         auto* y = static_cast<uint16_t*>(out.data());
-        for (size_t i = 0; i < n; ++i) y[i] = f32_to_f16(f[i]);
+        kernels::cpu::f32_to_f16(f, y, n);
         break;
       }
       case DType::kBF16: {

@@ -7,9 +7,9 @@
 #include "array/internal.h"
 #include "array/ops.h"
 #include "base/error.h"
-#include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::array {
 namespace {
@@ -34,7 +34,7 @@ class PagedCacheWrite : public Primitive {
           std::memcpy(dst, s, static_cast<size_t>(row) * sizeof(float));
         } else {
           auto* h = reinterpret_cast<uint16_t*>(dst);
-          for (int64_t j = 0; j < row; ++j) h[j] = f32_to_f16(s[j]);
+          kernels::cpu::f32_to_f16(s, h, static_cast<size_t>(row));
         }
       }
     }
