@@ -72,9 +72,11 @@ std::vector<BlockQ8Act>& act_scratch() {
 size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 // Packed weights (packed.h): groups of 16 rows, each y[i, 16g..16g+15] one lane of a zmm.
-// Decode: each task streams a contiguous run of groups (one sequential region per thread, at
-// least 8 runs per thread so a core delayed by another process does not hold up the step),
-// decode_ng groups per kernel call.
+// Decode: ThreadPool::run_ranges gives each thread one contiguous range of groups (one
+// sequential stream, which the prefetchers follow), claimed decode_ng groups at a time; a thread
+// that is done takes claims from the back of the others' ranges, so a core delayed by another
+// process does not hold up the step. Dealing 16 chunks round robin instead restarted each
+// thread's stream cold at every chunk: 1024x1024 q4_0_r16 read 66-70% of the probe, now 85-91%.
 // Prefill: a task is a panel of groups x a chunk of x rows; the kernel's NG-group slice of the
 // panel (NG * 16 rows over all of k) stays in L2 while MR-row tiles of the chunk sweep it, and
 // the chunk (a quarter of L2) stays in L2 while the panel's slices go by. Tasks run panel-major
