@@ -25,7 +25,8 @@ constexpr int kKinds = static_cast<int>(MemoryKind::kCount);
 // transparent huge pages (base/mmap.h gives only buffers of 4 MiB and up their own huge pages).
 // Decode streams every weight matrix once per token: a model of small matrices (Qwen3-0.6B's are
 // 0.6-1.8 MB) read them on 4 KiB pages, a TLB miss every 4 KiB and a hardware-prefetch stream cut
-// at every page (qwen06b Q4_0 and Q4_K decode +14%). Matrices land in load order, layer by layer,
+// at every page (qwen06b decode, ab.sh 8 rounds on a noisy host: Q4_0 62 -> 75 tok/s, Q4_K_M
+// 68 -> 75; a 5-round run saw no gain). Matrices land in load order, layer by layer,
 // as decode reads them. A slab is freed when its last piece is; space freed before that is not
 // reused (weights live as long as their model).
 constexpr size_t kSlabBytes = size_t{32} << 20, kSlabPiece = size_t{4} << 20;
