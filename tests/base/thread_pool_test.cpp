@@ -96,7 +96,9 @@ TEST(ThreadPool, RunRangesCoversEveryItemOnce) {
   EXPECT_EQ(sum.load(), 20u);
 }
 
-// A thread that is held up leaves its range to the others: they take its chunks from the back.
+// A thread held up inside one of its claims loses and repeats nothing: the other may take the
+// rest of that range from the back meanwhile (which the scheduling decides, so only coverage and
+// the stall are asserted).
 TEST(ThreadPool, RunRangesWithAStalledOwner) {
   ThreadPool pool(2);
   const size_t n = 64;
