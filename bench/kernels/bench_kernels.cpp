@@ -8,7 +8,8 @@
 // (cache-resident) to show the kernels' compute ceiling. Packed types (q8_0_r16, q4_0_r16,
 // q4_k_r16, q6_k_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources,
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
-//   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa scalar|avx2|avx512]
+//   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa
+//   scalar|avx2|avx512|amx]
 //                 [--type T]
 #include <time.h>
 
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
     if (isa_supported(isa) && (only.empty() || only == isa_name(isa))) isas.push_back(isa);
   }
   const double bw = measure_memory_bandwidth(pool);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "base/cpu.h"
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernel_test_util.h"
@@ -31,14 +32,48 @@ TEST(Dispatch, ChoosesBestOrForced) {
   }
   EXPECT_THROW(choose_isa("sse9"), Error);
   if (!isa_supported(Isa::kAmx)) {
-    EXPECT_FALSE(set_active_isa(Isa::kAmx));
-    // No AMX kernels are built: the error says so instead of blaming the CPU.
+    // Forcing AMX without it is an error that names what the CPU has, not a crash.
     try {
       choose_isa("amx");
       ADD_FAILURE() << "RUNNEL_CPU=amx was accepted";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("no AMX kernels"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("not supported by this CPU"), std::string::npos)
+          << e.what();
     }
+  }
+}
+
+// The emulated tile unit is for tests: it makes the amx variant runnable, never chosen.
+TEST(Dispatch, AmxEmulationIsRunnableButNeverChosen) {
+  if (!isa_supported(Isa::kAvx512) || isa_supported(Isa::kAmx)) {
+    GTEST_SKIP() << "needs AVX-512 without AMX";
+  }
+  enable_amx_emulation();
+  EXPECT_TRUE(isa_runnable(Isa::kAmx));
+  EXPECT_FALSE(isa_supported(Isa::kAmx));
+  EXPECT_EQ(choose_isa(nullptr), Isa::kAvx512);
+  testing::IsaScope scope(Isa::kAmx);
+  EXPECT_TRUE(scope.ok());
+  EXPECT_EQ(active_isa(), Isa::kAmx);
+  // The amx table is the AVX-512 one with tile kernels for the integer r16 layouts' prefill.
+  const KernelTable& amx = kernel_table(Isa::kAmx);
+  const KernelTable& avx512 = kernel_table(Isa::kAvx512);
+  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ4_KR16, DType::kQ6_KR16}) {
+    EXPECT_NE(amx.matmul[static_cast<int>(d)].packed, avx512.matmul[static_cast<int>(d)].packed)
+        << dtype_name(d);
+    EXPECT_EQ(amx.matmul[static_cast<int>(d)].mr, 32) << dtype_name(d);
+  }
+  EXPECT_EQ(amx.matmul[static_cast<int>(DType::kQ4_K)].tile,
+            avx512.matmul[static_cast<int>(DType::kQ4_K)].tile);
+}
+
+// The self-test dispatch.cpp runs before it lets AMX be chosen passes on the model of the tile
+// unit (and on the tile unit, where there is one).
+TEST(Dispatch, AmxSelfTestPasses) {
+  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "needs AVX-512";
+  EXPECT_TRUE(amx_emulated::self_test());
+  if (cpu_features().has_amx()) {
+    EXPECT_TRUE(amx::self_test());
   }
 }
 

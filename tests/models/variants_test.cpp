@@ -5,6 +5,7 @@
 // the weights into the layout the active variant streams (kernels/cpu/packed.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -33,19 +34,22 @@ class IsaGuard {
   Isa saved_;
 };
 
+// With AMX emulated where the CPU has AVX-512 and no AMX (kernels/cpu/dispatch.h).
 std::vector<Isa> runnable_isas() {
+  kernels::cpu::enable_amx_emulation();
   std::vector<Isa> out;
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
-    if (kernels::cpu::isa_supported(isa)) out.push_back(isa);
+    if (kernels::cpu::isa_runnable(isa)) out.push_back(isa);
   }
   return out;
 }
 
-// Greedy tokens from BOS with `isa` active while the model loads and runs.
-std::vector<int32_t> story(const std::string& path, Isa isa, int n) {
+// Greedy tokens after `prompt` (BOS by default) with `isa` active while the model loads and runs.
+std::vector<int32_t> story(const std::string& path, Isa isa, int n,
+                           const std::vector<int32_t>& prompt = {1}) {
   EXPECT_TRUE(kernels::cpu::set_active_isa(isa));
   auto m = load_model(path);
-  return testing::greedy(*m, {1}, n);
+  return testing::greedy(*m, prompt, n);
 }
 
 TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
@@ -70,9 +74,58 @@ TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);
     const std::vector<int32_t> want = story(path, Isa::kScalar, 48);
+    // And after a 25-token prompt, whose prefill takes the tile kernels' path (two tiles of x,
+    // the second ragged) where the variant has one.
+    std::vector<int32_t> prompt = {1};
+    prompt.insert(prompt.end(), want.begin(), want.begin() + 24);
+    const std::vector<int32_t> want_after = story(path, Isa::kScalar, 16, prompt);
     for (Isa isa : runnable_isas()) {
       EXPECT_EQ(story(path, isa, 48), want) << type << " on " << kernels::cpu::isa_name(isa);
+      EXPECT_EQ(story(path, isa, 16, prompt), want_after)
+          << type << " after a prompt on " << kernels::cpu::isa_name(isa);
     }
+  }
+}
+
+// Every logit of `prompt` in one forward pass, avx512 against amx: the same floats.
+void expect_amx_logits_equal_avx512(const std::string& path, const std::vector<int32_t>& prompt) {
+  std::vector<std::vector<float>> logits[2];
+  for (int v = 0; v < 2; ++v) {
+    ASSERT_TRUE(kernels::cpu::set_active_isa(v == 0 ? Isa::kAvx512 : Isa::kAmx));
+    auto m = load_model(path);
+    logits[v] = testing::model_logits(*m, prompt);
+  }
+  ASSERT_EQ(logits[0].size(), prompt.size()) << path;
+  for (size_t t = 0; t < prompt.size(); ++t) {
+    ASSERT_EQ(logits[0][t], logits[1][t]) << path << " position " << t;
+  }
+}
+
+// The amx variant differs from avx512 only in its Q8_0 / Q4_0 / Q4_K / Q6_K prefill matmuls,
+// whose bits equal the VNNI kernels': every logit of a 25-token prompt (two tiles of x, the second
+// ragged) is the same float (AMX emulated where the CPU has none).
+TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
+  IsaGuard guard;
+  const std::vector<Isa> isas = runnable_isas();
+  if (std::find(isas.begin(), isas.end(), Isa::kAmx) == isas.end()) {
+    GTEST_SKIP() << "needs AVX-512";
+  }
+  const std::string dir = runnel::testing::make_temp_dir("variants_amx");
+  std::vector<int32_t> prompt = {1};
+  for (int i = 0; i < 24; ++i) prompt.push_back(static_cast<int32_t>(100 + 7 * i));
+  for (const char* type : {"q8_0", "q4_0"}) {
+    const std::string path = dir + "/" + type + ".gguf";
+    quantize_model(stories(), path, type);
+    expect_amx_logits_equal_avx512(path, prompt);
+  }
+  testing::gen_tiny_model(
+      "--arch LlamaForCausalLM --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
+      "--vocab 512 --ctx 128 --seed 3 --format gguf --dtype f16",
+      dir + "/f16.gguf");
+  for (const char* type : {"q4_k_m", "q6_k"}) {
+    const std::string path = dir + "/" + type + ".gguf";
+    quantize_model(dir + "/f16.gguf", path, type);
+    expect_amx_logits_equal_avx512(path, prompt);
   }
 }
 

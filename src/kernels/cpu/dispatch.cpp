@@ -7,6 +7,7 @@
 #include "base/cpu.h"
 #include "base/env.h"
 #include "base/error.h"
+#include "base/log.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed_float.h"
 
@@ -57,6 +58,15 @@ struct Tables {
         avx512::register_attention(t[i]);
         avx512::register_vec(t[i]);
       }
+      if (isa == Isa::kAmx) {
+        // Only a CPU with AMX runs the tile unit's kernels; elsewhere the slot holds the
+        // emulated ones, which set_active_isa reaches only after enable_amx_emulation.
+        if (cpu_features().has_amx()) {
+          amx::register_matmul_packed(t[i]);
+        } else {
+          amx_emulated::register_matmul_packed(t[i]);
+        }
+      }
     }
   }
 };
@@ -66,6 +76,26 @@ const Tables& tables() {
   return t;
 }
 
+std::atomic<bool>& amx_emulation() {
+  static std::atomic<bool> on{false};
+  return on;
+}
+
+// The tile kernels against the VNNI ones on fixed data, once, before AMX can be chosen: a CPU
+// (or hypervisor) whose tile unit gives other bits runs the AVX-512 variant instead.
+bool amx_self_test_passed() {
+  static const bool ok = [] {
+    const bool pass = amx::self_test();
+    if (!pass) {
+      RUNNEL_WARN("cpu",
+                  "the AMX kernels' self-test disagrees with AVX-512 on this CPU; "
+                  "using the avx512 kernels");
+    }
+    return pass;
+  }();
+  return ok;
+}
+
 }  // namespace
 
 Isa choose_isa(const char* forced) {
@@ -73,10 +103,6 @@ Isa choose_isa(const char* forced) {
     const std::string_view name = forced;
     for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
       if (name == isa_name(isa)) {
-        // No AMX kernels are compiled in yet, whatever the CPU has: say so, not that it lacks AMX.
-        check(isa != Isa::kAmx, "cpu",
-              "RUNNEL_CPU=amx: this build has no AMX kernels yet; use avx512 (the default on "
-              "AMX machines)");
         check(isa_supported(isa), "cpu", "RUNNEL_CPU=", name,
               " is not supported by this CPU (it has: ", cpu_features().describe(), ")");
         return isa;
@@ -117,15 +143,23 @@ bool isa_supported(Isa isa) {
     case Isa::kAvx512:
       return f.has_avx512() && f.has_avx2() && f.avx512_vnni && f.avx512_bf16;
     case Isa::kAmx:
-      return false;  // no AMX kernels are compiled in yet
+      return f.has_amx() && isa_supported(Isa::kAvx512) && amx_self_test_passed();
   }
   return false;
+}
+
+void enable_amx_emulation() { amx_emulation().store(true); }
+
+bool isa_runnable(Isa isa) {
+  if (isa_supported(isa)) return true;
+  return isa == Isa::kAmx && amx_emulation().load() && !cpu_features().has_amx() &&
+         isa_supported(Isa::kAvx512);
 }
 
 Isa active_isa() { return static_cast<Isa>(active_slot().load(std::memory_order_relaxed)); }
 
 bool set_active_isa(Isa isa) {
-  if (!isa_supported(isa)) return false;
+  if (!isa_runnable(isa)) return false;
   active_slot().store(static_cast<int>(isa));
   return true;
 }

@@ -1,8 +1,9 @@
 // Which instruction-set variant of the kernels runs. Chosen once at start-up from the CPU's
 // features (base/cpu.h): AMX > AVX-512 (VNNI/BF16) > AVX2 > scalar.
 // RUNNEL_CPU=scalar|avx2|avx512|amx forces one; forcing a variant the CPU cannot run is an error,
-// never a crash. No AMX kernels are built yet: amx is never chosen, and forcing it is an error that
-// says so.
+// never a crash. The amx variant is the AVX-512 one with AMX INT8 tiles for the prefill of Q8_0 and
+// Q4_0 weights (matmul_amx_impl.h); it is chosen only after its kernels agree with the AVX-512 ones
+// on a self-test at start-up.
 #pragma once
 
 namespace runnel::kernels::cpu {
@@ -17,7 +18,16 @@ Isa active_isa();
 // The choice active_isa() makes: `forced` is RUNNEL_CPU's value (nullptr: the best supported).
 // Throws Error("cpu", ...) for an unknown name or a variant this CPU cannot run.
 Isa choose_isa(const char* forced);
-// Tests and benchmarks switch variants; returns false (and changes nothing) when unsupported.
+// Tests and benchmarks switch variants; returns false (and changes nothing) unless
+// isa_runnable(isa).
 bool set_active_isa(Isa isa);
+
+// Tests only: on a CPU with AVX-512 and no AMX, makes Isa::kAmx runnable by set_active_isa with
+// the tile instructions emulated in software (same results, far slower), so the AMX kernels'
+// tiling, tile shapes and data flow are checked on every AVX-512 machine. choose_isa never picks
+// the emulation, and it changes nothing on a CPU with AMX (the real kernels run there).
+void enable_amx_emulation();
+// isa_supported(isa), or isa is kAmx and emulated (enable_amx_emulation).
+bool isa_runnable(Isa isa);
 
 }  // namespace runnel::kernels::cpu

@@ -135,6 +135,25 @@ RUNNEL_DECLARE_REGISTER(avx2)
 RUNNEL_DECLARE_REGISTER(avx512)
 #undef RUNNEL_DECLARE_REGISTER
 
+namespace avx512 {
+// The VNNI kernels of the Q8_0R16 / Q4_0R16 / Q4_KR16 / Q6_KR16 layouts (tiles of up to 4 rows
+// of x or more), which the AMX kernels hand small tiles to.
+void packed_q8_0_r16(const PackedGemm& a);
+void packed_q4_0_r16(const PackedGemm& a);
+void packed_q4_k_r16(const PackedGemm& a);
+void packed_q6_k_r16(const PackedGemm& a);
+}  // namespace avx512
+// The AMX variant's additions to the AVX-512 table: on the tile unit (amx), or on a software model
+// of it for tests (amx_emulated; dispatch.h). self_test() compares them with the VNNI kernels.
+namespace amx {
+void register_matmul_packed(KernelTable& t);
+bool self_test();
+}  // namespace amx
+namespace amx_emulated {
+void register_matmul_packed(KernelTable& t);
+bool self_test();
+}  // namespace amx_emulated
+
 inline MatmulEntry& matmul_entry(KernelTable& t, DType d) { return t.matmul[static_cast<int>(d)]; }
 
 // Expands to a switch calling FN<MR, NR>(T) for the tile's runtime (mr, nr), both in 1..4.

@@ -64,11 +64,14 @@ struct GgmlR16 {
 
 }  // namespace
 
+void packed_q8_0_r16(const PackedGemm& a) { dispatch_r16_tile<GgmlR16<false>>(a); }
+void packed_q4_0_r16(const PackedGemm& a) { dispatch_r16_tile<GgmlR16<true>>(a); }
+
 void register_matmul_packed(KernelTable& t) {
-  matmul_entry(t, DType::kQ8_0R16) = {
-      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<GgmlR16<false>>, kR16Ng, false};
-  matmul_entry(t, DType::kQ4_0R16) = {
-      nullptr, ActKind::kQ8, kR16Mr, 1, dispatch_r16_tile<GgmlR16<true>>, kR16Ng, false};
+  matmul_entry(t, DType::kQ8_0R16) = {nullptr,         ActKind::kQ8, kR16Mr, 1,
+                                      packed_q8_0_r16, kR16Ng,       false};
+  matmul_entry(t, DType::kQ4_0R16) = {nullptr,         ActKind::kQ8, kR16Mr, 1,
+                                      packed_q4_0_r16, kR16Ng,       false};
   matmul_entry(t, DType::kQ4_0R16).decode_ng = 2;
   matmul_entry(t, DType::kQ8_0R16).decode_ng = 2;
   matmul_entry(t, DType::kQ8_0).prefer_packed = true;

@@ -16,6 +16,7 @@
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
 #include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/packed_kquants_avx512.h"
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
@@ -36,19 +37,6 @@ inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
   return p;
 }
 
-// Bits from a where mask is set, else from b.
-inline __m512i bitsel(__m512i mask, __m512i a, __m512i b) {
-  return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
-}
-
-inline __m512i u8x16_epi32(const uint8_t* p) {
-  return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
-}
-
-inline __m512 f16x16(const uint8_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-
 template <int MR, int NG>
 void gemm_q4_k(const PackedGemm& a) {
   const size_t nsb = a.k / 256, gb = a.w_group_bytes;
@@ -57,7 +45,6 @@ void gemm_q4_k(const PackedGemm& a) {
   __m512 acc[MR][NG];
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
-  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
   for (size_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
     // Per group: sc_j as int32 lanes, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd. The
@@ -68,18 +55,8 @@ void gemm_q4_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) {
       dv[g] = f16x16(w + g * gb);
       dminv[g] = f16x16(w + g * gb + kQ4KR16Dmin);
-      // GGML's 6-bit unpacking on all 16 rows' 12 scale bytes at once: 16 bytes per j, sc_j at
-      // 16 j and m_j at 128 + 16 j.
-      const uint8_t* s = w + g * gb + kQ4KR16Scales;
-      const __m512i s0 = _mm512_loadu_si512(s), s1 = _mm512_loadu_si512(s + 64);
-      const __m512i s2 = _mm512_loadu_si512(s + 128);
       alignas(64) uint8_t scm[256];
-      _mm512_store_si512(scm, _mm512_and_si512(s0, m6));
-      _mm512_store_si512(scm + 64, _mm512_and_si512(bitsel(m4, s2, _mm512_srli_epi16(s0, 2)), m6));
-      _mm512_store_si512(scm + 128, _mm512_and_si512(s1, m6));
-      _mm512_store_si512(
-          scm + 192,
-          _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
+      q4k_r16_scale_bytes(w + g * gb, scm);
       for (int j = 0; j < 8; ++j) isc[g][j] = u8x16_epi32(scm + 16 * j);
       for (int p = 0; p < 4; ++p) {
         mpair[g][p] = _mm512_or_si512(u8x16_epi32(scm + 128 + 32 * p),
@@ -130,21 +107,6 @@ void gemm_q4_k(const PackedGemm& a) {
   }
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
-}
-
-// Sub-block s's 16 rows x 16 quants as four u8 vectors (packed_kquants.h: the low 6 bits of
-// A, B, C and the three loads' top bits for the fourth).
-inline void q6_unpack(const uint8_t* q, __m512i* wv) {
-  const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0f);
-  const __m512i m6 = _mm512_set1_epi8(0x3f);
-  const __m512i va = _mm512_loadu_si512(q), vb = _mm512_loadu_si512(q + 64);
-  const __m512i vc = _mm512_loadu_si512(q + 128);
-  const __m512i top = bitsel(m4, bitsel(m2, _mm512_srli_epi16(va, 6), _mm512_srli_epi16(vb, 4)),
-                             _mm512_srli_epi16(vc, 2));
-  wv[0] = _mm512_and_si512(va, m6);
-  wv[1] = _mm512_and_si512(vb, m6);
-  wv[2] = _mm512_and_si512(vc, m6);
-  wv[3] = _mm512_and_si512(top, m6);
 }
 
 // corr[s] = −32 · Σ of x's 16 quants of sub-block s (0..15) in super-block sb: the start value of
@@ -266,11 +228,14 @@ void tile(const PackedGemm& a) {
 
 }  // namespace
 
+void packed_q4_k_r16(const PackedGemm& a) { tile<false, kQ4Mr, kQ4Ng>(a); }
+void packed_q6_k_r16(const PackedGemm& a) { tile<true, kQ6Mr, kQ6Ng>(a); }
+
 void register_matmul_packed_kquants(KernelTable& t) {
-  matmul_entry(t, DType::kQ4_KR16) = {
-      nullptr, ActKind::kQ8x256, kQ4Mr, 1, tile<false, kQ4Mr, kQ4Ng>, kQ4Ng, false};
-  matmul_entry(t, DType::kQ6_KR16) = {
-      nullptr, ActKind::kQ8x256, kQ6Mr, 1, tile<true, kQ6Mr, kQ6Ng>, kQ6Ng, false};
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8x256, kQ4Mr, 1, packed_q4_k_r16, kQ4Ng,
+                                      false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng,
+                                      false};
   matmul_entry(t, DType::kQ4_KR16).decode_ng = 2;
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;

@@ -1,0 +1,88 @@
+// AMX INT8 kernels for the Q8_0R16 / Q4_0R16 / Q4_KR16 / Q6_KR16 layouts on the tile unit
+// (matmul_amx_impl.h has the loops; this file its tile instructions). They override the AVX-512
+// table's entries for those types in the amx variant; everything else, and tiles of fewer than 5
+// rows of x (decode), stay with the VNNI kernels.
+//
+// The tile instructions are inline asm whose memory operands name the bytes they read or write
+// (a B tile's 512, a C tile's 1 KiB, LDTILECFG's 64). GCC 12's intrinsics do not
+// (_tile_loadd declares no memory read, _tile_loadconfig only 8 bytes of its operand), so the
+// compiler may sink the stores that fill a B tile's buffer, or the configuration, past the
+// instruction that reads them. A "memory" clobber would do too, but it keeps the sixteen f32
+// accumulators in memory instead of registers.
+#include "kernels/cpu/matmul_amx_impl.h"
+
+namespace runnel::kernels::cpu::amx {
+namespace {
+
+template <size_t N>
+struct TileBytes {
+  uint8_t b[N];
+};
+
+struct TileOps {
+  // The tile shape is per thread state; LDTILECFG only when this thread's shape changes.
+  static void configure(int rows, int kbytes) {
+    thread_local int shape = 0;
+    const int want = rows << 8 | kbytes;
+    if (shape == want) return;
+    const AmxTileConfig cfg = amx_config(rows, kbytes);
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+    shape = want;
+  }
+  template <int P>
+  static void zero_c() {
+    if constexpr (P == 0) {
+      __asm__ volatile("tilezero %%tmm0" ::);
+    } else {
+      __asm__ volatile("tilezero %%tmm1" ::);
+    }
+  }
+  // x is only read while the kernel runs, so A's loads need not tell the compiler what they read.
+  template <int P>
+  static void load_a(const void* p, size_t stride) {
+    if constexpr (P == 0) {
+      __asm__ volatile("tileloadd (%0,%1,1), %%tmm2" ::"r"(p), "r"(stride));
+    } else {
+      __asm__ volatile("tileloadd (%0,%1,1), %%tmm3" ::"r"(p), "r"(stride));
+    }
+  }
+  // B's 512 bytes were just written by the kernel: the "m" operand says they are read here.
+  template <int P>
+  static void load_b(const void* p) {
+    const size_t stride = 64;
+    const auto& bytes = *static_cast<const TileBytes<512>*>(p);
+    if constexpr (P == 0) {
+      __asm__ volatile("tileloadd (%1,%2,1), %%tmm4" ::"m"(bytes), "r"(p), "r"(stride));
+    } else {
+      __asm__ volatile("tileloadd (%1,%2,1), %%tmm5" ::"m"(bytes), "r"(p), "r"(stride));
+    }
+  }
+  // C_P += A_P . B_P (AT&T operand order: B, A, C).
+  template <int P>
+  static void dot() {
+    if constexpr (P == 0) {
+      __asm__ volatile("tdpbssd %%tmm4, %%tmm2, %%tmm0" ::);
+    } else {
+      __asm__ volatile("tdpbssd %%tmm5, %%tmm3, %%tmm1" ::);
+    }
+  }
+  // The 1 KiB the f32 step then reads: an "=m" operand.
+  template <int P>
+  static void store_c(void* p) {
+    const size_t stride = 64;
+    auto& bytes = *static_cast<TileBytes<1024>*>(p);
+    if constexpr (P == 0) {
+      __asm__ volatile("tilestored %%tmm0, (%1,%2,1)" : "=m"(bytes) : "r"(p), "r"(stride));
+    } else {
+      __asm__ volatile("tilestored %%tmm1, (%1,%2,1)" : "=m"(bytes) : "r"(p), "r"(stride));
+    }
+  }
+};
+
+}  // namespace
+
+void register_matmul_packed(KernelTable& t) { amx_register<TileOps>(t); }
+
+bool self_test() { return amx_self_test<TileOps>(); }
+
+}  // namespace runnel::kernels::cpu::amx

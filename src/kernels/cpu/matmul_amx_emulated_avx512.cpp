@@ -1,0 +1,101 @@
+// The AMX kernels of matmul_amx_impl.h over a software model of the tile unit, for tests on
+// machines without AMX (dispatch.h: enable_amx_emulation). The model follows the instruction set
+// reference: a tile has the rows and bytes per row of its LDTILECFG entry, TILELOADD fills rows
+// past `rows` (and bytes past `colsb`) with zeros, TDPBSSD adds to C[m][n] the four products of
+// signed bytes A[m][4k..4k+3] . B[k][4n..4n+3] for every k < A's colsb / 4, and an instruction on
+// tiles whose shapes do not fit (which faults on the hardware) is an assertion failure here.
+#include "base/assert.h"
+#include "kernels/cpu/matmul_amx_impl.h"
+
+namespace runnel::kernels::cpu::amx_emulated {
+namespace {
+
+struct EmulatedTiles {
+  struct State {
+    AmxTileConfig cfg;
+    bool configured = false;
+    alignas(64) uint8_t t[8][16][64] = {};
+  };
+  static State& s() {
+    thread_local State st;
+    return st;
+  }
+  static int rows(int t) { return s().cfg.rows[t]; }
+  static int colsb(int t) { return s().cfg.colsb[t]; }
+  static void check(int t) {
+    RUNNEL_ASSERT(s().configured && rows(t) >= 1 && rows(t) <= 16 && colsb(t) >= 4 &&
+                  colsb(t) <= 64 && colsb(t) % 4 == 0);
+  }
+
+  static void configure(int rows, int kbytes) {
+    s().cfg = amx_config(rows, kbytes);
+    s().configured = true;
+  }
+  static void zero(int t) {
+    check(t);
+    std::memset(s().t[t], 0, sizeof(s().t[t]));
+  }
+  static void load(int t, const void* base, size_t stride) {
+    check(t);
+    zero(t);
+    for (int r = 0; r < rows(t); ++r) {
+      std::memcpy(s().t[t][r], static_cast<const uint8_t*>(base) + r * stride,
+                  static_cast<size_t>(colsb(t)));
+    }
+  }
+  static void store(int t, void* base, size_t stride) {
+    check(t);
+    for (int r = 0; r < rows(t); ++r) {
+      std::memcpy(static_cast<uint8_t*>(base) + r * stride, s().t[t][r],
+                  static_cast<size_t>(colsb(t)));
+    }
+  }
+  static void dpbssd(int c, int a, int b) {
+    check(c);
+    check(a);
+    check(b);
+    RUNNEL_ASSERT(rows(c) == rows(a) && colsb(c) == colsb(b) && colsb(a) == 4 * rows(b));
+    for (int m = 0; m < rows(c); ++m) {
+      for (int n = 0; n < colsb(c) / 4; ++n) {
+        int32_t acc;
+        std::memcpy(&acc, &s().t[c][m][4 * n], 4);
+        for (int k = 0; k < colsb(a) / 4; ++k) {
+          for (int j = 0; j < 4; ++j) {
+            acc += static_cast<int8_t>(s().t[a][m][4 * k + j]) *
+                   static_cast<int8_t>(s().t[b][k][4 * n + j]);
+          }
+        }
+        std::memcpy(&s().t[c][m][4 * n], &acc, 4);
+      }
+    }
+  }
+
+  template <int P>
+  static void zero_c() {
+    zero(kAmxTileC + P);
+  }
+  template <int P>
+  static void load_a(const void* p, size_t stride) {
+    load(kAmxTileA + P, p, stride);
+  }
+  template <int P>
+  static void load_b(const void* p) {
+    load(kAmxTileB + P, p, 64);
+  }
+  template <int P>
+  static void dot() {
+    dpbssd(kAmxTileC + P, kAmxTileA + P, kAmxTileB + P);
+  }
+  template <int P>
+  static void store_c(void* p) {
+    store(kAmxTileC + P, p, 64);
+  }
+};
+
+}  // namespace
+
+void register_matmul_packed(KernelTable& t) { amx_register<EmulatedTiles>(t); }
+
+bool self_test() { return amx_self_test<EmulatedTiles>(); }
+
+}  // namespace runnel::kernels::cpu::amx_emulated

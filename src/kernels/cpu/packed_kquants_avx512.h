@@ -1,0 +1,58 @@
+// AVX-512 helpers for the Q4_KR16 / Q6_KR16 layouts (packed_kquants.h), shared by the VNNI
+// kernels (matmul_packed_kquants_avx512.cpp) and the AMX ones (matmul_amx_impl.h); internal
+// linkage, for files compiled with AVX-512 only (like simd_avx512.h).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/simd_avx512.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+// Bits from a where mask is set, else from b.
+inline __m512i bitsel(__m512i mask, __m512i a, __m512i b) {
+  return _mm512_ternarylogic_epi32(a, b, mask, 0xE4);
+}
+
+inline __m512i u8x16_epi32(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+inline __m512 f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// GGML's 6-bit unpacking of a Q4_KR16 super-block's scales for all 16 rows at once (w: the
+// super-block's first byte): scm[16 j + r] = sc_j and scm[128 + 16 j + r] = m_j of row r.
+inline void q4k_r16_scale_bytes(const uint8_t* w, uint8_t* scm) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f);
+  const uint8_t* s = w + kQ4KR16Scales;
+  const __m512i s0 = _mm512_loadu_si512(s), s1 = _mm512_loadu_si512(s + 64);
+  const __m512i s2 = _mm512_loadu_si512(s + 128);
+  _mm512_storeu_si512(scm, _mm512_and_si512(s0, m6));
+  _mm512_storeu_si512(scm + 64, _mm512_and_si512(bitsel(m4, s2, _mm512_srli_epi16(s0, 2)), m6));
+  _mm512_storeu_si512(scm + 128, _mm512_and_si512(s1, m6));
+  _mm512_storeu_si512(
+      scm + 192,
+      _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
+}
+
+// Sub-block s's 16 rows x 16 quants as four u8 vectors (packed_kquants.h: the low 6 bits of
+// A, B, C and the three loads' top bits for the fourth).
+inline void q6_unpack(const uint8_t* q, __m512i* wv) {
+  const __m512i m2 = _mm512_set1_epi8(0x03), m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f);
+  const __m512i va = _mm512_loadu_si512(q), vb = _mm512_loadu_si512(q + 64);
+  const __m512i vc = _mm512_loadu_si512(q + 128);
+  const __m512i top = bitsel(m4, bitsel(m2, _mm512_srli_epi16(va, 6), _mm512_srli_epi16(vb, 4)),
+                             _mm512_srli_epi16(vc, 2));
+  wv[0] = _mm512_and_si512(va, m6);
+  wv[1] = _mm512_and_si512(vb, m6);
+  wv[2] = _mm512_and_si512(vc, m6);
+  wv[3] = _mm512_and_si512(top, m6);
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu
