@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,20 @@ TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
   }
 }
 
+// A tiny random-weight Llama (rows of 256, as the K-quants need) quantized to `type` in `dir`
+// (its f16 source made once per dir).
+std::string tiny_kquant_model(const std::string& dir, const std::string& type) {
+  const std::string f16 = dir + "/f16.gguf", path = dir + "/" + type + ".gguf";
+  if (!std::filesystem::exists(f16)) {
+    testing::gen_tiny_model(
+        "--arch LlamaForCausalLM --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
+        "--vocab 512 --ctx 128 --seed 3 --format gguf --dtype f16",
+        f16);
+  }
+  quantize_model(f16, path, type);
+  return path;
+}
+
 // Every logit of `prompt` in one forward pass, avx512 against amx: the same floats.
 void expect_amx_logits_equal_avx512(const std::string& path, const std::vector<int32_t>& prompt) {
   std::vector<std::vector<float>> logits[2];
@@ -118,13 +133,8 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
     quantize_model(stories(), path, type);
     expect_amx_logits_equal_avx512(path, prompt);
   }
-  testing::gen_tiny_model(
-      "--arch LlamaForCausalLM --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
-      "--vocab 512 --ctx 128 --seed 3 --format gguf --dtype f16",
-      dir + "/f16.gguf");
   for (const char* type : {"q4_k_m", "q6_k"}) {
-    const std::string path = dir + "/" + type + ".gguf";
-    quantize_model(dir + "/f16.gguf", path, type);
+    const std::string path = tiny_kquant_model(dir, type);
     expect_amx_logits_equal_avx512(path, prompt);
   }
 }
@@ -134,13 +144,8 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
 TEST(Variants, EveryIsaGivesTheSameTokensOnKQuants) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants_k");
-  testing::gen_tiny_model(
-      "--arch LlamaForCausalLM --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 "
-      "--vocab 512 --ctx 128 --seed 3 --format gguf --dtype f16",
-      dir + "/f16.gguf");
   for (const char* type : {"q4_k_m", "q6_k"}) {
-    const std::string path = dir + "/" + type + ".gguf";
-    quantize_model(dir + "/f16.gguf", path, type);
+    const std::string path = tiny_kquant_model(dir, type);
     const std::vector<int32_t> want = story(path, Isa::kScalar, 32);
     ASSERT_EQ(want.size(), 32u) << type;
     for (Isa isa : runnable_isas()) {

@@ -66,15 +66,16 @@ struct TileOps {
       __asm__ volatile("tdpbssd %%tmm5, %%tmm3, %%tmm1" ::);
     }
   }
-  // The 1 KiB the f32 step then reads: an "=m" operand.
+  // The 1 KiB the vector step then reads: a "+m" operand (rows past the tile's are left as they
+  // were, so the compiler must keep what it stored there before; "=m" would let it drop that).
   template <int P>
   static void store_c(void* p) {
     const size_t stride = 64;
     auto& bytes = *static_cast<TileBytes<1024>*>(p);
     if constexpr (P == 0) {
-      __asm__ volatile("tilestored %%tmm0, (%1,%2,1)" : "=m"(bytes) : "r"(p), "r"(stride));
+      __asm__ volatile("tilestored %%tmm0, (%1,%2,1)" : "+m"(bytes) : "r"(p), "r"(stride));
     } else {
-      __asm__ volatile("tilestored %%tmm1, (%1,%2,1)" : "=m"(bytes) : "r"(p), "r"(stride));
+      __asm__ volatile("tilestored %%tmm1, (%1,%2,1)" : "+m"(bytes) : "r"(p), "r"(stride));
     }
   }
 };
