@@ -97,6 +97,23 @@ struct AmxRowsOfX {
   }
 };
 
+// Per call: the C tiles' stores (rows past a ragged tile are never stored to: zero, finite,
+// unused) and the signed B tiles, each by block parity.
+struct AmxScratch {
+  alignas(64) int32_t c[2][16][16];
+  alignas(64) int8_t bt[2][8][64];
+  AmxScratch() { std::memset(c, 0, sizeof(c)); }
+};
+
+// Stores the first `rows` rows of an accumulator kept in memory (the K-quant kernels: their
+// sixteen int32 sums take the registers) to y.
+inline void amx_store_rows(const PackedGemm& a, int i0, int rows, int g,
+                           const float (&acc)[16][16]) {
+  for (int r = 0; r < rows; ++r) {
+    std::memcpy(a.y + static_cast<size_t>(i0 + r) * a.y_stride + 16 * g, acc[r], 64);
+  }
+}
+
 // Stores acc's first `rows` rows to y (a constant loop bound, so acc stays in registers).
 inline void amx_store_rows(const PackedGemm& a, int i0, int rows, int g, const __m512 (&acc)[16]) {
   for (int r = 0; r < 16; ++r) {
@@ -143,9 +160,7 @@ template <class Ops, bool kQ4>
 void amx_r16_rows(const PackedGemm& a, int i0, int rows) {
   const size_t nb = a.k / 32;
   Ops::configure(rows, 32);
-  alignas(64) int32_t c[2][16][16];  // rows >= `rows` are never stored to: zero, finite, unused
-  alignas(64) int8_t bt[2][8][64];
-  std::memset(c, 0, sizeof(c));
+  AmxScratch t;
   const AmxRowsOfX x(a, i0, rows);
   for (int g = 0; g < a.ng; ++g) {
     const uint8_t* wg = a.w + g * a.w_group_bytes;
@@ -153,10 +168,10 @@ void amx_r16_rows(const PackedGemm& a, int i0, int rows) {
     for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
     size_t b = 0;
     for (; b + 1 < nb; b += 2) {
-      amx_r16_block<Ops, kQ4, 0>(a, wg, b, nb, x, bt[0], c[0], acc);
-      amx_r16_block<Ops, kQ4, 1>(a, wg, b + 1, nb, x, bt[1], c[1], acc);
+      amx_r16_block<Ops, kQ4, 0>(a, wg, b, nb, x, t.bt[0], t.c[0], acc);
+      amx_r16_block<Ops, kQ4, 1>(a, wg, b + 1, nb, x, t.bt[1], t.c[1], acc);
     }
-    if (b < nb) amx_r16_block<Ops, kQ4, 0>(a, wg, b, nb, x, bt[0], c[0], acc);
+    if (b < nb) amx_r16_block<Ops, kQ4, 0>(a, wg, b, nb, x, t.bt[0], t.c[0], acc);
     amx_store_rows(a, i0, rows, g, acc);
   }
 }
@@ -186,11 +201,9 @@ template <class Ops>
 void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
   const size_t nsb = a.k / 256;
   Ops::configure(rows, 32);
-  alignas(64) int32_t c[2][16][16];
-  alignas(64) int8_t bt[2][8][64];
+  AmxScratch t;
   alignas(64) uint8_t scm[256];
-  alignas(64) float acc[16][16];  // in memory: the sixteen isum take the registers
-  std::memset(c, 0, sizeof(c));
+  alignas(64) float acc[16][16];
   const AmxRowsOfX x(a, i0, rows);
   for (int g = 0; g < a.ng; ++g) {
     const uint8_t* wg = a.w + g * a.w_group_bytes;
@@ -201,8 +214,8 @@ void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
       __m512i isum[16];
       for (int r = 0; r < 16; ++r) isum[r] = _mm512_setzero_si512();
       for (int j = 0; j < 8; j += 2) {
-        amx_q4k_sub<Ops, 0>(a, w, sb, j, scm, x, bt[0], c[0], isum);
-        amx_q4k_sub<Ops, 1>(a, w, sb, j + 1, scm, x, bt[1], c[1], isum);
+        amx_q4k_sub<Ops, 0>(a, w, sb, j, scm, x, t.bt[0], t.c[0], isum);
+        amx_q4k_sub<Ops, 1>(a, w, sb, j + 1, scm, x, t.bt[1], t.c[1], isum);
       }
       // The VNNI kernel's super-block step: Σ m_j Σx_j by vpdpwssd on int16 pairs, two fmas.
       __m512i mpair[4];
@@ -228,9 +241,7 @@ void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
         _mm512_store_ps(acc[r], v);
       }
     }
-    for (int r = 0; r < rows; ++r) {
-      std::memcpy(a.y + static_cast<size_t>(i0 + r) * a.y_stride + 16 * g, acc[r], 64);
-    }
+    amx_store_rows(a, i0, rows, g, acc);
   }
 }
 
@@ -258,10 +269,8 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
   const size_t nsb = a.k / 256;
   constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
   Ops::configure(rows, 16);
-  alignas(64) int32_t c[2][16][16];
-  alignas(64) int8_t bt[2][8][64];
-  alignas(64) float acc[16][16];  // in memory: the sixteen isum take the registers
-  std::memset(c, 0, sizeof(c));
+  AmxScratch t;
+  alignas(64) float acc[16][16];
   const AmxRowsOfX x(a, i0, rows);
   for (int g = 0; g < a.ng; ++g) {
     const uint8_t* wg = a.w + g * a.w_group_bytes;
@@ -272,8 +281,8 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
       __m512i isum[16];
       for (int r = 0; r < 16; ++r) isum[r] = _mm512_setzero_si512();
       for (int s = 0; s < 16; s += 2) {
-        amx_q6k_sub<Ops, 0>(a, wg + off.qs, wg + off.sc, sb, s, x, bt[0], c[0], isum);
-        amx_q6k_sub<Ops, 1>(a, wg + off.qs, wg + off.sc, sb, s + 1, x, bt[1], c[1], isum);
+        amx_q6k_sub<Ops, 0>(a, wg + off.qs, wg + off.sc, sb, s, x, t.bt[0], t.c[0], isum);
+        amx_q6k_sub<Ops, 1>(a, wg + off.qs, wg + off.sc, sb, s + 1, x, t.bt[1], t.c[1], isum);
       }
       const __m512 dv = f16x16(wg + off.d);
       for (int r = 0; r < 16; ++r) {
@@ -282,9 +291,7 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
                         _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), s, _mm512_load_ps(acc[r])));
       }
     }
-    for (int r = 0; r < rows; ++r) {
-      std::memcpy(a.y + static_cast<size_t>(i0 + r) * a.y_stride + 16 * g, acc[r], 64);
-    }
+    amx_store_rows(a, i0, rows, g, acc);
   }
 }
 
