@@ -110,10 +110,14 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   const int n_max = valid[nq - 1];
   // K/V rows of a chunk: one head's d elements every row * sizeof(T) bytes, a strided pattern
   // the hardware prefetchers follow late, so each chunk's rows are prefetched ahead of use: the
-  // first chunk's V (and the next chunk's K and V) while this chunk's K is transposed. Into L2,
-  // not L1: with a row stride of 1–4 KiB (8 KV heads) a chunk's rows fall in a few L1 sets, and
-  // lines prefetched into L1 were evicted before use (T1 over T0: decode over 4096 positions
-  // 10–25% faster in bench_kernels --attention, qwen06b tg512 +3%). With several KV heads (decode),
+  // first chunk's V (and the next chunk's K and V) while this chunk's K is transposed. Into L2
+  // for prefill: with a row stride of 1–4 KiB (8 KV heads) a chunk's rows fall in a few L1 sets,
+  // and lines prefetched into L1 were evicted before use (T1 over T0: 10–25% faster in session 7's
+  // bench_kernels --attention, whose KV then fit in L3). Into L1 for a decode step (one query),
+  // whose long-context KV comes from DRAM: there T0 keeps more lines in flight than T1 (qwen06b
+  // Q4_0 decode after 6144 positions 16.5 -> 19.2 tok/s, after 2048 36.3 -> 38.7; bench_kernels
+  // decode over 131072 positions 16 -> 19 GB/s, over 4096 (L3) within noise; session 16, Emerald
+  // Rapids VM). Prefill was not faster with T0. With several KV heads (decode),
   // a chunk's rows of all of them are read together: adjacent heads are adjacent in a position's
   // row, so the reads are runs of (g1 - g0) · head_dim elements, not one head's.
   const auto rows_of = [&](int p0, int c, int g, const T** kr, const T** vr) {
@@ -124,11 +128,18 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       vr[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
     }
   };
+  const bool into_l1 = a.n_q == 1;
   const auto prefetch = [&](const T* const* r, int c) {
     const int lines = (d * static_cast<int>(sizeof(T)) + 63) / 64;
     for (int j = 0; j < c; ++j) {
       const char* p = reinterpret_cast<const char*>(r[j]);
-      for (int l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
+      for (int l = 0; l < lines; ++l) {
+        if (into_l1) {
+          _mm_prefetch(p + 64 * l, _MM_HINT_T0);
+        } else {
+          _mm_prefetch(p + 64 * l, _MM_HINT_T1);
+        }
+      }
     }
   };
   const int ng = g1 - g0;
