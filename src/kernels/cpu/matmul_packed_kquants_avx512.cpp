@@ -5,10 +5,10 @@
 // per super-block, in the reference's order.
 // Q4_K: the 16 rows' 6-bit scales and mins are decoded once per super-block with byte ops on 3
 // zmm; the quants are Q4_0R16 blocks (packed_dot_avx512.h's core, each broadcast shared by the NG
-// groups); isum += sc_j · dot_j (vpmulld), and Σ m_j · Σx_j is 4 vpdpwssd on (m, m) / (Σx, Σx)
-// int16 pairs.
+// groups); isum += sc_j · dot_j (add_scaled: vpshufb + vpdpwssd), and Σ m_j · Σx_j is 4 vpdpwssd
+// on (m, m) / (Σx, Σx) int16 pairs.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
-// per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (vpmulld).
+// per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled).
 // Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
 #include <cstring>
 
@@ -57,7 +57,7 @@ void gemm_q4_k(const PackedGemm& a) {
       dminv[g] = f16x16(w + g * gb + kQ4KR16Dmin);
       alignas(64) uint8_t scm[256];
       q4k_r16_scale_bytes(w + g * gb, scm);
-      for (int j = 0; j < 8; ++j) isc[g][j] = u8x16_epi32(scm + 16 * j);
+      for (int j = 0; j < 8; ++j) isc[g][j] = scale_pair(u8x16_epi32(scm + 16 * j));
       for (int p = 0; p < 4; ++p) {
         mpair[g][p] = _mm512_or_si512(u8x16_epi32(scm + 128 + 32 * p),
                                       _mm512_slli_epi32(u8x16_epi32(scm + 144 + 32 * p), 16));
@@ -83,8 +83,7 @@ void gemm_q4_k(const PackedGemm& a) {
       }
       r16_block_dots<true, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
       for (int i = 0; i < MR; ++i)
-        for (int g = 0; g < NG; ++g)
-          isum[i][g] = _mm512_add_epi32(isum[i][g], _mm512_mullo_epi32(dot[i][g], isc[g][j]));
+        for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], dot[i][g], isc[g][j]);
     }
     for (int i = 0; i < MR; ++i) {
       const BlockQ8Act* xs = x[i] + sb * 8;
@@ -168,8 +167,8 @@ void gemm_q6_k(const PackedGemm& a) {
       for (int h = 0; h < kSub; ++h) {
         for (int g = 0; g < NG; ++g) {
           q6_unpack(a.w + g * gb + off.qs + 192 * (s0 + h), wv[h][g]);
-          sc[h][g] = _mm512_cvtepi8_epi32(
-              _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h))));
+          sc[h][g] = scale_pair(_mm512_cvtepi8_epi32(
+              _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h)))));
         }
       }
       for (int i = 0; i < MR; ++i) {
@@ -189,8 +188,7 @@ void gemm_q6_k(const PackedGemm& a) {
           }
         }
         for (int h = 0; h < kSub; ++h)
-          for (int g = 0; g < NG; ++g)
-            isum[i][g] = _mm512_add_epi32(isum[i][g], _mm512_mullo_epi32(d[h][g], sc[h][g]));
+          for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], d[h][g], sc[h][g]);
       }
     }
     for (int i = 0; i < MR; ++i) {
