@@ -191,10 +191,8 @@ inline void amx_q4k_sub(const PackedGemm& a, const uint8_t* w, size_t sb, int j,
     _mm512_store_si512(bt[4 + ch], _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
   }
   amx_tile_dot<Ops, P>(x.x0 + (sb * 8 + j) * sizeof(BlockQ8Act), a.x_stride, &bt[0][0], &c[0][0]);
-  const __m512i sc = u8x16_epi32(scm + 16 * j);
-  for (int r = 0; r < 16; ++r) {
-    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_load_si512(c[r]), sc));
-  }
+  const __m512i sc = scale_pair(u8x16_epi32(scm + 16 * j));
+  for (int r = 0; r < 16; ++r) isum[r] = add_scaled(isum[r], _mm512_load_si512(c[r]), sc);
 }
 
 template <class Ops>
@@ -257,11 +255,9 @@ inline void amx_q6k_sub(const PackedGemm& a, const uint8_t* qs, const uint8_t* s
   for (int v = 0; v < 4; ++v) _mm512_store_si512(bt[v], _mm512_sub_epi8(wv[v], k32));
   const uint8_t* xa = x.x0 + (sb * 8 + static_cast<size_t>(s / 2)) * sizeof(BlockQ8Act);
   amx_tile_dot<Ops, P>(xa + 16 * (s % 2), a.x_stride, &bt[0][0], &c[0][0]);
-  const __m512i scv =
-      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s)));
-  for (int r = 0; r < 16; ++r) {
-    isum[r] = _mm512_add_epi32(isum[r], _mm512_mullo_epi32(_mm512_load_si512(c[r]), scv));
-  }
+  const __m512i scv = scale_pair(
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 16 * s))));
+  for (int r = 0; r < 16; ++r) isum[r] = add_scaled(isum[r], _mm512_load_si512(c[r]), scv);
 }
 
 template <class Ops>
