@@ -1,7 +1,8 @@
 // The K-quant r16 layouts (kernels/cpu/packed_kquants.h): packing keeps every weight of Q4_K and
 // Q6_K exactly, each SIMD kernel equals the scalar reference bit for bit (one super-block, odd
-// and even counts, misaligned x, every tile shape through m and n), the reference equals exact
-// math on the same integers, results do not depend on threads or batch size, bad shapes fail.
+// and even counts, misaligned x, every tile shape through m and n; and at the extreme sub-block
+// dots), the reference equals exact math on the same integers, results do not depend on threads
+// or batch size, bad shapes fail.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -107,6 +108,48 @@ TEST(PackedKQuants, SimdEqualsScalarBitForBit) {
       for (size_t n : {16, 32, 48, 64, 80, 160}) {
         const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
         expect_simd_equals_scalar(pt, p, n, k, rng, pool, variant, std::string(dtype_name(pt)));
+      }
+    }
+  }
+}
+
+// The sub-block dots at their extremes, where the SIMD kernels' split of a dot into int16 halves
+// (add_scaled) is closest to its bounds: every Q6_K quant 0 (q - 32 = -32) or 63 with scale -128
+// or 127, every Q4_K quant 15 with scale and min 63, and x constant (every quant ±127), so a
+// sub-block dot is ±16·32·127 (Q6_K) or ±32·15·127 (Q4_K).
+TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
+  ThreadPool pool(2);
+  const size_t n = 32, k = 512;
+  for (DType t : kSources) {
+    for (uint8_t fill : {uint8_t{0x00}, uint8_t{0xff}}) {
+      std::vector<uint8_t> w(n * row_bytes(t, k), fill);
+      const size_t bb = dtype_info(t).block_bytes;
+      const uint16_t d = f32_to_f16(0.001f);
+      for (size_t b = 0; b < w.size() / bb; ++b) {
+        uint8_t* blk = w.data() + b * bb;
+        if (t == DType::kQ4_K) {
+          std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
+          std::memcpy(blk + offsetof(BlockQ4_K, dmin), &d, 2);
+        } else {
+          std::memset(blk + offsetof(BlockQ6_K, scales), fill == 0 ? 0x80 : 0x7f, 16);
+          std::memcpy(blk + offsetof(BlockQ6_K, d), &d, 2);
+        }
+      }
+      const std::vector<uint8_t> p = pack_rows(t, w, n, k);
+      for (float xv : {1.0f, -1.0f}) {
+        const size_t m = 9;
+        const std::vector<float> x(m * k, xv);
+        std::vector<float> ref;
+        {
+          IsaScope s(Isa::kScalar);
+          ref = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
+        }
+        for (Isa isa : simd_isas()) {
+          IsaScope s(isa);
+          const std::vector<float> got = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
+          ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+              << isa_name(isa) << " " << dtype_name(t) << " fill " << int(fill) << " x " << xv;
+        }
       }
     }
   }
