@@ -87,6 +87,7 @@ struct MatmulEntry {
   bool prefer_packed = false;
   // Groups per call in decode (m <= mr): more than one gives the kernel independent chains to
   // overlap (one group can be a single latency-bound chain), at the cost of one stream per group.
+  // On AMD CPUs dispatch.cpp sets it back to 1 (their cores stream one group faster).
   int decode_ng = 1;
 };
 

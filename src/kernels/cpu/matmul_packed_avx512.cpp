@@ -8,7 +8,9 @@
 // 4 / NG accumulators to cut the dpbusd dependency chain (packed_dot_avx512.h). On Zen 4 two
 // groups without prefetches had streamed slower than one; on an Emerald Rapids VM (probe 33 GB/s)
 // two with prefetches read q4_0_r16 at 29-31 GB/s where one read 27-28.5, and q8_0_r16 at 32-34
-// where one read 31.5-32.5 (bench_kernels --threads 2, 8192 x 2048 and 2048 x 8192).
+// where one read 31.5-32.5 (bench_kernels --threads 2, 8192 x 2048 and 2048 x 8192). On AMD
+// CPUs decode takes one group per call (dispatch.cpp: a Zen 4 core read one stream at 32 GB/s,
+// two at 20).
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"

@@ -9,7 +9,8 @@
 // Two groups per decode call (decode_ng = 2) make four chains, and each group's stream is
 // prefetched (prefetch.h). On a 2-vCPU Emerald Rapids VM (probe 33 GB/s, 17 per core) one group
 // per call streamed at 22 GB/s from DRAM and two with prefetches at 30.5-31.5 (bench_kernels
-// --threads 2 --type f16_r16, 8192 x 2048 and 2048 x 8192).
+// --threads 2 --type f16_r16, 8192 x 2048 and 2048 x 8192). AMD CPUs take one group per call
+// (dispatch.cpp): a Zen 4 core streamed one at 30-31 GB/s, two at 26-27.5.
 //
 // Register tile MR x NG (rows of x x groups of 16 weight rows): 2 MR NG accumulators + NG widened
 // weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
