@@ -32,7 +32,8 @@ std::atomic<int>& active_slot() {
 // 31.9, q8_0_r16 26.2 -> 29.8, f16_r16 27.5 -> 30.4, q4_k_r16 18.2 -> 27.0; software prefetch
 // distances and no prefetch at all measured the same, so it is the streams, not their
 // prefetches). Two cores together sit near the probe either way when it reads ~35 GB/s, but this
-// VM's probe reads 55-63 GB/s in some minutes, and only one stream per core reaches it.
+// VM's probe reads 55-67 GB/s in some minutes, when each core must stream ~30 GB/s: only one
+// stream per core did.
 void tune_for_cpu(KernelTable& t) {
   if (cpu_features().vendor != "AuthenticAMD") return;
   for (MatmulEntry& e : t.matmul) e.decode_ng = 1;
