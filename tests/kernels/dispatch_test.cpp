@@ -129,20 +129,6 @@ TEST(Dispatch, TablesAreCompleteForEverySupportedIsa) {
   }
 }
 
-// Decode's groups per call follow the CPU (dispatch.cpp's tune_for_cpu): one everywhere on AMD,
-// the kernel files' choice elsewhere (two for the AVX-512 Q4_0 r16 kernel, one for Q6_K).
-TEST(Dispatch, DecodeGroupsPerCallFollowTheVendor) {
-  if (!isa_supported(Isa::kAvx512)) GTEST_SKIP() << "no AVX-512";
-  const KernelTable& t = kernel_table(Isa::kAvx512);
-  const bool amd = cpu_features().vendor == "AuthenticAMD";
-  EXPECT_EQ(t.matmul[static_cast<int>(DType::kQ4_0R16)].decode_ng, amd ? 1 : 2);
-  EXPECT_EQ(t.matmul[static_cast<int>(DType::kF16R16)].decode_ng, amd ? 1 : 2);
-  EXPECT_EQ(t.matmul[static_cast<int>(DType::kQ6_KR16)].decode_ng, 1);
-  if (amd) {
-    for (const MatmulEntry& e : t.matmul) EXPECT_EQ(e.decode_ng, 1);
-  }
-}
-
 TEST(Membw, ReadLoopsReadEveryWordAndProbeReportsBandwidth) {
   std::vector<uint64_t> buf(4096 / 8 * 3);
   std::mt19937_64 rng(1);

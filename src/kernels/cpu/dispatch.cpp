@@ -24,21 +24,6 @@ std::atomic<int>& active_slot() {
   return slot;
 }
 
-// Decode takes one 16-row group per call on AMD CPUs, whatever the kernel files ask for. The two
-// groups per call that an Emerald Rapids VM streamed faster (matmul_packed_avx512.cpp: q4_0_r16
-// 29-31 GB/s against 27-28.5 with one) are two interleaved streams per thread, and on a Zen 4 VM
-// (EPYC family 25 model 17, one core reading 29-33 GB/s alone) one core streamed them at 20 GB/s
-// where one stream read 32 (bench_kernels --threads 1 --isa avx512, 8192 x 2048: q4_0_r16 20.4 ->
-// 31.9, q8_0_r16 26.2 -> 29.8, f16_r16 27.5 -> 30.4, q4_k_r16 18.2 -> 27.0; software prefetch
-// distances and no prefetch at all measured the same, so it is the streams, not their
-// prefetches). Two cores together sit near the probe either way when it reads ~35 GB/s, but this
-// VM's probe reads 55-67 GB/s in some minutes, when each core must stream ~30 GB/s: only one
-// stream per core did.
-void tune_for_cpu(KernelTable& t) {
-  if (cpu_features().vendor != "AuthenticAMD") return;
-  for (MatmulEntry& e : t.matmul) e.decode_ng = 1;
-}
-
 // Each ISA's table layers its kernels over those of the ISAs below it, down to the scalar
 // reference, so every entry is filled and a variant only overrides what it speeds up.
 struct Tables {
@@ -82,7 +67,6 @@ struct Tables {
           amx_emulated::register_matmul_packed(t[i]);
         }
       }
-      tune_for_cpu(t[i]);
     }
   }
 };

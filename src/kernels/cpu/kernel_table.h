@@ -68,7 +68,7 @@ struct PackedGemm {
   float* y;
   size_t y_stride;  // floats
   size_t k;
-  int mr, ng;  // 1..MatmulEntry::mr, 1..MatmulEntry::ng
+  int mr, ng;  // 1..MatmulEntry::mr, 1..MatmulEntry::ng (decode: mr = ng = 1, matmul.cpp)
   // Decode: the weights stream from DRAM once (consecutive groups, ascending), and the kernel
   // prefetches ahead of its reads (prefetch.h). Prefill's panels are reused from L2: false.
   bool stream = false;
@@ -85,10 +85,6 @@ struct MatmulEntry {
   // Source types: whether this ISA streams packed_type(source) better than the source layout;
   // MLX packed types (packed_mlx.h, which have no source entry): whether to pack them at all.
   bool prefer_packed = false;
-  // Groups per call in decode (m <= mr): more than one gives the kernel independent chains to
-  // overlap (one group can be a single latency-bound chain), at the cost of one stream per group.
-  // On AMD CPUs dispatch.cpp sets it back to 1 (their cores stream one group faster).
-  int decode_ng = 1;
 };
 
 using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);

@@ -73,10 +73,15 @@ size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 // Packed weights (packed.h): groups of 16 rows, each y[i, 16g..16g+15] one lane of a zmm.
 // Decode: ThreadPool::run_ranges gives each thread one contiguous range of groups (one
-// sequential stream, which the prefetchers follow), claimed decode_ng groups at a time; a thread
-// that is done takes claims from the back of the others' ranges, so a core delayed by another
-// process does not hold up the step. Dealing 16 chunks round robin instead restarted each
-// thread's stream cold at every chunk: 1024x1024 q4_0_r16 read 66-70% of the probe, now 85-91%.
+// sequential stream, which the prefetchers follow), claimed one group at a time; a thread that is
+// done takes groups from the back of the others' ranges, so a core delayed by another process
+// does not hold up the step. Dealing 16 chunks round robin instead restarted each thread's stream
+// cold at every chunk: 1024x1024 q4_0_r16 read 66-70% of the probe, now 85-91%. One group (16
+// rows) per kernel call: two per call (two interleaved streams per thread, which session 13 had
+// chosen for the AVX-512 Q4_0 / Q8_0 / Q4_K / float kernels before ranges existed) made every
+// decode step slower on an Emerald Rapids VM, measured token by token in the same runs (qwen06b
+// and llama1b, Q4_0 5-9%, Q4_K and Q4_K_M 3-8%, Q8_0 0-2%, F16 1-2.5%), and a Zen 4 core streamed
+// one group at 32 GB/s where it read two at 20 (bench/RESULTS.md, sessions 17 and 18).
 // Prefill: a task is a panel of groups x a chunk of x rows; the kernel's NG-group slice of the
 // panel (NG * 16 rows over all of k) stays in L2 while MR-row tiles of the chunk sweep it, and
 // the chunk (a quarter of L2) stays in L2 while the panel's slices go by. Tasks run panel-major
@@ -90,12 +95,10 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   const size_t threads = static_cast<size_t>(pool.n_threads());
   const size_t mr = static_cast<size_t>(e.mr);
   if (m <= mr) {
-    const size_t dng = static_cast<size_t>(e.decode_ng);
-    pool.run_ranges(groups, dng, [&](size_t g0, size_t g1) {
+    pool.run_ranges(groups, 1, [&](size_t g0, size_t g1) {
       PackedGemm a{xa, xa_stride,           nullptr, group_bytes, nullptr, y_stride,
                    k,  static_cast<int>(m), 1,       true};
-      for (size_t g = g0; g < g1; g += dng) {
-        a.ng = static_cast<int>(std::min(dng, g1 - g));
+      for (size_t g = g0; g < g1; ++g) {
         a.w = w + g * group_bytes;
         a.y = y + g * kPackRows;
         e.packed(a);

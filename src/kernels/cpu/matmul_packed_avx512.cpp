@@ -4,13 +4,12 @@
 // Register tile: MR rows of x by NG groups (16 NG weight rows). Per block it holds MR x NG int32
 // dot accumulators and MR x NG f32 sums, so 4 x 3 uses 24 of the 32 zmm plus NG weight vectors
 // and a broadcast; each weight load feeds MR dpbusd and each broadcast NG. Decode (MR = 1) takes
-// two groups per call (decode_ng), each stream prefetched, and the block dots spread over
-// 4 / NG accumulators to cut the dpbusd dependency chain (packed_dot_avx512.h). On Zen 4 two
-// groups without prefetches had streamed slower than one; on an Emerald Rapids VM (probe 33 GB/s)
-// two with prefetches read q4_0_r16 at 29-31 GB/s where one read 27-28.5, and q8_0_r16 at 32-34
-// where one read 31.5-32.5 (bench_kernels --threads 2, 8192 x 2048 and 2048 x 8192). On AMD
-// CPUs decode takes one group per call (dispatch.cpp: a Zen 4 core read one stream at 32 GB/s,
-// two at 20).
+// one group per call (matmul.cpp), its stream prefetched, and the block dots spread over 4
+// accumulators to cut the dpbusd dependency chain (packed_dot_avx512.h). Two groups per call had
+// read q4_0_r16 at 29-31 GB/s where one read 27-28.5 in bench_kernels on an Emerald Rapids VM
+// (session 13), but with each thread's one contiguous range (session 14) one group per call made
+// model decode 5-9% faster there (Q4_0; Q8_0 0-2%; session 18), and a Zen 4 core read one stream
+// at 32 GB/s, two at 20.
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
@@ -74,8 +73,6 @@ void register_matmul_packed(KernelTable& t) {
                                       packed_q8_0_r16, kR16Ng,       false};
   matmul_entry(t, DType::kQ4_0R16) = {nullptr,         ActKind::kQ8, kR16Mr, 1,
                                       packed_q4_0_r16, kR16Ng,       false};
-  matmul_entry(t, DType::kQ4_0R16).decode_ng = 2;
-  matmul_entry(t, DType::kQ8_0R16).decode_ng = 2;
   matmul_entry(t, DType::kQ8_0).prefer_packed = true;
   matmul_entry(t, DType::kQ4_0).prefer_packed = true;
 }

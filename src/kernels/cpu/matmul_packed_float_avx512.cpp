@@ -6,11 +6,11 @@
 // Decode (m = 1) is fma-latency-bound: one chain per lane retired 32 bytes of f16 per 4-cycle
 // latency, 28-29 GB/s per core hot (bench_kernels --hot --type f16_r16, 1 thread), below what two
 // cores read from DRAM here in the probe's fast mode (~80 GB/s); two chains read 55-56 GB/s hot.
-// Two groups per decode call (decode_ng = 2) make four chains, and each group's stream is
-// prefetched (prefetch.h). On a 2-vCPU Emerald Rapids VM (probe 33 GB/s, 17 per core) one group
-// per call streamed at 22 GB/s from DRAM and two with prefetches at 30.5-31.5 (bench_kernels
-// --threads 2 --type f16_r16, 8192 x 2048 and 2048 x 8192). AMD CPUs take one group per call
-// (dispatch.cpp): a Zen 4 core streamed one at 30-31 GB/s, two at 26-27.5.
+// Decode takes one group per call (matmul.cpp), its stream prefetched (prefetch.h): without the
+// prefetches an Emerald Rapids VM (probe 33 GB/s, 17 per core) streamed f16_r16 at 22 GB/s from
+// DRAM, with them 30.5-31.5 (bench_kernels --threads 2, 8192 x 2048 and 2048 x 8192). Two groups
+// per call (four chains) made model decode 1-2.5% slower there (session 18), and a Zen 4 core
+// streamed one group at 30-31 GB/s, two at 26-27.5.
 //
 // Register tile MR x NG (rows of x x groups of 16 weight rows): 2 MR NG accumulators + NG widened
 // weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
@@ -109,8 +109,6 @@ void register_matmul_packed_float(KernelTable& t) {
   matmul_entry(t, DType::kF16R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideF16>, kNg, false};
   matmul_entry(t, DType::kBF16R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideBF16>, kNg, false};
   matmul_entry(t, DType::kF32R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideF32>, kNg, false};
-  for (DType d : {DType::kF16R16, DType::kBF16R16, DType::kF32R16})
-    matmul_entry(t, d).decode_ng = 2;
   // Faster than the row-major tiles in GEMM (+25-40% per CPU-s) and at least as fast in GEMV
   // (and ~1.7x at k = 8192, where the row-major tiles reach about half of the probe).
   matmul_entry(t, DType::kF16).prefer_packed = true;

@@ -67,11 +67,10 @@ void gemm_q4_k(const PackedGemm& a) {
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
     for (int j = 0; j < 8; ++j) {
-      // Decode's prefetches, spread over the sub-blocks: 27-28 GB/s from DRAM where one burst of
-      // 36 per super-block read 25-26, and 28.5-30.5 with two groups per call (decode_ng) where
-      // one read 27 (Emerald Rapids VM, probe 33 GB/s; bench_kernels --threads 2 --type
-      // q4_k_r16). Q6_K's burst measured as fast as spreading them, and Q6_K with two groups per
-      // call 3-7% slower than with one (its kSub drops to 1).
+      // Decode's prefetches (one group per call, matmul.cpp), spread over the sub-blocks: 27-28
+      // GB/s from DRAM where one burst of 36 per super-block read 25-26 (Emerald Rapids VM, probe
+      // 33 GB/s; bench_kernels --threads 2 --type q4_k_r16). Q6_K's burst measured as fast as
+      // spreading them.
       if (a.stream) {
         for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kQ4KR16SbBytes, j, 8);
       }
@@ -234,7 +233,6 @@ void register_matmul_packed_kquants(KernelTable& t) {
                                       false};
   matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng,
                                       false};
-  matmul_entry(t, DType::kQ4_KR16).decode_ng = 2;
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }
