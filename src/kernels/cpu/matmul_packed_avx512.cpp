@@ -7,9 +7,9 @@
 // one group per call (matmul.cpp), its stream prefetched, and the block dots spread over 4
 // accumulators to cut the dpbusd dependency chain (packed_dot_avx512.h). Two groups per call had
 // read q4_0_r16 at 29-31 GB/s where one read 27-28.5 in bench_kernels on an Emerald Rapids VM
-// (session 13), but with each thread's one contiguous range (session 14) one group per call made
-// model decode 5-9% faster there (Q4_0; Q8_0 0-2%; session 18), and a Zen 4 core read one stream
-// at 32 GB/s, two at 20.
+// (session 13), but with each thread's one contiguous range (session 14) one group per call reads
+// 31.8-32.4 GB/s there and made model decode 5-9% faster (Q4_0; Q8_0 0-2%; session 18), and a
+// Zen 4 core read one stream at 32 GB/s, two at 20.
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"

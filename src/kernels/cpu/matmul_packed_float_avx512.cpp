@@ -6,11 +6,11 @@
 // Decode (m = 1) is fma-latency-bound: one chain per lane retired 32 bytes of f16 per 4-cycle
 // latency, 28-29 GB/s per core hot (bench_kernels --hot --type f16_r16, 1 thread), below what two
 // cores read from DRAM here in the probe's fast mode (~80 GB/s); two chains read 55-56 GB/s hot.
-// Decode takes one group per call (matmul.cpp), its stream prefetched (prefetch.h): without the
-// prefetches an Emerald Rapids VM (probe 33 GB/s, 17 per core) streamed f16_r16 at 22 GB/s from
-// DRAM, with them 30.5-31.5 (bench_kernels --threads 2, 8192 x 2048 and 2048 x 8192). Two groups
-// per call (four chains) made model decode 1-2.5% slower there (session 18), and a Zen 4 core
-// streamed one group at 30-31 GB/s, two at 26-27.5.
+// Decode takes one group per call (matmul.cpp), its stream prefetched (prefetch.h). On an Emerald
+// Rapids VM (probe 28-33 GB/s, 17 per core) f16_r16 streamed 31.8-32.4 GB/s from DRAM that way
+// (bench_kernels --threads 2, 8192 x 2048 and 2048 x 8192; session 18), and 22 without the
+// prefetches (session 13); two groups per call (four chains) made model decode 1-2.5% slower
+// there (session 18), and a Zen 4 core streamed one group at 30-31 GB/s, two at 26-27.5.
 //
 // Register tile MR x NG (rows of x x groups of 16 weight rows): 2 MR NG accumulators + NG widened
 // weights + a broadcast; 6 x 2 = 24 accumulators, 6 fmas per widened weight. Measured against the
