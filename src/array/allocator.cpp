@@ -21,14 +21,19 @@ namespace {
 constexpr size_t kAlign = 64;
 constexpr int kKinds = static_cast<int>(MemoryKind::kCount);
 
-// Weight buffers under kSlabPiece bytes are carved one after another from slabs of kSlabBytes on
-// transparent huge pages (base/mmap.h gives only buffers of 4 MiB and up their own huge pages).
-// Decode streams every weight matrix once per token: a model of small matrices (Qwen3-0.6B's are
-// 0.6-1.8 MB) read them on 4 KiB pages, a TLB miss every 4 KiB and a hardware-prefetch stream cut
-// at every page (qwen06b decode, ab.sh 8 rounds on a noisy host: Q4_0 62 -> 75 tok/s, Q4_K_M
-// 68 -> 75; a 5-round run saw no gain). Matrices land in load order, layer by layer,
-// as decode reads them. A slab is freed when its last piece is; space freed before that is not
-// reused (weights live as long as their model).
+// Weight and cache buffers under kSlabPiece bytes are carved one after another from slabs of
+// kSlabBytes on transparent huge pages (base/mmap.h gives only buffers of 4 MiB and up their own
+// huge pages), each kind from its own slabs. Decode streams every weight matrix once per token: a
+// model of small matrices (Qwen3-0.6B's are 0.6-1.8 MB) read them on 4 KiB pages, a TLB miss
+// every 4 KiB and a hardware-prefetch stream cut at every page (qwen06b decode, ab.sh 8 rounds on
+// a noisy host: Q4_0 62 -> 75 tok/s, Q4_K_M 68 -> 75; a 5-round run saw no gain). Matrices land in
+// load order, layer by layer, as decode reads them. A contiguous KvCache's per-layer K and V
+// arrays (1-4 MB for Qwen3-0.6B at 512-2048 positions) are read every step too, at more positions
+// each step: on 4 KiB pages decode attention read them at about half the rate of huge pages
+// (qwen06b Q4_0 `runnel bench -p 1 -n 1024`, attention 33-34% -> 28-29% of the step, 50-54 -> 58
+// tok/s; session 19). The prefix cache's block pool (cache/block_pool.cpp) was already on huge
+// pages. A slab is freed when its last piece is; space freed before that is not reused (weights
+// live as long as their model, a KvCache's arrays as long as it).
 constexpr size_t kSlabBytes = size_t{32} << 20, kSlabPiece = size_t{4} << 20;
 
 struct Slab {
@@ -40,7 +45,7 @@ struct State {
   std::mutex mu;
   std::map<size_t, std::vector<void*>> pool;  // capacity -> free blocks
   std::map<uintptr_t, Slab> slabs;            // by base address
-  uintptr_t open_slab = 0;                    // where the next piece goes (0: none yet)
+  uintptr_t open_slab[kKinds] = {};           // per kind: where its next piece goes (0: none yet)
   size_t pooled = 0;
   size_t active[kKinds] = {};
   size_t peak[kKinds] = {};
@@ -82,8 +87,9 @@ size_t release_pool_locked(State& s) {
 // bandwidth probe (kernels/cpu/membw.cpp) do the same.
 void* new_buffer(size_t cap) { return alloc_maybe_huge(cap); }
 
-void* slab_alloc_locked(State& s, size_t cap) {
-  auto it = s.slabs.find(s.open_slab);
+void* slab_alloc_locked(State& s, size_t cap, MemoryKind kind) {
+  uintptr_t& open_slab = s.open_slab[static_cast<int>(kind)];
+  auto it = s.slabs.find(open_slab);
   if (it == s.slabs.end() || it->second.used + cap > kSlabBytes) {
     void* base = new_buffer(kSlabBytes);
     if (base == nullptr) {
@@ -92,10 +98,10 @@ void* slab_alloc_locked(State& s, size_t cap) {
     }
     if (base == nullptr) {
       fail("memory", "out of memory allocating ", format_bytes(static_cast<double>(kSlabBytes)),
-           " for weights");
+           " for ", memory_kind_name(kind));
     }
-    s.open_slab = reinterpret_cast<uintptr_t>(base);
-    it = s.slabs.emplace(s.open_slab, Slab{}).first;
+    open_slab = reinterpret_cast<uintptr_t>(base);
+    it = s.slabs.emplace(open_slab, Slab{}).first;
   }
   void* p = reinterpret_cast<uint8_t*>(it->first) + it->second.used;
   it->second.used += cap;
@@ -111,7 +117,8 @@ void slab_free_locked(State& s, void* p, size_t cap) {
   RUNNEL_ASSERT(a < it->first + kSlabBytes && it->second.live >= cap);
   it->second.live -= cap;
   if (it->second.live != 0) return;
-  if (it->first == s.open_slab) s.open_slab = 0;
+  for (uintptr_t& open : s.open_slab)
+    if (open == it->first) open = 0;
   std::free(reinterpret_cast<void*>(it->first));
   s.slabs.erase(it);
 }
@@ -121,7 +128,7 @@ void slab_free_locked(State& s, void* p, size_t cap) {
 void* allocate_bytes(size_t n_bytes, MemoryKind kind, size_t* capacity, bool* in_slab) {
   State& s = state();
   const int k = static_cast<int>(kind);
-  *in_slab = kind == MemoryKind::kWeights && n_bytes < kSlabPiece;
+  *in_slab = (kind == MemoryKind::kWeights || kind == MemoryKind::kCache) && n_bytes < kSlabPiece;
   size_t cap = *in_slab ? (std::max<size_t>(n_bytes, 1) + kAlign - 1) / kAlign * kAlign
                         : round_capacity(n_bytes == 0 ? 1 : n_bytes);
   std::lock_guard lock(s.mu);
@@ -134,7 +141,7 @@ void* allocate_bytes(size_t n_bytes, MemoryKind kind, size_t* capacity, bool* in
   void* p = nullptr;
   auto it = s.pool.find(cap);
   if (*in_slab) {
-    p = slab_alloc_locked(s, cap);
+    p = slab_alloc_locked(s, cap, kind);
   } else if (it != s.pool.end() && !it->second.empty()) {
     p = it->second.back();
     it->second.pop_back();
@@ -201,7 +208,7 @@ MemoryStats memory_stats() {
   m.external_bytes = static_cast<size_t>(s.external.load());
   m.pooled = s.pooled;
   m.n_buffers = s.n_buffers;
-  m.weight_slabs = s.slabs.size();
+  m.slabs = s.slabs.size();
   return m;
 }
 

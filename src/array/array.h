@@ -103,7 +103,7 @@ struct MemoryStats {
   size_t external_bytes = 0;  // bytes of live arrays over external memory (mmapped weights)
   size_t pooled = 0;          // free buffers kept for reuse
   size_t n_buffers = 0;       // live buffers
-  size_t weight_slabs = 0;    // slabs holding small weight buffers (allocator.cpp), each 32 MiB
+  size_t slabs = 0;  // slabs holding small weight and cache buffers (allocator.cpp), each 32 MiB
   size_t total_active() const { return active[0] + active[1] + active[2]; }
 };
 MemoryStats memory_stats();

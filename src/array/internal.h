@@ -31,7 +31,7 @@ class Buffer {
   size_t n_bytes_ = 0;
   size_t capacity_ = 0;  // bytes taken from the allocator (0 for external)
   MemoryKind kind_ = MemoryKind::kScratch;
-  bool in_slab_ = false;  // carved from a weight slab (allocator.cpp)
+  bool in_slab_ = false;  // carved from a weight or cache slab (allocator.cpp)
   int pins_ = 0;
   std::shared_ptr<const void> owner_;
 };
@@ -69,7 +69,7 @@ Array make_array(Shape shape, DType dtype, std::shared_ptr<Primitive> prim,
                  std::vector<Array> inputs);
 
 // Allocator and accounting (allocator.cpp).
-// *in_slab: the bytes came from a weight slab (small weight buffers, allocator.cpp), which
+// *in_slab: the bytes came from a slab (small weight and cache buffers, allocator.cpp), which
 // free_bytes must be told.
 void* allocate_bytes(size_t n_bytes, MemoryKind kind, size_t* capacity, bool* in_slab);
 void free_bytes(void* p, size_t capacity, MemoryKind kind, bool in_slab);

@@ -158,12 +158,12 @@ TEST(Memory, AsyncErrorSurfacesAtJoin) {
 // a slab goes back to the OS with its last piece, whatever kind the pieces were by then; larger
 // weight buffers and scratch buffers do not use slabs.
 TEST(Memory, SmallWeightsShareSlabsInOrder) {
-  const size_t slabs0 = memory_stats().weight_slabs;
+  const size_t slabs0 = memory_stats().slabs;
   const size_t weights0 = memory_stats().active[static_cast<int>(MemoryKind::kWeights)];
   std::vector<Array> ws;
   for (int i = 0; i < 40; ++i)
     ws.push_back(Array::empty({1000 + i, 1000}, DType::kF32, MemoryKind::kWeights));
-  EXPECT_GT(memory_stats().weight_slabs, slabs0);
+  EXPECT_GT(memory_stats().slabs, slabs0);
   size_t adjacent = 0;
   for (size_t i = 0; i + 1 < ws.size(); ++i) {
     const auto* a = static_cast<const uint8_t*>(ws[i].raw());
@@ -178,14 +178,37 @@ TEST(Memory, SmallWeightsShareSlabsInOrder) {
   Array keep = ws[3];
   ws.clear();
   EXPECT_EQ(keep.data<float>()[0], 42.0f);
-  EXPECT_LE(memory_stats().weight_slabs, slabs0 + 1);
+  EXPECT_LE(memory_stats().slabs, slabs0 + 1);
   unpin(keep);  // accounted as scratch from here on; still a slab piece
   keep = Array();
-  EXPECT_EQ(memory_stats().weight_slabs, slabs0);
+  EXPECT_EQ(memory_stats().slabs, slabs0);
   EXPECT_EQ(memory_stats().active[static_cast<int>(MemoryKind::kWeights)], weights0);
   Array big = Array::empty({1100, 1000}, DType::kF32, MemoryKind::kWeights);  // 4.4 MB
   Array small = Array::empty({100, 100}, DType::kF32);                        // scratch
-  EXPECT_EQ(memory_stats().weight_slabs, slabs0);
+  EXPECT_EQ(memory_stats().slabs, slabs0);
+}
+
+// Cache buffers under 4 MiB (a KvCache's per-layer K and V arrays) are carved from slabs too,
+// slabs of their own: a weight allocated between two cache arrays does not land between them,
+// and the cache's slab goes back to the OS with its last piece.
+TEST(Memory, SmallCacheArraysShareSlabsOfTheirOwn) {
+  const size_t slabs0 = memory_stats().slabs;
+  Array k = Array::empty({1000, 256}, DType::kF16, MemoryKind::kCache);  // 512 000 bytes
+  Array w = Array::empty({1000, 100}, DType::kF32, MemoryKind::kWeights);
+  Array v = Array::empty({1000, 256}, DType::kF16, MemoryKind::kCache);
+  EXPECT_GT(memory_stats().slabs, slabs0);
+  EXPECT_EQ(static_cast<const uint8_t*>(v.raw()), static_cast<const uint8_t*>(k.raw()) + 512000);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(k.raw()) % 64, 0u);
+  k.mutable_data<uint16_t>()[255999] = 7;
+  v.mutable_data<uint16_t>()[0] = 9;
+  EXPECT_EQ(k.data<uint16_t>()[255999], 7);
+  EXPECT_EQ(v.data<uint16_t>()[0], 9);
+  k = Array();
+  v = Array();
+  w = Array();
+  EXPECT_EQ(memory_stats().slabs, slabs0);
+  Array big = Array::empty({2100, 1024}, DType::kF16, MemoryKind::kCache);  // 4.3 MB: its own
+  EXPECT_EQ(memory_stats().slabs, slabs0);
 }
 
 TEST(Memory, LimitIsAClearError) {
