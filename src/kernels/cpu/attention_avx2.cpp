@@ -71,13 +71,21 @@ inline void transpose8(__m256 r[8]) {
   }
 }
 
+// Decode's prefetch (attention_tiled.h): while element e of a row is read, the line holding
+// element e of the row pf[j] read later (once per 64 bytes).
+template <class T>
+inline void prefetch_at(const T* row, int e) {
+  if (e * sizeof(T) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(row + e), _MM_HINT_T0);
+}
+
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 8·ceil(c/8)), e < dp.
 template <class T>
-void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
+void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T* const* pf) {
   __m256 r[8];
   for (int j0 = 0; j0 < c; j0 += 8) {
     for (int e0 = 0; e0 < dp; e0 += 8) {
       for (int t = 0; t < 8; ++t) {
+        if (pf != nullptr && j0 + t < c && e0 < d) prefetch_at(pf[j0 + t], e0);
         r[t] = j0 + t < c ? load8(krow[j0 + t] + e0, d - e0) : _mm256_setzero_ps();
       }
       transpose8(r);
@@ -88,10 +96,12 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
 
 // vf[j * dp + e] = V[j][e] as f32 for j < c, zero for d <= e < dp.
 template <class T>
-void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
+void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* const* pf) {
   for (int j = 0; j < c; ++j) {
-    for (int e0 = 0; e0 < dp; e0 += 8)
+    for (int e0 = 0; e0 < dp; e0 += 8) {
+      if (pf != nullptr && e0 < d) prefetch_at(pf[j], e0);
       _mm256_storeu_ps(vf + j * dp + e0, load8(vrow[j] + e0, d - e0));
+    }
   }
 }
 
@@ -164,7 +174,8 @@ __attribute__((always_inline)) inline __m256 reduce_scores(const __m256 (&acc)[2
 // from d on are zero (as AVX-512's masked loads make them).
 template <int RB, int NP, bool kTail, class T>
 __attribute__((always_inline)) inline void qk_step(const float* const* q, const T* const* kr,
-                                                   int e0, int d, __m256 (&acc)[2 * RB * NP]) {
+                                                   const T* const* pf, int e0, int d,
+                                                   __m256 (&acc)[2 * RB * NP]) {
 #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
     const int e = e0 + 8 * h;
@@ -174,6 +185,7 @@ __attribute__((always_inline)) inline void qk_step(const float* const* q, const 
       qv[r] = kTail ? load_upto8(q[r] + e, d - e) : _mm256_loadu_ps(q[r] + e);
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
+      if (pf != nullptr && h == 0) prefetch_at(pf[p], e0);
       const __m256 k = kTail ? load_upto8(kr[p] + e, d - e) : load8(kr[p] + e, 8);
 #pragma GCC unroll 4
       for (int r = 0; r < RB; ++r) {
@@ -184,19 +196,23 @@ __attribute__((always_inline)) inline void qk_step(const float* const* q, const 
 }
 
 // s[r][j0 + p] = scale · score(q[r], K[j0 + p]) for RB rows × NP positions (RB·NP <= 8: two
-// accumulators a score within 16 ymm), stored for positions below c only.
+// accumulators a score within 16 ymm), stored for positions below c only. pf (or nullptr): the
+// rows to prefetch, one per row of krow.
 template <int RB, int NP, class T>
 void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, float scale,
-             float* s) {
+             float* s, const T* const* pf) {
   static_assert(RB * NP <= 8);
   __m256 acc[2 * RB * NP];
 #pragma GCC unroll 16
   for (int i = 0; i < 2 * RB * NP; ++i) acc[i] = _mm256_setzero_ps();
   const T* kr[NP];
   for (int p = 0; p < NP; ++p) kr[p] = j0 + p < c ? krow[j0 + p] : zero_row<T>();
+  const T* pr[NP];
+  for (int p = 0; p < NP; ++p) pr[p] = pf != nullptr && j0 + p < c ? pf[j0 + p] : kr[p];
+  const T* const* prp = pf != nullptr ? pr : nullptr;
   int e0 = 0;
-  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, e0, d, acc);
-  if (e0 < d) qk_step<RB, NP, true>(q, kr, e0, d, acc);
+  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, prp, e0, d, acc);
+  if (e0 < d) qk_step<RB, NP, true>(q, kr, prp, e0, d, acc);
   alignas(32) float sums[8];
   _mm256_store_ps(sums, _mm256_mul_ps(reduce_scores<RB * NP>(acc), _mm256_set1_ps(scale)));
   const int np = std::min(NP, c - j0);
@@ -205,21 +221,24 @@ void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, 
 }
 
 template <int RB, class T>
-void qk_rows(const float* const* q, const T* const* krow, int c, int d, float scale, float* s) {
+void qk_rows(const float* const* q, const T* const* krow, int c, int d, float scale, float* s,
+             const T* const* pf) {
   constexpr int kNp = RB == 1 ? 6 : RB == 2 ? 3 : RB == 3 ? 2 : 1;
-  for (int j0 = 0; j0 < c; j0 += kNp) qk_tile<RB, kNp>(q, krow, j0, c, d, scale, s);
+  for (int j0 = 0; j0 < c; j0 += kNp) qk_tile<RB, kNp>(q, krow, j0, c, d, scale, s, pf);
 }
 template <class T>
-using QkRowsFn = void (*)(const float* const*, const T* const*, int, int, float, float*);
+using QkRowsFn = void (*)(const float* const*, const T* const*, int, int, float, float*,
+                          const T* const*);
 template <class T>
 constexpr QkRowsFn<T> kQkRows[kRb] = {qk_rows<1, T>, qk_rows<2, T>, qk_rows<3, T>, qk_rows<4, T>};
 
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
 // vectors of 8 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
-// row stride dp). T = uint16_t rows (read in place) are widened as they are loaded.
+// row stride dp). T = uint16_t rows (read in place) are widened as they are loaded. pf (or
+// nullptr): the rows to prefetch, one per row of vr.
 template <int RB, int DV, class T>
 void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* const* vr, int e0,
-              int c) {
+              int c, const T* const* pf) {
   __m256 o[RB][DV];
   for (int r = 0; r < RB; ++r) {
     const __m256 a = _mm256_set1_ps(alpha[r]);
@@ -227,6 +246,8 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* c
   }
   for (int j = 0; j < c; ++j) {
     __m256 x[DV];
+    if (pf != nullptr)
+      for (int v = 0; v < DV; ++v) prefetch_at(pf[j], e0 + 8 * v);
     for (int v = 0; v < DV; ++v) x[v] = load8(vr[j] + e0 + 8 * v, 8);
     for (int r = 0; r < RB; ++r) {
       const __m256 pb = _mm256_broadcast_ss(p + r * kChunk + j);
@@ -239,7 +260,8 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* c
 
 using QkFn = void (*)(const float* const*, const float*, int, float, int, float*);
 template <class T>
-using PvFn = void (*)(float*, int, const float*, const float*, const T* const*, int, int);
+using PvFn = void (*)(float*, int, const float*, const float*, const T* const*, int, int,
+                      const T* const*);
 // Indexed [rows - 1][vectors - 1].
 constexpr QkFn kQk[kRb][2] = {
     {qk_block<1, 1>, qk_block<1, 2>},
@@ -290,17 +312,18 @@ float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
 struct Vec {
   static constexpr int kLanes = 8;
   template <class T>
-  static void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
-    avx2::transpose_k(krow, c, d, dp, kt);
+  static void transpose_k(const T* const* krow, int c, int d, int dp, float* kt,
+                          const T* const* pf) {
+    avx2::transpose_k(krow, c, d, dp, kt, pf);
   }
   template <class T>
-  static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
-    avx2::widen_v(vrow, c, d, dp, vf);
+  static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* const* pf) {
+    avx2::widen_v(vrow, c, d, dp, vf, pf);
   }
   template <class T>
   static void qk_rows(int n, const float* const* q, const T* const* krow, int c, int d, float scale,
-                      float* s) {
-    kQkRows<T>[n - 1](q, krow, c, d, scale, s);
+                      float* s, const T* const* pf) {
+    kQkRows<T>[n - 1](q, krow, c, d, scale, s, pf);
   }
   static void qk(int n, int nv, const float* const* q, const float* kt, int d, float scale,
                  float* s) {
@@ -311,9 +334,9 @@ struct Vec {
   }
   template <class T>
   static void pv(int n, float* acc, int dp, const float* p, const float* alpha, const T* const* vr,
-                 int c) {
+                 int c, const T* const* pf) {
     for (int v0 = 0; v0 < dp / 8; v0 += 2) {
-      kPv<T>[n - 1][std::min(2, dp / 8 - v0) - 1](acc + 8 * v0, dp, p, alpha, vr, 8 * v0, c);
+      kPv<T>[n - 1][std::min(2, dp / 8 - v0) - 1](acc + 8 * v0, dp, p, alpha, vr, 8 * v0, c, pf);
     }
   }
   static void store_row(const float* acc, float inv_sum, int d, float* out) {

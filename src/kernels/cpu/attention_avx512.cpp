@@ -62,14 +62,22 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
+// Decode's prefetch (attention_tiled.h): while element e of a row is read, the line holding
+// element e of the row pf[j] read later (once per 64 bytes).
+template <class T>
+inline void prefetch_at(const T* row, int e) {
+  if (e * sizeof(T) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(row + e), _MM_HINT_T0);
+}
+
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 16·ceil(c/16)), e < dp.
 template <class T>
-void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
+void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T* const* pf) {
   __m512 r[16];
   for (int j0 = 0; j0 < c; j0 += 16) {
     for (int e0 = 0; e0 < dp; e0 += 16) {
       const __mmask16 m = tail_mask(d - e0);
       for (int t = 0; t < 16; ++t) {
+        if (pf != nullptr && j0 + t < c && e0 < d) prefetch_at(pf[j0 + t], e0);
         r[t] = j0 + t < c ? load16(krow[j0 + t] + e0, m) : _mm512_setzero_ps();
       }
       transpose16(r);
@@ -80,9 +88,10 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
 
 // vf[j * dp + e] = V[j][e] as f32 for j < c, zero for d <= e < dp.
 template <class T>
-void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
+void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* const* pf) {
   for (int j = 0; j < c; ++j) {
     for (int e0 = 0; e0 < dp; e0 += 16) {
+      if (pf != nullptr && e0 < d) prefetch_at(pf[j], e0);
       _mm512_storeu_ps(vf + j * dp + e0, load16(vrow[j] + e0, tail_mask(d - e0)));
     }
   }
@@ -143,7 +152,8 @@ const T* zero_row() {
 // acc[r·NP + p] += q[r][e0..] · K[p][e0..] lane by lane, for one vector of the head.
 template <int RB, int NP, bool kTail, class T>
 __attribute__((always_inline)) inline void qk_step(const float* const* q, const T* const* kr,
-                                                   int e0, __mmask16 m, __m512 (&acc)[16]) {
+                                                   const T* const* pf, int e0, __mmask16 m,
+                                                   __m512 (&acc)[16]) {
   __m512 qv[RB];
 #pragma GCC unroll 4
   for (int r = 0; r < RB; ++r) {
@@ -151,6 +161,7 @@ __attribute__((always_inline)) inline void qk_step(const float* const* q, const 
   }
 #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) {
+    if (pf != nullptr) prefetch_at(pf[p], e0);
     const __m512 k = kTail ? load16(kr[p] + e0, m) : load16(kr[p] + e0);
 #pragma GCC unroll 4
     for (int r = 0; r < RB; ++r) acc[r * NP + p] = _mm512_fmadd_ps(qv[r], k, acc[r * NP + p]);
@@ -160,19 +171,23 @@ __attribute__((always_inline)) inline void qk_step(const float* const* q, const 
 // s[r][j0 + p] = scale · score(q[r], K[j0 + p]) for RB rows × NP positions (RB·NP <= 16), where
 // score(q, k) is 16 lanes of fma chains over the head's vectors in order (lane l: elements
 // l, 16 + l, ...; lanes past d are zero), summed by reduce16's tree. K rows are read in place
-// (T = uint16_t rows are widened as they are loaded); rows from c on count as zero.
+// (T = uint16_t rows are widened as they are loaded); rows from c on count as zero. pf (or
+// nullptr): the rows to prefetch, one per row of krow.
 template <int RB, int NP, class T>
 void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, float scale,
-             float* s) {
+             float* s, const T* const* pf) {
   static_assert(RB * NP <= 16 && 16 % NP == 0);
   __m512 acc[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
   const T* kr[NP];
   for (int p = 0; p < NP; ++p) kr[p] = j0 + p < c ? krow[j0 + p] : zero_row<T>();
+  const T* pr[NP];
+  for (int p = 0; p < NP; ++p) pr[p] = pf != nullptr && j0 + p < c ? pf[j0 + p] : kr[p];
+  const T* const* prp = pf != nullptr ? pr : nullptr;
   int e0 = 0;
-  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, e0, 0xffff, acc);
-  if (e0 < d) qk_step<RB, NP, true>(q, kr, e0, tail_mask(d - e0), acc);
+  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, prp, e0, 0xffff, acc);
+  if (e0 < d) qk_step<RB, NP, true>(q, kr, prp, e0, tail_mask(d - e0), acc);
   // Score j = r·NP + p comes out in lane j.
   const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));
   if constexpr (NP == 16) {
@@ -191,21 +206,24 @@ void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, 
 }
 
 template <int RB, class T>
-void qk_rows(const float* const* q, const T* const* krow, int c, int d, float scale, float* s) {
+void qk_rows(const float* const* q, const T* const* krow, int c, int d, float scale, float* s,
+             const T* const* pf) {
   constexpr int kNp = RB == 1 ? 16 : RB == 2 ? 8 : 4;
-  for (int j0 = 0; j0 < c; j0 += kNp) qk_tile<RB, kNp>(q, krow, j0, c, d, scale, s);
+  for (int j0 = 0; j0 < c; j0 += kNp) qk_tile<RB, kNp>(q, krow, j0, c, d, scale, s, pf);
 }
 template <class T>
-using QkRowsFn = void (*)(const float* const*, const T* const*, int, int, float, float*);
+using QkRowsFn = void (*)(const float* const*, const T* const*, int, int, float, float*,
+                          const T* const*);
 template <class T>
 constexpr QkRowsFn<T> kQkRows[kRb] = {qk_rows<1, T>, qk_rows<2, T>, qk_rows<3, T>, qk_rows<4, T>};
 
 // acc[r] = acc[r]·alpha[r], then acc[r] = fma(p[r][j], v[j], acc[r]) for j < c in order, over DV
 // vectors of 16 output lanes starting at element e0 of each V row vr[j] (acc starts at the slice;
-// row stride dp). T = uint16_t rows (read in place) are widened as they are loaded.
+// row stride dp). T = uint16_t rows (read in place) are widened as they are loaded. pf (or
+// nullptr): the rows to prefetch, one per row of vr.
 template <int RB, int DV, class T>
 void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* const* vr, int e0,
-              int c) {
+              int c, const T* const* pf) {
   __m512 o[RB][DV];
   for (int r = 0; r < RB; ++r) {
     const __m512 a = _mm512_set1_ps(alpha[r]);
@@ -213,6 +231,8 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* c
   }
   for (int j = 0; j < c; ++j) {
     __m512 x[DV];
+    if (pf != nullptr)
+      for (int v = 0; v < DV; ++v) prefetch_at(pf[j], e0 + 16 * v);
     for (int v = 0; v < DV; ++v) x[v] = load16(vr[j] + e0 + 16 * v);
     for (int r = 0; r < RB; ++r) {
       const __m512 pb = _mm512_set1_ps(p[r * kChunk + j]);
@@ -225,7 +245,8 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* c
 
 using QkFn = void (*)(const float* const*, const float*, int, float, float*);
 template <class T>
-using PvFn = void (*)(float*, int, const float*, const float*, const T* const*, int, int);
+using PvFn = void (*)(float*, int, const float*, const float*, const T* const*, int, int,
+                      const T* const*);
 // Indexed [rows - 1][vectors - 1].
 constexpr QkFn kQk[kRb][kNv] = {
     {qk_block<1, 1>, qk_block<1, 2>, qk_block<1, 3>, qk_block<1, 4>},
@@ -273,17 +294,18 @@ float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
 struct Vec {
   static constexpr int kLanes = 16;
   template <class T>
-  static void transpose_k(const T* const* krow, int c, int d, int dp, float* kt) {
-    avx512::transpose_k(krow, c, d, dp, kt);
+  static void transpose_k(const T* const* krow, int c, int d, int dp, float* kt,
+                          const T* const* pf) {
+    avx512::transpose_k(krow, c, d, dp, kt, pf);
   }
   template <class T>
-  static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf) {
-    avx512::widen_v(vrow, c, d, dp, vf);
+  static void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* const* pf) {
+    avx512::widen_v(vrow, c, d, dp, vf, pf);
   }
   template <class T>
   static void qk_rows(int n, const float* const* q, const T* const* krow, int c, int d, float scale,
-                      float* s) {
-    kQkRows<T>[n - 1](q, krow, c, d, scale, s);
+                      float* s, const T* const* pf) {
+    kQkRows<T>[n - 1](q, krow, c, d, scale, s, pf);
   }
   static void qk(int n, int nv, const float* const* q, const float* kt, int d, float scale,
                  float* s) {
@@ -294,9 +316,9 @@ struct Vec {
   }
   template <class T>
   static void pv(int n, float* acc, int dp, const float* p, const float* alpha, const T* const* vr,
-                 int c) {
+                 int c, const T* const* pf) {
     for (int v0 = 0; v0 < dp / 16; v0 += 4) {
-      kPv<T>[n - 1][std::min(4, dp / 16 - v0) - 1](acc + 16 * v0, dp, p, alpha, vr, 16 * v0, c);
+      kPv<T>[n - 1][std::min(4, dp / 16 - v0) - 1](acc + 16 * v0, dp, p, alpha, vr, 16 * v0, c, pf);
     }
   }
   static void store_row(const float* acc, float inv_sum, int d, float* out) {

@@ -17,17 +17,19 @@
 //     ~18% slower on AVX-512 (qwen06b pp512 after 1536 positions 367 -> 324 tok/s), hence only
 //     past position 1024, where decode's attention outweighs prefill's, and not for head_dim 64
 //     (reduction ~70% of the FMAs).
-// V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes):
-//   transpose_k<T>(krow, c, d, dp, kt)   kt[e * kChunk + j] = K[j][e], zero for c <= j <
+// V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes); the functions that
+// read K/V rows take pf, nullptr or one row per row read: as row j is read, the same lines of
+// pf[j] are prefetched into L1 (decode, below):
+//   transpose_k<T>(krow, c, d, dp, kt, pf)  kt[e * kChunk + j] = K[j][e], zero for c <= j <
 //                                        kLanes·⌈c/kLanes⌉
-//   widen_v<T>(rows, c, d, dp, out)      out[j * dp + e] = rows[j][e] as f32, zero for d <= e < dp
+//   widen_v<T>(rows, c, d, dp, out, pf)  out[j * dp + e] = rows[j][e] as f32, zero for d <= e < dp
 //   qk(n, nv, q, kt, d, scale, s)        s[r][l] = scale · Σ_e q[r][e]·kt[e][l] for n rows and nv
 //                                        vectors of lanes, one fma per e in order from 0
-//   qk_rows<T>(n, q, krow, c, d, scale, s)  (optional) s[r][j] = scale · score(q[r], krow[j]) for
-//                                        j < c, rows read in place
+//   qk_rows<T>(n, q, krow, c, d, scale, s, pf)  (optional) s[r][j] = scale · score(q[r], krow[j])
+//                                        for j < c, rows read in place
 //   softmax_row(s, c_r, nv_pad, mx, sum) the online-softmax step (below), returns alpha
-//   pv<T>(n, acc, dp, p, alpha, vr, c)   acc[r] = acc[r]·alpha[r], then one fma per position j < c
-//                                        in order, acc[r] += p[r][j]·vr[j], over all dp lanes
+//   pv<T>(n, acc, dp, p, alpha, vr, c, pf)  acc[r] = acc[r]·alpha[r], then one fma per position
+//                                        j < c in order, acc[r] += p[r][j]·vr[j], over all dp lanes
 //   store_row(acc, inv, d, out)          out[e] = acc[e] · inv for e < d
 #pragma once
 
@@ -50,6 +52,8 @@ constexpr int kTileMaxKvHeads = 8;    // KV heads per tile (several only for a s
 constexpr int kTileRb = 4;            // rows per register block
 constexpr int kRowsMinHeadDim = 128;  // scores by rows: see attention_tile
 constexpr int kRowsMinPos = 1024;     // and for queries from this position on
+constexpr int kStreamRows = 16;       // decode prefetches rows this far ahead
+constexpr const float* const* kNoPrefetch = nullptr;  // for rows in scratch
 
 // Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
 struct TileScratch {
@@ -109,17 +113,19 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   const size_t row = static_cast<size_t>(a.n_kv_heads) * d;  // elements per position in a block
   const int n_max = valid[nq - 1];
   // K/V rows of a chunk: one head's d elements every row * sizeof(T) bytes, a strided pattern
-  // the hardware prefetchers follow late, so each chunk's rows are prefetched ahead of use: the
-  // first chunk's V (and the next chunk's K and V) while this chunk's K is transposed. Into L2
-  // for prefill: with a row stride of 1–4 KiB (8 KV heads) a chunk's rows fall in a few L1 sets,
-  // and lines prefetched into L1 were evicted before use (T1 over T0: 10–25% faster in session 7's
-  // bench_kernels --attention, whose KV then fit in L3). Into L1 for a decode step (one query),
-  // whose long-context KV comes from DRAM: there T0 keeps more lines in flight than T1 (qwen06b
-  // Q4_0 decode after 6144 positions 16.5 -> 19.2 tok/s, after 2048 36.3 -> 38.7; bench_kernels
-  // decode over 131072 positions 16 -> 19 GB/s, over 4096 (L3) within noise; session 16, Emerald
-  // Rapids VM). Prefill was not faster with T0. With several KV heads (decode),
-  // a chunk's rows of all of them are read together: adjacent heads are adjacent in a position's
-  // row, so the reads are runs of (g1 - g0) · head_dim elements, not one head's.
+  // the hardware prefetchers follow late, so rows are prefetched ahead of use.
+  // Prefill: the first chunk's V (and the next chunk's K and V) while this chunk's K is
+  // transposed, into L2: with a row stride of 1–4 KiB (8 KV heads) a chunk's rows fall in a few
+  // L1 sets, and lines prefetched into L1 were evicted before use (T1 over T0: 10–25% faster in
+  // session 7's bench_kernels --attention, whose KV then fit in L3).
+  // Decode (one query): as each row is read, the row kStreamRows further on in this task's
+  // reading order (this KV head's chunk, then the next head's, then the next chunk's), line by
+  // line into L1 (the primitives' pf tables), the way the GEMV kernels stream their weights.
+  // Until session 19 decode prefetched the next chunk of every KV head at once, into L1 at the
+  // start of a chunk: thousands of lines in one burst, which measured no better than no prefetch
+  // (session 18). Step time, burst / as it reads (token by token in one run, Emerald Rapids VM, 2
+  // threads): qwen06b Q4_0 decode after 1024 / 2048 / 4096 positions 1.03 / 1.08 / 1.10-1.15,
+  // llama1b Q4_0 after 4096 1.11, after 0 1.00. (Rows 32 ahead: the same.)
   const auto rows_of = [&](int p0, int c, int g, const T** kr, const T** vr) {
     for (int j = 0; j < c; ++j) {
       const int p = p0 + j;
@@ -128,20 +134,25 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       vr[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
     }
   };
-  const bool into_l1 = a.n_q == 1;
+  const bool stream = a.n_q == 1;
   const auto prefetch = [&](const T* const* r, int c) {
     const int lines = (d * static_cast<int>(sizeof(T)) + 63) / 64;
     for (int j = 0; j < c; ++j) {
       const char* p = reinterpret_cast<const char*>(r[j]);
-      for (int l = 0; l < lines; ++l) {
-        if (into_l1) {
-          _mm_prefetch(p + 64 * l, _MM_HINT_T0);
-        } else {
-          _mm_prefetch(p + 64 * l, _MM_HINT_T1);
-        }
-      }
+      for (int l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
     }
   };
+  // Decode: pf[j] = the row kStreamRows after rows[j] in reading order, where `next` (c_next
+  // rows) is read after `rows` (c rows); the last rows' own when nothing follows.
+  const auto ahead = [](const T* const* rows, int c, const T* const* next, int c_next,
+                        const T** pf) {
+    for (int j = 0; j < c; ++j) {
+      const int i = j + kStreamRows;
+      pf[j] = i < c ? rows[i] : i - c < c_next ? next[i - c] : rows[j];
+    }
+  };
+  const T* kpf[kTileChunk];
+  const T* vpf[kTileChunk];
   const int ng = g1 - g0;
   // K and V row pointers of the current and the next chunk, kTileChunk per KV head.
   const T* kbuf[2][kTileMaxKvHeads * kTileChunk];
@@ -150,15 +161,21 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   const auto vrows = [&](int buf, int g) { return vbuf[buf] + (g - g0) * kTileChunk; };
   for (int g = g0; g < g1; ++g)
     rows_of(0, std::min(kTileChunk, n_max), g, krows(0, g), vrows(0, g));
+  if (stream) {  // the rows nothing before prefetches
+    prefetch(krows(0, g0), std::min(kStreamRows, n_max));
+    prefetch(vrows(0, g0), std::min(kStreamRows, n_max));
+  }
   for (int p0 = 0, cur = 0; p0 < n_max; p0 += kTileChunk, cur ^= 1) {
     const int c = std::min(kTileChunk, n_max - p0);
     const int c_next = std::min(kTileChunk, n_max - p0 - kTileChunk);
     for (int g = g0; g < g1; ++g) {
-      if (p0 == 0) prefetch(vrows(cur, g), c);
+      if (p0 == 0 && !stream) prefetch(vrows(cur, g), c);
       if (c_next > 0) {
         rows_of(p0 + kTileChunk, c_next, g, krows(cur ^ 1, g), vrows(cur ^ 1, g));
-        prefetch(krows(cur ^ 1, g), c_next);
-        prefetch(vrows(cur ^ 1, g), c_next);
+        if (!stream) {
+          prefetch(krows(cur ^ 1, g), c_next);
+          prefetch(vrows(cur ^ 1, g), c_next);
+        }
       }
     }
     int t0 = 0;  // first query of the tile that sees a position of this chunk
@@ -169,7 +186,16 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       const int re = ng == 1 ? nr : std::min(h1, (g + 1) * group) - h0;
       const T* const* kr = krows(cur, g);
       const T* const* vr = vrows(cur, g);
-      if (ra < std::min(rs, re)) V::transpose_k(kr, c, d, dp, sc.kt);
+      const T* const* kp = nullptr;  // rows to prefetch as kr / vr are read (decode)
+      const T* const* vp = nullptr;
+      if (stream) {
+        const bool last = g + 1 == g1;  // then the next chunk's first KV head follows
+        ahead(kr, c, last ? krows(cur ^ 1, g0) : krows(cur, g + 1), last ? c_next : c, kpf);
+        ahead(vr, c, last ? vrows(cur ^ 1, g0) : vrows(cur, g + 1), last ? c_next : c, vpf);
+        kp = kpf;
+        vp = vpf;
+      }
+      if (ra < std::min(rs, re)) V::transpose_k(kr, c, d, dp, sc.kt, kp);
       // V rows are widened (and zero-padded to dp) into contiguous scratch, except rows of a
       // whole number of vectors that only one row block reads (decode; f16 rows are then widened
       // as pv loads them): the copy would cost more than it saves. Read in place by several row
@@ -177,10 +203,10 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       // faster in bench_kernels --attention, one thread). Same values either way, so the same
       // bits.
       const bool in_place = d == dp && re - ra <= kTileRb;
-      if (!in_place) V::widen_v(vr, c, d, dp, sc.vf);
+      if (!in_place) V::widen_v(vr, c, d, dp, sc.vf, vp);
       // K rows for the by-rows rows: in place when one row block reads them (decode).
       const bool k_in_place = re - std::max(ra, rs) <= kTileRb;
-      if (std::max(ra, rs) < re && !k_in_place) V::widen_v(kr, c, d, dp, sc.kf);
+      if (std::max(ra, rs) < re && !k_in_place) V::widen_v(kr, c, d, dp, sc.kf, kp);
       // Register blocks of up to kTileRb rows, none spanning rs.
       for (int rb = ra, n = 0; rb < re; rb += n) {
         const bool by_rows = rb >= rs;
@@ -190,8 +216,10 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
         const int nv = (c_blk + kL - 1) / kL;
         float* s = sc.s + rb * kTileChunk;
         if constexpr (kHasRows) {
-          if (by_rows && k_in_place) V::qk_rows(n, qrow + rb, kr, c_blk, d, a.scale, s);
-          if (by_rows && !k_in_place) V::qk_rows(n, qrow + rb, sc.krow, c_blk, d, a.scale, s);
+          if (by_rows && k_in_place) V::qk_rows(n, qrow + rb, kr, c_blk, d, a.scale, s, kp);
+          if (by_rows && !k_in_place) {
+            V::qk_rows(n, qrow + rb, sc.krow, c_blk, d, a.scale, s, kNoPrefetch);
+          }
         }
         if (!by_rows) V::qk(n, nv, qrow + rb, sc.kt, d, a.scale, s);
         for (int r = rb; r < rb + n; ++r) {
@@ -199,9 +227,10 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
           alpha[r] = V::softmax_row(sc.s + r * kTileChunk, c_r, nv, mx[r], sum[r]);
         }
         if (in_place) {
-          V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, vr, c_blk);
+          V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, vr, c_blk, vp);
         } else {
-          V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, sc.vrow, c_blk);
+          V::pv(n, sc.acc + rb * dp, dp, sc.s + rb * kTileChunk, alpha + rb, sc.vrow, c_blk,
+                kNoPrefetch);
         }
       }
     }
