@@ -79,8 +79,19 @@ void linear(const float* x, int64_t m, int64_t k, const void* w, DType wtype, in
 }
 
 void rms_norm(const float* x, const float* w, int64_t rows, int64_t d, float eps, float* y) {
-  for (int64_t r = 0; r < rows; ++r)
-    kernels::cpu::rms_norm(x + r * d, w, y + r * d, static_cast<size_t>(d), eps);
+  auto norm = [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; ++r) {
+      kernels::cpu::rms_norm(x + r * d, w, y + r * d, static_cast<size_t>(d), eps);
+    }
+  };
+  // Rows are independent: a prompt's (and the per-head q/k norms of its tokens) are split over
+  // the pool; a decode step's few rows stay on the calling thread.
+  if (rows * d >= 64 * 1024) {
+    ThreadPool::global().parallel_for(static_cast<size_t>(rows),
+                                      std::max<size_t>(1, 16384 / static_cast<size_t>(d)), norm);
+  } else {
+    norm(0, static_cast<size_t>(rows));
+  }
 }
 
 namespace {

@@ -346,10 +346,14 @@ class Slice : public Primitive {
     const int64_t out_len = out.shape[static_cast<size_t>(axis_)];
     const char* x = static_cast<const char*>(in[0].raw());
     char* y = static_cast<char*>(out.data());
-    for (int64_t o = 0; o < sp.outer; ++o) {
-      std::memcpy(y + o * out_len * sp.inner_bytes, x + (o * in_len + start_) * sp.inner_bytes,
-                  static_cast<size_t>(out_len * sp.inner_bytes));
-    }
+    const auto row = static_cast<size_t>(out_len * sp.inner_bytes);
+    // A prompt's q, k and v out of the fused projection: megabytes, split over the pool.
+    for_rows(static_cast<size_t>(sp.outer), row / sizeof(float), [&](size_t o0, size_t o1) {
+      for (auto o = static_cast<int64_t>(o0); o < static_cast<int64_t>(o1); ++o) {
+        std::memcpy(y + o * out_len * sp.inner_bytes, x + (o * in_len + start_) * sp.inner_bytes,
+                    row);
+      }
+    });
   }
 
  private:
