@@ -161,15 +161,20 @@ void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_
       const float* cos_t = table.cos.data() + t * half;
       const float* sin_t = table.sin.data() + t * half;
       for (int64_t h = 0; h < n_heads; ++h) {
-        const float* xr = x + (t * n_heads + h) * head_dim;
-        float* yr = y + (t * n_heads + h) * head_dim;
-        for (int64_t i = 0; i < half; ++i) {
-          const int64_t a = cfg.neox ? i : 2 * i;
-          const int64_t b = cfg.neox ? i + half : 2 * i + 1;
-          const float c = cos_t[i], s = sin_t[i];
-          const float x0 = xr[a], x1 = xr[b];
-          yr[a] = x0 * c - x1 * s;
-          yr[b] = x1 * c + x0 * s;
+        const float* __restrict xr = x + (t * n_heads + h) * head_dim;
+        float* __restrict yr = y + (t * n_heads + h) * head_dim;
+        if (cfg.neox) {  // pairs (i, i + half): contiguous halves, a loop the compiler vectorizes
+          for (int64_t i = 0; i < half; ++i) {
+            yr[i] = xr[i] * cos_t[i] - xr[i + half] * sin_t[i];
+            yr[i + half] = xr[i + half] * cos_t[i] + xr[i] * sin_t[i];
+          }
+        } else {  // pairs (2i, 2i + 1)
+          for (int64_t i = 0; i < half; ++i) {
+            const float c = cos_t[i], s = sin_t[i];
+            const float x0 = xr[2 * i], x1 = xr[2 * i + 1];
+            yr[2 * i] = x0 * c - x1 * s;
+            yr[2 * i + 1] = x1 * c + x0 * s;
+          }
         }
         for (int64_t i = n; i < head_dim; ++i) yr[i] = xr[i];
       }
