@@ -2,6 +2,7 @@
 // (the prefix cache's hot pool) and paged_attention reads them back through the block list, with
 // zero copies. Block pointers are captured at graph-build time; their owner keeps them valid until
 // the evaluation is joined. Ordering: attention takes the write's token array as an input.
+#include <algorithm>
 #include <cstring>
 
 #include "array/internal.h"
@@ -22,21 +23,31 @@ class PagedCacheWrite : public Primitive {
     const int64_t t = in[0].shape()[0];
     const int64_t row = in[0].numel() / (t == 0 ? 1 : t);
     const size_t esz = dtype_size(blocks_.dtype);
-    for (int side = 0; side < 2; ++side) {
-      const float* src = in[static_cast<size_t>(side)].data<float>();
-      const std::vector<void*>& dst_blocks = side == 0 ? blocks_.k : blocks_.v;
-      for (int64_t i = 0; i < t; ++i) {
-        const int64_t p = pos_ + i;
-        char* dst = static_cast<char*>(dst_blocks[static_cast<size_t>(p / blocks_.block_tokens)]) +
-                    static_cast<size_t>((p % blocks_.block_tokens) * row) * esz;
-        const float* s = src + i * row;
-        if (blocks_.dtype == DType::kF32) {
-          std::memcpy(dst, s, static_cast<size_t>(row) * sizeof(float));
-        } else {
-          auto* h = reinterpret_cast<uint16_t*>(dst);
-          kernels::cpu::f32_to_f16(s, h, static_cast<size_t>(row));
+    auto write = [&](size_t i0, size_t i1) {
+      for (int side = 0; side < 2; ++side) {
+        const float* src = in[static_cast<size_t>(side)].data<float>();
+        const std::vector<void*>& dst_blocks = side == 0 ? blocks_.k : blocks_.v;
+        for (auto i = static_cast<int64_t>(i0); i < static_cast<int64_t>(i1); ++i) {
+          const int64_t p = pos_ + i;
+          char* dst =
+              static_cast<char*>(dst_blocks[static_cast<size_t>(p / blocks_.block_tokens)]) +
+              static_cast<size_t>((p % blocks_.block_tokens) * row) * esz;
+          const float* s = src + i * row;
+          if (blocks_.dtype == DType::kF32) {
+            std::memcpy(dst, s, static_cast<size_t>(row) * sizeof(float));
+          } else {
+            auto* h = reinterpret_cast<uint16_t*>(dst);
+            kernels::cpu::f32_to_f16(s, h, static_cast<size_t>(row));
+          }
         }
       }
+    };
+    // A prompt's rows (megabytes) are split over the pool; a decode step's one row is not.
+    const auto rows = static_cast<size_t>(t);
+    if (t * row >= 64 * 1024) {
+      ThreadPool::global().parallel_for(rows, std::max<size_t>(1, 16384 / row), write);
+    } else {
+      write(0, rows);
     }
     *static_cast<int32_t*>(out.data()) = static_cast<int32_t>(t);
   }
