@@ -163,7 +163,7 @@ void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_
       for (int64_t h = 0; h < n_heads; ++h) {
         const float* __restrict xr = x + (t * n_heads + h) * head_dim;
         float* __restrict yr = y + (t * n_heads + h) * head_dim;
-        if (cfg.neox) {  // pairs (i, i + half): contiguous halves, a loop the compiler vectorizes
+        if (cfg.neox) {  // pairs (i, i + half): the two contiguous halves
           for (int64_t i = 0; i < half; ++i) {
             yr[i] = xr[i] * cos_t[i] - xr[i + half] * sin_t[i];
             yr[i + half] = xr[i + half] * cos_t[i] + xr[i] * sin_t[i];
