@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "array/internal.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
@@ -84,14 +85,7 @@ void rms_norm(const float* x, const float* w, int64_t rows, int64_t d, float eps
       kernels::cpu::rms_norm(x + r * d, w, y + r * d, static_cast<size_t>(d), eps);
     }
   };
-  // Rows are independent: a prompt's (and the per-head q/k norms of its tokens) are split over
-  // the pool; a decode step's few rows stay on the calling thread.
-  if (rows * d >= 64 * 1024) {
-    ThreadPool::global().parallel_for(static_cast<size_t>(rows),
-                                      std::max<size_t>(1, 16384 / static_cast<size_t>(d)), norm);
-  } else {
-    norm(0, static_cast<size_t>(rows));
-  }
+  for_rows(static_cast<size_t>(rows), static_cast<size_t>(d), norm);  // a prompt's: both threads
 }
 
 namespace {

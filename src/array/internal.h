@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "array/array.h"
+#include "base/function_ref.h"
 
 namespace runnel::array {
 
@@ -67,6 +68,11 @@ struct ArrayDesc {
 // Makes an unevaluated array computed by `prim` from `inputs`.
 Array make_array(Shape shape, DType dtype, std::shared_ptr<Primitive> prim,
                  std::vector<Array> inputs);
+
+// Runs fn(begin, end) over rows [0, n_rows) of row_len values each: split over the thread pool
+// when they hold 32 Ki values or more (a prompt's rows), else on the calling thread (a decode
+// step's). Defined in ops_basic.cpp.
+void for_rows(size_t n_rows, size_t row_len, FunctionRef<void(size_t begin, size_t end)> fn);
 
 // Allocator and accounting (allocator.cpp).
 // *in_slab: the bytes came from a slab (small weight and cache buffers, allocator.cpp), which

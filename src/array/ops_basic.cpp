@@ -14,6 +14,16 @@
 #include "kernels/cpu/vec.h"
 
 namespace runnel::array {
+
+void for_rows(size_t n_rows, size_t row_len, FunctionRef<void(size_t begin, size_t end)> fn) {
+  if (n_rows * row_len < (1u << 15)) {
+    fn(size_t{0}, n_rows);
+    return;
+  }
+  size_t grain = std::max<size_t>(1, (1u << 14) / std::max<size_t>(row_len, 1));
+  ThreadPool::global().parallel_for(n_rows, grain, fn);
+}
+
 namespace {
 
 void require_f32(const char* op, const Array& a) {
@@ -27,17 +37,6 @@ int norm_axis(const char* op, int axis, int ndim) {
   check(a >= 0 && a < ndim, "array", "[", op, "] axis ", axis, " out of range for ", ndim,
         " dimensions");
   return a;
-}
-
-// Runs fn(begin, end) over [0, n) rows, in parallel when the work is large enough to pay.
-template <class F>
-void for_rows(size_t n_rows, size_t row_len, F&& fn) {
-  if (n_rows * row_len < (1u << 15)) {
-    fn(size_t{0}, n_rows);
-    return;
-  }
-  size_t grain = std::max<size_t>(1, (1u << 14) / std::max<size_t>(row_len, 1));
-  ThreadPool::global().parallel_for(n_rows, grain, fn);
 }
 
 // ---- unary ------------------------------------------------------------------------------------

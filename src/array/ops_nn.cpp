@@ -215,12 +215,7 @@ class CacheWrite : public Primitive {
         for (size_t i = i0; i < i1; ++i) h[i] = f32_to_bf16(src[i]);
       }
     };
-    // A prompt's rows (megabytes) are split over the pool; a decode step's one row is not.
-    if (n >= 64 * 1024) {
-      ThreadPool::global().parallel_for(n, 16384, write);
-    } else {
-      write(0, n);
-    }
+    for_rows(n, 1, write);  // a prompt's rows (megabytes) on both threads
   }
 
  private:

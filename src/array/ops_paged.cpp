@@ -2,7 +2,6 @@
 // (the prefix cache's hot pool) and paged_attention reads them back through the block list, with
 // zero copies. Block pointers are captured at graph-build time; their owner keeps them valid until
 // the evaluation is joined. Ordering: attention takes the write's token array as an input.
-#include <algorithm>
 #include <cstring>
 
 #include "array/internal.h"
@@ -42,13 +41,8 @@ class PagedCacheWrite : public Primitive {
         }
       }
     };
-    // A prompt's rows (megabytes) are split over the pool; a decode step's one row is not.
-    const auto rows = static_cast<size_t>(t);
-    if (t * row >= 64 * 1024) {
-      ThreadPool::global().parallel_for(rows, std::max<size_t>(1, 16384 / row), write);
-    } else {
-      write(0, rows);
-    }
+    // A prompt's rows (megabytes) on both threads.
+    for_rows(static_cast<size_t>(t), static_cast<size_t>(row), write);
     *static_cast<int32_t*>(out.data()) = static_cast<int32_t>(t);
   }
 
