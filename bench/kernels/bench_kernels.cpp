@@ -33,6 +33,7 @@
 #include "kernels/cpu/membw.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_mlx.h"
+#include "kernels/cpu/quant.h"
 
 using namespace runnel;
 using namespace runnel::kernels::cpu;
@@ -250,16 +251,15 @@ int main(int argc, char** argv) {
   if (hot || !only_shapes.empty()) return 0;
 
   // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64) and Qwen3's (16 / 8 of 128),
-  // f32 KV (the engine's default) and f16 KV in 16-token blocks: decode over a 4096-token context
-  // (KV bytes read per call / time) and a 512-token prompt (GFLOP/s of the causal QK and PV
+  // f32, f16 (the engine's default) and q8_0 KV in 16-token blocks: decode over a 4096-token
+  // context (KV bytes read per call / time) and a 512-token prompt (GFLOP/s of the causal QK and PV
   // products: 4·d·heads·Σ n_valid).
   struct Shape {
     int heads, kv_heads, d;
   };
   for (Shape sh : {Shape{32, 8, 64}, Shape{16, 8, 128}}) {
-    for (DType kv_type : {DType::kF32, DType::kF16}) {
+    for (DType kv_type : {DType::kF32, DType::kF16, DType::kQ8_0}) {
       if (gemm_only) break;
-      const size_t esz = dtype_size(kv_type);
       std::printf("\nAttention (%d/%d heads, head_dim %d, %s KV, blocks of 16)\n", sh.heads,
                   sh.kv_heads, sh.d, std::string(dtype_name(kv_type)).c_str());
       std::printf("%-22s %-7s %10s %12s %10s %12s\n", "case", "isa", "ms", "KV GB/s", "GFLOP/s",
@@ -269,21 +269,18 @@ int main(int argc, char** argv) {
       // prefetching into L2 over L1, the opposite of what the model showed; session 16).
       const int heads = sh.heads, kv_heads = sh.kv_heads, d = sh.d, bt = 16, n_ctx = 131072;
       const size_t n_elems = static_cast<size_t>(n_ctx) * kv_heads * d * 2;
-      std::vector<uint8_t> kv(n_elems * esz);
-      for (size_t i = 0; i < n_elems; ++i) {
-        const float v = static_cast<float>(rng() & 0xffff) / 32768.0f - 1.0f;  // cheap: 268M values
-        if (kv_type == DType::kF32) {
-          std::memcpy(kv.data() + 4 * i, &v, 4);
-        } else {
-          const uint16_t h = f32_to_f16(v);
-          std::memcpy(kv.data() + 2 * i, &h, 2);
-        }
+      std::vector<uint8_t> kv(row_bytes(kv_type, n_elems));
+      std::vector<float> vals(static_cast<size_t>(kv_heads) * d);
+      const size_t vals_bytes = row_bytes(kv_type, vals.size());
+      for (size_t i = 0; i < n_elems; i += vals.size()) {  // one position's K or V row at a time
+        for (float& v : vals) v = static_cast<float>(rng() & 0xffff) / 32768.0f - 1.0f;  // cheap
+        quantize_row(kv_type, vals.data(), kv.data() + i / vals.size() * vals_bytes, vals.size());
       }
       // On huge pages, as the engine's KV block pool and runnel bench's KV arrays are: a decode
       // step reads each head's rows in pieces of 128-512 bytes across the whole context.
       const HugeCopy kvh(kv);
       std::vector<const void*> kb, vb;
-      const size_t block_bytes = static_cast<size_t>(bt) * kv_heads * d * esz;
+      const size_t block_bytes = row_bytes(kv_type, static_cast<size_t>(bt) * kv_heads * d);
       for (int b = 0; b < n_ctx / bt; ++b) {
         kb.push_back(kvh.data() + static_cast<size_t>(b) * block_bytes);
         vb.push_back(kvh.data() + kv.size() / 2 + static_cast<size_t>(b) * block_bytes);
@@ -313,7 +310,8 @@ int main(int argc, char** argv) {
                                         c.q_pos0,
                                         1.0f / std::sqrt(float(d))};
           Timing tm = time_it([&] { attention(a, pool); }, isa == Isa::kScalar ? 0.3 : 0.6);
-          const double kv_bytes = 2.0 * c.n_kv * kv_heads * d * static_cast<double>(esz);
+          const double kv_bytes =
+              2.0 * c.n_kv * static_cast<double>(row_bytes(kv_type, size_t(kv_heads) * d));
           double visible = 0;  // Σ over queries of the kv positions each attends to
           for (int i = 0; i < c.n_q; ++i) visible += std::min(c.n_kv, c.q_pos0 + i + 1);
           const double flop = 4.0 * d * heads * visible;

@@ -201,7 +201,15 @@ class CacheWrite : public Primitive {
     const size_t n = static_cast<size_t>(u.numel());
     const float* src = u.data<float>();
     char* dst =
-        static_cast<char*>(out.data()) + static_cast<size_t>(pos_ * row) * dtype_size(out.dtype);
+        static_cast<char*>(out.data()) + row_bytes(out.dtype, static_cast<size_t>(pos_ * row));
+    if (out.dtype == DType::kQ8_0) {  // rows are whole blocks (cache_write checks)
+      auto* b = reinterpret_cast<kernels::cpu::BlockQ8_0*>(dst);
+      for_rows(n / kernels::cpu::kQK, kernels::cpu::kQK, [&](size_t b0, size_t b1) {
+        kernels::cpu::quantize_row(DType::kQ8_0, src + b0 * kernels::cpu::kQK, b + b0,
+                                   (b1 - b0) * kernels::cpu::kQK);
+      });
+      return;
+    }
     auto write = [&](size_t i0, size_t i1) {
       if (out.dtype == DType::kF32) {
         std::memcpy(dst + i0 * sizeof(float), src + i0, (i1 - i0) * sizeof(float));
@@ -377,8 +385,11 @@ void check_attention(const Array& q, const Array& k, const Array& v, int64_t n_k
   if (k.shape() != v.shape())
     fail("array", "[attention] k ", shape_str(k.shape()), " and v ", shape_str(v.shape()),
          " differ");
-  check(k.dtype() == v.dtype() && (k.dtype() == DType::kF32 || k.dtype() == DType::kF16), "array",
-        "[attention] k/v must be f32 or f16");
+  check(k.dtype() == v.dtype() &&
+            (k.dtype() == DType::kF32 || k.dtype() == DType::kF16 || k.dtype() == DType::kQ8_0),
+        "array", "[attention] k/v must be f32, f16 or q8_0");
+  check(k.dtype() != DType::kQ8_0 || k.shape()[2] % 32 == 0, "array",
+        "[attention] a q8_0 cache needs head_dim a multiple of 32, got ", k.shape()[2]);
   check(q.shape()[2] <= 512, "array", "[attention] head_dim ", q.shape()[2],
         " is larger than the kernels' limit of 512");
   if (k.shape()[2] != q.shape()[2])
@@ -403,8 +414,11 @@ Array attention(const Array& q, const Array& k, const Array& v, int64_t n_kv, in
 Array cache_write(const Array& cache, const Array& update, int64_t pos) {
   require("cache_write", update, DType::kF32);
   check(cache.valid() && (cache.dtype() == DType::kF32 || cache.dtype() == DType::kF16 ||
-                          cache.dtype() == DType::kBF16),
-        "array", "[cache_write] cache must be f32, f16 or bf16");
+                          cache.dtype() == DType::kBF16 || cache.dtype() == DType::kQ8_0),
+        "array", "[cache_write] cache must be f32, f16, bf16 or q8_0");
+  check(cache.dtype() != DType::kQ8_0 || cache.shape().back() % 32 == 0, "array",
+        "[cache_write] a q8_0 cache's rows must be whole blocks of 32, got ",
+        shape_str(cache.shape()));
   const Shape& c = cache.shape();
   const Shape& u = update.shape();
   if (!(c.size() == u.size() && !c.empty() && std::equal(c.begin() + 1, c.end(), u.begin() + 1)))

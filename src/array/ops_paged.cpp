@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/cpu/vec.h"
 
 namespace runnel::array {
@@ -21,7 +22,6 @@ class PagedCacheWrite : public Primitive {
   void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
     const int64_t t = in[0].shape()[0];
     const int64_t row = in[0].numel() / (t == 0 ? 1 : t);
-    const size_t esz = dtype_size(blocks_.dtype);
     auto write = [&](size_t i0, size_t i1) {
       for (int side = 0; side < 2; ++side) {
         const float* src = in[static_cast<size_t>(side)].data<float>();
@@ -30,10 +30,12 @@ class PagedCacheWrite : public Primitive {
           const int64_t p = pos_ + i;
           char* dst =
               static_cast<char*>(dst_blocks[static_cast<size_t>(p / blocks_.block_tokens)]) +
-              static_cast<size_t>((p % blocks_.block_tokens) * row) * esz;
+              row_bytes(blocks_.dtype, static_cast<size_t>((p % blocks_.block_tokens) * row));
           const float* s = src + i * row;
           if (blocks_.dtype == DType::kF32) {
             std::memcpy(dst, s, static_cast<size_t>(row) * sizeof(float));
+          } else if (blocks_.dtype == DType::kQ8_0) {
+            kernels::cpu::quantize_row(DType::kQ8_0, s, dst, static_cast<size_t>(row));
           } else {
             auto* h = reinterpret_cast<uint16_t*>(dst);
             kernels::cpu::f32_to_f16(s, h, static_cast<size_t>(row));
@@ -92,8 +94,8 @@ class PagedAttention : public Primitive {
 
 void check_blocks(const char* op, const PagedKvBlocks& b, int64_t n_positions) {
   check(b.block_tokens > 0, "array", "[", op, "] block_tokens must be positive");
-  check(b.dtype == DType::kF32 || b.dtype == DType::kF16, "array", "[", op,
-        "] blocks must be f32 or f16");
+  check(b.dtype == DType::kF32 || b.dtype == DType::kF16 || b.dtype == DType::kQ8_0, "array", "[",
+        op, "] blocks must be f32, f16 or q8_0");
   check(b.k.size() == b.v.size(), "array", "[", op, "] ", b.k.size(), " K blocks but ", b.v.size(),
         " V blocks");
   check(n_positions <= static_cast<int64_t>(b.k.size()) * b.block_tokens, "array", "[", op,
@@ -110,6 +112,8 @@ Array paged_cache_write(const Array& k, const Array& v, const PagedKvBlocks& blo
          " must be equal [T, Hkv, D]");
   check(pos >= 0, "array", "[paged_cache_write] negative position ", pos);
   check_blocks("paged_cache_write", blocks, pos + k.shape()[0]);
+  check(blocks.dtype != DType::kQ8_0 || k.shape()[2] % 32 == 0, "array",
+        "[paged_cache_write] q8_0 blocks need head_dim a multiple of 32, got ", k.shape()[2]);
   return make_array({1}, DType::kI32, std::make_shared<PagedCacheWrite>(blocks, pos), {k, v});
 }
 
@@ -124,6 +128,8 @@ Array paged_attention(const Array& q, const PagedKvBlocks& blocks, int64_t n_kv_
   check(q_pos0 >= 0 && q_pos0 + q.shape()[0] <= n_kv, "array", "[paged_attention] queries at ",
         q_pos0, "..", q_pos0 + q.shape()[0], " reach past n_kv ", n_kv);
   check_blocks("paged_attention", blocks, n_kv);
+  check(blocks.dtype != DType::kQ8_0 || q.shape()[2] % 32 == 0, "array",
+        "[paged_attention] q8_0 blocks need head_dim a multiple of 32, got ", q.shape()[2]);
   std::vector<Array> inputs{q};
   inputs.insert(inputs.end(), deps.begin(), deps.end());
   return make_array(q.shape(), DType::kF32,

@@ -20,8 +20,17 @@ const std::vector<CacheSetting>& cache_settings() {
       {"kv-cache-dir", "RUNNEL_KV_CACHE_DIR",
        "Directory for a disk tier of KV blocks that survives restarts"},
       {"kv-cache-disk-size", "RUNNEL_KV_CACHE_DISK_SIZE", "Bytes the disk tier may use"},
+      {"kv-cache-type", "RUNNEL_KV_CACHE_TYPE",
+       "KV element type: f16 (default), q8_0 (about half the memory) or f32"},
   };
   return table;
+}
+
+DType parse_kv_cache_type(const std::string& value, std::string_view what) {
+  if (value == "f32") return DType::kF32;
+  if (value == "f16") return DType::kF16;
+  if (value == "q8_0") return DType::kQ8_0;
+  fail("config", what, " must be f32, f16 or q8_0, got '", value, "'");
 }
 
 void CacheConfig::set(std::string_view flag, const std::string& value) {
@@ -39,6 +48,8 @@ void CacheConfig::set(std::string_view flag, const std::string& value) {
     disk_dir = value;
   } else if (flag == "kv-cache-disk-size") {
     disk_bytes = parse_byte_size(value);
+  } else if (flag == "kv-cache-type") {
+    kv_dtype = parse_kv_cache_type(value, flag);
   } else {
     fail("config", "unknown cache setting '", flag, "'");
   }

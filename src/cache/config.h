@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/dtype.h"
+
 namespace runnel::cache {
 
 struct CacheConfig {
@@ -25,6 +27,10 @@ struct CacheConfig {
   int64_t disk_bytes = int64_t{16} << 30;
   // zstd level for disk files (0 = raw). Not a flag.
   int disk_zstd_level = 0;
+  // --kv-cache-type / RUNNEL_KV_CACHE_TYPE: the blocks' element type. f16 as llama.cpp and Ollama;
+  // q8_0 (Ollama's OLLAMA_KV_CACHE_TYPE=q8_0) takes 34 bytes per 32 values, about half; f32 keeps
+  // full precision. A model whose head_dim is not a multiple of 32 keeps f16 (runner/engine.cpp).
+  DType kv_dtype = DType::kF16;
 
   // Sets one setting by its flag name without dashes ("kv-cache-memory"); sizes go through
   // parse_byte_size ("512MiB", "2GiB"). Throws Error("config", ...) on an unknown name or bad
@@ -35,6 +41,10 @@ struct CacheConfig {
   // "hot 2 GiB, cold 1 GiB (raw), disk off" for logs and `runnel ps`.
   std::string describe() const;
 };
+
+// "f32", "f16" or "q8_0" as a DType; throws Error("config", ...) naming `what` (the flag)
+// otherwise.
+DType parse_kv_cache_type(const std::string& value, std::string_view what);
 
 struct CacheSetting {
   const char* flag;  // without dashes

@@ -21,8 +21,10 @@ void validate_layout(const KvLayout& l) {
   check(l.block_tokens > 0 && l.block_tokens <= 4096, "cache",
         "layout: block_tokens must be in 1..4096, got ", l.block_tokens);
   check(l.kv_dim > 0, "cache", "layout: kv_dim must be positive, got ", l.kv_dim);
-  check(l.dtype == DType::kF32 || l.dtype == DType::kF16, "cache",
-        "layout: KV dtype must be f32 or f16, got ", dtype_name(l.dtype));
+  check(l.dtype == DType::kF32 || l.dtype == DType::kF16 || l.dtype == DType::kQ8_0, "cache",
+        "layout: KV dtype must be f32, f16 or q8_0, got ", dtype_name(l.dtype));
+  check(l.dtype != DType::kQ8_0 || l.kv_dim % 32 == 0, "cache",
+        "layout: a q8_0 row needs kv_dim a multiple of 32, got ", l.kv_dim);
 }
 
 }  // namespace runnel::cache

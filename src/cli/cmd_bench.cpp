@@ -21,6 +21,7 @@
 #include "base/strings.h"
 #include "base/thread_pool.h"
 #include "base/time.h"
+#include "cache/config.h"
 #include "cli/command.h"
 #include "formats/gguf.h"
 #include "kernels/cpu/dispatch.h"
@@ -42,8 +43,9 @@ struct BenchFlags {
   int64_t gen = 128;
   std::optional<int64_t> threads;  // unset: the global pool's size (RUNNEL_THREADS or online CPUs)
   int64_t repeats = 3;
-  int64_t depth = 0;    // positions in the KV cache before each prefill and decode
-  std::string kv_type;  // "f16" or "f32"; empty: RUNNEL_KV_CACHE_TYPE, else f16 (as the engine)
+  int64_t depth = 0;  // positions in the KV cache before each prefill and decode
+  std::string
+      kv_type;  // "f16", "f32" or "q8_0"; empty: RUNNEL_KV_CACHE_TYPE, else f16 (as the engine)
   bool json = false;
   bool membw_only = false;
 };
@@ -180,9 +182,7 @@ int run_bench(const BenchFlags& f) {
   check(f.depth >= 0, "bench", "-d must be zero or positive, got ", f.depth);
   std::string kv_type = f.kv_type;
   if (kv_type.empty()) kv_type = env_string("RUNNEL_KV_CACHE_TYPE").value_or("f16");
-  check(kv_type == "f16" || kv_type == "f32", "bench", "--kv-type must be f16 or f32, not \"",
-        kv_type, "\"");
-  const DType kv_dtype = kv_type == "f16" ? DType::kF16 : DType::kF32;
+  const DType kv_dtype = cache::parse_kv_cache_type(kv_type, "--kv-type");
 
   const std::string path = resolve_model(f.model);
   const int64_t t_load = now_ns();
@@ -194,6 +194,8 @@ int run_bench(const BenchFlags& f) {
   const char* variant = kernels::cpu::isa_name(kernels::cpu::active_isa());
 
   const models::ModelConfig& mc = model->config();
+  check(models::kv_cache_type_fits(mc, kv_dtype), "bench", "--kv-type ", kv_type,
+        " needs head_dim a multiple of 32; ", path, " has ", mc.head_dim);
   const int64_t capacity = f.depth + std::max(f.prompt, kDecodePrompt + f.gen);
   check(mc.context_length <= 0 || capacity <= mc.context_length, "bench", "-d ", f.depth,
         " plus the longer of -p and -n needs ", capacity, " positions; the model has ",
@@ -210,8 +212,9 @@ int run_bench(const BenchFlags& f) {
   }
   // KV bytes a decode step reads, averaged over the steps: K and V of every layer at every
   // position before it.
-  const double kv_row_bytes = 2.0 * static_cast<double>(mc.n_layers * mc.n_kv_heads * mc.head_dim) *
-                              static_cast<double>(dtype_size(kv_dtype));
+  const double kv_row_bytes =
+      2.0 * static_cast<double>(mc.n_layers) *
+      static_cast<double>(row_bytes(kv_dtype, static_cast<size_t>(mc.n_kv_heads * mc.head_dim)));
   const double kv_per_token = kv_row_bytes * (static_cast<double>(f.depth + kDecodePrompt) +
                                               static_cast<double>(f.gen + 1) / 2);
 
@@ -321,7 +324,7 @@ std::function<int()> setup(CLI::App& app) {
   app.add_option("-d,--depth", f->depth, "Positions already in the KV cache before each test")
       ->capture_default_str();
   app.add_option("--kv-type", f->kv_type,
-                 "KV cache type: f16 or f32 (default: RUNNEL_KV_CACHE_TYPE, else f16)");
+                 "KV cache type: f16, f32 or q8_0 (default: RUNNEL_KV_CACHE_TYPE, else f16)");
   app.add_flag("--json", f->json, "Print one JSON object");
   app.add_flag("--membw", f->membw_only, "Only measure the memory bandwidth");
   return [f] { return run_bench(*f); };

@@ -4,7 +4,13 @@
 
 namespace runnel::models {
 
+bool kv_cache_type_fits(const ModelConfig& c, DType type) {
+  return type != DType::kQ8_0 || c.head_dim % 32 == 0;
+}
+
 KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType dtype) : capacity_(capacity) {
+  check(kv_cache_type_fits(c, dtype), "model", "a ", dtype_name(dtype),
+        " KV cache needs head_dim a multiple of 32; this model's is ", c.head_dim);
   for (int64_t l = 0; l < c.n_layers; ++l) {
     for (auto* side : {&k, &v}) {
       array::Array a = array::Array::empty({capacity, c.n_kv_heads, c.head_dim}, dtype,

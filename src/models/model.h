@@ -13,8 +13,11 @@
 
 namespace runnel::models {
 
+// Whether c's K/V rows can be stored as `type`: q8_0 needs head_dim a multiple of 32 (its blocks).
+bool kv_cache_type_fits(const ModelConfig& c, DType type);
+
 // Per-layer key/value storage for one sequence: k[l], v[l] of shape [capacity, n_kv_heads,
-// head_dim], pinned as cache memory for as long as this object lives.
+// head_dim] in f32, f16 or q8_0, pinned as cache memory for as long as this object lives.
 class KvCache {
  public:
   KvCache(const ModelConfig& c, int64_t capacity, DType dtype = DType::kF32);

@@ -102,14 +102,15 @@ LlmEngine::LlmEngine(const EngineConfig& config) : config_(config) {
   layout.n_layers = static_cast<int>(mc.n_layers);
   layout.block_tokens = kBlockTokens;
   layout.kv_dim = static_cast<int>(mc.n_kv_heads * mc.head_dim);
-  layout.dtype = DType::kF16;  // as llama.cpp and Ollama: half the bytes attention streams
-  if (auto t = env_string("RUNNEL_KV_CACHE_TYPE")) {
-    check(*t == "f32" || *t == "f16", "config", "RUNNEL_KV_CACHE_TYPE must be f32 or f16, not \"",
-          *t, "\"");
-    layout.dtype = *t == "f16" ? DType::kF16 : DType::kF32;
+  const cache::CacheConfig cache_config = cache::CacheConfig::from_env(cache::CacheConfig{});
+  layout.dtype = cache_config.kv_dtype;
+  if (!models::kv_cache_type_fits(mc, layout.dtype)) {  // as Ollama: fall back, and say so
+    RUNNEL_WARN("runner", "a ", dtype_name(layout.dtype), " KV cache needs head_dim a multiple of ",
+                "32; this model's is ", mc.head_dim, ": using f16");
+    layout.dtype = DType::kF16;
   }
-  cache_ = std::make_unique<cache::PrefixCache>(
-      layout, cache::CacheConfig::from_env(cache::CacheConfig{}), model_digest(config.model_path));
+  cache_ =
+      std::make_unique<cache::PrefixCache>(layout, cache_config, model_digest(config.model_path));
   RUNNEL_INFO("runner", "prefix cache: ", cache_->config().describe());
   load_ns_ = now_ns() - t0;
   thread_ = std::thread([this] { engine_loop(); });

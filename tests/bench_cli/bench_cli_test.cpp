@@ -37,6 +37,21 @@ CliRun run_bench(const std::string& args, const std::string& env = "") {
 
 std::string stories() { return runnel::testing::shared_dir() + "/models/stories260K.gguf"; }
 
+// A tiny random Llama with head_dim 32 (2 layers, 2 KV heads): whole q8_0 blocks per head.
+std::string wide_heads() {
+  static const std::string path = [] {
+    const std::string out = runnel::testing::make_temp_dir("cli-bench-q8") + "/tiny.gguf";
+    const std::string cmd = "/usr/bin/python3 " + runnel::testing::source_dir() +
+                            "/tools/gen_tiny_model.py --arch LlamaForCausalLM --format gguf "
+                            "--dtype f32 --hidden 128 --heads 4 --kv-heads 2 --ffn 256 --layers 2 "
+                            "--vocab 320 --ctx 2048 --seed 3 --out " +
+                            out + " > /dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return out;
+  }();
+  return path;
+}
+
 TEST(BenchCli, JsonOnStories) {
   CliRun r = run_bench(stories() + " -p 16 -n 8 -r 1 -t 2 --json");
   ASSERT_EQ(r.status, 0) << r.err;
@@ -96,6 +111,21 @@ TEST(BenchCli, DepthAndKvType) {
   CliRun env = run_bench(stories() + " -p 8 -n 4 -r 1 --json", "RUNNEL_KV_CACHE_TYPE=f32 ");
   ASSERT_EQ(env.status, 0) << env.err;
   EXPECT_EQ(nlohmann::json::parse(env.out)["kv_type"], "f32");
+}
+
+TEST(BenchCli, Q8KvTypeIsPricedAndNeedsWholeBlocks) {
+  CliRun q8 = run_bench(wide_heads() + " -p 8 -n 4 -r 1 -d 40 --kv-type q8_0 --json");
+  ASSERT_EQ(q8.status, 0) << q8.err;
+  nlohmann::json j = nlohmann::json::parse(q8.out);
+  EXPECT_EQ(j["kv_type"], "q8_0");
+  EXPECT_GT(j["decode_tokens_per_s"].get<double>(), 0);
+  // 2 layers, K and V rows of 2 heads × 32 values = 2 blocks of 34 bytes.
+  EXPECT_DOUBLE_EQ(j["kv_bytes_per_token"].get<double>(), 2.0 * 2 * 68 * (40 + 4 + 2.5));
+  // stories260K's heads are 8 values: no q8_0 cache, and the message says why.
+  CliRun narrow = run_bench(stories() + " -p 4 -n 2 -r 1 --kv-type q8_0");
+  EXPECT_EQ(narrow.status, 1);
+  EXPECT_NE(narrow.err.find("head_dim"), std::string::npos) << narrow.err;
+  EXPECT_NE(narrow.err.find("stories260K.gguf"), std::string::npos) << narrow.err;
 }
 
 TEST(BenchCli, BadDepthOrKvTypeIsAnError) {

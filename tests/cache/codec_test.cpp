@@ -35,8 +35,8 @@ TEST(Hash, DependsOnEveryByteAndTheSeed) {
   }
 }
 
-TEST(BlockCodec, RoundTripsFullAndPartialBlocks) {
-  const KvLayout l = testing::small_layout(16, 12);
+void round_trips(const KvLayout& l) {
+  SCOPED_TRACE(std::string(dtype_name(l.dtype)));
   for (int level : {0, 1, 3}) {
     for (int n : {16, 5, 1}) {
       std::vector<uint8_t> src = pattern_block(l, static_cast<uint8_t>(n + level));
@@ -59,6 +59,13 @@ TEST(BlockCodec, RoundTripsFullAndPartialBlocks) {
       }
     }
   }
+}
+
+TEST(BlockCodec, RoundTripsFullAndPartialBlocks) {
+  KvLayout q8 = testing::small_layout(16, 12);  // q8_0 rows: 34-byte blocks, odd row sizes
+  q8.dtype = DType::kQ8_0;
+  q8.kv_dim = 96;
+  for (const KvLayout& l : {testing::small_layout(16, 12), q8}) round_trips(l);
 }
 
 TEST(BlockCodec, EveryDamageIsDetected) {

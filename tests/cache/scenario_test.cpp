@@ -35,10 +35,19 @@ TEST(Layout, SizesAndOffsets) {
   EXPECT_EQ(l.kv_bytes(), size_t{28} * 2 * 16 * 1024 * 2);
   EXPECT_EQ(l.v_offset(3) - l.k_offset(3), size_t{16} * 1024 * 2);
   EXPECT_EQ(l.slot_bytes() % 64, 0u);
-  KvLayout bad = l;
-  bad.dtype = DType::kQ8_0;
+  KvLayout q8 = l;  // rows of 32 blocks of 34 bytes
+  q8.dtype = DType::kQ8_0;
+  validate_layout(q8);
+  EXPECT_EQ(q8.row_bytes(), size_t{32} * 34);
+  EXPECT_EQ(q8.kv_bytes(), size_t{28} * 2 * 16 * 32 * 34);
+  EXPECT_EQ(q8.slot_bytes() % 64, 0u);
+  EXPECT_NE(l.fingerprint(), q8.fingerprint());
+  KvLayout bad = q8;
+  bad.kv_dim = 1000;  // not whole q8_0 blocks
   EXPECT_THROW(validate_layout(bad), Error);
-  EXPECT_NE(l.fingerprint(), bad.fingerprint());
+  bad = l;
+  bad.dtype = DType::kQ4_0;
+  EXPECT_THROW(validate_layout(bad), Error);
 }
 
 TEST(PrefixCache, ManyConversationsShareASystemPrompt) {

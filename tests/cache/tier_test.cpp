@@ -202,7 +202,10 @@ TEST(Tiers, StatsSnapshotIsPublishedAndConfigReadsTheEnvironment) {
   EXPECT_THROW(d.set("kv-cache-memory", "lots"), Error);
   EXPECT_THROW(d.set("kv-cache-compress", "99"), Error);
   EXPECT_THROW(d.set("kv-cache-size", "1"), Error);
-  EXPECT_EQ(cache_settings().size(), 5u);
+  EXPECT_THROW(d.set("kv-cache-type", "q4_0"), Error);
+  d.set("kv-cache-type", "q8_0");
+  EXPECT_EQ(d.kv_dtype, DType::kQ8_0);
+  EXPECT_EQ(cache_settings().size(), 6u);
   PrefixCache cache(l, c, "m");
   EXPECT_EQ(cache.pool().max_blocks(), 32);
   ASSERT_EQ(run_turn(cache, random_tokens(10, 100)).error, "");

@@ -1,9 +1,9 @@
 // attention: every ISA (and the scalar reference) against a naive double-precision attention that
 // materializes the scores; GQA/MQA, several queries at an offset, blocks that do not divide n_kv,
-// f16 KV, long contexts spanning many chunks, queries past position 1024 with head_dim >= 128
-// (scores by rows) with a ragged tail and tiles straddling that position;
-// bit-identical across thread counts, and each query's output the same bits whether computed
-// alone (decode), in one big prefill call or in chunks.
+// f16 and q8_0 KV, long contexts spanning many chunks, queries past position 1024 with head_dim >=
+// 128 (scores by rows) with a ragged tail and tiles straddling that position; bit-identical across
+// thread counts, and each query's output the same bits whether computed alone (decode), in one big
+// prefill call or in chunks.
 #include "kernels/cpu/attention.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 #include "base/error.h"
 #include "base/thread_pool.h"
 #include "kernel_test_util.h"
+#include "kernels/cpu/quant.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -41,6 +42,10 @@ struct KvSetup {
         (static_cast<size_t>(p % a.block_tokens) * a.n_kv_heads + g) * a.head_dim + e;
     const void* b = blocks[p / a.block_tokens];
     if (a.kv_dtype == DType::kF16) return f16_to_f32(static_cast<const uint16_t*>(b)[idx]);
+    if (a.kv_dtype == DType::kQ8_0) {
+      const BlockQ8_0& blk = static_cast<const BlockQ8_0*>(b)[idx / kQK];
+      return static_cast<float>(blk.qs[idx % kQK]) * f16_to_f32(blk.d);
+    }
     return static_cast<const float*>(b)[idx];
   }
 };
@@ -48,12 +53,16 @@ struct KvSetup {
 void make(KvSetup& s, const Case& c, std::mt19937& rng) {
   const int n_blocks = c.n_kv == 0 ? 0 : (c.n_kv + c.block_tokens - 1) / c.block_tokens;
   const size_t elems = static_cast<size_t>(c.block_tokens) * c.n_kv_heads * c.head_dim;
-  const size_t esize = c.kv == DType::kF16 ? 2 : 4;
+  const size_t bytes = row_bytes(c.kv, elems);
   for (auto* blocks : {&s.kb, &s.vb}) {
     blocks->resize(n_blocks);
     for (auto& b : *blocks) {
-      b.resize(4 + elems * esize);
+      b.resize(4 + bytes);
       std::vector<float> f = random_floats(rng, elems, -2, 2);
+      if (c.kv == DType::kQ8_0) {  // whole blocks at an odd address
+        ASSERT_TRUE(quantize_row(DType::kQ8_0, f.data(), b.data() + 3, elems));
+        continue;
+      }
       for (size_t i = 0; i < elems; ++i) {
         if (c.kv == DType::kF16) {
           uint16_t h = f32_to_f16(f[i]);
@@ -66,8 +75,9 @@ void make(KvSetup& s, const Case& c, std::mt19937& rng) {
   }
   s.kp.clear();
   s.vp.clear();
-  for (auto& b : s.kb) s.kp.push_back(b.data() + 4);
-  for (auto& b : s.vb) s.vp.push_back(b.data() + 4);
+  const int skew = c.kv == DType::kQ8_0 ? 3 : 4;
+  for (auto& b : s.kb) s.kp.push_back(b.data() + skew);
+  for (auto& b : s.vb) s.vp.push_back(b.data() + skew);
   s.q = random_floats(rng, static_cast<size_t>(c.n_q) * c.n_heads * c.head_dim + 3, -2, 2);
   s.a = AttentionArgs{s.q.data() + 3,
                       nullptr,
@@ -135,19 +145,23 @@ std::vector<float> run(KvSetup& s, ThreadPool& pool) {
 
 const Case kCases[] = {
     // n_q, heads, kv_heads, head_dim, block_tokens, n_kv, q_pos0, kv
-    {1, 4, 4, 16, 16, 1, 0, DType::kF32},         // first token
-    {1, 8, 2, 64, 16, 37, 36, DType::kF32},       // decode, GQA, ragged last block
-    {5, 8, 2, 33, 7, 45, 40, DType::kF32},        // prefill chunk at an offset, odd head_dim
-    {6, 6, 1, 17, 3, 6, 0, DType::kF16},          // MQA prompt, f16
-    {3, 4, 2, 128, 16, 300, 297, DType::kF16},    // long context, many chunks
-    {7, 6, 2, 136, 16, 1030, 1023, DType::kF32},  // queries past 1024 with head_dim >= 128:
-                                                  // scores by rows, ragged head tail
-    {4, 2, 1, 1, 5, 10, 3, DType::kF32},          // head_dim 1; n_kv < q_pos0 + n_q: clipped
-    {2, 4, 4, 35, 64, 130, 128, DType::kF32},     // block larger than a chunk
-    {3, 16, 1, 8, 4, 3, 0, DType::kF16},          // group of 16 (> heads per task)
-    {40, 8, 2, 64, 16, 90, 50, DType::kF16},      // prefill tiles across a KV chunk boundary
-    {19, 6, 2, 24, 5, 75, 56, DType::kF32},       // group 3, ragged row blocks and tiles
-    {2, 64, 1, 16, 8, 2, 0, DType::kF32},         // group of 64 (> rows per tile)
+    {1, 4, 4, 16, 16, 1, 0, DType::kF32},          // first token
+    {1, 8, 2, 64, 16, 37, 36, DType::kF32},        // decode, GQA, ragged last block
+    {5, 8, 2, 33, 7, 45, 40, DType::kF32},         // prefill chunk at an offset, odd head_dim
+    {6, 6, 1, 17, 3, 6, 0, DType::kF16},           // MQA prompt, f16
+    {3, 4, 2, 128, 16, 300, 297, DType::kF16},     // long context, many chunks
+    {7, 6, 2, 136, 16, 1030, 1023, DType::kF32},   // queries past 1024 with head_dim >= 128:
+                                                   // scores by rows, ragged head tail
+    {4, 2, 1, 1, 5, 10, 3, DType::kF32},           // head_dim 1; n_kv < q_pos0 + n_q: clipped
+    {2, 4, 4, 35, 64, 130, 128, DType::kF32},      // block larger than a chunk
+    {3, 16, 1, 8, 4, 3, 0, DType::kF16},           // group of 16 (> heads per task)
+    {40, 8, 2, 64, 16, 90, 50, DType::kF16},       // prefill tiles across a KV chunk boundary
+    {19, 6, 2, 24, 5, 75, 56, DType::kF32},        // group 3, ragged row blocks and tiles
+    {2, 64, 1, 16, 8, 2, 0, DType::kF32},          // group of 64 (> rows per tile)
+    {1, 16, 8, 128, 16, 77, 76, DType::kQ8_0},     // q8_0 KV: decode, Qwen3's heads
+    {9, 8, 2, 64, 5, 40, 31, DType::kQ8_0},        // q8_0 prefill, ragged blocks
+    {5, 4, 1, 32, 16, 1030, 1025, DType::kQ8_0},   // q8_0, head_dim 32, past 1024
+    {3, 8, 2, 128, 16, 1100, 1097, DType::kQ8_0},  // q8_0, scores by rows
 };
 
 TEST(Attention, MatchesNaiveForEveryIsa) {
@@ -223,6 +237,10 @@ TEST(Attention, QueryBitsDoNotDependOnTheCall) {
       {70, 2, 1, 128, 16, 1060, 990, DType::kF32},  // straddles position 1024
       // Decode steps take runs of whole KV heads (more KV heads than a task's 8 here).
       {6, 32, 16, 64, 16, 1100, 1094, DType::kF16},
+      // q8_0 KV (34-byte blocks at odd addresses): transposed K, by rows past 1024, decode runs.
+      {40, 16, 8, 128, 16, 75, 35, DType::kQ8_0},
+      {30, 8, 2, 64, 7, 90, 60, DType::kQ8_0},
+      {40, 8, 2, 128, 16, 1050, 1010, DType::kQ8_0},
   };
   std::mt19937 rng(11);
   ThreadPool pool1(1), pool2(2);
@@ -251,6 +269,48 @@ TEST(Attention, QueryBitsDoNotDependOnTheCall) {
   }
 }
 
+// q8_0 rows are read as their exact values (q · d): the same bits as f32 rows holding those
+// values, on every ISA, for decode (one query) and prefill, both ways of computing scores.
+TEST(Attention, Q8RowsGiveTheBitsOfF32RowsOfTheirValues) {
+  std::mt19937 rng(5);
+  ThreadPool pool(2);
+  const Case cases[] = {
+      {1, 16, 8, 128, 16, 1100, 1099, DType::kQ8_0},
+      {1, 32, 8, 64, 16, 300, 299, DType::kQ8_0},
+      {24, 8, 2, 128, 16, 1050, 1020, DType::kQ8_0},
+      {24, 6, 3, 32, 7, 90, 60, DType::kQ8_0},
+  };
+  for (const Case& c : cases) {
+    KvSetup q8, f32;
+    make(q8, c, rng);
+    Case cf = c;
+    cf.kv = DType::kF32;
+    make(f32, cf, rng);
+    f32.q = q8.q;
+    f32.a.q = f32.q.data() + 3;
+    for (int p = 0; p < c.n_kv; ++p) {
+      for (int g = 0; g < c.n_kv_heads; ++g) {
+        for (int e = 0; e < c.head_dim; ++e) {
+          const size_t idx =
+              (static_cast<size_t>(p % c.block_tokens) * c.n_kv_heads + g) * c.head_dim + e;
+          const auto put = [&](std::vector<std::vector<uint8_t>>& blocks, float v) {
+            std::memcpy(blocks[p / c.block_tokens].data() + 4 + 4 * idx, &v, 4);
+          };
+          put(f32.kb, q8.k_at(p, g, e));
+          put(f32.vb, q8.v_at(p, g, e));
+        }
+      }
+    }
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      IsaScope scope(isa);
+      if (!scope.ok()) continue;
+      const std::vector<float> a = run(q8, pool), b = run(f32, pool);
+      ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * 4))
+          << isa_name(isa) << " n_q=" << c.n_q << " d=" << c.head_dim << " n_kv=" << c.n_kv;
+    }
+  }
+}
+
 TEST(Attention, NoKvGivesZerosAndBadArgsThrow) {
   ThreadPool pool(2);
   std::vector<float> q(2 * 4 * 8, 1.0f), out(q.size(), 3.0f);
@@ -261,7 +321,10 @@ TEST(Attention, NoKvGivesZerosAndBadArgsThrow) {
   bad.n_kv_heads = 3;
   EXPECT_THROW(attention(bad, pool), Error);
   bad = a;
-  bad.kv_dtype = DType::kQ8_0;
+  bad.kv_dtype = DType::kQ8_0;  // head_dim 8: not a whole q8_0 block
+  EXPECT_THROW(attention(bad, pool), Error);
+  bad = a;
+  bad.kv_dtype = DType::kQ4_0;
   EXPECT_THROW(attention(bad, pool), Error);
   bad = a;
   bad.head_dim = kMaxHeadDim + 1;

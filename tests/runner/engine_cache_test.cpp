@@ -54,6 +54,25 @@ TEST(EngineCache, F16KvRevisitIsIdentical) {
   EXPECT_THROW(make_cache_engine(tiny_model(), {}), Error);
 }
 
+TEST(EngineCache, Q8KvRevisitIsIdenticalAndNarrowHeadsFallBackToF16) {
+  ScopedEnv q8("RUNNEL_KV_CACHE_TYPE", "q8_0");
+  auto engine = make_cache_engine(tiny_wide_heads_model(), {});
+  nlohmann::json s = stats(*engine);
+  EXPECT_EQ(s["kv_dtype"].get<std::string>(), "q8_0");
+  const std::string prompt = words(120, 15);
+  Output cold = run(*engine, prompt, 8);
+  ASSERT_FALSE(cold.text.empty());
+  Output hot = run(*engine, prompt, 8);
+  EXPECT_EQ(hot.result.cached_tokens, hot.result.prompt_eval_count - 1);
+  expect_same(hot, cold, "q8_0 revisit");
+  // A block of 16 positions: 2 layers × K, V × 16 × 2 heads × 34 bytes (f16: 2 × 2 × 16 × 64 × 2).
+  EXPECT_EQ(s["block_bytes"].get<int64_t>(), 2 * 2 * 16 * 2 * 34);
+  // head_dim 16: no whole q8_0 blocks, so the engine keeps f16 (as Ollama does) and says so.
+  auto narrow = make_cache_engine(tiny_model(), {});
+  EXPECT_EQ(stats(*narrow)["kv_dtype"].get<std::string>(), "f16");
+  EXPECT_FALSE(run(*narrow, prompt, 4).text.empty());
+}
+
 TEST(EngineCache, SharedPrefixIsReusedAndIdenticalToColdRun) {
   const std::string system = words(40, 2);  // ~70 tokens
   const std::string a = system + ". " + words(12, 3), b = system + ". " + words(12, 4);

@@ -2,9 +2,13 @@
 // bit-identical logits for one chunk, many chunks, and a prefix restored from the cache.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "array/ops.h"
+#include "base/error.h"
 #include "cache/prefix_cache.h"
 #include "models/model.h"
 #include "runner_testing.h"
@@ -113,6 +117,39 @@ void check_model(const std::string& path, DType dtype) {
 TEST(PagedModel, StoriesF32BitIdentical) { check_model(stories_model(), DType::kF32); }
 TEST(PagedModel, StoriesF16BitIdentical) { check_model(stories_model(), DType::kF16); }
 TEST(PagedModel, TinyGqaBitIdentical) { check_model(tiny_model(), DType::kF32); }
+TEST(PagedModel, TinyQ8KvBitIdentical) { check_model(tiny_wide_heads_model(), DType::kQ8_0); }
+
+// A q8_0 cache rounds each 32 K/V values to 8 bits of their block's largest: the logits move a
+// little, the greedy choices of a 100-token prompt do not.
+TEST(PagedModel, Q8KvLogitsStayCloseToF32) {
+  std::unique_ptr<models::Model> model = models::load_model(tiny_wide_heads_model());
+  const models::ModelConfig& c = model->config();
+  const std::vector<int32_t> ids = prompt_ids(100, static_cast<int>(c.vocab));
+  models::KvCache f32(c, 128, DType::kF32), q8(c, 128, DType::kQ8_0);
+  const std::vector<float> a = model->forward(ids, 0, f32, true).to_floats();
+  const std::vector<float> b = model->forward(ids, 0, q8, true).to_floats();
+  ASSERT_EQ(a.size(), b.size());
+  double max_diff = 0, max_abs = 0;
+  int same_argmax = 0;
+  for (size_t r = 0; r < ids.size(); ++r) {
+    const float* ra = a.data() + r * c.vocab;
+    const float* rb = b.data() + r * c.vocab;
+    for (int64_t i = 0; i < c.vocab; ++i) {
+      max_diff = std::max(max_diff, std::fabs(double(ra[i]) - rb[i]));
+      max_abs = std::max(max_abs, std::fabs(double(ra[i])));
+    }
+    same_argmax +=
+        std::max_element(ra, ra + c.vocab) - ra == std::max_element(rb, rb + c.vocab) - rb;
+  }
+  std::printf("q8_0 vs f32 KV: max |diff| %g of max |logit| %g, same argmax %d/100\n", max_diff,
+              max_abs, same_argmax);
+  EXPECT_GT(max_diff, 0);  // it is a different cache
+  EXPECT_LT(max_diff, 0.02 * max_abs);
+  EXPECT_GE(same_argmax, 95);
+  // A model whose heads are not whole blocks cannot have one.
+  std::unique_ptr<models::Model> narrow = models::load_model(tiny_model());
+  EXPECT_THROW({ models::KvCache kv(narrow->config(), 16, DType::kQ8_0); }, runnel::Error);
+}
 
 }  // namespace
 }  // namespace runnel::runner::testing

@@ -57,17 +57,25 @@ std::unique_ptr<Engine> make_cache_engine(const std::string& model, const CacheE
 
 std::string stories_model() { return runnel::testing::shared_dir() + "/models/stories260K.gguf"; }
 
+namespace {
+std::string gen_tiny(const std::string& tag, const std::string& shape) {
+  std::string out = runnel::testing::make_temp_dir(tag) + "/tiny.gguf";
+  std::string cmd = "/usr/bin/python3 " + runnel::testing::source_dir() +
+                    "/tools/gen_tiny_model.py --arch LlamaForCausalLM --format gguf --dtype f32 " +
+                    shape + " --layers 2 --kv-heads 2 --vocab 320 --ctx 2048 --seed 7 --out " +
+                    out + " > /dev/null";
+  check(std::system(cmd.c_str()) == 0, "test", "gen_tiny_model.py failed: ", cmd);
+  return out;
+}
+}  // namespace
+
 std::string tiny_model() {
-  static std::string path = [] {
-    std::string out = runnel::testing::make_temp_dir("runner_tiny") + "/tiny.gguf";
-    std::string cmd = "/usr/bin/python3 " + runnel::testing::source_dir() +
-                      "/tools/gen_tiny_model.py --arch LlamaForCausalLM --format gguf --dtype f32 "
-                      "--hidden 64 --layers 2 --heads 4 --kv-heads 2 --ffn 128 --vocab 320 "
-                      "--ctx 2048 --seed 7 --out " +
-                      out + " > /dev/null";
-    check(std::system(cmd.c_str()) == 0, "test", "gen_tiny_model.py failed: ", cmd);
-    return out;
-  }();
+  static std::string path = gen_tiny("runner_tiny", "--hidden 64 --heads 4 --ffn 128");
+  return path;
+}
+
+std::string tiny_wide_heads_model() {
+  static std::string path = gen_tiny("runner_tiny32", "--hidden 128 --heads 4 --ffn 256");
   return path;
 }
 

@@ -62,6 +62,8 @@ std::unique_ptr<Engine> make_cache_engine(const std::string& model, const CacheE
 std::string stories_model();
 // A tiny random Llama GGUF (hidden 64, 2 layers, vocab 320, ctx 2048), generated once per run.
 std::string tiny_model();
+// The same with head_dim 32 (hidden 128, 4 heads): whole q8_0 blocks per head.
+std::string tiny_wide_heads_model();
 // Deterministic English-like text of about n words.
 std::string words(int n, int seed);
 

@@ -17,9 +17,9 @@ struct AttentionArgs {
   int n_q, n_heads, n_kv_heads, head_dim;  // n_heads a multiple of n_kv_heads; head_dim <= 512
   const void* const* k_blocks;  // k_blocks[b]: [block_tokens, n_kv_heads, head_dim] in kv_dtype
   const void* const* v_blocks;  // same for V
-  DType kv_dtype;               // F32 or F16
-  int block_tokens;             // block b holds positions [b*block_tokens, (b+1)*block_tokens)
-  int n_kv;                     // valid kv positions
+  DType kv_dtype;    // F32, F16 or Q8_0 (GGML blocks of 32 along each head; head_dim % 32 == 0)
+  int block_tokens;  // block b holds positions [b*block_tokens, (b+1)*block_tokens)
+  int n_kv;          // valid kv positions
   int q_pos0;   // position of query 0; query i attends to kv positions <= q_pos0 + i (and < n_kv)
   float scale;  // usually 1/sqrt(head_dim)
 };

@@ -39,6 +39,19 @@ inline __m256 load8(const uint16_t* p, int n) {
   return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
 }
 
+// n (>= 1) elements of a K/V row from element e (a multiple of 8), zero above n. q8_0 rows: q · d,
+// exact in f32 (head_dim % 32 == 0: always 8 elements).
+template <class T>
+inline __m256 load_row(const T* row, int e, int n) {
+  return load8(row + e, n);
+}
+inline __m256 load_row(const BlockQ8_0* row, int e, int) {
+  const BlockQ8_0& b = row[e / kQK];
+  const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + e % kQK));
+  const __m256 d = _mm256_cvtph_ps(_mm_set1_epi16(static_cast<int16_t>(b.d)));
+  return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d);
+}
+
 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -77,6 +90,13 @@ template <class T>
 inline void prefetch_at(const T* row, int e) {
   if (e * sizeof(T) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(row + e), _MM_HINT_T0);
 }
+// q8_0 rows: a block's first and last byte (34-byte blocks start anywhere in a line).
+inline void prefetch_at(const BlockQ8_0* row, int e) {
+  if (e % kQK != 0) return;
+  const char* b = reinterpret_cast<const char*>(row + e / kQK);
+  _mm_prefetch(b, _MM_HINT_T0);
+  _mm_prefetch(b + sizeof(BlockQ8_0) - 1, _MM_HINT_T0);
+}
 
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 8·ceil(c/8)), e < dp.
 template <class T>
@@ -86,7 +106,7 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T*
     for (int e0 = 0; e0 < dp; e0 += 8) {
       for (int t = 0; t < 8; ++t) {
         if (pf != nullptr && j0 + t < c && e0 < d) prefetch_at(pf[j0 + t], e0);
-        r[t] = j0 + t < c ? load8(krow[j0 + t] + e0, d - e0) : _mm256_setzero_ps();
+        r[t] = j0 + t < c ? load_row(krow[j0 + t], e0, d - e0) : _mm256_setzero_ps();
       }
       transpose8(r);
       for (int t = 0; t < 8; ++t) _mm256_storeu_ps(kt + (e0 + t) * kChunk + j0, r[t]);
@@ -100,7 +120,7 @@ void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* con
   for (int j = 0; j < c; ++j) {
     for (int e0 = 0; e0 < dp; e0 += 8) {
       if (pf != nullptr && e0 < d) prefetch_at(pf[j], e0);
-      _mm256_storeu_ps(vf + j * dp + e0, load8(vrow[j] + e0, d - e0));
+      _mm256_storeu_ps(vf + j * dp + e0, load_row(vrow[j], e0, d - e0));
     }
   }
 }
@@ -134,7 +154,7 @@ void qk_block(const float* const* q, const float* kt, int d, float scale, int v0
 // K rows past the chunk's valid positions: their scores are computed (as 0) and never stored.
 template <class T>
 const T* zero_row() {
-  alignas(32) static const T zeros[kMaxHeadDim] = {};
+  alignas(32) static const T zeros[kMaxHeadDim / kUnitElems<T>] = {};
   return zeros;
 }
 
@@ -142,6 +162,10 @@ const T* zero_row() {
 template <class T>
 inline __m256 load_upto8(const T* p, int n) {
   return n <= 0 ? _mm256_setzero_ps() : load8(p, n);
+}
+template <class T>
+inline __m256 load_row_upto8(const T* row, int e, int n) {
+  return n <= 0 ? _mm256_setzero_ps() : load_row(row, e, n);
 }
 
 // Scores i < N (acc[2i], acc[2i + 1]: chains 0-7 and 8-15) summed in reduce16's tree, score i in
@@ -186,7 +210,7 @@ __attribute__((always_inline)) inline void qk_step(const float* const* q, const 
 #pragma GCC unroll 8
     for (int p = 0; p < NP; ++p) {
       if (pf != nullptr && h == 0) prefetch_at(pf[p], e0);
-      const __m256 k = kTail ? load_upto8(kr[p] + e, d - e) : load8(kr[p] + e, 8);
+      const __m256 k = kTail ? load_row_upto8(kr[p], e, d - e) : load_row(kr[p], e, 8);
 #pragma GCC unroll 4
       for (int r = 0; r < RB; ++r) {
         acc[2 * (r * NP + p) + h] = _mm256_fmadd_ps(qv[r], k, acc[2 * (r * NP + p) + h]);
@@ -248,7 +272,7 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* c
     __m256 x[DV];
     if (pf != nullptr)
       for (int v = 0; v < DV; ++v) prefetch_at(pf[j], e0 + 8 * v);
-    for (int v = 0; v < DV; ++v) x[v] = load8(vr[j] + e0 + 8 * v, 8);
+    for (int v = 0; v < DV; ++v) x[v] = load_row(vr[j], e0 + 8 * v, 8);
     for (int r = 0; r < RB; ++r) {
       const __m256 pb = _mm256_broadcast_ss(p + r * kChunk + j);
       for (int v = 0; v < DV; ++v) o[r][v] = _mm256_fmadd_ps(pb, x[v], o[r][v]);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
@@ -34,6 +35,31 @@ inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
 inline __m512 load16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
+
+// 16 elements of a K/V row from element e (a multiple of 16). f32 and f16 rows: as load16 (with
+// a mask for a ragged tail); q8_0 rows: q · d, exact in f32 (head_dim % 32 == 0: no tail).
+template <class T>
+inline __m512 load_row(const T* row, int e) {
+  return load16(row + e);
+}
+template <class T>
+inline __m512 load_row(const T* row, int e, __mmask16 m) {
+  return load16(row + e, m);
+}
+// A q8_0 block's d to every lane (an 8-byte load at the block holds d and 6 quants).
+inline __m512 q8_scale(const BlockQ8_0* b) {
+  return _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+}
+// Quants [h, h + 16) of block b times d.
+inline __m512 q8_half(const BlockQ8_0* b, int h, __m512 d) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + h));
+  return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d);
+}
+inline __m512 load_row(const BlockQ8_0* row, int e) {
+  const BlockQ8_0* b = row + e / kQK;
+  return q8_half(b, e % kQK, q8_scale(b));
+}
+inline __m512 load_row(const BlockQ8_0* row, int e, __mmask16) { return load_row(row, e); }
 
 // In-register 16×16 transpose: r[i] lane e becomes r[e] lane i.
 inline void transpose16(__m512 r[16]) {
@@ -68,6 +94,13 @@ template <class T>
 inline void prefetch_at(const T* row, int e) {
   if (e * sizeof(T) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(row + e), _MM_HINT_T0);
 }
+// q8_0 rows: a block's first and last byte (34-byte blocks start anywhere in a line).
+inline void prefetch_at(const BlockQ8_0* row, int e) {
+  if (e % kQK != 0) return;
+  const char* b = reinterpret_cast<const char*>(row + e / kQK);
+  _mm_prefetch(b, _MM_HINT_T0);
+  _mm_prefetch(b + sizeof(BlockQ8_0) - 1, _MM_HINT_T0);
+}
 
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 16·ceil(c/16)), e < dp.
 template <class T>
@@ -78,7 +111,7 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T*
       const __mmask16 m = tail_mask(d - e0);
       for (int t = 0; t < 16; ++t) {
         if (pf != nullptr && j0 + t < c && e0 < d) prefetch_at(pf[j0 + t], e0);
-        r[t] = j0 + t < c ? load16(krow[j0 + t] + e0, m) : _mm512_setzero_ps();
+        r[t] = j0 + t < c ? load_row(krow[j0 + t], e0, m) : _mm512_setzero_ps();
       }
       transpose16(r);
       for (int t = 0; t < 16; ++t) _mm512_storeu_ps(kt + (e0 + t) * kChunk + j0, r[t]);
@@ -92,7 +125,7 @@ void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* con
   for (int j = 0; j < c; ++j) {
     for (int e0 = 0; e0 < dp; e0 += 16) {
       if (pf != nullptr && e0 < d) prefetch_at(pf[j], e0);
-      _mm512_storeu_ps(vf + j * dp + e0, load16(vrow[j] + e0, tail_mask(d - e0)));
+      _mm512_storeu_ps(vf + j * dp + e0, load_row(vrow[j], e0, tail_mask(d - e0)));
     }
   }
 }
@@ -145,7 +178,7 @@ __attribute__((always_inline)) inline __m512 reduce16(const __m512 (&acc)[16]) {
 // K rows past the chunk's valid positions: their scores are computed (as 0) and never used.
 template <class T>
 const T* zero_row() {
-  alignas(64) static const T zeros[kMaxHeadDim] = {};
+  alignas(64) static const T zeros[kMaxHeadDim / kUnitElems<T>] = {};
   return zeros;
 }
 
@@ -162,9 +195,36 @@ __attribute__((always_inline)) inline void qk_step(const float* const* q, const 
 #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) {
     if (pf != nullptr) prefetch_at(pf[p], e0);
-    const __m512 k = kTail ? load16(kr[p] + e0, m) : load16(kr[p] + e0);
+    const __m512 k = kTail ? load_row(kr[p], e0, m) : load_row(kr[p], e0);
 #pragma GCC unroll 4
     for (int r = 0; r < RB; ++r) acc[r * NP + p] = _mm512_fmadd_ps(qv[r], k, acc[r * NP + p]);
+  }
+}
+
+// qk_step over elements [e0, e0 + 32) of q8_0 rows (one block: d converted once), the same fmas
+// in the same order as two qk_steps.
+template <int RB, int NP>
+__attribute__((always_inline)) inline void qk_step_q8(const float* const* q,
+                                                      const BlockQ8_0* const* kr,
+                                                      const BlockQ8_0* const* pf, int e0,
+                                                      __m512 (&acc)[16]) {
+  __m512 qv[2][RB];
+#pragma GCC unroll 4
+  for (int r = 0; r < RB; ++r) {
+    qv[0][r] = _mm512_loadu_ps(q[r] + e0);
+    qv[1][r] = _mm512_loadu_ps(q[r] + e0 + 16);
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < NP; ++p) {
+    if (pf != nullptr) prefetch_at(pf[p], e0);
+    const BlockQ8_0* b = kr[p] + e0 / kQK;
+    const __m512 d = q8_scale(b);
+    const __m512 k0 = q8_half(b, 0, d), k1 = q8_half(b, 16, d);
+#pragma GCC unroll 4
+    for (int r = 0; r < RB; ++r) {
+      acc[r * NP + p] = _mm512_fmadd_ps(qv[0][r], k0, acc[r * NP + p]);
+      acc[r * NP + p] = _mm512_fmadd_ps(qv[1][r], k1, acc[r * NP + p]);
+    }
   }
 }
 
@@ -186,8 +246,12 @@ void qk_tile(const float* const* q, const T* const* krow, int j0, int c, int d, 
   for (int p = 0; p < NP; ++p) pr[p] = pf != nullptr && j0 + p < c ? pf[j0 + p] : kr[p];
   const T* const* prp = pf != nullptr ? pr : nullptr;
   int e0 = 0;
-  for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, prp, e0, 0xffff, acc);
-  if (e0 < d) qk_step<RB, NP, true>(q, kr, prp, e0, tail_mask(d - e0), acc);
+  if constexpr (std::is_same_v<T, BlockQ8_0>) {
+    for (; e0 < d; e0 += kQK) qk_step_q8<RB, NP>(q, kr, prp, e0, acc);
+  } else {
+    for (; e0 + 16 <= d; e0 += 16) qk_step<RB, NP, false>(q, kr, prp, e0, 0xffff, acc);
+    if (e0 < d) qk_step<RB, NP, true>(q, kr, prp, e0, tail_mask(d - e0), acc);
+  }
   // Score j = r·NP + p comes out in lane j.
   const __m512 sums = _mm512_mul_ps(reduce16(acc), _mm512_set1_ps(scale));
   if constexpr (NP == 16) {
@@ -233,7 +297,17 @@ void pv_block(float* acc, int dp, const float* p, const float* alpha, const T* c
     __m512 x[DV];
     if (pf != nullptr)
       for (int v = 0; v < DV; ++v) prefetch_at(pf[j], e0 + 16 * v);
-    for (int v = 0; v < DV; ++v) x[v] = load16(vr[j] + e0 + 16 * v);
+    if constexpr (std::is_same_v<T, BlockQ8_0>) {  // e0 on a block (DV is even): d once a block
+      for (int v = 0; v + 1 < DV; v += 2) {
+        const BlockQ8_0* b = vr[j] + (e0 + 16 * v) / kQK;
+        const __m512 d = q8_scale(b);
+        x[v] = q8_half(b, 0, d);
+        x[v + 1] = q8_half(b, 16, d);
+      }
+      if (DV % 2 == 1) x[DV - 1] = load_row(vr[j], e0 + 16 * (DV - 1));
+    } else {
+      for (int v = 0; v < DV; ++v) x[v] = load_row(vr[j], e0 + 16 * v);
+    }
     for (int r = 0; r < RB; ++r) {
       const __m512 pb = _mm512_set1_ps(p[r * kChunk + j]);
       for (int v = 0; v < DV; ++v) o[r][v] = _mm512_fmadd_ps(pb, x[v], o[r][v]);

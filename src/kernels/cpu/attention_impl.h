@@ -18,6 +18,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_rows.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -57,7 +58,8 @@ void attention_task(const AttentionArgs& a, int qi, int h0, int h1) {
     for (int j = 0; j < c; ++j) {
       const int p = p0 + j;
       const size_t off =
-          static_cast<size_t>(p % a.block_tokens) * row + static_cast<size_t>(kvh) * d;
+          (static_cast<size_t>(p % a.block_tokens) * row + static_cast<size_t>(kvh) * d) /
+          kUnitElems<T>;
       krow[j] = static_cast<const T*>(a.k_blocks[p / a.block_tokens]) + off;
       vrow[j] = static_cast<const T*>(a.v_blocks[p / a.block_tokens]) + off;
     }
@@ -102,11 +104,7 @@ void attention_impl(const AttentionArgs& a, ThreadPool& pool) {
     const int g = r / runs_per_group;
     const int h0 = g * group + (r % runs_per_group) * hs;
     const int h1 = std::min(h0 + hs, (g + 1) * group);
-    if (a.kv_dtype == DType::kF16) {
-      attention_task<Ops, uint16_t>(a, qi, h0, h1);
-    } else {
-      attention_task<Ops, float>(a, qi, h0, h1);
-    }
+    with_kv_type(a.kv_dtype, [&]<class T>() { attention_task<Ops, T>(a, qi, h0, h1); });
   });
 }
 

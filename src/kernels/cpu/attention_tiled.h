@@ -42,6 +42,7 @@
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_rows.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -132,7 +133,8 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   const auto rows_of = [&](int p0, int c, int g, const T** kr, const T** vr) {
     int b = p0 / a.block_tokens, in_block = p0 % a.block_tokens;
     for (int j = 0; j < c; ++j) {
-      const size_t off = static_cast<size_t>(in_block) * row + static_cast<size_t>(g) * d;
+      const size_t off =
+          (static_cast<size_t>(in_block) * row + static_cast<size_t>(g) * d) / kUnitElems<T>;
       kr[j] = static_cast<const T*>(a.k_blocks[b]) + off;
       vr[j] = static_cast<const T*>(a.v_blocks[b]) + off;
       if (++in_block == a.block_tokens) {
@@ -143,10 +145,12 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   };
   const bool stream = a.n_q == 1;
   const auto prefetch = [&](const T* const* r, int c) {
-    const int lines = (d * static_cast<int>(sizeof(T)) + 63) / 64;
+    const size_t bytes = head_row_bytes<T>(d);  // q8_0 rows (34-byte blocks) start anywhere
     for (int j = 0; j < c; ++j) {
-      const char* p = reinterpret_cast<const char*>(r[j]);
-      for (int l = 0; l < lines; ++l) _mm_prefetch(p + 64 * l, _MM_HINT_T1);
+      const uintptr_t p = reinterpret_cast<uintptr_t>(r[j]);
+      for (uintptr_t l = p & ~uintptr_t{63}; l < p + bytes; l += 64) {
+        _mm_prefetch(reinterpret_cast<const char*>(l), _MM_HINT_T1);
+      }
     }
   };
   // Decode: pf[j] = the row kStreamRows after rows[j] in reading order, where `next` (c_next
@@ -257,11 +261,8 @@ void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
   const int group = a.n_heads / a.n_kv_heads;
   static thread_local TileScratch scratch;
   const auto tile = [&](int i0, int i1, int h0, int h1) {
-    if (a.kv_dtype == DType::kF16) {
-      attention_tile<V, uint16_t>(a, i0, i1, h0, h1, scratch);
-    } else {
-      attention_tile<V, float>(a, i0, i1, h0, h1, scratch);
-    }
+    TileScratch& sc = scratch;  // this thread's
+    with_kv_type(a.kv_dtype, [&]<class T>() { attention_tile<V, T>(a, i0, i1, h0, h1, sc); });
   };
   // A decode step with more KV heads than threads: each task takes a run of whole KV heads, as
   // few tasks as threads, and reads all its heads' rows chunk by chunk (attention_tile). A
