@@ -205,8 +205,8 @@ class CacheWrite : public Primitive {
     if (out.dtype == DType::kQ8_0) {  // rows are whole blocks (cache_write checks)
       auto* b = reinterpret_cast<kernels::cpu::BlockQ8_0*>(dst);
       for_rows(n / kernels::cpu::kQK, kernels::cpu::kQK, [&](size_t b0, size_t b1) {
-        kernels::cpu::quantize_row(DType::kQ8_0, src + b0 * kernels::cpu::kQK, b + b0,
-                                   (b1 - b0) * kernels::cpu::kQK);
+        kernels::cpu::f32_to_q8_0(src + b0 * kernels::cpu::kQK, b + b0,
+                                  (b1 - b0) * kernels::cpu::kQK);
       });
       return;
     }

@@ -35,7 +35,7 @@ class PagedCacheWrite : public Primitive {
           if (blocks_.dtype == DType::kF32) {
             std::memcpy(dst, s, static_cast<size_t>(row) * sizeof(float));
           } else if (blocks_.dtype == DType::kQ8_0) {
-            kernels::cpu::quantize_row(DType::kQ8_0, s, dst, static_cast<size_t>(row));
+            kernels::cpu::f32_to_q8_0(s, dst, static_cast<size_t>(row));
           } else {
             auto* h = reinterpret_cast<uint16_t*>(dst);
             kernels::cpu::f32_to_f16(s, h, static_cast<size_t>(row));

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "kernel_test_util.h"
+#include "kernels/cpu/quant.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -183,6 +184,30 @@ TEST(Vec, ConversionsAreExactForEveryIsa) {
       bf16_to_f32(bf.data() + 1, back.data(), n);
       for (size_t i = 0; i < n; ++i) back_ref[i] = runnel::bf16_to_f32(bf[i + 1]);
       ASSERT_EQ(0, std::memcmp(back.data(), back_ref.data(), n * 4)) << isa_name(isa);
+    }
+  }
+}
+
+// The KV cache's q8_0 writes: every ISA gives quantize_row's bytes, rounding ties (x · (1 / d)
+// exactly k + 0.5) away from zero as roundf does, all-zero blocks included.
+TEST(Vec, Q8_0RowsMatchQuantizeRowForEveryIsa) {
+  std::mt19937 rng(9);
+  std::vector<float> f = random_floats(rng, 32 * 40, -3, 3);
+  // Block 0: amax 127, so d = 1 and id = 1: ties at ±0.5, ±2.5, ±126.5.
+  const float ties[] = {127, 0.5f, -0.5f, 2.5f, -2.5f, 126.5f, -126.5f, 1.5f, -1.5f, 3.49999f};
+  for (size_t i = 0; i < std::size(ties); ++i) f[i] = ties[i];
+  for (size_t i = 32; i < 64; ++i) f[i] = 0;       // block 1: all zero (d = 0)
+  for (size_t i = 64; i < 96; ++i) f[i] *= 1e-6f;  // block 2: tiny
+  for (size_t i = 96; i < 128; ++i) f[i] *= 1e4f;  // block 3: large
+  std::vector<uint8_t> ref(f.size() / 32 * 34);
+  ASSERT_TRUE(quantize_row(DType::kQ8_0, f.data(), ref.data(), f.size()));
+  for (Isa isa : simd_isas()) {
+    IsaScope s(isa);
+    for (size_t nb : {size_t{1}, size_t{3}, f.size() / 32}) {
+      std::vector<uint8_t> got(nb * 34 + 1, 0xee);
+      f32_to_q8_0(f.data(), got.data() + 1, nb * 32);  // any alignment
+      EXPECT_EQ(got[0], 0xee);
+      ASSERT_EQ(0, std::memcmp(got.data() + 1, ref.data(), nb * 34)) << isa_name(isa) << " " << nb;
     }
   }
 }

@@ -105,6 +105,7 @@ struct KernelTable {
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n) = nullptr;
   void (*bf16_to_f32)(const uint16_t* x, float* y, size_t n) = nullptr;
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n) = nullptr;
+  void (*f32_to_q8_0)(const float* x, void* y, size_t n) = nullptr;
   // Read-only pass over [p, p + bytes) (bytes a multiple of 256): the xor of all its 64-bit words,
   // so the compiler keeps every load (and tests can check that every byte was read).
   uint64_t (*read_sum)(const void* p, size_t bytes) = nullptr;

@@ -8,6 +8,7 @@
 
 #include "base/half.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/quant.h"
 
 namespace runnel::kernels::cpu {
 
@@ -26,6 +27,7 @@ void scale(const float* x, float s, float* y, size_t n) { kernel_table().scale(x
 void f16_to_f32(const uint16_t* x, float* y, size_t n) { kernel_table().f16_to_f32(x, y, n); }
 void bf16_to_f32(const uint16_t* x, float* y, size_t n) { kernel_table().bf16_to_f32(x, y, n); }
 void f32_to_f16(const float* x, uint16_t* y, size_t n) { kernel_table().f32_to_f16(x, y, n); }
+void f32_to_q8_0(const float* x, void* y, size_t n) { kernel_table().f32_to_q8_0(x, y, n); }
 
 void rope_cos_sin(float pos, float base, float freq_scale, const float* freq_factors, size_t n_rot,
                   float* cos, float* sin) {
@@ -107,6 +109,7 @@ void bf16_to_f32_ref(const uint16_t* x, float* y, size_t n) {
 void f32_to_f16_ref(const float* x, uint16_t* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = runnel::f32_to_f16(x[i]);
 }
+void f32_to_q8_0_ref(const float* x, void* y, size_t n) { quantize_row(DType::kQ8_0, x, y, n); }
 uint64_t read_sum_ref(const void* p, size_t bytes) {
   // Four independent chains so the loop is not latency-bound.
   const uint64_t* u = static_cast<const uint64_t*>(p);
@@ -134,6 +137,7 @@ void register_vec(KernelTable& t) {
   t.f16_to_f32 = f16_to_f32_ref;
   t.bf16_to_f32 = bf16_to_f32_ref;
   t.f32_to_f16 = f32_to_f16_ref;
+  t.f32_to_q8_0 = f32_to_q8_0_ref;
   t.read_sum = read_sum_ref;
 }
 

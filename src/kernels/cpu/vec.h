@@ -24,6 +24,9 @@ void scale(const float* x, float s, float* y, size_t n);
 void f16_to_f32(const uint16_t* x, float* y, size_t n);
 void bf16_to_f32(const uint16_t* x, float* y, size_t n);
 void f32_to_f16(const float* x, uint16_t* y, size_t n);
+// GGML q8_0 blocks of n values (n % 32 == 0): the bytes of quantize_row(DType::kQ8_0, ...) (d =
+// amax / 127 as f16, q = roundf(x · (1 / d))), for the KV cache's writes.
+void f32_to_q8_0(const float* x, void* y, size_t n);
 
 // Rotary position embedding.
 enum class RopeStyle {

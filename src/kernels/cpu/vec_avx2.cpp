@@ -6,6 +6,7 @@
 #include "base/half.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/prefetch.h"
+#include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd_avx2.h"
 
 namespace runnel::kernels::cpu::avx2 {
@@ -139,6 +140,35 @@ void f32_to_f16(const float* x, uint16_t* y, size_t n) {
   for (; i < n; ++i) y[i] = runnel::f32_to_f16(x[i]);
 }
 
+// vec_avx512.cpp's f32_to_q8_0 on ymm: the bytes of quant.cpp's quant_q8_0.
+void f32_to_q8_0(const float* x, void* y, size_t n) {
+  auto* b = static_cast<BlockQ8_0*>(y);
+  const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.49999997f);
+  for (size_t i = 0; i < n / kQK; ++i, x += kQK) {
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(x + 8 * j);
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[j]));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float d = _mm_cvtss_f32(h) / 127;
+    const __m256 id = _mm256_set1_ps(d != 0 ? 1.0f / d : 0.0f);
+    b[i].d = runnel::f32_to_f16(d);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) {
+      const __m256 p = _mm256_mul_ps(v[j], id);
+      q[j] = _mm256_cvttps_epi32(_mm256_add_ps(p, _mm256_or_ps(half, _mm256_and_ps(p, sign))));
+    }
+    // int32 -> int8 in order: packs interleave 128-bit lanes, the permute puts them back.
+    const __m256i w =
+        _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    const __m256i o = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), o);
+  }
+}
+
 uint64_t read_sum(const void* p, size_t bytes) {
   const __m256i* v = static_cast<const __m256i*>(p);
   __m256i a[8];
@@ -165,6 +195,7 @@ void register_vec(KernelTable& t) {
   t.f16_to_f32 = f16_to_f32;
   t.bf16_to_f32 = bf16_to_f32;
   t.f32_to_f16 = f32_to_f16;
+  t.f32_to_q8_0 = f32_to_q8_0;
   t.read_sum = read_sum;
 }
 
