@@ -13,6 +13,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_tiled.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -92,14 +93,14 @@ inline void transpose16(__m512 r[16]) {
 // element e of the row pf[j] read later (once per 64 bytes).
 template <class T>
 inline void prefetch_at(const T* row, int e) {
-  if (e * sizeof(T) % 64 == 0) _mm_prefetch(reinterpret_cast<const char*>(row + e), _MM_HINT_T0);
+  if (e * sizeof(T) % 64 == 0) prefetch<kL1>(row + e);
 }
 // q8_0 rows: a block's first and last byte (34-byte blocks start anywhere in a line).
 inline void prefetch_at(const BlockQ8_0* row, int e) {
   if (e % kQK != 0) return;
   const char* b = reinterpret_cast<const char*>(row + e / kQK);
-  _mm_prefetch(b, _MM_HINT_T0);
-  _mm_prefetch(b + sizeof(BlockQ8_0) - 1, _MM_HINT_T0);
+  prefetch<kL1>(b);
+  prefetch<kL1>(b + sizeof(BlockQ8_0) - 1);
 }
 
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 16·ceil(c/16)), e < dp.

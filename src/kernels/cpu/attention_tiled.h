@@ -33,8 +33,6 @@
 //   store_row(acc, inv, d, out)          out[e] = acc[e] · inv for e < d
 #pragma once
 
-#include <xmmintrin.h>  // _mm_prefetch (each ISA file includes its own intrinsics first)
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +41,7 @@
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_rows.h"
+#include "kernels/cpu/prefetch.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -126,7 +125,11 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   // start of a chunk: thousands of lines in one burst, which measured no better than no prefetch
   // (session 18). Step time, burst / as it reads (token by token in one run, Emerald Rapids VM, 2
   // threads): qwen06b Q4_0 decode after 1024 / 2048 / 4096 positions 1.03 / 1.08 / 1.10-1.15,
-  // llama1b Q4_0 after 4096 1.11, after 0 1.00. (Rows 32 ahead: the same.)
+  // llama1b Q4_0 after 4096 1.11, after 0 1.00. (Rows 32 ahead: the same.) Those figures came
+  // from the V rows and the transposed K alone: GCC 12 dropped the K-row prefetches of qk_rows
+  // (scores by rows, positions >= kRowsMinPos) from the binary until session 20 (prefetch.h).
+  // With them, token by token, qwen06b Q4_0 f16 KV steps after 2048 / 4096 positions are 1.12-1.13
+  // / 1.14-1.16 times shorter.
   // Position p is row p % block_tokens of block p / block_tokens: one division per call, then
   // counted (a division per row: qwen06b Q4_0 decode steps after 4096 positions 0.7-2.6% longer,
   // token by token; llama1b within noise).
@@ -144,12 +147,12 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     }
   };
   const bool stream = a.n_q == 1;
-  const auto prefetch = [&](const T* const* r, int c) {
+  const auto prefetch_rows = [&](const T* const* r, int c) {
     const size_t bytes = head_row_bytes<T>(d);  // q8_0 rows (34-byte blocks) start anywhere
     for (int j = 0; j < c; ++j) {
       const uintptr_t p = reinterpret_cast<uintptr_t>(r[j]);
       for (uintptr_t l = p & ~uintptr_t{63}; l < p + bytes; l += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(l), _MM_HINT_T1);
+        prefetch<kL2>(reinterpret_cast<const void*>(l));
       }
     }
   };
@@ -173,19 +176,19 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   for (int g = g0; g < g1; ++g)
     rows_of(0, std::min(kTileChunk, n_max), g, krows(0, g), vrows(0, g));
   if (stream) {  // the rows nothing before prefetches
-    prefetch(krows(0, g0), std::min(kStreamRows, n_max));
-    prefetch(vrows(0, g0), std::min(kStreamRows, n_max));
+    prefetch_rows(krows(0, g0), std::min(kStreamRows, n_max));
+    prefetch_rows(vrows(0, g0), std::min(kStreamRows, n_max));
   }
   for (int p0 = 0, cur = 0; p0 < n_max; p0 += kTileChunk, cur ^= 1) {
     const int c = std::min(kTileChunk, n_max - p0);
     const int c_next = std::min(kTileChunk, n_max - p0 - kTileChunk);
     for (int g = g0; g < g1; ++g) {
-      if (p0 == 0 && !stream) prefetch(vrows(cur, g), c);
+      if (p0 == 0 && !stream) prefetch_rows(vrows(cur, g), c);
       if (c_next > 0) {
         rows_of(p0 + kTileChunk, c_next, g, krows(cur ^ 1, g), vrows(cur ^ 1, g));
         if (!stream) {
-          prefetch(krows(cur ^ 1, g), c_next);
-          prefetch(vrows(cur ^ 1, g), c_next);
+          prefetch_rows(krows(cur ^ 1, g), c_next);
+          prefetch_rows(vrows(cur ^ 1, g), c_next);
         }
       }
     }
