@@ -52,7 +52,7 @@ constexpr int kTileMaxKvHeads = 8;    // KV heads per tile (several only for a s
 constexpr int kTileRb = 4;            // rows per register block
 constexpr int kRowsMinHeadDim = 128;  // scores by rows: see attention_tile
 constexpr int kRowsMinPos = 1024;     // and for queries from this position on
-constexpr int kStreamRows = 16;       // decode prefetches rows this far ahead
+constexpr int kStreamRows = 32;       // decode prefetches rows this far ahead (below)
 constexpr const float* const* kNoPrefetch = nullptr;  // for rows in scratch
 
 // Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
@@ -129,7 +129,8 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   // from the V rows and the transposed K alone: GCC 12 dropped the K-row prefetches of qk_rows
   // (scores by rows, positions >= kRowsMinPos) from the binary until session 20 (prefetch.h).
   // With them, token by token, qwen06b Q4_0 f16 KV steps after 2048 / 4096 positions are 1.12-1.13
-  // / 1.14-1.16 times shorter.
+  // / 1.14-1.16 times shorter; and 32 rows ahead instead of 16 then gained 3% (f16) and 3-11%
+  // (q8_0) after 4096 positions, 1-2% on llama1b, nothing at 256 / 1024 (48: as 32).
   // Position p is row p % block_tokens of block p / block_tokens: one division per call, then
   // counted (a division per row: qwen06b Q4_0 decode steps after 4096 positions 0.7-2.6% longer,
   // token by token; llama1b within noise).
