@@ -13,7 +13,6 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_tiled.h"
 #include "kernels/cpu/kernel_table.h"
-#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -87,20 +86,6 @@ inline void transpose16(__m512 r[16]) {
     r[8 + m] = _mm512_shuffle_f32x4(v0, v2, 0xdd);
     r[12 + m] = _mm512_shuffle_f32x4(v1, v3, 0xdd);
   }
-}
-
-// Decode's prefetch (attention_tiled.h): while element e of a row is read, the line holding
-// element e of the row pf[j] read later (once per 64 bytes).
-template <class T>
-inline void prefetch_at(const T* row, int e) {
-  if (e * sizeof(T) % 64 == 0) prefetch<kL1>(row + e);
-}
-// q8_0 rows: a block's first and last byte (34-byte blocks start anywhere in a line).
-inline void prefetch_at(const BlockQ8_0* row, int e) {
-  if (e % kQK != 0) return;
-  const char* b = reinterpret_cast<const char*>(row + e / kQK);
-  prefetch<kL1>(b);
-  prefetch<kL1>(b + sizeof(BlockQ8_0) - 1);
 }
 
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 16·ceil(c/16)), e < dp.

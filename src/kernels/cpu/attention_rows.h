@@ -1,7 +1,8 @@
 // The element types a K/V row of the attention kernels can hold (attention.h: kv_dtype): float
 // (f32), uint16_t (f16 bits) and BlockQ8_0 (q8_0: a head's row is head_dim / 32 GGML blocks,
 // element e = qs[e % 32] · d of block e / 32, exact in f32). Row pointers are `const T*` to the
-// head's first unit; kUnitElems<T> elements per T.
+// head's first unit; kUnitElems<T> elements per T. Also the rows' decode prefetch, shared by the
+// ISA files.
 // Internal linkage: included by the scalar reference and by each ISA's tiled loop.
 #pragma once
 
@@ -9,6 +10,7 @@
 #include <cstdint>
 
 #include "base/dtype.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/quant.h"
 
 namespace runnel::kernels::cpu {
@@ -35,6 +37,20 @@ void with_kv_type(DType kv_dtype, F&& f) {
   } else {
     f.template operator()<float>();
   }
+}
+
+// Decode's prefetch (attention_tiled.h): while element e of a row is read, the line holding
+// element e of the row pf[j] read later (once per 64 bytes).
+template <class T>
+inline void prefetch_at(const T* row, int e) {
+  if (e * sizeof(T) % 64 == 0) prefetch<kL1>(row + e);
+}
+// q8_0 rows: a block's first and last byte (34-byte blocks start anywhere in a line).
+inline void prefetch_at(const BlockQ8_0* row, int e) {
+  if (e % kQK != 0) return;
+  const char* b = reinterpret_cast<const char*>(row + e / kQK);
+  prefetch<kL1>(b);
+  prefetch<kL1>(b + sizeof(BlockQ8_0) - 1);
 }
 
 }  // namespace
