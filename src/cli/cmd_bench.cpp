@@ -43,9 +43,8 @@ struct BenchFlags {
   int64_t gen = 128;
   std::optional<int64_t> threads;  // unset: the global pool's size (RUNNEL_THREADS or online CPUs)
   int64_t repeats = 3;
-  int64_t depth = 0;  // positions in the KV cache before each prefill and decode
-  std::string
-      kv_type;  // "f16", "f32" or "q8_0"; empty: RUNNEL_KV_CACHE_TYPE, else f16 (as the engine)
+  int64_t depth = 0;    // positions in the KV cache before each prefill and decode
+  std::string kv_type;  // f16, f32 or q8_0; empty: RUNNEL_KV_CACHE_TYPE, else f16 (as the engine)
   bool json = false;
   bool membw_only = false;
 };
