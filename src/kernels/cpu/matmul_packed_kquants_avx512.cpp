@@ -69,8 +69,7 @@ void gemm_q4_k(const PackedGemm& a) {
     for (int j = 0; j < 8; ++j) {
       // Decode's prefetches (one group per call, matmul.cpp), spread over the sub-blocks: 27-28
       // GB/s from DRAM where one burst of 36 per super-block read 25-26 (Emerald Rapids VM, probe
-      // 33 GB/s; bench_kernels --threads 2 --type q4_k_r16). Q6_K's burst measured as fast as
-      // spreading them.
+      // 33 GB/s; bench_kernels --threads 2 --type q4_k_r16). Q6_K spreads its own (below).
       if (a.stream) {
         for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kQ4KR16SbBytes, j, 8);
       }
@@ -138,9 +137,6 @@ void gemm_q6_k(const PackedGemm& a) {
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
     constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
-    if (a.stream) {
-      for (int g = 0; g < NG; ++g) prefetch_ahead(a.w + g * gb + sb * kSbBytes, kSbBytes);
-    }
     // The super-block's d and scales are read up front (then from this copy), so that a decode
     // pass touches each pair's lines in ascending order: interleaving the scale lines with the
     // quant stream halved the DRAM rate (the hardware prefetchers lose the stream).
@@ -163,6 +159,14 @@ void gemm_q6_k(const PackedGemm& a) {
     constexpr int kSub = NG == 1 ? 2 : 1;
     for (int s0 = 0; s0 < 16; s0 += kSub) {
       __m512i wv[kSub][NG][4], sc[kSub][NG];
+      // Decode's prefetches, spread over the steps as in the Q4_K kernel: one burst of 105 per
+      // super-block made every Q6_K decode step 3-6% longer (token by token, llama1b and qwen06b
+      // Q6_K, Emerald Rapids VM; one part per sub-block instead of per step: 0-2% longer again).
+      if (a.stream) {
+        for (int g = 0; g < NG; ++g) {
+          prefetch_ahead_part(a.w + g * gb + sb * kSbBytes, kSbBytes, s0 / kSub, 16 / kSub);
+        }
+      }
       for (int h = 0; h < kSub; ++h) {
         for (int g = 0; g < NG; ++g) {
           q6_unpack(a.w + g * gb + off.qs + 192 * (s0 + h), wv[h][g]);
