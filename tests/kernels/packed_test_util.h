@@ -46,7 +46,7 @@ inline std::vector<float> run_packed(DType pt, const std::vector<uint8_t>& pw,
 inline void expect_simd_equals_scalar(DType pt, const std::vector<uint8_t>& pw, size_t n, size_t k,
                                       std::mt19937& rng, ThreadPool& pool, int& variant,
                                       const std::string& what) {
-  for (size_t m : {1, 2, 3, 4, 5, 9, 70}) {
+  for (size_t m : {1, 2, 3, 4, 5, 8, 9, 13, 70}) {  // every tile height of x, whole and ragged
     const size_t x_off = static_cast<size_t>(++variant % 3);
     const std::vector<float> x = random_floats(rng, x_off + m * k, -2, 2);
     std::vector<float> ref;

@@ -1,9 +1,9 @@
 // AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 layouts (packed.h); the block dots are
 // packed_dot_avx512.h's, and no horizontal sum is ever needed.
 //
-// Register tile: MR rows of x by NG groups (16 NG weight rows). Per block it holds MR x NG int32
-// dot accumulators and MR x NG f32 sums, so 4 x 3 uses 24 of the 32 zmm plus NG weight vectors
-// and a broadcast; each weight load feeds MR dpbusd and each broadcast NG. Decode (MR = 1) takes
+// Register tile: MR rows of x by NG groups (16 NG weight rows), up to kR16Mr x kR16Ng (8 x 2:
+// packed_dot_avx512.h). Per block it holds MR x NG int32 dot accumulators and MR x NG f32 sums;
+// each weight load feeds MR dpbusd and each broadcast NG. Decode (MR = 1) takes
 // one group per call (matmul.cpp), its stream prefetched, and the block dots spread over 4
 // accumulators to cut the dpbusd dependency chain (packed_dot_avx512.h). Two groups per call had
 // read q4_0_r16 at 29-31 GB/s where one read 27-28.5 in bench_kernels on an Emerald Rapids VM

@@ -3,7 +3,7 @@
 // unsigned (q, not q - bias), so the dot needs no correction; the affine bias enters per block
 // through x's block sum: acc = fma(dot, s · d_x, acc), then acc = fma(b, d_x · Σq_x, acc), in
 // that order, exactly as the scalar reference (packed_mlx.cpp) does.
-// Register tile: MR rows of x by NG groups of 16 weight rows (4 x 3: 12 int32 dots, 12 f32 sums).
+// Register tile: MR rows of x by NG groups of 16 weight rows (up to 8 x 2: packed_dot_avx512.h).
 // The G64 layouts load each scale block's s and b once for its two blocks.
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
