@@ -72,8 +72,14 @@ struct PackedGemm {
   // Decode: the weights stream from DRAM once (consecutive groups, ascending), and the kernel
   // prefetches ahead of its reads (prefetch.h). Prefill's panels are reused from L2: false.
   bool stream = false;
+  // Prefill of an entry with `expand`: w holds the ng groups in the kernel's expanded layout
+  // (w_group_bytes = expanded_bytes(k) apart), not the packed one.
+  bool expanded = false;
 };
 using PackedFn = void (*)(const PackedGemm&);
+// Converts ng groups of packed weights (w, group_bytes apart) to the entry's expanded layout at
+// out (64-byte aligned, ng * expanded_bytes(k) bytes).
+using ExpandFn = void (*)(const uint8_t* w, size_t group_bytes, size_t k, int ng, uint8_t* out);
 
 struct MatmulEntry {
   TileFn tile = nullptr;
@@ -85,6 +91,11 @@ struct MatmulEntry {
   // Source types: whether this ISA streams packed_type(source) better than the source layout;
   // MLX packed types (packed_mlx.h, which have no source entry): whether to pack them at all.
   bool prefer_packed = false;
+  // Optional, prefill only (matmul.cpp): a packed layout whose unpacking costs the kernel work on
+  // every call converts each NG-group slice once into this layout, which the MR-row tiles then
+  // sweep (PackedGemm::expanded). Bytes per group of 16 rows of k elements.
+  ExpandFn expand = nullptr;
+  size_t (*expanded_bytes)(size_t k) = nullptr;
 };
 
 using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);

@@ -71,6 +71,17 @@ std::vector<BlockQ8Act>& act_scratch() {
 
 size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
+// Each thread's expanded weight slice (MatmulEntry::expand): grows to the largest seen, never
+// shrinks; 64-byte lines, so the kernel's vector loads never split one.
+uint8_t* expand_scratch(size_t bytes) {
+  struct alignas(64) Line {
+    uint8_t b[64];
+  };
+  thread_local std::vector<Line> buf;
+  if (buf.size() * sizeof(Line) < bytes) buf.resize((bytes + sizeof(Line) - 1) / sizeof(Line));
+  return buf.data()->b;
+}
+
 // Packed weights (packed.h): groups of 16 rows, each y[i, 16g..16g+15] one lane of a zmm.
 // Decode: ThreadPool::run_ranges gives each thread one contiguous range of groups (one
 // sequential stream, which the prefetchers follow), claimed one group at a time; a thread that is
@@ -88,6 +99,8 @@ size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 // (a panel's chunks in turn), so a panel comes from memory once and then from the L2s and L3,
 // where chunk-major order streamed every weight once per chunk: at n = 8192, k = 2048 that was
 // 8-15% slower (bench_kernels --gemm, 2 threads, q4_0_r16 and q4_k_r16, 3 alternating runs).
+// An entry with `expand` (Q6_K on AVX-512) converts each slice once per task into its expanded
+// layout, which the chunk's tiles then read instead of unpacking the slice again per tile.
 void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, size_t m, size_t k,
                    const uint8_t* w, size_t group_bytes, size_t n, float* y, size_t y_stride,
                    ThreadPool& pool) {
@@ -120,9 +133,19 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
     const size_t i0 = static_cast<size_t>(task) % n_chunks * mb;
     const size_t g1 = std::min(groups, g0 + panel), i1 = std::min(m, i0 + mb);
     PackedGemm a{nullptr, xa_stride, nullptr, group_bytes, nullptr, y_stride, k, 1, 1};
+    uint8_t* xw = nullptr;
+    if (e.expand) {
+      a.expanded = true;
+      a.w_group_bytes = e.expanded_bytes(k);
+      xw = expand_scratch(ng * a.w_group_bytes);
+    }
     for (size_t g = g0; g < g1; g += ng) {
       a.ng = static_cast<int>(std::min(ng, g1 - g));
       a.w = w + g * group_bytes;
+      if (xw) {
+        e.expand(a.w, group_bytes, k, a.ng, xw);
+        a.w = xw;
+      }
       for (size_t i = i0; i < i1; i += mr) {
         a.mr = static_cast<int>(std::min(mr, i1 - i));
         a.x = xa + i * xa_stride;

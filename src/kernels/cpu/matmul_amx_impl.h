@@ -339,6 +339,8 @@ void amx_register(KernelTable& t) {
     e.packed = fn;
     e.mr = kAmxMr;
     e.ng = kAmxNg;
+    e.expand = nullptr;  // the tiles read the packed layout
+    e.expanded_bytes = nullptr;
   }
 }
 

@@ -9,6 +9,7 @@
 // on (m, m) / (Σx, Σx) int16 pairs.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
 // per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled).
+// Prefill reads Q6_K from an expanded copy of each slice instead (q6_k_expand below).
 // Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
 #include <cstring>
 
@@ -126,7 +127,39 @@ inline void q6_corrections(const BlockQ8Act* xb, int32_t* corr) {
   }
 }
 
-template <int MR, int NG>
+// Prefill's expanded Q6_K (MatmulEntry::expand): per group and super-block, d as 16 f32, then
+// per sub-block its scale_pair vector and its four unpacked u8 weight vectors (q6_unpack's), so
+// a tile's sub-block step is loads and the 6 dot ops per row and group: unpacking (12 ops) and
+// the scale's (4) once per slice instead of once per tile of 7 rows of x. bench_kernels --gemm
+// --threads 1 --type q6_k_r16 (2048 / 8192 x 2048): 263-266 / 258-260 -> 307-317 / 301-313
+// GFLOP/s; pp512 of llama1b and qwen06b Q6_K 1.10x (Emerald Rapids VM, session 22).
+constexpr size_t kQ6XSub = 5 * 64, kQ6XSb = 64 + 16 * kQ6XSub;
+
+size_t q6_k_expanded_bytes(size_t k) { return k / 256 * kQ6XSb; }
+
+void q6_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  const size_t nsb = k / 256;
+  for (int g = 0; g < ng; ++g) {
+    for (size_t sb = 0; sb < nsb; ++sb) {
+      const uint8_t* src = w + g * gb;
+      const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+      uint8_t* o = out + (g * nsb + sb) * kQ6XSb;
+      _mm512_store_ps(o, f16x16(src + off.d));
+      for (int s = 0; s < 16; ++s) {
+        uint8_t* os = o + 64 + s * kQ6XSub;
+        const __m512i sc = _mm512_cvtepi8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + off.sc + 16 * s)));
+        _mm512_store_si512(os, scale_pair(sc));
+        __m512i wv[4];
+        q6_unpack(src + off.qs + 192 * s, wv);
+        for (int v = 0; v < 4; ++v) _mm512_store_si512(os + 64 * (v + 1), wv[v]);
+      }
+    }
+  }
+}
+
+// kX: a.w is the expanded layout above (prefill), else the packed Q6_KR16 one.
+template <bool kX, int MR, int NG>
 void gemm_q6_k(const PackedGemm& a) {
   const size_t nsb = a.k / 256, gb = a.w_group_bytes;
   const BlockQ8Act* x[MR];
@@ -137,15 +170,20 @@ void gemm_q6_k(const PackedGemm& a) {
   for (size_t sb = 0; sb < nsb; ++sb) {
     const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
     constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
+    const uint8_t* xw = a.w + sb * kQ6XSb;  // kX: the super-block in group 0
     // The super-block's d and scales are read up front (then from this copy), so that a decode
     // pass touches each pair's lines in ascending order: interleaving the scale lines with the
     // quant stream halved the DRAM rate (the hardware prefetchers lose the stream).
-    alignas(64) int8_t scs[NG][256];
+    alignas(64) int8_t scs[NG][kX ? 1 : 256];
     __m512 dv[NG];
     for (int g = 0; g < NG; ++g) {
-      dv[g] = f16x16(a.w + g * gb + off.d);
-      for (int c = 0; c < 4; ++c) {
-        _mm512_store_si512(scs[g] + 64 * c, _mm512_loadu_si512(a.w + g * gb + off.sc + 64 * c));
+      if constexpr (kX) {
+        dv[g] = _mm512_load_ps(xw + g * gb);
+      } else {
+        dv[g] = f16x16(a.w + g * gb + off.d);
+        for (int c = 0; c < 4; ++c) {
+          _mm512_store_si512(scs[g] + 64 * c, _mm512_loadu_si512(a.w + g * gb + off.sc + 64 * c));
+        }
       }
     }
     __m512i isum[MR][NG];
@@ -162,16 +200,22 @@ void gemm_q6_k(const PackedGemm& a) {
       // Decode's prefetches, spread over the steps as in the Q4_K kernel: one burst of 105 per
       // super-block made every Q6_K decode step 3-6% longer (token by token, llama1b and qwen06b
       // Q6_K, Emerald Rapids VM; one part per sub-block instead of per step: 0-2% longer again).
-      if (a.stream) {
+      if (!kX && a.stream) {
         for (int g = 0; g < NG; ++g) {
           prefetch_ahead_part(a.w + g * gb + sb * kSbBytes, kSbBytes, s0 / kSub, 16 / kSub);
         }
       }
       for (int h = 0; h < kSub; ++h) {
         for (int g = 0; g < NG; ++g) {
-          q6_unpack(a.w + g * gb + off.qs + 192 * (s0 + h), wv[h][g]);
-          sc[h][g] = scale_pair(_mm512_cvtepi8_epi32(
-              _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h)))));
+          if constexpr (kX) {
+            const uint8_t* p = xw + g * gb + 64 + (s0 + h) * kQ6XSub;
+            sc[h][g] = _mm512_load_si512(p);
+            for (int v = 0; v < 4; ++v) wv[h][g][v] = _mm512_load_si512(p + 64 * (v + 1));
+          } else {
+            q6_unpack(a.w + g * gb + off.qs + 192 * (s0 + h), wv[h][g]);
+            sc[h][g] = scale_pair(_mm512_cvtepi8_epi32(
+                _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h)))));
+          }
         }
       }
       for (int i = 0; i < MR; ++i) {
@@ -208,7 +252,8 @@ void gemm_q6_k(const PackedGemm& a) {
 
 // The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
 // Measured best (bench_kernels --gemm --type q4_k_r16 / q6_k_r16): Q4_K of 4x3, 4x2, 5x2, 6x2, 8x2
-// (within noise of each other); Q6_K of 7x2 (6x2 and 8x2 within 10%, 4x3 and 5x3 10-20% slower).
+// (within noise of each other); Q6_K of 7x2 (6x2 and 8x2 within 10%, 4x3 and 5x3 10-20% slower;
+// expanded, 8x2 within 2%; 12x1 and 16x1 15-20% slower than 7x2).
 constexpr int kQ4Mr = 6, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
 
 template <bool kQ6, int MR, int NG>
@@ -221,7 +266,11 @@ void tile(const PackedGemm& a) {
   }
   RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
   if constexpr (kQ6) {
-    gemm_q6_k<MR, NG>(a);
+    if (a.expanded) {
+      gemm_q6_k<true, MR, NG>(a);
+    } else {
+      gemm_q6_k<false, MR, NG>(a);
+    }
   } else {
     gemm_q4_k<MR, NG>(a);
   }
@@ -235,8 +284,10 @@ void packed_q6_k_r16(const PackedGemm& a) { tile<true, kQ6Mr, kQ6Ng>(a); }
 void register_matmul_packed_kquants(KernelTable& t) {
   matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8x256, kQ4Mr, 1, packed_q4_k_r16, kQ4Ng,
                                       false};
-  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng,
-                                      false};
+  MatmulEntry& q6 = matmul_entry(t, DType::kQ6_KR16);
+  q6 = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng, false};
+  q6.expand = q6_k_expand;
+  q6.expanded_bytes = q6_k_expanded_bytes;
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }
