@@ -99,8 +99,8 @@ uint8_t* expand_scratch(size_t bytes) {
 // (a panel's chunks in turn), so a panel comes from memory once and then from the L2s and L3,
 // where chunk-major order streamed every weight once per chunk: at n = 8192, k = 2048 that was
 // 8-15% slower (bench_kernels --gemm, 2 threads, q4_0_r16 and q4_k_r16, 3 alternating runs).
-// An entry with `expand` (Q6_K on AVX-512) converts each slice once per task into its expanded
-// layout, which the chunk's tiles then read instead of unpacking the slice again per tile.
+// An entry with `expand` (Q4_K, Q6_K on AVX-512) converts each slice once per task into its
+// expanded layout, which the chunk's tiles then read instead of unpacking the slice again per tile.
 void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, size_t m, size_t k,
                    const uint8_t* w, size_t group_bytes, size_t n, float* y, size_t y_stride,
                    ThreadPool& pool) {

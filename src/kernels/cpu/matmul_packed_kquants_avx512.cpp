@@ -9,7 +9,9 @@
 // on (m, m) / (Σx, Σx) int16 pairs.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
 // per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled).
-// Prefill reads Q6_K from an expanded copy of each slice instead (q6_k_expand below).
+// Prefill reads both from an expanded copy of each slice instead (q4_k_expand, q6_k_expand):
+// quants as u8, scales ready, made once per slice of NG groups for all the tiles of x that
+// sweep it.
 // Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
 #include <cstring>
 
@@ -38,7 +40,60 @@ inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
   return p;
 }
 
-template <int MR, int NG>
+// A Q4_KR16 super-block's header for one group (w: its first byte): d and dmin, sc_j as int32
+// lanes in scale_pair form, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd.
+inline void q4k_header(const uint8_t* w, __m512& dv, __m512& dminv, __m512i* isc, __m512i* mpair) {
+  dv = f16x16(w);
+  dminv = f16x16(w + kQ4KR16Dmin);
+  alignas(64) uint8_t scm[256];
+  q4k_r16_scale_bytes(w, scm);
+  for (int j = 0; j < 8; ++j) isc[j] = scale_pair(u8x16_epi32(scm + 16 * j));
+  for (int p = 0; p < 4; ++p) {
+    mpair[p] = _mm512_or_si512(u8x16_epi32(scm + 128 + 32 * p),
+                               _mm512_slli_epi32(u8x16_epi32(scm + 144 + 32 * p), 16));
+  }
+}
+
+// Prefill's expanded Q4_K (MatmulEntry::expand), per group and super-block: d, dmin (16 f32
+// each), the 4 mpair and 8 isc vectors of q4k_header, then each 32-element sub-block's quants as
+// u8 in the Q8_0R16 chunk order (chunk c: k-positions 4c..4c+3), so a tile runs the 8-bit dot
+// core with no nibble unpacking and no scale decoding. bench_kernels --gemm --threads 1 --type
+// q4_k_r16 (2048 / 8192 x 2048): 352-365 / 339-340 -> 413-434 / 393-414 GFLOP/s (6x2 tiles; 8x2:
+// 430-439 / 405-408); pp512 llama1b Q4_K 1.12x, qwen06b 1.08x, Q4_K_M 1.07x / 1.09x (Emerald
+// Rapids VM, session 22).
+constexpr size_t kQ4XMpair = 128, kQ4XIsc = kQ4XMpair + 4 * 64, kQ4XQs = kQ4XIsc + 8 * 64;
+constexpr size_t kQ4XSb = kQ4XQs + 8 * 512;
+
+size_t q4_k_expanded_bytes(size_t k) { return k / 256 * kQ4XSb; }
+
+void q4_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  const size_t nsb = k / 256;
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  for (int g = 0; g < ng; ++g) {
+    for (size_t sb = 0; sb < nsb; ++sb) {
+      const uint8_t* src = w + g * gb + sb * kQ4KR16SbBytes;
+      uint8_t* o = out + (g * nsb + sb) * kQ4XSb;
+      __m512 dv, dminv;
+      __m512i isc[8], mpair[4];
+      q4k_header(src, dv, dminv, isc, mpair);
+      _mm512_store_ps(o, dv);
+      _mm512_store_ps(o + 64, dminv);
+      for (int p = 0; p < 4; ++p) _mm512_store_si512(o + kQ4XMpair + 64 * p, mpair[p]);
+      for (int j = 0; j < 8; ++j) _mm512_store_si512(o + kQ4XIsc + 64 * j, isc[j]);
+      for (int j = 0; j < 8; ++j) {
+        for (int c = 0; c < 4; ++c) {
+          const __m512i v = _mm512_loadu_si512(src + kQ4KR16Qs + 256 * j + 64 * c);
+          uint8_t* q = o + kQ4XQs + 512 * j;
+          _mm512_store_si512(q + 64 * c, _mm512_and_si512(v, low));
+          _mm512_store_si512(q + 64 * (4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+        }
+      }
+    }
+  }
+}
+
+// kX: a.w is the expanded layout above (prefill), else the packed Q4_KR16 one.
+template <bool kX, int MR, int NG>
 void gemm_q4_k(const PackedGemm& a) {
   const size_t nsb = a.k / 256, gb = a.w_group_bytes;
   const BlockQ8Act* x[MR];
@@ -47,21 +102,17 @@ void gemm_q4_k(const PackedGemm& a) {
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
-    const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
-    // Per group: sc_j as int32 lanes, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd. The
-    // header is read first, so a decode pass touches the lines in ascending order (see the Q6_K
-    // kernel).
-    __m512i isc[NG][8], mpair[NG][4];
+    const uint8_t* w = a.w + sb * (kX ? kQ4XSb : kQ4KR16SbBytes);
+    // The header is read first, so a decode pass touches the lines in ascending order (see the
+    // Q6_K kernel). Expanded, it is read where it is used.
+    __m512i isc[NG][kX ? 1 : 8], mpair[NG][kX ? 1 : 4];
     __m512 dv[NG], dminv[NG];
     for (int g = 0; g < NG; ++g) {
-      dv[g] = f16x16(w + g * gb);
-      dminv[g] = f16x16(w + g * gb + kQ4KR16Dmin);
-      alignas(64) uint8_t scm[256];
-      q4k_r16_scale_bytes(w + g * gb, scm);
-      for (int j = 0; j < 8; ++j) isc[g][j] = scale_pair(u8x16_epi32(scm + 16 * j));
-      for (int p = 0; p < 4; ++p) {
-        mpair[g][p] = _mm512_or_si512(u8x16_epi32(scm + 128 + 32 * p),
-                                      _mm512_slli_epi32(u8x16_epi32(scm + 144 + 32 * p), 16));
+      if constexpr (kX) {
+        dv[g] = _mm512_load_ps(w + g * gb);
+        dminv[g] = _mm512_load_ps(w + g * gb + 64);
+      } else {
+        q4k_header(w + g * gb, dv[g], dminv[g], isc[g], mpair[g]);
       }
     }
     __m512i isum[MR][NG];
@@ -71,7 +122,7 @@ void gemm_q4_k(const PackedGemm& a) {
       // Decode's prefetches (one group per call, matmul.cpp), spread over the sub-blocks: 27-28
       // GB/s from DRAM where one burst of 36 per super-block read 25-26 (Emerald Rapids VM, probe
       // 33 GB/s; bench_kernels --threads 2 --type q4_k_r16). Q6_K spreads its own (below).
-      if (a.stream) {
+      if (!kX && a.stream) {
         for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kQ4KR16SbBytes, j, 8);
       }
       const BlockQ8Act* xb[MR];
@@ -80,9 +131,17 @@ void gemm_q4_k(const PackedGemm& a) {
         xb[i] = x[i] + sb * 8 + j;
         for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
       }
-      r16_block_dots<true, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
-      for (int i = 0; i < MR; ++i)
-        for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], dot[i][g], isc[g][j]);
+      if constexpr (kX) {
+        r16_block_dots<false, MR, NG>(w + kQ4XQs + 512 * j, gb, xb, dot);
+        for (int g = 0; g < NG; ++g) {
+          const __m512i sc = _mm512_load_si512(w + g * gb + kQ4XIsc + 64 * j);
+          for (int i = 0; i < MR; ++i) isum[i][g] = add_scaled(isum[i][g], dot[i][g], sc);
+        }
+      } else {
+        r16_block_dots<true, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
+        for (int i = 0; i < MR; ++i)
+          for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], dot[i][g], isc[g][j]);
+      }
     }
     for (int i = 0; i < MR; ++i) {
       const BlockQ8Act* xs = x[i] + sb * 8;
@@ -95,7 +154,11 @@ void gemm_q4_k(const PackedGemm& a) {
       const __m512 xd = _mm512_set1_ps(xs->d), nxd = _mm512_set1_ps(-xs->d);
       for (int g = 0; g < NG; ++g) {
         __m512i imin = _mm512_setzero_si512();
-        for (int p = 0; p < 4; ++p) imin = _mm512_dpwssd_epi32(imin, mpair[g][p], sums[p]);
+        for (int p = 0; p < 4; ++p) {
+          const __m512i m =
+              kX ? _mm512_load_si512(w + g * gb + kQ4XMpair + 64 * p) : mpair[g][kX ? 0 : p];
+          imin = _mm512_dpwssd_epi32(imin, m, sums[p]);
+        }
         acc[i][g] =
             _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][g]), _mm512_mul_ps(dv[g], xd), acc[i][g]);
         acc[i][g] =
@@ -252,9 +315,9 @@ void gemm_q6_k(const PackedGemm& a) {
 
 // The largest tiles; every smaller (mr, ng) is instantiated by the recursion below.
 // Measured best (bench_kernels --gemm --type q4_k_r16 / q6_k_r16): Q4_K of 4x3, 4x2, 5x2, 6x2, 8x2
-// (within noise of each other); Q6_K of 7x2 (6x2 and 8x2 within 10%, 4x3 and 5x3 10-20% slower;
-// expanded, 8x2 within 2%; 12x1 and 16x1 15-20% slower than 7x2).
-constexpr int kQ4Mr = 6, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
+// (within noise of each other; expanded, 8x2 2-5% above 6x2); Q6_K of 7x2 (6x2 and 8x2 within 10%,
+// 4x3 and 5x3 10-20% slower; expanded, 8x2 within 2%; 12x1 and 16x1 15-20% slower than 7x2).
+constexpr int kQ4Mr = 8, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
 
 template <bool kQ6, int MR, int NG>
 void tile(const PackedGemm& a) {
@@ -272,7 +335,11 @@ void tile(const PackedGemm& a) {
       gemm_q6_k<false, MR, NG>(a);
     }
   } else {
-    gemm_q4_k<MR, NG>(a);
+    if (a.expanded) {
+      gemm_q4_k<true, MR, NG>(a);
+    } else {
+      gemm_q4_k<false, MR, NG>(a);
+    }
   }
 }
 
@@ -282,8 +349,10 @@ void packed_q4_k_r16(const PackedGemm& a) { tile<false, kQ4Mr, kQ4Ng>(a); }
 void packed_q6_k_r16(const PackedGemm& a) { tile<true, kQ6Mr, kQ6Ng>(a); }
 
 void register_matmul_packed_kquants(KernelTable& t) {
-  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8x256, kQ4Mr, 1, packed_q4_k_r16, kQ4Ng,
-                                      false};
+  MatmulEntry& q4 = matmul_entry(t, DType::kQ4_KR16);
+  q4 = {nullptr, ActKind::kQ8x256, kQ4Mr, 1, packed_q4_k_r16, kQ4Ng, false};
+  q4.expand = q4_k_expand;
+  q4.expanded_bytes = q4_k_expanded_bytes;
   MatmulEntry& q6 = matmul_entry(t, DType::kQ6_KR16);
   q6 = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng, false};
   q6.expand = q6_k_expand;
