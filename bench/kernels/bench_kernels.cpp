@@ -5,7 +5,8 @@
 // copies, the probe's sample one pass over its 1 GiB buffer, and both report the best pass.
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
 // GEMM part, --attention only the attention part. --hot keeps one copy of two small matrices
-// (cache-resident) to show the kernels' compute ceiling. Packed types (q8_0_r16, q4_0_r16,
+// (cache-resident) to show the kernels' compute ceiling. --shape NxK picks the GEMV's shapes, or
+// with --gemm the GEMM's. Packed types (q8_0_r16, q4_0_r16,
 // q4_k_r16, q6_k_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources,
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa
@@ -248,7 +249,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  if (hot || !only_shapes.empty()) return 0;
+  if (hot || (!only_shapes.empty() && !gemm_only)) return 0;
 
   // Attention with Llama-3.2-1B's heads (32 query / 8 KV heads of 64) and Qwen3's (16 / 8 of 128),
   // f32, f16 (the engine's default) and q8_0 KV in 16-token blocks: decode over a 4096-token
@@ -328,10 +329,13 @@ int main(int argc, char** argv) {
   std::printf("%-6s %-7s %11s %9s %9s %12s\n", "type", "isa", "n x k", "ms", "GFLOP/s",
               "per CPU-s");
   const size_t m = 512;
-  std::vector<float> xm(m * 8192), ym(m * 8192);
-  for (float& v : xm) v = std::uniform_real_distribution<float>(-1, 1)(rng);
   std::vector<std::pair<size_t, size_t>> gemm_shapes = {{2048, 2048}};
   if (!quick) gemm_shapes.push_back({8192, 2048});
+  if (!only_shapes.empty()) gemm_shapes = only_shapes;  // --gemm --shape NxK ...
+  size_t max_n = 0;
+  for (auto [n, k] : gemm_shapes) max_n = std::max(max_n, n);
+  std::vector<float> xm(m * 8192), ym(m * max_n);
+  for (float& v : xm) v = std::uniform_real_distribution<float>(-1, 1)(rng);
   for (DType t : types) {
     for (auto [n, k] : gemm_shapes) {
       std::vector<uint8_t> w = make_weights(t, n, k, rng);
