@@ -101,6 +101,9 @@ uint8_t* expand_scratch(size_t bytes) {
 // 8-15% slower (bench_kernels --gemm, 2 threads, q4_0_r16 and q4_k_r16, 3 alternating runs).
 // An entry with `expand` (Q4_K, Q6_K on AVX-512) converts each slice once per task into its
 // expanded layout, which the chunk's tiles then read instead of unpacking the slice again per tile.
+// Its chunks take half of L2 and its panels a quarter (bench_kernels --gemm --threads 2, Llama-3.2-
+// 1B's fused shapes 3072 / 16384 x 2048 and 2048 x 8192, 3 alternating runs: q4_k_r16 +1-2 / 4-7
+// / 5%, q6_k_r16 +1-4 / 3 / 5-7%; at k = 8192 a quarter of L2 held only 28 rows of x).
 void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, size_t m, size_t k,
                    const uint8_t* w, size_t group_bytes, size_t n, float* y, size_t y_stride,
                    ThreadPool& pool) {
@@ -121,10 +124,13 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   }
   const size_t ng = static_cast<size_t>(e.ng);
   const size_t l2 = std::max<size_t>(cpu_l2_bytes(), 256 * 1024);
-  size_t panel = std::max<size_t>(l2 / 2 / group_bytes, 1);
+  // Expanding entries read the panel once per chunk (to expand it), not once per tile: half of L2
+  // goes to the chunk of x instead, so each expansion serves twice the tiles.
+  const size_t panel_share = e.expand ? 4 : 2, chunk_share = e.expand ? 2 : 4;
+  size_t panel = std::max<size_t>(l2 / panel_share / group_bytes, 1);
   panel = std::min(panel, (groups + threads * 4 - 1) / (threads * 4));
   panel = round_up(std::max<size_t>(panel, 1), ng);
-  size_t mb = round_up(std::max<size_t>(l2 / 4 / xa_stride, 1), mr);
+  size_t mb = round_up(std::max<size_t>(l2 / chunk_share / xa_stride, 1), mr);
   mb = std::min(mb, m);
   const size_t n_panels = (groups + panel - 1) / panel;
   const size_t n_chunks = (m + mb - 1) / mb;
