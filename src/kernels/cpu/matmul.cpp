@@ -99,7 +99,7 @@ uint8_t* expand_scratch(size_t bytes) {
 // (a panel's chunks in turn), so a panel comes from memory once and then from the L2s and L3,
 // where chunk-major order streamed every weight once per chunk: at n = 8192, k = 2048 that was
 // 8-15% slower (bench_kernels --gemm, 2 threads, q4_0_r16 and q4_k_r16, 3 alternating runs).
-// An entry with `expand` (Q4_K, Q6_K on AVX-512) converts each slice once per task into its
+// An entry with `expand` (Q4_0, Q4_K, Q6_K on AVX-512) converts each slice once per task into its
 // expanded layout, which the chunk's tiles then read instead of unpacking the slice again per tile.
 // Its chunks take half of L2 and its panels a quarter (bench_kernels --gemm --threads 2, Llama-3.2-
 // 1B's fused shapes 3072 / 16384 x 2048 and 2048 x 8192, 3 alternating runs: q4_k_r16 +1-2 / 4-7
