@@ -136,8 +136,11 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
         }
       }
       const std::vector<uint8_t> p = pack_rows(t, w, n, k);
-      for (float xv : {1.0f, -1.0f}) {
-        const size_t m = 9;
+      // 9 rows of x: tiles on the packed layout; 40: on the expanded one (matmul.cpp).
+      for (auto [xv, m] : {std::pair{1.0f, size_t{9}},
+                           {-1.0f, size_t{9}},
+                           {1.0f, size_t{40}},
+                           {-1.0f, size_t{40}}}) {
         const std::vector<float> x(m * k, xv);
         std::vector<float> ref;
         {
@@ -148,7 +151,8 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
           IsaScope s(isa);
           const std::vector<float> got = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
           ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
-              << isa_name(isa) << " " << dtype_name(t) << " fill " << int(fill) << " x " << xv;
+              << isa_name(isa) << " " << dtype_name(t) << " fill " << int(fill) << " x " << xv
+              << " m " << m;
         }
       }
     }

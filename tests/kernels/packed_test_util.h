@@ -41,8 +41,9 @@ inline std::vector<float> run_packed(DType pt, const std::vector<uint8_t>& pw,
 }
 
 // Every SIMD variant gives exactly the scalar reference's bits on packed weights pw (n rows of k,
-// type pt), for 1, 2, 3, 4, 5, 9 and 70 rows of x (every tile shape and a ragged last tile) at an
-// offset of 0, 1 or 2 floats in turn (`variant` counts across calls), so misaligned too.
+// type pt), for 1, 2, 3, 4, 5, 8, 9, 13 and 70 rows of x (every tile shape and a ragged last tile;
+// from 32 rows the tiles read expanded slices where the kernel has them, matmul.cpp) at an offset
+// of 0, 1 or 2 floats in turn (`variant` counts across calls), so misaligned too.
 inline void expect_simd_equals_scalar(DType pt, const std::vector<uint8_t>& pw, size_t n, size_t k,
                                       std::mt19937& rng, ThreadPool& pool, int& variant,
                                       const std::string& what) {
