@@ -75,7 +75,6 @@ size_t q4_0_expanded_bytes(size_t k) { return kPackRows * row_bytes(DType::kQ8_0
 
 void q4_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nb = k / 32, xgb = q4_0_expanded_bytes(k);
-  const __m512i low = _mm512_set1_epi8(0x0f);
   for (int g = 0; g < ng; ++g) {
     for (size_t b = 0; b < nb; ++b) {
       const PackedBlockOffsets src = packed_block_offsets(b, nb, 256);
@@ -83,13 +82,7 @@ void q4_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
       const uint8_t* in = w + g * gb;
       uint8_t* o = out + g * xgb;
       std::memcpy(o + dst.d, in + src.d, 32);
-      for (int c = 0; c < 4; ++c) {
-        const __m512i v = _mm512_loadu_si512(in + src.qs + 64 * c);
-        // Unaligned: an odd last block (and with it every group after the first) is 32 bytes off.
-        _mm512_storeu_si512(o + dst.qs + 64 * c, _mm512_and_si512(v, low));
-        _mm512_storeu_si512(o + dst.qs + 64 * (4 + c),
-                            _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-      }
+      nibbles_to_bytes(in + src.qs, o + dst.qs);
     }
   }
 }

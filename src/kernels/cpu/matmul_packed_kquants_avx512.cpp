@@ -68,7 +68,6 @@ size_t q4_k_expanded_bytes(size_t k) { return k / 256 * kQ4XSb; }
 
 void q4_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nsb = k / 256;
-  const __m512i low = _mm512_set1_epi8(0x0f);
   for (int g = 0; g < ng; ++g) {
     for (size_t sb = 0; sb < nsb; ++sb) {
       const uint8_t* src = w + g * gb + sb * kQ4KR16SbBytes;
@@ -80,14 +79,7 @@ void q4_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
       _mm512_store_ps(o + 64, dminv);
       for (int p = 0; p < 4; ++p) _mm512_store_si512(o + kQ4XMpair + 64 * p, mpair[p]);
       for (int j = 0; j < 8; ++j) _mm512_store_si512(o + kQ4XIsc + 64 * j, isc[j]);
-      for (int j = 0; j < 8; ++j) {
-        for (int c = 0; c < 4; ++c) {
-          const __m512i v = _mm512_loadu_si512(src + kQ4KR16Qs + 256 * j + 64 * c);
-          uint8_t* q = o + kQ4XQs + 512 * j;
-          _mm512_store_si512(q + 64 * c, _mm512_and_si512(v, low));
-          _mm512_store_si512(q + 64 * (4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-        }
-      }
+      for (int j = 0; j < 8; ++j) nibbles_to_bytes(src + kQ4KR16Qs + 256 * j, o + kQ4XQs + 512 * j);
     }
   }
 }

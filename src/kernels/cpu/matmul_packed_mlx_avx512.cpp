@@ -77,19 +77,11 @@ template <int kBlocks>
 void mlx4_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nsb = k / (32 * kBlocks), xgb = mlx4_expanded_bytes<kBlocks>(k);
   constexpr size_t kIn = kBlocks * 256 + 128, kOut = kBlocks * 512 + 128;
-  const __m512i low = _mm512_set1_epi8(0x0f);
   for (int g = 0; g < ng; ++g) {
     for (size_t sb = 0; sb < nsb; ++sb) {
       const uint8_t* in = w + g * gb + sb * kIn;
       uint8_t* o = out + g * xgb + sb * kOut;
-      for (int h = 0; h < kBlocks; ++h) {
-        for (int c = 0; c < 4; ++c) {
-          const __m512i v = _mm512_loadu_si512(in + 256 * h + 64 * c);
-          _mm512_store_si512(o + 512 * h + 64 * c, _mm512_and_si512(v, low));
-          _mm512_store_si512(o + 512 * h + 64 * (4 + c),
-                             _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-        }
-      }
+      for (int h = 0; h < kBlocks; ++h) nibbles_to_bytes(in + 256 * h, o + 512 * h);
       std::memcpy(o + kBlocks * 512, in + kBlocks * 256, 128);
     }
   }

@@ -92,6 +92,18 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
   }
 }
 
+// One 4-bit block's quants (256 bytes: 4 chunks of nibble pairs, as r16_block_dots<true> reads
+// them) as the 8-bit block r16_block_dots<false> reads (512 bytes: chunk c the low nibbles of
+// chunk c, chunk 4 + c the high ones), for the expanded prefill layouts (MatmulEntry::expand).
+inline void nibbles_to_bytes(const uint8_t* in, uint8_t* out) {
+  const __m512i low = _mm512_set1_epi8(0x0f);
+  for (int c = 0; c < 4; ++c) {
+    const __m512i v = _mm512_loadu_si512(in + 64 * c);
+    _mm512_storeu_si512(out + 64 * c, _mm512_and_si512(v, low));
+    _mm512_storeu_si512(out + 64 * (4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+  }
+}
+
 // The largest register tile (MR rows of x by NG groups) of the kernels over these layouts: 8 x 2
 // since session 21 (4 x 3 before). Per block a group's weight vectors (and Q4's nibble unpacking)
 // feed MR dpbusd each, so 8 rows amortize them twice as well as 4; the 16 f32 sums then no longer
