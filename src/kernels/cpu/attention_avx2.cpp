@@ -100,6 +100,40 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T*
   }
 }
 
+// s[r][j] = scale · Σ_e q[r][e]·K[j][e] for RB rows and j < 8·⌈c/8⌉ (rows from c on count as
+// zero): qk_block over transpose_k's kt without kt, each 8 × 8 block of K transposed in registers
+// and used at once (AVX-512's qk_direct, which says why).
+template <int RB, class T>
+void qk_direct(const float* const* q, const T* const* krow, int c, int d, float scale, float* s,
+               const T* const* pf) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  __m256 r[8];
+  for (int j0 = 0; j0 < c; j0 += 8) {
+    __m256 acc[RB];
+    for (int i = 0; i < RB; ++i) acc[i] = _mm256_setzero_ps();
+    for (int e0 = 0; e0 < d; e0 += 8) {
+      for (int t = 0; t < 8; ++t) {
+        if (pf != nullptr && j0 + t < c) prefetch_at(pf[j0 + t], e0);
+        r[t] = j0 + t < c ? load_row(krow[j0 + t], e0, d - e0) : _mm256_setzero_ps();
+      }
+      transpose8(r);
+      const int ne = std::min(8, d - e0);
+      for (int t = 0; t < ne; ++t) {
+        for (int i = 0; i < RB; ++i) {
+          acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(q[i] + e0 + t), r[t], acc[i]);
+        }
+      }
+    }
+    for (int i = 0; i < RB; ++i) _mm256_storeu_ps(s + i * kChunk + j0, _mm256_mul_ps(acc[i], sc));
+  }
+}
+template <class T>
+using QkDirectFn = void (*)(const float* const*, const T* const*, int, int, float, float*,
+                            const T* const*);
+template <class T>
+constexpr QkDirectFn<T> kQkDirect[kRb] = {qk_direct<1, T>, qk_direct<2, T>, qk_direct<3, T>,
+                                          qk_direct<4, T>};
+
 // vf[j * dp + e] = V[j][e] as f32 for j < c, zero for d <= e < dp.
 template <class T>
 void widen_v(const T* const* vrow, int c, int d, int dp, float* vf, const T* const* pf) {
@@ -338,6 +372,11 @@ struct Vec {
   static void qk(int n, int nv, const float* const* q, const float* kt, int d, float scale,
                  float* s) {
     for (int v0 = 0; v0 < nv; v0 += 2) kQk[n - 1][std::min(2, nv - v0) - 1](q, kt, d, scale, v0, s);
+  }
+  template <class T>
+  static void qk_direct(int n, const float* const* q, const T* const* krow, int c, int d,
+                        float scale, float* s, const T* const* pf) {
+    kQkDirect<T>[n - 1](q, krow, c, d, scale, s, pf);
   }
   static float softmax_row(float* s, int c_r, int nv_pad, float& mx, float& sum) {
     return avx2::softmax_row(s, c_r, nv_pad, mx, sum);

@@ -27,6 +27,10 @@
 //                                        vectors of lanes, one fma per e in order from 0
 //   qk_rows<T>(n, q, krow, c, d, scale, s, pf)  (optional) s[r][j] = scale · score(q[r], krow[j])
 //                                        for j < c, rows read in place
+//   qk_direct<T>(n, q, krow, c, d, scale, s, pf)  (optional) qk over transpose_k's kt of these
+//                                        rows, the same fmas, each block of K transposed in
+//                                        registers and used at once (no kt): when one register
+//                                        block reads the transposed rows (decode)
 //   softmax_row(s, c_r, nv_pad, mx, sum) the online-softmax step (below), returns alpha
 //   pv<T>(n, acc, dp, p, alpha, vr, c, pf)  acc[r] = acc[r]·alpha[r], then one fma per position
 //                                        j < c in order, acc[r] += p[r][j]·vr[j], over all dp lanes
@@ -100,6 +104,7 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   // choice depends only on the query's position and the shape, so a query gets the same
   // arithmetic in a decode step and in any prefill.
   constexpr bool kHasRows = requires { &V::template qk_rows<T>; };
+  constexpr bool kHasDirect = requires { &V::template qk_direct<T>; };
   int rs = nr;
   if (kHasRows && d >= kRowsMinHeadDim) {
     rs = nh * std::clamp(kRowsMinPos - (a.q_pos0 + i0), 0, nq);
@@ -210,7 +215,10 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
         kp = kpf;
         vp = vpf;
       }
-      if (ra < std::min(rs, re)) V::transpose_k(kr, c, d, dp, sc.kt, kp);
+      // One register block of transposed rows (decode: a query's heads of this KV head) takes
+      // its scores straight from K (V::qk_direct: the same fmas, no kt).
+      const bool direct = kHasDirect && std::min(rs, re) - ra <= kTileRb;
+      if (ra < std::min(rs, re) && !direct) V::transpose_k(kr, c, d, dp, sc.kt, kp);
       // V rows are widened (and zero-padded to dp) into contiguous scratch, except rows of a
       // whole number of vectors that only one row block reads (decode; f16 rows are then widened
       // as pv loads them): the copy would cost more than it saves. Read in place by several row
@@ -236,7 +244,10 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
             V::qk_rows(n, qrow + rb, sc.krow, c_blk, d, a.scale, s, kNoPrefetch);
           }
         }
-        if (!by_rows) V::qk(n, nv, qrow + rb, sc.kt, d, a.scale, s);
+        if constexpr (kHasDirect) {
+          if (!by_rows && direct) V::qk_direct(n, qrow + rb, kr, c_blk, d, a.scale, s, kp);
+        }
+        if (!by_rows && !direct) V::qk(n, nv, qrow + rb, sc.kt, d, a.scale, s);
         for (int r = rb; r < rb + n; ++r) {
           const int c_r = std::min(c, valid[r / nh] - p0);
           alpha[r] = V::softmax_row(sc.s + r * kTileChunk, c_r, nv, mx[r], sum[r]);
