@@ -112,8 +112,10 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T*
 // step's few rows per KV head (one register block) a transposed block is read once, so writing
 // kt (32 KiB a chunk at head_dim 128, two thirds of L1) and reading it back only cost stores,
 // loads and the L1 room the K and V rows needed. bench_kernels --attention, decode over 128
-// positions, 2 threads, 4 alternating runs: 16/8 heads of 128 (f16 KV) 0.020 -> 0.016-0.017 ms,
-// 32/8 heads of 64 0.012-0.013 -> 0.012 (AVX2: 0.028 -> 0.021-0.022 and 0.021 -> 0.017).
+// positions, 2 threads, KV GB/s of the old build / this one in alternating runs: 16/8 heads of
+// 128 f16 26.8-27.2 -> 31.5-31.7, f32 48-49 -> 59-60, q8_0 12.3-12.6 -> 13.1-13.2; 32/8 heads of 64
+// f16 20.2-20.5 -> 20.7-21.3, f32 39 -> 41-42, q8_0 9.5-9.8 -> 9.4-9.6 (AVX2: +12 to +32%).
+// Two groups of 16 positions in flight (twice the fma chains) measured no better.
 template <int RB, class T>
 void qk_direct(const float* const* q, const T* const* krow, int c, int d, float scale, float* s,
                const T* const* pf) {
