@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "base/error.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::sample {
 
@@ -65,34 +66,8 @@ void apply_penalties(std::span<float> logits, std::span<const std::pair<int32_t,
 }
 
 int32_t argmax(std::span<const float> logits) {
-  // Two passes the compiler vectorizes (a vocabulary is 32K-256K logits, read every greedy step):
-  // the maximum over 8 independent lanes, then the first logit equal to it. `m < x ? x : m` skips
-  // NaN like the strict comparison of a one-pass scan, so the result is the same: the first
-  // (lowest id) of equal maxima.
-  constexpr size_t kLanes = 8;
-  float lane[kLanes];
-  std::fill(lane, lane + kLanes, kNegInf);
-  const size_t n = logits.size(), body = n / kLanes * kLanes;
-  for (size_t i = 0; i < body; i += kLanes) {
-    for (size_t j = 0; j < kLanes; ++j) {
-      const float x = logits[i + j];
-      lane[j] = lane[j] < x ? x : lane[j];
-    }
-  }
-  float m = kNegInf;
-  for (float v : lane) m = m < v ? v : m;
-  for (size_t i = body; i < n; ++i) m = m < logits[i] ? logits[i] : m;
-  if (!(m > kNegInf)) return -1;  // every logit is -inf (or NaN)
-  size_t i = 0;
-  for (; i < body; i += kLanes) {  // whole blocks tested at once, the first hit scanned
-    int hit = 0;
-    for (size_t j = 0; j < kLanes; ++j) hit |= logits[i + j] == m ? 1 : 0;
-    if (hit != 0) break;
-  }
-  for (; i < n; ++i) {
-    if (logits[i] == m) return static_cast<int32_t>(i);
-  }
-  return -1;  // not reached: m is one of the logits
+  // The kernels' SIMD scan (a vocabulary is 32K-256K logits, read every greedy step).
+  return static_cast<int32_t>(kernels::cpu::argmax(logits.data(), logits.size()));
 }
 
 void make_candidates(std::span<const float> logits, Candidates& out) {

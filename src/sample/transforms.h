@@ -38,7 +38,7 @@ void apply_logit_bias(std::span<float> logits, std::span<const std::pair<int32_t
 // presence (once) are subtracted.
 void apply_penalties(std::span<float> logits, std::span<const std::pair<int32_t, int32_t>> counts,
                      float repeat, float frequency, float presence);
-// Highest logit; ties go to the lowest id. -1 when every logit is -inf.
+// Highest logit (NaN never counts); ties go to the lowest id. -1 when every logit is -inf.
 int32_t argmax(std::span<const float> logits);
 
 // Every token whose logit is above -inf, unordered.

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <random>
 
 #include "kernel_test_util.h"
 #include "kernels/cpu/quant.h"
@@ -153,6 +154,57 @@ TEST(Vec, InPlaceMatchesOutOfPlace) {
       check("scale", [&](const float* x, float* y) { scale(x, 3.0f, y, n); });
     }
   }
+}
+
+// argmax: the first index of the largest value, NaN never counting, -1 when none beats -inf; every
+// ISA against the scalar reference and against a plain loop, on values drawn from a handful (ties
+// everywhere), with NaN, ±inf and ±0 sprinkled in, the maximum in the first, last and tail lanes.
+TEST(Vec, ArgmaxMatchesReferenceForEveryIsa) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto plain = [](const float* x, size_t n) {
+    int64_t at = -1;
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isnan(x[i]) && x[i] > -kInf && (at < 0 || x[i] > x[at]))
+        at = static_cast<int64_t>(i);
+    }
+    return at;
+  };
+  std::mt19937 rng(5);
+  std::vector<size_t> ns = sizes();
+  for (size_t n : {63, 64, 65, 127, 128, 129, 151936}) ns.push_back(n);
+  int cases = 0;
+  for (size_t n : ns) {
+    for (int variant = 0; variant < 8; ++variant) {
+      const size_t off = (n + variant) % 4;
+      std::vector<float> x(n + off, 7.0f);  // 7 before the row: never read
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t r = rng();
+        float v = static_cast<float>(static_cast<int>(r % 5) - 2);  // -2..2: many ties
+        if (variant >= 4 && r % 7 == 0) v = nan;
+        if (variant == 5 && r % 11 == 0) v = -kInf;
+        if (variant == 6) v = r % 3 == 0 ? -0.0f : (r % 3 == 1 ? 0.0f : -kInf);
+        x[off + i] = v;
+      }
+      if (variant == 1 && n > 0) x[off + n - 1] = 3.0f;  // the maximum in the last (tail) lane
+      if (variant == 2 && n > 0) x[off] = 3.0f;          // in the first
+      if (variant == 3 && n > 1) x[off + n / 2] = kInf;  // +inf in the middle
+      if (variant == 7) std::fill(x.begin() + off, x.end(), n % 2 ? nan : -kInf);
+      const float* row = x.data() + off;
+      int64_t want;
+      {
+        IsaScope s(Isa::kScalar);
+        want = argmax(row, n);
+      }
+      ASSERT_EQ(want, plain(row, n)) << "scalar n=" << n << " variant=" << variant;
+      for (Isa isa : simd_isas()) {
+        IsaScope s(isa);
+        ASSERT_EQ(argmax(row, n), want) << isa_name(isa) << " n=" << n << " variant=" << variant;
+        ++cases;
+      }
+    }
+  }
+  EXPECT_GT(cases, 0);
 }
 
 TEST(Vec, ConversionsAreExactForEveryIsa) {

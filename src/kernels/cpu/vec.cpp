@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "base/half.h"
 #include "kernels/cpu/kernel_table.h"
@@ -24,6 +25,7 @@ void gelu_erf(const float* x, float* y, size_t n) { kernel_table().gelu_erf(x, y
 void add(const float* a, const float* b, float* y, size_t n) { kernel_table().add(a, b, y, n); }
 void mul(const float* a, const float* b, float* y, size_t n) { kernel_table().mul(a, b, y, n); }
 void scale(const float* x, float s, float* y, size_t n) { kernel_table().scale(x, s, y, n); }
+int64_t argmax(const float* x, size_t n) { return kernel_table().argmax(x, n); }
 void f16_to_f32(const uint16_t* x, float* y, size_t n) { kernel_table().f16_to_f32(x, y, n); }
 void bf16_to_f32(const uint16_t* x, float* y, size_t n) { kernel_table().bf16_to_f32(x, y, n); }
 void f32_to_f16(const float* x, uint16_t* y, size_t n) { kernel_table().f32_to_f16(x, y, n); }
@@ -57,6 +59,19 @@ void rope(float* x, size_t n_heads, size_t head_dim, size_t n_rot, const float* 
 
 namespace scalar {
 namespace {
+
+// One pass: a strict comparison never takes a NaN, and keeps the first of equal maxima.
+int64_t argmax_ref(const float* x, size_t n) {
+  float m = -std::numeric_limits<float>::infinity();
+  int64_t at = -1;
+  for (size_t i = 0; i < n; ++i) {
+    if (m < x[i]) {
+      m = x[i];
+      at = static_cast<int64_t>(i);
+    }
+  }
+  return at;
+}
 
 void rms_norm_ref(const float* x, const float* w, float* y, size_t n, float eps) {
   if (n == 0) return;
@@ -134,6 +149,7 @@ void register_vec(KernelTable& t) {
   t.add = add_ref;
   t.mul = mul_ref;
   t.scale = scale_ref;
+  t.argmax = argmax_ref;
   t.f16_to_f32 = f16_to_f32_ref;
   t.bf16_to_f32 = bf16_to_f32_ref;
   t.f32_to_f16 = f32_to_f16_ref;

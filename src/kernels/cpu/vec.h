@@ -20,6 +20,9 @@ void gelu_erf(const float* x, float* y, size_t n);
 void add(const float* a, const float* b, float* y, size_t n);
 void mul(const float* a, const float* b, float* y, size_t n);
 void scale(const float* x, float s, float* y, size_t n);
+// The first (lowest) index of the largest of x[0..n), NaN never counting; -1 when nothing is
+// larger than -inf (n == 0, or every value -inf or NaN). Greedy sampling over a vocabulary.
+int64_t argmax(const float* x, size_t n);
 // Conversions (exact; f32 -> f16 rounds to nearest even).
 void f16_to_f32(const uint16_t* x, float* y, size_t n);
 void bf16_to_f32(const uint16_t* x, float* y, size_t n);

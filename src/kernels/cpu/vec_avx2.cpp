@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <limits>
 
 #include "base/half.h"
 #include "kernels/cpu/kernel_table.h"
@@ -182,6 +183,33 @@ uint64_t read_sum(const void* p, size_t bytes) {
                                _mm256_extract_epi64(a[0], 2) ^ _mm256_extract_epi64(a[0], 3));
 }
 
+// argmax (vec.h): AVX-512's two passes on 8 lanes, the tail scalar.
+int64_t argmax(const float* x, size_t n) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  const __m256 neg_inf = _mm256_set1_ps(kNegInf);
+  __m256 m[4] = {neg_inf, neg_inf, neg_inf, neg_inf};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int j = 0; j < 4; ++j) m[j] = _mm256_max_ps(_mm256_loadu_ps(x + i + 8 * j), m[j]);
+  }
+  const __m256 v = _mm256_max_ps(_mm256_max_ps(m[0], m[1]), _mm256_max_ps(m[2], m[3]));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  float mx = _mm_cvtss_f32(h);
+  for (size_t t = i; t < n; ++t) mx = mx < x[t] ? x[t] : mx;
+  if (!(mx > kNegInf)) return -1;
+  const __m256 mv = _mm256_set1_ps(mx);
+  for (i = 0; i + 8 <= n; i += 8) {
+    const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), mv, _CMP_EQ_OQ));
+    if (hit != 0) return static_cast<int64_t>(i) + __builtin_ctz(static_cast<unsigned>(hit));
+  }
+  for (; i < n; ++i) {
+    if (x[i] == mx) return static_cast<int64_t>(i);
+  }
+  return -1;  // not reached: mx is one of the values
+}
+
 }  // namespace
 
 void register_vec(KernelTable& t) {
@@ -192,6 +220,7 @@ void register_vec(KernelTable& t) {
   t.add = add;
   t.mul = mul;
   t.scale = scale;
+  t.argmax = argmax;
   t.f16_to_f32 = f16_to_f32;
   t.bf16_to_f32 = bf16_to_f32;
   t.f32_to_f16 = f32_to_f16;
