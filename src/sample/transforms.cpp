@@ -84,27 +84,56 @@ void make_top_candidates(std::span<const float> logits, int32_t k, Candidates& o
     top_k(out, k);
     return;
   }
-  // Min-heap of the k largest logits seen so far; its top is the threshold.
+  // Min-heap of the k largest logits seen so far; its top is the threshold. Once the heap is full,
+  // a block of logits none of which beats the threshold changes nothing and is skipped after one
+  // max over it (8 lanes, which the compiler vectorizes; NaN never wins it, as it never passes
+  // `>`): a sampler step with Ollama's defaults (bench_sample) over 131072 logits 0.27 -> 0.13 ms,
+  // over 262144 0.39-0.83 -> 0.16-0.24.
+  constexpr size_t kBlock = 128, kLanes = 8;
+  const size_t n = logits.size();
+  const auto block_max = [&](size_t i0, size_t i1) {
+    float lane[kLanes];
+    std::fill(lane, lane + kLanes, kNegInf);
+    size_t i = i0;
+    for (; i + kLanes <= i1; i += kLanes) {
+      for (size_t j = 0; j < kLanes; ++j) {
+        lane[j] = lane[j] < logits[i + j] ? logits[i + j] : lane[j];
+      }
+    }
+    for (; i < i1; ++i) lane[0] = lane[0] < logits[i] ? logits[i] : lane[0];
+    float m = kNegInf;
+    for (const float v : lane) m = m < v ? v : m;
+    return m;
+  };
   std::vector<float> heap;
   heap.reserve(static_cast<size_t>(k));
   const auto greater = std::greater<float>();
-  for (const float x : logits) {
-    if (!(x > kNegInf)) continue;
-    if (heap.size() < static_cast<size_t>(k)) {
-      heap.push_back(x);
-      std::push_heap(heap.begin(), heap.end(), greater);
-    } else if (x > heap.front()) {
-      std::pop_heap(heap.begin(), heap.end(), greater);
-      heap.back() = x;
-      std::push_heap(heap.begin(), heap.end(), greater);
+  for (size_t i0 = 0; i0 < n; i0 += kBlock) {
+    const size_t i1 = std::min(n, i0 + kBlock);
+    if (heap.size() == static_cast<size_t>(k) && !(block_max(i0, i1) > heap.front())) continue;
+    for (size_t i = i0; i < i1; ++i) {
+      const float x = logits[i];
+      if (!(x > kNegInf)) continue;
+      if (heap.size() < static_cast<size_t>(k)) {
+        heap.push_back(x);
+        std::push_heap(heap.begin(), heap.end(), greater);
+      } else if (x > heap.front()) {
+        std::pop_heap(heap.begin(), heap.end(), greater);
+        heap.back() = x;
+        std::push_heap(heap.begin(), heap.end(), greater);
+      }
     }
   }
   out.items.clear();
   out.n_sorted = 0;
   if (heap.empty()) return;
   const float threshold = heap.front();
-  for (size_t i = 0; i < logits.size(); ++i) {
-    if (logits[i] >= threshold) out.items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+  for (size_t i0 = 0; i0 < n; i0 += kBlock) {
+    const size_t i1 = std::min(n, i0 + kBlock);
+    if (block_max(i0, i1) < threshold) continue;
+    for (size_t i = i0; i < i1; ++i) {
+      if (logits[i] >= threshold) out.items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+    }
   }
   top_k(out, k);  // sorts; drops the extra ties at the threshold (higher ids)
 }

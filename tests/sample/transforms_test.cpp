@@ -86,6 +86,34 @@ TEST(Transforms, ArgmaxMatchesOnePassScan) {
   }
 }
 
+// make_top_candidates (a heap scan that skips blocks below its threshold) against the full
+// candidate list cut by top_k, on vocabulary-sized rows: ties, NaN, -inf, the best in the tail.
+TEST(Transforms, TopCandidatesMatchFullSortCutByTopK) {
+  std::mt19937 rng(6);
+  std::uniform_int_distribution<int> small(-40, 40);
+  std::normal_distribution<float> wide(0.0f, 3.0f);
+  for (size_t n : {size_t{1}, size_t{50}, size_t{129}, size_t{1000}, size_t{151936}}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      std::vector<float> l(n);
+      for (float& v : l) v = variant % 2 ? wide(rng) : static_cast<float>(small(rng)) / 4;
+      for (size_t i = 0; i < n; i += 97) l[i] = variant == 2 ? NAN : -INFINITY;
+      if (variant == 3) l.back() = 99.0f;
+      for (int32_t k : {1, 5, 40, 1000}) {
+        if (static_cast<size_t>(k) >= n) continue;
+        Candidates got, want;
+        make_top_candidates(l, k, got);
+        make_candidates(l, want);
+        top_k(want, k);
+        ASSERT_EQ(got.items.size(), want.items.size()) << "n=" << n << " k=" << k;
+        for (size_t i = 0; i < got.items.size(); ++i) {
+          ASSERT_EQ(got.items[i].id, want.items[i].id) << "n=" << n << " k=" << k << " i=" << i;
+          ASSERT_EQ(got.items[i].logit, want.items[i].logit);
+        }
+      }
+    }
+  }
+}
+
 TEST(Transforms, MaskSetsMinusInfinity) {
   std::vector<float> l = {1, 2, 3, 4, 5};
   TokenMask m(5);
