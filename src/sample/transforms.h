@@ -46,6 +46,10 @@ void make_candidates(std::span<const float> logits, Candidates& out);
 // The k highest (k <= 0: all), sorted: the same set top_k(make_candidates) gives, found with
 // one pass and a small heap instead of sorting the vocabulary.
 void make_top_candidates(std::span<const float> logits, int32_t k, Candidates& out);
+// The largest of x[0..n) (NaN never counts), -inf when there is none; the scans over a vocabulary
+// skip blocks of kMaxBlock logits whose maximum cannot change their result.
+float max_of(const float* x, size_t n);
+constexpr size_t kMaxBlock = 128;
 void apply_temperature(Candidates& c, float temperature);  // logit /= temperature (> 0)
 void top_k(Candidates& c, int32_t k);                      // k <= 0: no-op; leaves c sorted
 void softmax(Candidates& c);                               // fills prob, summing to 1

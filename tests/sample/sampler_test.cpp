@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "base/error.h"
 #include "sample/rng.h"
@@ -138,6 +141,35 @@ TEST(Sampler, LogprobsAreThoseOfTheRawLogits) {
   EXPECT_EQ(r.top[0].id, 1);
   EXPECT_NEAR(r.top[0].logprob, std::log(0.75), 1e-5);
   EXPECT_EQ(r.top[1].id, 0);
+}
+
+// On a vocabulary-sized row (ties, -inf, the best in the last block) against a plain double
+// log-sum-exp and a full scan for the top ids.
+TEST(Sampler, LogprobsMatchPlainLogSumExpOnAVocabulary) {
+  std::mt19937 rng(12);
+  std::uniform_int_distribution<int> small(-200, 200);
+  std::vector<float> l(151936);
+  for (size_t i = 0; i < l.size(); ++i) {
+    l[i] = i % 17 == 3 ? -INFINITY : static_cast<float>(small(rng)) / 20;  // many ties
+  }
+  l.back() = 12.5f;
+  double mx = -INFINITY, sum = 0;
+  for (const float x : l) mx = std::max(mx, static_cast<double>(x));
+  for (const float x : l) sum += std::exp(static_cast<double>(x) - mx);
+  const double lse = mx + std::log(sum);
+  std::vector<int32_t> order(l.size());
+  for (size_t i = 0; i < l.size(); ++i) order[i] = static_cast<int32_t>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return l[a] > l[b]; });
+  for (const int32_t n_top : {0, 1, 5, 20}) {
+    SampleResult r;
+    compute_logprobs(l, 7, n_top, r);
+    EXPECT_NEAR(r.logprob, l[7] - lse, 1e-5) << n_top;
+    ASSERT_EQ(r.top.size(), static_cast<size_t>(n_top));
+    for (int32_t i = 0; i < n_top; ++i) {
+      EXPECT_EQ(r.top[i].id, order[i]) << "top " << n_top << " rank " << i;
+      EXPECT_NEAR(r.top[i].logprob, l[order[i]] - lse, 1e-5);
+    }
+  }
 }
 
 TEST(Sampler, GreedyHonoursMaskAndAllMaskedIsAnError) {

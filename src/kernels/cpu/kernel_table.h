@@ -114,6 +114,7 @@ struct KernelTable {
   void (*mul)(const float* a, const float* b, float* y, size_t n) = nullptr;
   void (*scale)(const float* x, float s, float* y, size_t n) = nullptr;
   int64_t (*argmax)(const float* x, size_t n) = nullptr;
+  double (*sum_exp)(const float* x, size_t n, float m) = nullptr;
   void (*f16_to_f32)(const uint16_t* x, float* y, size_t n) = nullptr;
   void (*bf16_to_f32)(const uint16_t* x, float* y, size_t n) = nullptr;
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n) = nullptr;

@@ -26,6 +26,7 @@ void add(const float* a, const float* b, float* y, size_t n) { kernel_table().ad
 void mul(const float* a, const float* b, float* y, size_t n) { kernel_table().mul(a, b, y, n); }
 void scale(const float* x, float s, float* y, size_t n) { kernel_table().scale(x, s, y, n); }
 int64_t argmax(const float* x, size_t n) { return kernel_table().argmax(x, n); }
+double sum_exp(const float* x, size_t n, float m) { return kernel_table().sum_exp(x, n, m); }
 void f16_to_f32(const uint16_t* x, float* y, size_t n) { kernel_table().f16_to_f32(x, y, n); }
 void bf16_to_f32(const uint16_t* x, float* y, size_t n) { kernel_table().bf16_to_f32(x, y, n); }
 void f32_to_f16(const float* x, uint16_t* y, size_t n) { kernel_table().f32_to_f16(x, y, n); }
@@ -71,6 +72,12 @@ int64_t argmax_ref(const float* x, size_t n) {
     }
   }
   return at;
+}
+
+double sum_exp_ref(const float* x, size_t n, float m) {
+  double s = 0;
+  for (size_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(x[i] - m));
+  return s;
 }
 
 void rms_norm_ref(const float* x, const float* w, float* y, size_t n, float eps) {
@@ -150,6 +157,7 @@ void register_vec(KernelTable& t) {
   t.mul = mul_ref;
   t.scale = scale_ref;
   t.argmax = argmax_ref;
+  t.sum_exp = sum_exp_ref;
   t.f16_to_f32 = f16_to_f32_ref;
   t.bf16_to_f32 = bf16_to_f32_ref;
   t.f32_to_f16 = f32_to_f16_ref;

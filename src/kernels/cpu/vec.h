@@ -23,6 +23,9 @@ void scale(const float* x, float s, float* y, size_t n);
 // The first (lowest) index of the largest of x[0..n), NaN never counting; -1 when nothing is
 // larger than -inf (n == 0, or every value -inf or NaN). Greedy sampling over a vocabulary.
 int64_t argmax(const float* x, size_t n);
+// Σ exp(x[i] - m) for i < n, summed in double (every x[i] <= m; a -inf adds nothing, or at most
+// 2e-38 on the SIMD variants, whose exp is exact to 2e-7): the log-sum-exp of logprobs.
+double sum_exp(const float* x, size_t n, float m);
 // Conversions (exact; f32 -> f16 rounds to nearest even).
 void f16_to_f32(const uint16_t* x, float* y, size_t n);
 void bf16_to_f32(const uint16_t* x, float* y, size_t n);

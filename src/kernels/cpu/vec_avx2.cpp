@@ -210,6 +210,23 @@ int64_t argmax(const float* x, size_t n) {
   return -1;  // not reached: mx is one of the values
 }
 
+// sum_exp (vec.h): AVX-512's on 8 lanes (exp8), the tail scalar in double.
+double sum_exp(const float* x, size_t n, float m) {
+  const __m256 mv = _mm256_set1_ps(m);
+  __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv));
+    a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  const __m256d a = _mm256_add_pd(a0, a1);
+  __m128d h = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+  double s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  for (; i < n; ++i) s += std::exp(static_cast<double>(x[i] - m));
+  return s;
+}
+
 }  // namespace
 
 void register_vec(KernelTable& t) {
@@ -221,6 +238,7 @@ void register_vec(KernelTable& t) {
   t.mul = mul;
   t.scale = scale;
   t.argmax = argmax;
+  t.sum_exp = sum_exp;
   t.f16_to_f32 = f16_to_f32;
   t.bf16_to_f32 = bf16_to_f32;
   t.f32_to_f16 = f32_to_f16;

@@ -210,6 +210,26 @@ int64_t argmax(const float* x, size_t n) {
   return -1;  // not reached: mx is one of the values
 }
 
+// sum_exp (vec.h): exp16 of each vector, widened to double and summed in two double vectors (the
+// tail's dead lanes zeroed). sample::compute_logprobs over 151936 logits, which summed libm's
+// double exp: 0.96 -> 0.09 ms.
+double sum_exp(const float* x, size_t n, float m) {
+  const __m512 mv = _mm512_set1_ps(m);
+  __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+  const auto add = [&](__m512 e) {
+    a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+    a1 = _mm512_add_pd(
+        a1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+  };
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) add(exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv)));
+  if (i < n) {
+    const __mmask16 live = mask_for(n - i);
+    add(_mm512_maskz_mov_ps(live, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, x + i), mv))));
+  }
+  return _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+}
+
 }  // namespace
 
 void register_vec(KernelTable& t) {
@@ -221,6 +241,7 @@ void register_vec(KernelTable& t) {
   t.mul = mul;
   t.scale = scale;
   t.argmax = argmax;
+  t.sum_exp = sum_exp;
   t.f16_to_f32 = f16_to_f32;
   t.bf16_to_f32 = bf16_to_f32;
   t.f32_to_f16 = f32_to_f16;
