@@ -45,47 +45,53 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard lock(mu_);
-    stop_ = true;
-    generation_.fetch_add(1);
+    stop_.store(true);
+    job_.generation.fetch_add(1);
   }
   cv_.notify_all();
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::work_on_job(int thread) {
+void ThreadPool::work_on_job(int thread, uint32_t generation) {
   const bool was_inside = t_inside_pool;
   t_inside_pool = true;
-  while (true) {
-    int task = next_task_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= job_tasks_) break;
-    (*job_fn_)(task, thread);
-    done_tasks_.fetch_add(1, std::memory_order_release);
+  const FunctionRef<void(int, int)>* fn = job_.fn.load(std::memory_order_relaxed);
+  const uint64_t tasks = static_cast<uint64_t>(job_.tasks.load(std::memory_order_relaxed));
+  const uint64_t mine = uint64_t{generation} << 32;
+  uint64_t cur = claim_.load(std::memory_order_relaxed);
+  // fn and tasks may already be the next job's when this thread is late, but then claim_ holds
+  // the next generation and nothing is claimed. A claim that succeeds proves the job is still
+  // running (done_ cannot count a task before it is claimed), so fn and tasks were this job's.
+  while ((cur & ~uint64_t{0xffffffff}) == mine && (cur & 0xffffffff) < tasks) {
+    if (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) continue;
+    (*fn)(static_cast<int>(cur & 0xffffffff), thread);
+    done_.fetch_add(1, std::memory_order_release);
+    cur = claim_.load(std::memory_order_relaxed);
   }
   t_inside_pool = was_inside;
 }
 
 void ThreadPool::worker_main(int thread) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   while (true) {
     // Spin a little: decode issues jobs microseconds apart.
-    uint64_t gen = generation_.load(std::memory_order_acquire);
+    uint32_t gen = job_.generation.load(std::memory_order_acquire);
     for (int spin = 0; gen == seen && spin < 20000; ++spin) {
       cpu_relax();
-      gen = generation_.load(std::memory_order_acquire);
+      gen = job_.generation.load(std::memory_order_acquire);
     }
     if (gen == seen) {
+      // Sleep. The caller reads sleepers_ after posting a generation: either it sees this
+      // thread counted and notifies under mu_, or this thread's check below sees the generation.
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-      gen = generation_.load(std::memory_order_acquire);
+      sleepers_.fetch_add(1);
+      cv_.wait(lock, [&] { return job_.generation.load() != seen; });
+      sleepers_.fetch_sub(1);
+      gen = job_.generation.load(std::memory_order_acquire);
     }
     seen = gen;
-    {
-      std::lock_guard lock(mu_);
-      if (stop_) return;
-      active_workers_.fetch_add(1, std::memory_order_acq_rel);
-    }
-    if (job_fn_ != nullptr) work_on_job(thread);
-    active_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    if (stop_.load()) return;
+    work_on_job(thread, gen);
   }
 }
 
@@ -96,29 +102,23 @@ void ThreadPool::run(int n_tasks, FunctionRef<void(int task, int thread)> fn) {
     return;
   }
   std::lock_guard run_lock(run_mu_);
-  {
-    // Stragglers of the previous job must leave before its state is replaced; workers join a
-    // job only under mu_, so once none is active with mu_ held, none can be.
-    std::unique_lock lock(mu_);
-    while (active_workers_.load(std::memory_order_acquire) != 0) {
-      lock.unlock();
-      cpu_relax();
-      lock.lock();
-    }
-    job_fn_ = &fn;
-    job_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    done_tasks_.store(0, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
+  const uint32_t gen = job_.generation.load(std::memory_order_relaxed) + 1;
+  job_.fn.store(&fn, std::memory_order_relaxed);
+  job_.tasks.store(n_tasks, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  claim_.store(uint64_t{gen} << 32 | 1, std::memory_order_relaxed);  // task 0 is the caller's
+  job_.generation.store(gen);  // seq_cst: ordered before the load of sleepers_
+  if (sleepers_.load() > 0) {
+    { std::lock_guard lock(mu_); }
+    cv_.notify_all();
   }
   jobs_run_.fetch_add(1, std::memory_order_relaxed);
-  cv_.notify_all();
-  work_on_job(0);
-  while (done_tasks_.load(std::memory_order_acquire) != n_tasks) cpu_relax();
-  {
-    std::lock_guard lock(mu_);
-    job_fn_ = nullptr;
-  }
+  t_inside_pool = true;
+  fn(0, 0);
+  t_inside_pool = false;
+  done_.fetch_add(1, std::memory_order_release);
+  work_on_job(0, gen);
+  while (done_.load(std::memory_order_acquire) != n_tasks) cpu_relax();
 }
 
 void ThreadPool::parallel_for(size_t n, size_t grain,

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -50,24 +51,33 @@ class ThreadPool {
 
  private:
   void worker_main(int thread);
-  void work_on_job(int thread);
+  void work_on_job(int thread, uint32_t generation);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex run_mu_;  // one job at a time
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::atomic<uint64_t> generation_{0};
-  bool stop_ = false;
-
-  // The current job.
-  const FunctionRef<void(int, int)>* job_fn_ = nullptr;
-  int job_tasks_ = 0;
-  std::atomic<int> next_task_{0};
-  std::atomic<int> done_tasks_{0};
-  std::atomic<int> active_workers_{0};
   std::atomic<uint64_t> jobs_run_{0};
+
+  // The hot path takes no lock: the caller writes the job, then its generation (release); a
+  // spinning worker sees the generation (acquire), reads the job and claims tasks from claim_,
+  // whose high half is the generation the tasks belong to. A worker that arrives after the job
+  // is over (or after the caller has posted the next) fails to claim with its old generation and
+  // touches nothing, so the caller never waits for stragglers; it waits only for done_ to count
+  // every task. Each field that both sides write has a cache line of its own.
+  struct alignas(64) Job {
+    std::atomic<uint32_t> generation{0};
+    std::atomic<const FunctionRef<void(int, int)>*> fn{nullptr};
+    std::atomic<int> tasks{0};
+  };
+  Job job_;
+  alignas(64) std::atomic<uint64_t> claim_{0};  // generation << 32 | next task
+  alignas(64) std::atomic<int> done_{0};        // tasks of the current job finished
+
+  // Sleeping workers (after spinning a while without a job).
+  alignas(64) std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace runnel

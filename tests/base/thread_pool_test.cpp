@@ -53,6 +53,27 @@ TEST(ThreadPool, NestedRunExecutesInline) {
   EXPECT_EQ(count.load(), 6);
 }
 
+// Jobs posted after the worker has gone to sleep (spinning ends after well under a millisecond)
+// wake it: task 0 holds the caller until another thread has started task 1, so a lost wakeup
+// shows as task 1 run by the caller after the wait gives up.
+TEST(ThreadPool, WakesASleepingWorker) {
+  ThreadPool pool(2);
+  for (int job = 0; job < 10; ++job) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::atomic<int> task1_thread{-1};
+    pool.run(2, [&](int task, int thread) {
+      if (task == 1) {
+        task1_thread = thread;
+        return;
+      }
+      for (int spin = 0; spin < 2000 && task1_thread.load() < 0; ++spin) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+    ASSERT_EQ(task1_thread.load(), 1) << "job " << job;
+  }
+}
+
 // jobs_run counts the jobs handed to workers (barriers), not the ones that ran inline.
 TEST(ThreadPool, CountsJobsHandedToWorkers) {
   ThreadPool pool(2);
