@@ -145,40 +145,84 @@ const RopeTable& rope_table(const int32_t* positions, int64_t n_tokens, int64_t 
 
 }  // namespace
 
+namespace {
+
+// One token's heads: y[h] = x[h] rotated by the token's cos/sin (pairs of the first n elements;
+// the rest copied). Not inlined, so rope and head_norm_rope run the same instructions on every
+// element (the same bits).
+__attribute__((noinline)) void rotate_heads(const float* x, const float* cos_t, const float* sin_t,
+                                            int64_t n_heads, int64_t head_dim, int64_t n, bool neox,
+                                            float* y) {
+  const int64_t half = n / 2;
+  for (int64_t h = 0; h < n_heads; ++h) {
+    const float* __restrict xr = x + h * head_dim;
+    float* __restrict yr = y + h * head_dim;
+    if (neox) {  // pairs (i, i + half): the two contiguous halves
+      for (int64_t i = 0; i < half; ++i) {
+        yr[i] = xr[i] * cos_t[i] - xr[i + half] * sin_t[i];
+        yr[i + half] = xr[i + half] * cos_t[i] + xr[i] * sin_t[i];
+      }
+    } else {  // pairs (2i, 2i + 1)
+      for (int64_t i = 0; i < half; ++i) {
+        const float c = cos_t[i], s = sin_t[i];
+        const float x0 = xr[2 * i], x1 = xr[2 * i + 1];
+        yr[2 * i] = x0 * c - x1 * s;
+        yr[2 * i + 1] = x1 * c + x0 * s;
+      }
+    }
+    for (int64_t i = n; i < head_dim; ++i) yr[i] = xr[i];
+  }
+}
+
+// fn(t0, t1) over the tokens: a prompt's split over the pool.
+void for_tokens(int64_t n_tokens, FunctionRef<void(size_t, size_t)> fn) {
+  if (n_tokens >= 16) {
+    ThreadPool::global().parallel_for(static_cast<size_t>(n_tokens), 4, fn);
+  } else {
+    fn(0, static_cast<size_t>(n_tokens));
+  }
+}
+
+}  // namespace
+
 void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_heads,
           int64_t head_dim, const RopeConfig& cfg, float* y) {
   const int64_t n = cfg.n_dims == 0 ? head_dim : cfg.n_dims;
   const int64_t half = n / 2;
   const RopeTable& table = rope_table(positions, n_tokens, n, cfg);
-  auto rotate = [&](size_t t0, size_t t1) {
+  for_tokens(n_tokens, [&](size_t t0, size_t t1) {
     for (auto t = static_cast<int64_t>(t0); t < static_cast<int64_t>(t1); ++t) {
-      const float* cos_t = table.cos.data() + t * half;
-      const float* sin_t = table.sin.data() + t * half;
-      for (int64_t h = 0; h < n_heads; ++h) {
-        const float* __restrict xr = x + (t * n_heads + h) * head_dim;
-        float* __restrict yr = y + (t * n_heads + h) * head_dim;
-        if (cfg.neox) {  // pairs (i, i + half): the two contiguous halves
-          for (int64_t i = 0; i < half; ++i) {
-            yr[i] = xr[i] * cos_t[i] - xr[i + half] * sin_t[i];
-            yr[i + half] = xr[i + half] * cos_t[i] + xr[i] * sin_t[i];
-          }
-        } else {  // pairs (2i, 2i + 1)
-          for (int64_t i = 0; i < half; ++i) {
-            const float c = cos_t[i], s = sin_t[i];
-            const float x0 = xr[2 * i], x1 = xr[2 * i + 1];
-            yr[2 * i] = x0 * c - x1 * s;
-            yr[2 * i + 1] = x1 * c + x0 * s;
-          }
-        }
-        for (int64_t i = n; i < head_dim; ++i) yr[i] = xr[i];
-      }
+      const int64_t row = t * n_heads * head_dim;
+      rotate_heads(x + row, table.cos.data() + t * half, table.sin.data() + t * half, n_heads,
+                   head_dim, n, cfg.neox, y + row);
     }
-  };
-  if (n_tokens >= 16) {
-    ThreadPool::global().parallel_for(static_cast<size_t>(n_tokens), 4, rotate);
-  } else {
-    rotate(0, static_cast<size_t>(n_tokens));
-  }
+  });
+}
+
+void head_norm_rope(const float* x, int64_t x_stride, int64_t col0, const int32_t* positions,
+                    int64_t n_tokens, int64_t n_heads, int64_t head_dim, const float* w, float eps,
+                    const RopeConfig& cfg, float* y) {
+  const int64_t n = cfg.n_dims == 0 ? head_dim : cfg.n_dims;
+  const int64_t half = n / 2;
+  const RopeTable& table = rope_table(positions, n_tokens, n, cfg);
+  for_tokens(n_tokens, [&](size_t t0, size_t t1) {
+    // The normalized heads of one token (each rms_norm'd on its own, as rms_norm over a
+    // [tokens, heads, head_dim] array does), then rotated from there.
+    thread_local std::vector<float> normed;
+    normed.resize(static_cast<size_t>(n_heads * head_dim));
+    for (auto t = static_cast<int64_t>(t0); t < static_cast<int64_t>(t1); ++t) {
+      const float* xt = x + t * x_stride + col0;
+      if (w != nullptr) {
+        for (int64_t h = 0; h < n_heads; ++h) {
+          kernels::cpu::rms_norm(xt + h * head_dim, w, normed.data() + h * head_dim,
+                                 static_cast<size_t>(head_dim), eps);
+        }
+        xt = normed.data();
+      }
+      rotate_heads(xt, table.cos.data() + t * half, table.sin.data() + t * half, n_heads, head_dim,
+                   n, cfg.neox, y + t * n_heads * head_dim);
+    }
+  });
 }
 
 void attention(const AttentionProblem& p) {

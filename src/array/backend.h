@@ -17,6 +17,12 @@ void rms_norm(const float* x, const float* w, int64_t rows, int64_t d, float eps
 // x, y [T, H, D]; positions [T].
 void rope(const float* x, const int32_t* positions, int64_t n_tokens, int64_t n_heads,
           int64_t head_dim, const RopeConfig& cfg, float* y);
+// The heads of token t start at x + t * x_stride + col0 (n_heads rows of head_dim, contiguous):
+// each is rms_norm'd with w (unless w is null), then rotated: y [T, H, D]. The same bits as
+// rms_norm and rope applied one after the other to those heads copied out.
+void head_norm_rope(const float* x, int64_t x_stride, int64_t col0, const int32_t* positions,
+                    int64_t n_tokens, int64_t n_heads, int64_t head_dim, const float* w, float eps,
+                    const RopeConfig& cfg, float* y);
 
 struct AttentionProblem {
   const float* q = nullptr;  // [n_q, n_heads, head_dim]

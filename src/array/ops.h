@@ -84,6 +84,12 @@ struct RopeConfig {
 };
 // x [T, H, D] f32, positions i32 [T] -> [T, H, D].
 Array rope(const Array& x, const Array& positions, const RopeConfig& cfg);
+// The heads in columns [col0, col0 + n_heads·head_dim) of x [T, W] f32 (a fused q|k|v
+// projection's q or k), each rms_norm'd with norm_w [head_dim] when norm_w is valid, then
+// rotated: [T, n_heads, head_dim]. One node, and no copies, for the slice, reshape, rms_norm and
+// rope it equals bit for bit.
+Array head_rope(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim,
+                const Array& norm_w, float eps, const Array& positions, const RopeConfig& cfg);
 
 // Causal scaled-dot-product attention with grouped KV heads.
 // q [T, H, D]; k, v [S, Hkv, D] (f32 or f16), of which the first n_kv positions are valid;

@@ -158,6 +158,24 @@ class Rope : public Primitive {
   RopeConfig cfg_;
 };
 
+class HeadRope : public Primitive {
+ public:
+  HeadRope(int64_t col0, float eps, RopeConfig cfg)
+      : col0_(col0), eps_(eps), cfg_(std::move(cfg)) {}
+  const char* name() const override { return "head_rope"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Shape& s = out.shape;
+    const float* w = in.size() > 2 ? in[2].data<float>() : nullptr;
+    backend::head_norm_rope(in[0].data<float>(), in[0].shape().back(), col0_, in[1].data<int32_t>(),
+                            s[0], s[1], s[2], w, eps_, cfg_, static_cast<float*>(out.data()));
+  }
+
+ private:
+  int64_t col0_;
+  float eps_;
+  RopeConfig cfg_;
+};
+
 class Attention : public Primitive {
  public:
   Attention(int64_t n_kv, int64_t q_pos0, float scale)
@@ -356,25 +374,47 @@ Array rms_norm(const Array& x, const Array& w, float eps) {
 }
 
 namespace {
-void check_rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
-  require("rope", x, DType::kF32);
+// x: the shape of rope's input (f32, checked by the caller).
+void check_rope(const Shape& x, const Array& positions, const RopeConfig& cfg) {
   require("rope", positions, DType::kI32);
-  if (x.ndim() != 3)
-    fail("array", "[rope] expects [tokens, heads, head_dim], got ", shape_str(x.shape()));
-  if (!(positions.ndim() == 1 && positions.shape()[0] == x.shape()[0]))
+  if (x.size() != 3) fail("array", "[rope] expects [tokens, heads, head_dim], got ", shape_str(x));
+  if (!(positions.ndim() == 1 && positions.shape()[0] == x[0]))
     fail("array", "[rope] positions ", shape_str(positions.shape()), " do not match ",
-         shape_str(x.shape()));
-  const int64_t n = cfg.n_dims == 0 ? x.shape()[2] : cfg.n_dims;
-  check(n > 0 && n % 2 == 0 && n <= x.shape()[2], "array", "[rope] rotated dims ", n,
-        " must be even and <= head_dim ", x.shape()[2]);
+         shape_str(x));
+  const int64_t n = cfg.n_dims == 0 ? x[2] : cfg.n_dims;
+  check(n > 0 && n % 2 == 0 && n <= x[2], "array", "[rope] rotated dims ", n,
+        " must be even and <= head_dim ", x[2]);
   check(cfg.freq_factors.empty() || static_cast<int64_t>(cfg.freq_factors.size()) == n / 2, "array",
         "[rope] ", cfg.freq_factors.size(), " frequency factors for ", n / 2, " pairs");
 }
 }  // namespace
 
 Array rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
-  check_rope(x, positions, cfg);
+  require("rope", x, DType::kF32);
+  check_rope(x.shape(), positions, cfg);
   return make_array(x.shape(), DType::kF32, std::make_shared<Rope>(cfg), {x, positions});
+}
+
+Array head_rope(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim,
+                const Array& norm_w, float eps, const Array& positions, const RopeConfig& cfg) {
+  require("head_rope", x, DType::kF32);
+  if (x.ndim() != 2)
+    fail("array", "[head_rope] expects x [tokens, width], got ", shape_str(x.shape()));
+  check(n_heads > 0 && head_dim > 0 && col0 >= 0 && col0 + n_heads * head_dim <= x.shape()[1],
+        "array", "[head_rope] ", n_heads, " heads of ", head_dim, " from column ", col0,
+        " do not fit x ", shape_str(x.shape()));
+  const Shape out{x.shape()[0], n_heads, head_dim};
+  check_rope(out, positions, cfg);
+  std::vector<Array> inputs{x, positions};
+  if (norm_w.valid()) {
+    require("head_rope", norm_w, DType::kF32);
+    if (!(norm_w.ndim() == 1 && norm_w.shape()[0] == head_dim))
+      fail("array", "[head_rope] norm weight ", shape_str(norm_w.shape()),
+           " does not match head_dim ", head_dim);
+    inputs.push_back(norm_w);
+  }
+  return make_array(out, DType::kF32, std::make_shared<HeadRope>(col0, eps, cfg),
+                    std::move(inputs));
 }
 
 namespace {

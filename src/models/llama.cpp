@@ -109,32 +109,33 @@ class LlamaModel : public Model {
     for (size_t li = 0; li < layers_.size(); ++li) {
       const Layer& l = layers_[li];
       Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
-      Array q, k, v;
+      // q and k come out of head_rope (normalized per head when the model says so, then
+      // rotated), read in place from the projection they are columns of; v is a slice of it.
+      const int64_t kv_dim = c.n_kv_heads * c.head_dim;
+      Array q_src, k_src, v;
+      int64_t q_col = 0, k_col = 0;
       if (l.wqkv.valid()) {
-        const int64_t kv_dim = c.n_kv_heads * c.head_dim;
         Array qkv = array::linear(h, l.wqkv);
-        q = array::slice(qkv, -1, 0, q_dim);
-        k = array::slice(qkv, -1, q_dim, q_dim + kv_dim);
+        q_src = k_src = qkv;
+        k_col = q_dim;
         v = array::slice(qkv, -1, q_dim + kv_dim, q_dim + 2 * kv_dim);
       } else {
-        q = array::linear(h, l.wq);
-        k = array::linear(h, l.wk);
+        q_src = array::linear(h, l.wq);
+        k_src = array::linear(h, l.wk);
         v = array::linear(h, l.wv);
       }
       if (c.qkv_bias) {
-        q = array::add(q, l.bq);
-        k = array::add(k, l.bk);
+        q_src = array::add(array::slice(q_src, -1, q_col, q_col + q_dim), l.bq);
+        k_src = array::add(array::slice(k_src, -1, k_col, k_col + kv_dim), l.bk);
+        q_col = k_col = 0;
         v = array::add(v, l.bv);
       }
-      q = array::reshape(q, {rows, c.n_heads, c.head_dim});
-      k = array::reshape(k, {rows, c.n_kv_heads, c.head_dim});
+      const Array none;
+      Array q = array::head_rope(q_src, q_col, c.n_heads, c.head_dim, c.qk_norm ? l.q_norm : none,
+                                 c.norm_eps, pos_a, c.rope);
+      Array k = array::head_rope(k_src, k_col, c.n_kv_heads, c.head_dim,
+                                 c.qk_norm ? l.k_norm : none, c.norm_eps, pos_a, c.rope);
       v = array::reshape(v, {rows, c.n_kv_heads, c.head_dim});
-      if (c.qk_norm) {
-        q = array::rms_norm(q, l.q_norm, c.norm_eps);
-        k = array::rms_norm(k, l.k_norm, c.norm_eps);
-      }
-      q = array::rope(q, pos_a, c.rope);
-      k = array::rope(k, pos_a, c.rope);
       // Attention is the only per-sequence part: each reads its own cache.
       std::vector<Array> outs;
       for (size_t s = 0; s < batch.size(); ++s) {
