@@ -400,9 +400,9 @@ Array head_rope(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim,
   require("head_rope", x, DType::kF32);
   if (x.ndim() != 2)
     fail("array", "[head_rope] expects x [tokens, width], got ", shape_str(x.shape()));
-  check(n_heads > 0 && head_dim > 0 && col0 >= 0 && col0 + n_heads * head_dim <= x.shape()[1],
-        "array", "[head_rope] ", n_heads, " heads of ", head_dim, " from column ", col0,
-        " do not fit x ", shape_str(x.shape()));
+  if (!(n_heads > 0 && head_dim > 0 && col0 >= 0 && col0 + n_heads * head_dim <= x.shape()[1]))
+    fail("array", "[head_rope] ", n_heads, " heads of ", head_dim, " from column ", col0,
+         " do not fit x ", shape_str(x.shape()));
   const Shape out{x.shape()[0], n_heads, head_dim};
   check_rope(out, positions, cfg);
   std::vector<Array> inputs{x, positions};
@@ -456,9 +456,9 @@ Array cache_write(const Array& cache, const Array& update, int64_t pos) {
   check(cache.valid() && (cache.dtype() == DType::kF32 || cache.dtype() == DType::kF16 ||
                           cache.dtype() == DType::kBF16 || cache.dtype() == DType::kQ8_0),
         "array", "[cache_write] cache must be f32, f16, bf16 or q8_0");
-  check(cache.dtype() != DType::kQ8_0 || cache.shape().back() % 32 == 0, "array",
-        "[cache_write] a q8_0 cache's rows must be whole blocks of 32, got ",
-        shape_str(cache.shape()));
+  if (cache.dtype() == DType::kQ8_0 && cache.shape().back() % 32 != 0)
+    fail("array", "[cache_write] a q8_0 cache's rows must be whole blocks of 32, got ",
+         shape_str(cache.shape()));
   const Shape& c = cache.shape();
   const Shape& u = update.shape();
   if (!(c.size() == u.size() && !c.empty() && std::equal(c.begin() + 1, c.end(), u.begin() + 1)))
