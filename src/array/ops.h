@@ -53,6 +53,9 @@ Array astype(const Array& a, DType dtype);  // between f32, f16, bf16, i32; quan
 Array matmul(const Array& a, const Array& b);
 // x [..., k] (f32) times w [n, k]^T (weight dtype) -> [..., n]. The decode/prefill workhorse.
 Array linear(const Array& x, const Array& w);
+// r + linear(x, w), r of the output's shape (a residual connection): one node, the same bits as
+// add(r, linear(x, w)).
+Array linear_add(const Array& x, const Array& w, const Array& r);
 // w [n, k] in the layout the active ISA's linear streams best: a new evaluated array of
 // MemoryKind::kWeights holding the packed copy (kernels/cpu/packed.h), made once at load, or w
 // itself when its layout is already the best. Packed weights work only with linear().

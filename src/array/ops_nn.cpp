@@ -83,7 +83,13 @@ class Linear : public Primitive {
     const int64_t k = x.shape().back();
     const int64_t m = x.numel() / (k == 0 ? 1 : k);
     const int64_t n = w.shape()[0];
-    backend::linear(x.data<float>(), m, k, w.raw(), w.dtype(), n, static_cast<float*>(out.data()));
+    float* y = static_cast<float*>(out.data());
+    backend::linear(x.data<float>(), m, k, w.raw(), w.dtype(), n, y);
+    if (in.size() > 2) {  // linear_add: y = r + y, as add's kernel does it
+      const float* r = in[2].data<float>();
+      for_rows(static_cast<size_t>(m * n), 1,
+               [&](size_t i0, size_t i1) { kernels::cpu::add(r + i0, y + i0, y + i0, i1 - i0); });
+    }
   }
 };
 
@@ -272,7 +278,9 @@ Array matmul(const Array& a, const Array& b) {
   return make_array(out, DType::kF32, std::make_shared<MatMul>(), {a, b});
 }
 
-Array linear(const Array& x, const Array& w) {
+namespace {
+// linear's checks; returns the output's shape.
+Shape linear_shape(const Array& x, const Array& w) {
   require("linear", x, DType::kF32);
   if (!(w.valid() && w.ndim() == 2))
     fail("array", "[linear] weight must be 2-D, got ", w.valid() ? shape_str(w.shape()) : "none");
@@ -283,7 +291,22 @@ Array linear(const Array& x, const Array& w) {
         dtype_name(w.dtype()), " weights");
   Shape out = x.shape();
   out.back() = w.shape()[0];
-  return make_array(out, DType::kF32, std::make_shared<Linear>(), {x, w});
+  return out;
+}
+}  // namespace
+
+Array linear(const Array& x, const Array& w) {
+  Shape out = linear_shape(x, w);
+  return make_array(std::move(out), DType::kF32, std::make_shared<Linear>(), {x, w});
+}
+
+Array linear_add(const Array& x, const Array& w, const Array& r) {
+  Shape out = linear_shape(x, w);
+  require("linear_add", r, DType::kF32);
+  if (r.shape() != out)
+    fail("array", "[linear_add] residual ", shape_str(r.shape()), " does not match the output ",
+         shape_str(out));
+  return make_array(std::move(out), DType::kF32, std::make_shared<Linear>(), {x, w, r});
 }
 
 Array swiglu(const Array& x) {

@@ -156,12 +156,12 @@ class LlamaModel : public Model {
         outs.push_back(array::attention(rows_of(q), kc, vc, pos + n, pos, scale));
       }
       Array att = outs.size() == 1 ? outs[0] : array::concat(outs, 0);
-      x = array::add(x, array::linear(array::reshape(att, {rows, q_dim}), l.wo));
+      x = array::linear_add(array::reshape(att, {rows, q_dim}), l.wo, x);
       h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
       Array act = l.gate_up.valid()
                       ? array::swiglu(array::linear(h, l.gate_up))
                       : array::mul(array::silu(array::linear(h, l.gate)), array::linear(h, l.up));
-      x = array::add(x, array::linear(act, l.down));
+      x = array::linear_add(act, l.down, x);
     }
     // Keep the rows whose logits are wanted.
     std::vector<Array> keep_rows;

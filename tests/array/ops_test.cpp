@@ -131,6 +131,26 @@ TEST(Ops, FusedLinearWeightEqualsItsParts) {
   EXPECT_FALSE(prepare_fused_linear_weight({rand({16, 64}, 1), rand({16, 32}, 2)}).valid());
 }
 
+// linear_add is the residual add fused into linear: the same bits as add(r, linear(x, w)), for a
+// decode row and a prompt's rows (threaded add), f32 and (packed) f16 weights.
+TEST(Ops, LinearAddEqualsAddOfLinearBitForBit) {
+  for (int64_t m : {1, 3, 70}) {
+    for (DType wt : {DType::kF32, DType::kF16}) {
+      Array x = rand({m, 64}, static_cast<uint32_t>(m));
+      Array w = prepare_linear_weight(astype(rand({512, 64}, 5), wt));
+      Array r = rand({m, 512}, static_cast<uint32_t>(m + 9));
+      const auto got = linear_add(x, w, r).to_floats();
+      const auto want = add(r, linear(x, w)).to_floats();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+            << "m " << m << " " << dtype_name(wt) << " at " << i;
+      }
+    }
+  }
+  EXPECT_THROW(linear_add(rand({2, 64}, 1), rand({8, 64}, 2), rand({2, 9}, 3)), Error);
+}
+
 TEST(Ops, EmbeddingPicksRows) {
   Array w = Array::from_floats({3, 2}, std::vector<float>{0, 1, 10, 11, 20, 21});
   std::vector<int32_t> ids = {2, 0, 2};
