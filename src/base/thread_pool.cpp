@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <memory>
+#include <utility>
 
 #include "base/assert.h"
 
@@ -52,6 +54,16 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
+void ThreadPool::run_task(const FunctionRef<void(int, int)>& fn, int task, int thread) {
+  try {
+    fn(task, thread);
+  } catch (...) {
+    std::lock_guard lock(error_mu_);
+    if (!job_error_) job_error_ = std::current_exception();
+  }
+  done_.fetch_add(1, std::memory_order_release);
+}
+
 void ThreadPool::work_on_job(int thread, uint32_t generation) {
   const bool was_inside = t_inside_pool;
   t_inside_pool = true;
@@ -64,8 +76,7 @@ void ThreadPool::work_on_job(int thread, uint32_t generation) {
   // running (done_ cannot count a task before it is claimed), so fn and tasks were this job's.
   while ((cur & ~uint64_t{0xffffffff}) == mine && (cur & 0xffffffff) < tasks) {
     if (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) continue;
-    (*fn)(static_cast<int>(cur & 0xffffffff), thread);
-    done_.fetch_add(1, std::memory_order_release);
+    run_task(*fn, static_cast<int>(cur & 0xffffffff), thread);
     cur = claim_.load(std::memory_order_relaxed);
   }
   t_inside_pool = was_inside;
@@ -114,11 +125,12 @@ void ThreadPool::run(int n_tasks, FunctionRef<void(int task, int thread)> fn) {
   }
   jobs_run_.fetch_add(1, std::memory_order_relaxed);
   t_inside_pool = true;
-  fn(0, 0);
+  run_task(fn, 0, 0);
   t_inside_pool = false;
-  done_.fetch_add(1, std::memory_order_release);
   work_on_job(0, gen);
   while (done_.load(std::memory_order_acquire) != n_tasks) cpu_relax();
+  // A task's exception reaches the caller once every task has finished (none still reads fn).
+  if (std::exception_ptr e = std::exchange(job_error_, nullptr)) std::rethrow_exception(e);
 }
 
 void ThreadPool::parallel_for(size_t n, size_t grain,

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -31,6 +32,7 @@ class ThreadPool {
 
   // Calls fn(task, thread) for every task in [0, n_tasks); returns when all are done.
   // `thread` is in [0, n_threads()), unique among concurrently running tasks (for scratch space).
+  // A task's exception is rethrown here once the tasks running with it have finished.
   void run(int n_tasks, FunctionRef<void(int task, int thread)> fn);
 
   // Splits [0, n) into about n_threads() * 4 chunks of at least `grain` items.
@@ -52,6 +54,8 @@ class ThreadPool {
  private:
   void worker_main(int thread);
   void work_on_job(int thread, uint32_t generation);
+  // Runs one task, keeps its exception (the first of the job's) for the caller, counts it done.
+  void run_task(const FunctionRef<void(int, int)>& fn, int task, int thread);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -78,6 +82,9 @@ class ThreadPool {
   std::condition_variable cv_;
   std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
+
+  std::mutex error_mu_;
+  std::exception_ptr job_error_;  // the current job's first exception
 };
 
 }  // namespace runnel

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <numeric>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -72,6 +73,30 @@ TEST(ThreadPool, WakesASleepingWorker) {
     });
     ASSERT_EQ(task1_thread.load(), 1) << "job " << job;
   }
+}
+
+// An exception thrown by a task, on the caller's thread or a worker's, comes out of run() after
+// the job's tasks have stopped, and the pool keeps working.
+TEST(ThreadPool, RethrowsATasksException) {
+  ThreadPool pool(2);
+  for (int thrower : {0, 1, 7}) {
+    std::atomic<int> ran{0};
+    EXPECT_THROW(pool.run(8,
+                          [&](int task, int) {
+                            ran.fetch_add(1);
+                            if (task == thrower) throw std::runtime_error("task failed");
+                          }),
+                 std::runtime_error);
+    EXPECT_EQ(ran.load(), 8);  // the others ran (inline runs would stop at the throw)
+    std::atomic<int> after{0};
+    pool.run(4, [&](int, int) { after.fetch_add(1); });
+    EXPECT_EQ(after.load(), 4);
+  }
+  EXPECT_THROW(pool.run_ranges(64, 1,
+                               [&](size_t b, size_t) {
+                                 if (b == 40) throw std::runtime_error("chunk failed");
+                               }),
+               std::runtime_error);
 }
 
 // jobs_run counts the jobs handed to workers (barriers), not the ones that ran inline.
