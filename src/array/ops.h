@@ -56,6 +56,9 @@ Array linear(const Array& x, const Array& w);
 // r + linear(x, w), r of the output's shape (a residual connection): one node, the same bits as
 // add(r, linear(x, w)).
 Array linear_add(const Array& x, const Array& w, const Array& r);
+// linear(rms_norm(x, norm_w, eps), w) as one node (the same bits), for a norm whose only
+// consumer is one (fused) projection.
+Array norm_linear(const Array& x, const Array& norm_w, float eps, const Array& w);
 // w [n, k] in the layout the active ISA's linear streams best: a new evaluated array of
 // MemoryKind::kWeights holding the packed copy (kernels/cpu/packed.h), made once at load, or w
 // itself when its layout is already the best. Packed weights work only with linear().

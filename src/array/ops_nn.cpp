@@ -93,6 +93,27 @@ class Linear : public Primitive {
   }
 };
 
+// linear(rms_norm(x, norm_w), w): the normalized rows go to a scratch buffer that lives for the
+// call, then the same kernels as the two ops.
+class NormLinear : public Primitive {
+ public:
+  explicit NormLinear(float eps) : eps_(eps) {}
+  const char* name() const override { return "norm_linear"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const Array& x = in[0];
+    const Array& w = in[2];
+    const int64_t k = x.shape().back();
+    const int64_t m = x.numel() / (k == 0 ? 1 : k);
+    Buffer normed(static_cast<size_t>(m * k) * sizeof(float), MemoryKind::kScratch);
+    auto* h = static_cast<float*>(normed.data());
+    backend::rms_norm(x.data<float>(), in[1].data<float>(), m, k, eps_, h);
+    backend::linear(h, m, k, w.raw(), w.dtype(), w.shape()[0], static_cast<float*>(out.data()));
+  }
+
+ private:
+  float eps_;
+};
+
 class Embedding : public Primitive {
  public:
   const char* name() const override { return "embedding"; }
@@ -293,6 +314,13 @@ Shape linear_shape(const Array& x, const Array& w) {
   out.back() = w.shape()[0];
   return out;
 }
+void check_rms_norm(const Array& x, const Array& w) {
+  require("rms_norm", x, DType::kF32);
+  require("rms_norm", w, DType::kF32);
+  if (!(w.ndim() == 1 && x.ndim() >= 1 && x.shape().back() == w.shape()[0]))
+    fail("array", "[rms_norm] shapes ", shape_str(x.shape()), " and weight ", shape_str(w.shape()),
+         " do not match");
+}
 }  // namespace
 
 Array linear(const Array& x, const Array& w) {
@@ -307,6 +335,12 @@ Array linear_add(const Array& x, const Array& w, const Array& r) {
     fail("array", "[linear_add] residual ", shape_str(r.shape()), " does not match the output ",
          shape_str(out));
   return make_array(std::move(out), DType::kF32, std::make_shared<Linear>(), {x, w, r});
+}
+
+Array norm_linear(const Array& x, const Array& norm_w, float eps, const Array& w) {
+  Shape out = linear_shape(x, w);
+  check_rms_norm(x, norm_w);
+  return make_array(std::move(out), DType::kF32, std::make_shared<NormLinear>(eps), {x, norm_w, w});
 }
 
 Array swiglu(const Array& x) {
@@ -388,11 +422,7 @@ Array embedding(const Array& w, const Array& ids) {
 }
 
 Array rms_norm(const Array& x, const Array& w, float eps) {
-  require("rms_norm", x, DType::kF32);
-  require("rms_norm", w, DType::kF32);
-  if (!(w.ndim() == 1 && x.ndim() >= 1 && x.shape().back() == w.shape()[0]))
-    fail("array", "[rms_norm] shapes ", shape_str(x.shape()), " and weight ", shape_str(w.shape()),
-         " do not match");
+  check_rms_norm(x, w);
   return make_array(x.shape(), DType::kF32, std::make_shared<RmsNorm>(eps), {x, w});
 }
 

@@ -108,18 +108,18 @@ class LlamaModel : public Model {
     Array x = array::embedding(tok_embd_, Array::from_ints({rows}, tokens));
     for (size_t li = 0; li < layers_.size(); ++li) {
       const Layer& l = layers_[li];
-      Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
       // q and k come out of head_rope (normalized per head when the model says so, then
       // rotated), read in place from the projection they are columns of; v is a slice of it.
       const int64_t kv_dim = c.n_kv_heads * c.head_dim;
       Array q_src, k_src, v;
       int64_t q_col = 0, k_col = 0;
       if (l.wqkv.valid()) {
-        Array qkv = array::linear(h, l.wqkv);
+        Array qkv = array::norm_linear(x, l.attn_norm, c.norm_eps, l.wqkv);
         q_src = k_src = qkv;
         k_col = q_dim;
         v = array::slice(qkv, -1, q_dim + kv_dim, q_dim + 2 * kv_dim);
       } else {
+        Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
         q_src = array::linear(h, l.wq);
         k_src = array::linear(h, l.wk);
         v = array::linear(h, l.wv);
@@ -157,10 +157,13 @@ class LlamaModel : public Model {
       }
       Array att = outs.size() == 1 ? outs[0] : array::concat(outs, 0);
       x = array::linear_add(array::reshape(att, {rows, q_dim}), l.wo, x);
-      h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
-      Array act = l.gate_up.valid()
-                      ? array::swiglu(array::linear(h, l.gate_up))
-                      : array::mul(array::silu(array::linear(h, l.gate)), array::linear(h, l.up));
+      Array act;
+      if (l.gate_up.valid()) {
+        act = array::swiglu(array::norm_linear(x, l.ffn_norm, c.norm_eps, l.gate_up));
+      } else {
+        Array h = array::rms_norm(x, l.ffn_norm, c.norm_eps);
+        act = array::mul(array::silu(array::linear(h, l.gate)), array::linear(h, l.up));
+      }
       x = array::linear_add(act, l.down, x);
     }
     // Keep the rows whose logits are wanted.
@@ -176,10 +179,9 @@ class LlamaModel : public Model {
       }
     }
     if (!all) x = keep_rows.size() == 1 ? keep_rows[0] : array::concat(keep_rows, 0);
-    x = array::rms_norm(x, output_norm_, c.norm_eps);
     for (const SeqInput& s : batch)
       if (s.cache) s.cache->n_tokens += static_cast<int64_t>(s.tokens.size());
-    return array::linear(x, output_);
+    return array::norm_linear(x, output_norm_, c.norm_eps, output_);
   }
 
  private:

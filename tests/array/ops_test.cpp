@@ -151,6 +151,26 @@ TEST(Ops, LinearAddEqualsAddOfLinearBitForBit) {
   EXPECT_THROW(linear_add(rand({2, 64}, 1), rand({8, 64}, 2), rand({2, 9}, 3)), Error);
 }
 
+// norm_linear is linear of rms_norm: the same bits, for a decode row and a prompt's (threaded)
+// rows, f32 and packed f16 weights.
+TEST(Ops, NormLinearEqualsLinearOfRmsNormBitForBit) {
+  for (int64_t m : {1, 3, 600}) {
+    for (DType wt : {DType::kF32, DType::kF16}) {
+      Array x = rand({m, 64}, static_cast<uint32_t>(m + 1));
+      Array g = rand({64}, 17);
+      Array w = prepare_linear_weight(astype(rand({128, 64}, 5), wt));
+      const auto got = norm_linear(x, g, 1e-5f, w).to_floats();
+      const auto want = linear(rms_norm(x, g, 1e-5f), w).to_floats();
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i]))
+            << "m " << m << " " << dtype_name(wt) << " at " << i;
+      }
+    }
+  }
+  EXPECT_THROW(norm_linear(rand({2, 64}, 1), rand({32}, 2), 1e-5f, rand({8, 64}, 3)), Error);
+}
+
 TEST(Ops, EmbeddingPicksRows) {
   Array w = Array::from_floats({3, 2}, std::vector<float>{0, 1, 10, 11, 20, 21});
   std::vector<int32_t> ids = {2, 0, 2};
