@@ -18,8 +18,8 @@ namespace runnel::array {
 namespace {
 
 // Each eval_now marks the nodes it reaches with its own number, so "seen" is one compare, not a
-// hash set (a decode step visits ~650 nodes). Only the evaluating thread touches the marks of
-// unevaluated nodes.
+// hash set (a Qwen3-0.6B decode step visits ~370 nodes). Only the evaluating thread touches the
+// marks of unevaluated nodes.
 std::atomic<uint64_t> g_visits{0};
 
 void eval_now(const std::vector<Array>& outputs) {

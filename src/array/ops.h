@@ -96,6 +96,9 @@ Array rope(const Array& x, const Array& positions, const RopeConfig& cfg);
 // rope it equals bit for bit.
 Array head_rope(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim,
                 const Array& norm_w, float eps, const Array& positions, const RopeConfig& cfg);
+// The same heads copied out as they are: reshape(slice(x, -1, col0, ...), [T, n_heads, head_dim])
+// in one node (a fused projection's v).
+Array heads(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim);
 
 // Causal scaled-dot-product attention with grouped KV heads.
 // q [T, H, D]; k, v [S, Hkv, D] (f32 or f16), of which the first n_kv positions are valid;

@@ -203,6 +203,26 @@ class HeadRope : public Primitive {
   RopeConfig cfg_;
 };
 
+class Heads : public Primitive {
+ public:
+  explicit Heads(int64_t col0) : col0_(col0) {}
+  const char* name() const override { return "heads"; }
+  void eval_cpu(const std::vector<Array>& in, ArrayDesc& out) override {
+    const int64_t width = in[0].shape().back();
+    const auto row = static_cast<size_t>(out.shape[1] * out.shape[2]);
+    const float* x = in[0].data<float>() + col0_;
+    auto* y = static_cast<float*>(out.data());
+    for_rows(static_cast<size_t>(out.shape[0]), row, [&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; ++t) {
+        std::memcpy(y + t * row, x + static_cast<int64_t>(t) * width, row * sizeof(float));
+      }
+    });
+  }
+
+ private:
+  int64_t col0_;
+};
+
 class Attention : public Primitive {
  public:
   Attention(int64_t n_kv, int64_t q_pos0, float scale)
@@ -448,15 +468,27 @@ Array rope(const Array& x, const Array& positions, const RopeConfig& cfg) {
   return make_array(x.shape(), DType::kF32, std::make_shared<Rope>(cfg), {x, positions});
 }
 
+namespace {
+// The checks of head_rope and heads; returns [T, n_heads, head_dim].
+Shape heads_shape(const char* op, const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim) {
+  require(op, x, DType::kF32);
+  if (x.ndim() != 2)
+    fail("array", "[", op, "] expects x [tokens, width], got ", shape_str(x.shape()));
+  if (!(n_heads > 0 && head_dim > 0 && col0 >= 0 && col0 + n_heads * head_dim <= x.shape()[1]))
+    fail("array", "[", op, "] ", n_heads, " heads of ", head_dim, " from column ", col0,
+         " do not fit x ", shape_str(x.shape()));
+  return {x.shape()[0], n_heads, head_dim};
+}
+}  // namespace
+
+Array heads(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim) {
+  Shape out = heads_shape("heads", x, col0, n_heads, head_dim);
+  return make_array(std::move(out), DType::kF32, std::make_shared<Heads>(col0), {x});
+}
+
 Array head_rope(const Array& x, int64_t col0, int64_t n_heads, int64_t head_dim,
                 const Array& norm_w, float eps, const Array& positions, const RopeConfig& cfg) {
-  require("head_rope", x, DType::kF32);
-  if (x.ndim() != 2)
-    fail("array", "[head_rope] expects x [tokens, width], got ", shape_str(x.shape()));
-  if (!(n_heads > 0 && head_dim > 0 && col0 >= 0 && col0 + n_heads * head_dim <= x.shape()[1]))
-    fail("array", "[head_rope] ", n_heads, " heads of ", head_dim, " from column ", col0,
-         " do not fit x ", shape_str(x.shape()));
-  const Shape out{x.shape()[0], n_heads, head_dim};
+  const Shape out = heads_shape("head_rope", x, col0, n_heads, head_dim);
   check_rope(out, positions, cfg);
   std::vector<Array> inputs{x, positions};
   if (norm_w.valid()) {

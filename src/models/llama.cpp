@@ -109,33 +109,34 @@ class LlamaModel : public Model {
     for (size_t li = 0; li < layers_.size(); ++li) {
       const Layer& l = layers_[li];
       // q and k come out of head_rope (normalized per head when the model says so, then
-      // rotated), read in place from the projection they are columns of; v is a slice of it.
+      // rotated) and v out of heads, each read in place from the projection it is columns of.
       const int64_t kv_dim = c.n_kv_heads * c.head_dim;
-      Array q_src, k_src, v;
-      int64_t q_col = 0, k_col = 0;
+      Array q_src, k_src, v_src;
+      int64_t q_col = 0, k_col = 0, v_col = 0;
       if (l.wqkv.valid()) {
-        Array qkv = array::norm_linear(x, l.attn_norm, c.norm_eps, l.wqkv);
-        q_src = k_src = qkv;
+        q_src = k_src = v_src = array::norm_linear(x, l.attn_norm, c.norm_eps, l.wqkv);
         k_col = q_dim;
-        v = array::slice(qkv, -1, q_dim + kv_dim, q_dim + 2 * kv_dim);
+        v_col = q_dim + kv_dim;
       } else {
         Array h = array::rms_norm(x, l.attn_norm, c.norm_eps);
         q_src = array::linear(h, l.wq);
         k_src = array::linear(h, l.wk);
-        v = array::linear(h, l.wv);
+        v_src = array::linear(h, l.wv);
       }
       if (c.qkv_bias) {
         q_src = array::add(array::slice(q_src, -1, q_col, q_col + q_dim), l.bq);
         k_src = array::add(array::slice(k_src, -1, k_col, k_col + kv_dim), l.bk);
-        q_col = k_col = 0;
-        v = array::add(v, l.bv);
+        v_src = array::add(array::slice(v_src, -1, v_col, v_col + kv_dim), l.bv);
+        q_col = k_col = v_col = 0;
       }
       const Array none;
       Array q = array::head_rope(q_src, q_col, c.n_heads, c.head_dim, c.qk_norm ? l.q_norm : none,
                                  c.norm_eps, pos_a, c.rope);
       Array k = array::head_rope(k_src, k_col, c.n_kv_heads, c.head_dim,
                                  c.qk_norm ? l.k_norm : none, c.norm_eps, pos_a, c.rope);
-      v = array::reshape(v, {rows, c.n_kv_heads, c.head_dim});
+      Array v = v_src.shape().back() == kv_dim
+                    ? array::reshape(v_src, {rows, c.n_kv_heads, c.head_dim})
+                    : array::heads(v_src, v_col, c.n_kv_heads, c.head_dim);
       // Attention is the only per-sequence part: each reads its own cache.
       std::vector<Array> outs;
       for (size_t s = 0; s < batch.size(); ++s) {

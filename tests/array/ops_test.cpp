@@ -220,7 +220,7 @@ TEST(Fused, RopeMatchesComposition) {
 // head_rope is rope (after rms_norm per head, when given a weight) of the heads sliced out of a
 // wider projection: equal bit for bit to the four ops it replaces, for a decode step's single
 // token and a prompt's (threaded) rows, neox and normal pairs, partial rotation, any column.
-TEST(Fused, HeadRopeEqualsSliceNormRopeBitForBit) {
+TEST(Fused, HeadRopeAndHeadsEqualTheOpsTheyReplace) {
   for (int64_t tokens : {1, 5, 40}) {
     std::vector<int32_t> pos(static_cast<size_t>(tokens));
     for (int64_t t = 0; t < tokens; ++t)
@@ -251,6 +251,12 @@ TEST(Fused, HeadRopeEqualsSliceNormRopeBitForBit) {
       }
     }
   }
+  for (int64_t tokens : {1, 600}) {  // heads: the slice and reshape it replaces (600: threaded)
+    Array x = rand({tokens, 120}, 4);
+    EXPECT_EQ(heads(x, 40, 2, 32).to_floats(),
+              reshape(slice(x, -1, 40, 104), {tokens, 2, 32}).to_floats());
+  }
+  EXPECT_THROW(heads(rand({2, 40}, 1), 30, 1, 16), Error);
   Array x = rand({2, 40}, 1);
   Array p = Array::from_ints({2}, std::vector<int32_t>{0, 1});
   EXPECT_THROW(head_rope(x, 32, 1, 16, Array(), 1e-6f, p, RopeConfig{}), Error);  // past the end
