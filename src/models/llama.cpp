@@ -124,9 +124,13 @@ class LlamaModel : public Model {
         v_src = array::linear(h, l.wv);
       }
       if (c.qkv_bias) {
-        q_src = array::add(array::slice(q_src, -1, q_col, q_col + q_dim), l.bq);
-        k_src = array::add(array::slice(k_src, -1, k_col, k_col + kv_dim), l.bk);
-        v_src = array::add(array::slice(v_src, -1, v_col, v_col + kv_dim), l.bv);
+        // The biased part: columns [col, col + width) of src (all of an unfused projection).
+        auto part = [](const Array& src, int64_t col, int64_t width) {
+          return src.shape().back() == width ? src : array::slice(src, -1, col, col + width);
+        };
+        q_src = array::add(part(q_src, q_col, q_dim), l.bq);
+        k_src = array::add(part(k_src, k_col, kv_dim), l.bk);
+        v_src = array::add(part(v_src, v_col, kv_dim), l.bv);
         q_col = k_col = v_col = 0;
       }
       const Array none;
