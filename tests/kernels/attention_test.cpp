@@ -2,8 +2,8 @@
 // materializes the scores; GQA/MQA, several queries at an offset, blocks that do not divide n_kv,
 // f16 and q8_0 KV, long contexts spanning many chunks, queries past position 1024 with head_dim >=
 // 128 (scores by rows) with a ragged tail and tiles straddling that position; bit-identical across
-// thread counts, and each query's output the same bits whether computed alone (decode), in one big
-// prefill call or in chunks.
+// thread counts, and each query's output the same bits whether computed alone (decode, split by
+// KV heads or, past 2048 positions, by positions), in one big prefill call or in chunks.
 #include "kernels/cpu/attention.h"
 
 #include <gtest/gtest.h>
@@ -241,6 +241,11 @@ TEST(Attention, QueryBitsDoNotDependOnTheCall) {
       {40, 16, 8, 128, 16, 75, 35, DType::kQ8_0},
       {30, 8, 2, 64, 7, 90, 60, DType::kQ8_0},
       {40, 8, 2, 128, 16, 1050, 1010, DType::kQ8_0},
+      // Decode steps past 2048 positions split the positions among threads by 512-position
+      // segments (units of a segment's KV head), folded in order: against the prefill's fold.
+      {8, 16, 8, 128, 16, 2100, 2092, DType::kF16},
+      {4, 32, 8, 64, 16, 2600, 2596, DType::kQ8_0},
+      {3, 32, 32, 40, 7, 2050, 2047, DType::kF32},  // 4 tiles of 8 KV heads per segment
   };
   std::mt19937 rng(11);
   ThreadPool pool1(1), pool2(2);

@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
@@ -57,6 +58,9 @@ constexpr int kTileRb = 4;            // rows per register block
 constexpr int kRowsMinHeadDim = 128;  // scores by rows: see attention_tile
 constexpr int kRowsMinPos = 1024;     // and for queries from this position on
 constexpr int kStreamRows = 32;       // decode prefetches rows this far ahead (below)
+constexpr int kSegment = 512;         // positions per softmax segment (fold_segment)
+constexpr int kSplitMinPos = 2048;    // decode splits positions among threads from here on
+static_assert(kSegment % kTileChunk == 0, "segments are whole chunks");
 constexpr const float* const* kNoPrefetch = nullptr;  // for rows in scratch
 
 // Scratch per thread: sized for the largest head_dim (too big for every caller's stack).
@@ -66,9 +70,42 @@ struct TileScratch {
   const float* krow[kTileChunk];
   alignas(64) float vf[kTileChunk * kMaxHeadDim];
   alignas(64) float acc[kTileMaxRows * kMaxHeadDim];
+  alignas(64) float total[kTileMaxRows * kMaxHeadDim];  // the rows' folded segments
   alignas(64) float s[kTileMaxRows * kTileChunk];
   const float* vrow[kTileChunk];  // vrow[j] = vf + j * dp, set by attention_tile
 };
+
+// The online softmax of a row restarts at every multiple of kSegment positions; each segment's
+// state (its max m, sum s and unnormalized output acc over dp lanes) is folded into the row's
+// total in position order, here for every caller: by attention_tile as its chunks cross a segment
+// boundary, and by a decode step's split (attention_tiled) after its tasks computed the segments
+// apart. The first segment becomes the total as it is, so a row of at most kSegment positions
+// gets exactly the arithmetic of a single online softmax.
+struct RowTotal {
+  float m = 0, s = 0;
+  bool any = false;
+};
+inline void fold_segment(float m, float s, const float* acc, int dp, RowTotal& t, float* total) {
+  if (!t.any) {
+    t = {m, s, true};
+    std::copy(acc, acc + dp, total);
+    return;
+  }
+  const float mn = std::max(t.m, m);
+  const float a_total = std::exp(t.m - mn), a_seg = std::exp(m - mn);
+  for (int e = 0; e < dp; ++e) total[e] = std::fma(acc[e], a_seg, total[e] * a_total);
+  t.s = std::fma(s, a_seg, t.s * a_total);
+  t.m = mn;
+}
+
+// A decode step's segment task (attention_tiled): positions [pa, pb) only, each row's segment
+// state written to part + row * part_stride as m, s (floats 0 and 1) and acc (from float 16).
+struct SegmentTask {
+  int pa, pb;
+  float* part;
+  size_t part_stride;
+};
+constexpr size_t kPartAcc = 16;
 
 // Invariant (bit-identity): for row r = (query, head), chunks start at absolute positions
 // 0, kTileChunk, ...; per chunk its scores are one fma chain over e (lanes independent), its
@@ -78,7 +115,8 @@ struct TileScratch {
 // is never -0. Rows of queries that see no position of a chunk skip it. So a row's bits depend
 // only on its own query, n_kv and the data, not on the tile, the thread or n_q.
 template <class V, class T>
-void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, TileScratch& sc) {
+void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, TileScratch& sc,
+                    const SegmentTask* seg = nullptr) {
   constexpr int kL = V::kLanes;
   const int d = a.head_dim, dp = (d + kL - 1) / kL * kL;
   const int group = a.n_heads / a.n_kv_heads;
@@ -90,6 +128,7 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   int valid[kTileMaxRows];  // per query of the tile: kv positions it sees (non-decreasing)
   for (int t = 0; t < nq; ++t) {
     valid[t] = std::min(a.n_kv, a.q_pos0 + i0 + t + 1);
+    if (seg) valid[t] = std::min(valid[t], seg->pb);
     for (int h = 0; h < nh; ++h) {
       qrow[t * nh + h] = a.q + (static_cast<size_t>(i0 + t) * a.n_heads + h0 + h) * d;
     }
@@ -110,6 +149,7 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     rs = nh * std::clamp(kRowsMinPos - (a.q_pos0 + i0), 0, nq);
   }
   float mx[kTileMaxRows], sum[kTileMaxRows], alpha[kTileMaxRows];
+  RowTotal tot[kTileMaxRows];
   for (int r = 0; r < nr; ++r) {
     mx[r] = -std::numeric_limits<float>::infinity();
     sum[r] = 0;
@@ -117,6 +157,17 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   }
   const size_t row = static_cast<size_t>(a.n_kv_heads) * d;  // elements per position in a block
   const int n_max = valid[nq - 1];
+  const int pa = seg ? seg->pa : 0;  // a multiple of kSegment
+  // Rows that saw positions of the segment just read: folded into their totals, then restarted.
+  const auto end_segment = [&] {
+    for (int r = 0; r < nr; ++r) {
+      if (sum[r] == 0) continue;  // saw none (a seen position adds exp(0) = 1)
+      fold_segment(mx[r], sum[r], sc.acc + r * dp, dp, tot[r], sc.total + r * dp);
+      mx[r] = -std::numeric_limits<float>::infinity();
+      sum[r] = 0;
+      std::fill(sc.acc + r * dp, sc.acc + (r + 1) * dp, 0.0f);
+    }
+  };
   // K/V rows of a chunk: one head's d elements every row * sizeof(T) bytes, a strided pattern
   // the hardware prefetchers follow late, so rows are prefetched ahead of use.
   // Prefill: the first chunk's V (and the next chunk's K and V) while this chunk's K is
@@ -180,16 +231,17 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   const auto krows = [&](int buf, int g) { return kbuf[buf] + (g - g0) * kTileChunk; };
   const auto vrows = [&](int buf, int g) { return vbuf[buf] + (g - g0) * kTileChunk; };
   for (int g = g0; g < g1; ++g)
-    rows_of(0, std::min(kTileChunk, n_max), g, krows(0, g), vrows(0, g));
+    rows_of(pa, std::min(kTileChunk, n_max - pa), g, krows(0, g), vrows(0, g));
   if (stream) {  // the rows nothing before prefetches
-    prefetch_rows(krows(0, g0), std::min(kStreamRows, n_max));
-    prefetch_rows(vrows(0, g0), std::min(kStreamRows, n_max));
+    prefetch_rows(krows(0, g0), std::min(kStreamRows, n_max - pa));
+    prefetch_rows(vrows(0, g0), std::min(kStreamRows, n_max - pa));
   }
-  for (int p0 = 0, cur = 0; p0 < n_max; p0 += kTileChunk, cur ^= 1) {
+  for (int p0 = pa, cur = 0; p0 < n_max; p0 += kTileChunk, cur ^= 1) {
+    if (p0 > pa && p0 % kSegment == 0) end_segment();
     const int c = std::min(kTileChunk, n_max - p0);
     const int c_next = std::min(kTileChunk, n_max - p0 - kTileChunk);
     for (int g = g0; g < g1; ++g) {
-      if (p0 == 0 && !stream) prefetch_rows(vrows(cur, g), c);
+      if (p0 == pa && !stream) prefetch_rows(vrows(cur, g), c);
       if (c_next > 0) {
         rows_of(p0 + kTileChunk, c_next, g, krows(cur ^ 1, g), vrows(cur ^ 1, g));
         if (!stream) {
@@ -261,12 +313,22 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
       }
     }
   }
+  if (seg) {
+    for (int r = 0; r < nr; ++r) {
+      float* p = seg->part + static_cast<size_t>(r) * seg->part_stride;
+      p[0] = mx[r];
+      p[1] = sum[r];
+      std::copy(sc.acc + r * dp, sc.acc + (r + 1) * dp, p + kPartAcc);
+    }
+    return;
+  }
+  end_segment();
   for (int r = 0; r < nr; ++r) {
     float* out = a.out + (static_cast<size_t>(i0 + r / nh) * a.n_heads + h0 + r % nh) * d;
-    if (valid[r / nh] <= 0) {
+    if (!tot[r].any) {
       std::fill(out, out + d, 0.0f);
     } else {
-      V::store_row(sc.acc + r * dp, 1.0f / sum[r], d, out);
+      V::store_row(sc.total + r * dp, 1.0f / tot[r].s, d, out);
     }
   }
 }
@@ -275,17 +337,81 @@ template <class V>
 void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
   const int group = a.n_heads / a.n_kv_heads;
   static thread_local TileScratch scratch;
-  const auto tile = [&](int i0, int i1, int h0, int h1) {
+  const auto tile = [&](int i0, int i1, int h0, int h1, const SegmentTask* seg = nullptr) {
     TileScratch& sc = scratch;  // this thread's
-    with_kv_type(a.kv_dtype, [&]<class T>() { attention_tile<V, T>(a, i0, i1, h0, h1, sc); });
+    with_kv_type(a.kv_dtype, [&]<class T>() { attention_tile<V, T>(a, i0, i1, h0, h1, sc, seg); });
   };
+  const int threads = pool.n_threads();
+  // A decode step after kSplitMinPos positions: the threads split the positions, not the KV
+  // heads, so each streams whole rows (every KV head of a position, where a share of the heads is
+  // a run of every row, read with gaps); each task leaves its segments' states and the caller
+  // folds them per head in position order, the arithmetic of any prefill of the same query.
+  // Token by token, against the split by KV heads (Emerald Rapids VM, 2 threads): qwen06b Q4_0
+  // decode steps after 2048 / 4096 positions 0.958 / 0.946-0.954 of the time, Q8_0 after 4096
+  // 0.942-0.963; llama1b Q4_0 after 4096 0.99-1.01 (its attention reads half the bytes per score);
+  // after 600 positions (two segments) qwen06b steps took 1.01-1.03 times as long, hence the
+  // threshold.
+  const int n_valid = std::min(a.n_kv, a.q_pos0 + 1);
+  if (a.n_q == 1 && threads > 1 && n_valid >= kSplitMinPos && group <= kTileMaxRows) {
+    constexpr int kL = V::kLanes;
+    const int d = a.head_dim, dp = (d + kL - 1) / kL * kL;
+    const int n_seg = (n_valid + kSegment - 1) / kSegment;
+    const int kvpt = std::min(kTileMaxKvHeads, kTileMaxRows / group);
+    const size_t stride = kPartAcc + static_cast<size_t>(dp);
+    const size_t per_seg = static_cast<size_t>(a.n_heads) * stride;
+    thread_local std::vector<float> parts;  // the caller's; the tasks write into it
+    if (parts.size() < n_seg * per_seg) parts.resize(n_seg * per_seg);
+    float* part = parts.data();
+    // Units (segment, KV head) in position order, weighed by the segment's positions; each
+    // thread takes the units whose middle falls in its share of the total, so the threads' shares
+    // differ by at most one unit, and a thread reads whole rows (every KV head) of all but its
+    // first and last segments.
+    const int nkv = a.n_kv_heads;
+    const auto seg_len = [&](int sg) {
+      return std::min(n_valid, (sg + 1) * kSegment) - sg * kSegment;
+    };
+    const int64_t total_w = static_cast<int64_t>(n_valid) * nkv;
+    pool.run(threads, [&](int task, int) {
+      int64_t start = 0;
+      for (int sg = 0; sg < n_seg; ++sg) {
+        const int len = seg_len(sg);
+        int ga = nkv, gb = 0;  // this task's KV heads of the segment: [ga, gb)
+        for (int g = 0; g < nkv; ++g, start += len) {
+          if ((2 * start + len) * threads / (2 * total_w) != task) continue;
+          ga = std::min(ga, g);
+          gb = g + 1;
+        }
+        for (int g0 = ga; g0 < gb; g0 += kvpt) {
+          const int g1 = std::min(gb, g0 + kvpt);
+          const SegmentTask st{sg * kSegment, sg * kSegment + len,
+                               part + sg * per_seg + static_cast<size_t>(g0) * group * stride,
+                               stride};
+          tile(0, 1, g0 * group, g1 * group, &st);
+        }
+      }
+    });
+    alignas(64) float total[kMaxHeadDim];
+    for (int h = 0; h < a.n_heads; ++h) {
+      RowTotal t;
+      for (int sg = 0; sg < n_seg; ++sg) {
+        const float* p = part + sg * per_seg + static_cast<size_t>(h) * stride;
+        if (p[1] != 0) fold_segment(p[0], p[1], p + kPartAcc, dp, t, total);
+      }
+      float* out = a.out + static_cast<size_t>(h) * d;
+      if (!t.any) {
+        std::fill(out, out + d, 0.0f);
+      } else {
+        V::store_row(total, 1.0f / t.s, d, out);
+      }
+    }
+    return;
+  }
   // A decode step with more KV heads than threads: each task takes a run of whole KV heads, as
   // few tasks as threads, and reads all its heads' rows chunk by chunk (attention_tile). A
   // position's row then gives each thread one run of kvpt · head_dim elements instead of kvpt
   // runs of head_dim at different times: qwen06b Q4_0 decode after 2048 positions 32.0 -> 33.9
   // tok/s (medians of 7 alternating runs; attention 59% -> 56-57% of the step), llama1b unchanged
   // (Emerald Rapids VM, 2 threads). The rows' arithmetic does not depend on the split.
-  const int threads = pool.n_threads();
   if (a.n_q == 1 && a.n_kv_heads > threads && group <= kTileMaxRows) {
     const int kvpt =
         std::min({(a.n_kv_heads + threads - 1) / threads, kTileMaxKvHeads, kTileMaxRows / group});
