@@ -91,8 +91,10 @@ inline void fold_segment(float m, float s, const float* acc, int dp, RowTotal& t
     std::copy(acc, acc + dp, total);
     return;
   }
+  // mn is one of the two maxima, whose factor is exp(0) = 1 exactly: one exp per fold.
   const float mn = std::max(t.m, m);
-  const float a_total = std::exp(t.m - mn), a_seg = std::exp(m - mn);
+  const float a_total = t.m == mn ? 1.0f : std::exp(t.m - mn);
+  const float a_seg = m == mn ? 1.0f : std::exp(m - mn);
   for (int e = 0; e < dp; ++e) total[e] = std::fma(acc[e], a_seg, total[e] * a_total);
   t.s = std::fma(s, a_seg, t.s * a_total);
   t.m = mn;
@@ -348,9 +350,10 @@ void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
   // folds them per head in position order, the arithmetic of any prefill of the same query.
   // Token by token, against the split by KV heads (Emerald Rapids VM, 2 threads): qwen06b Q4_0
   // decode steps after 2048 / 4096 positions 0.958 / 0.946-0.954 of the time, Q8_0 after 4096
-  // 0.942-0.963; llama1b Q4_0 after 4096 0.99-1.01 (its attention reads half the bytes per score);
-  // after 600 positions (two segments) qwen06b steps took 1.01-1.03 times as long, hence the
-  // threshold.
+  // 0.942-0.963; llama1b Q4_0 after 4096 0.99-1.01 (its head_dim-64 attention is bound by the
+  // register transposes, not by memory); after 600 positions (two segments) qwen06b steps took
+  // 1.01-1.03 times as long, hence the threshold. The fold runs on the caller alone: per layer
+  // n_heads x segments folds of head_dim lanes (16 x 8 x 128 for qwen06b after 4096 positions).
   const int n_valid = std::min(a.n_kv, a.q_pos0 + 1);
   if (a.n_q == 1 && threads > 1 && n_valid >= kSplitMinPos && group <= kTileMaxRows) {
     constexpr int kL = V::kLanes;
