@@ -324,13 +324,18 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     }
     return;
   }
-  end_segment();
   for (int r = 0; r < nr; ++r) {
     float* out = a.out + (static_cast<size_t>(i0 + r / nh) * a.n_heads + h0 + r % nh) * d;
-    if (!tot[r].any) {
-      std::fill(out, out + d, 0.0f);
+    float* total = sc.total + r * dp;
+    if (sum[r] != 0 && !tot[r].any) {  // one segment: its state is the total
+      V::store_row(sc.acc + r * dp, 1.0f / sum[r], d, out);
+      continue;
+    }
+    if (sum[r] != 0) fold_segment(mx[r], sum[r], sc.acc + r * dp, dp, tot[r], total);
+    if (tot[r].any) {
+      V::store_row(total, 1.0f / tot[r].s, d, out);
     } else {
-      V::store_row(sc.total + r * dp, 1.0f / tot[r].s, d, out);
+      std::fill(out, out + d, 0.0f);
     }
   }
 }
