@@ -354,10 +354,11 @@ void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
   // a run of every row, read with gaps); each task leaves its segments' states and the caller
   // folds them per head in position order, the arithmetic of any prefill of the same query.
   // Token by token, against the split by KV heads (Emerald Rapids VM, 2 threads): qwen06b Q4_0
-  // decode steps after 2048 / 4096 positions 0.958 / 0.946-0.954 of the time, Q8_0 after 4096
-  // 0.942-0.963; llama1b Q4_0 after 4096 0.99-1.01 (its head_dim-64 attention is bound by the
-  // register transposes, not by memory); after 600 positions (two segments) qwen06b steps took
-  // 1.01-1.03 times as long, hence the threshold. The fold runs on the caller alone: per layer
+  // decode steps after 2048 / 4096 / 8192 positions 0.958 / 0.946-0.954 / 0.940 of the time, Q8_0
+  // after 4096 0.942-0.963; AVX2 (RUNNEL_CPU=avx2) qwen06b Q4_0 after 4096 0.926 / 0.940;
+  // llama1b Q4_0 after 4096 0.96-1.04 over 10 runs, median 0.99 (its head_dim-64 attention is bound
+  // by the register transposes, not by memory); after 600 positions (two segments) qwen06b steps
+  // took 1.01-1.03 times as long, hence the threshold. The fold runs on the caller alone: per layer
   // n_heads x segments folds of head_dim lanes (16 x 8 x 128 for qwen06b after 4096 positions).
   const int n_valid = std::min(a.n_kv, a.q_pos0 + 1);
   if (a.n_q == 1 && threads > 1 && n_valid >= kSplitMinPos && group <= kTileMaxRows) {
