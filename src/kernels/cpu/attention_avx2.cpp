@@ -103,6 +103,29 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T*
 // s[r][j] = scale · Σ_e q[r][e]·K[j][e] for RB rows and j < 8·⌈c/8⌉ (rows from c on count as
 // zero): qk_block over transpose_k's kt without kt, each 8 × 8 block of K transposed in registers
 // and used at once (AVX-512's qk_direct, which says why).
+// A group of 8 valid positions with head_dim % 8 == 0 takes qk_direct_full: the same fmas
+// without the per-row checks (as AVX-512's).
+template <int RB, bool kPf, class T>
+__attribute__((always_inline)) inline void qk_direct_full(const float* const* q, const T* const* kr,
+                                                          int d, const T* const* pf,
+                                                          __m256 (&acc)[RB]) {
+  for (int e0 = 0; e0 < d; e0 += 8) {
+    __m256 r[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+      if (kPf) prefetch_at(pf[t], e0);
+      r[t] = load_row(kr[t], e0, 8);
+    }
+    transpose8(r);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+#pragma GCC unroll 4
+      for (int i = 0; i < RB; ++i) {
+        acc[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(q[i] + e0 + t), r[t], acc[i]);
+      }
+    }
+  }
+}
 template <int RB, class T>
 void qk_direct(const float* const* q, const T* const* krow, int c, int d, float scale, float* s,
                const T* const* pf) {
@@ -111,6 +134,15 @@ void qk_direct(const float* const* q, const T* const* krow, int c, int d, float 
   for (int j0 = 0; j0 < c; j0 += 8) {
     __m256 acc[RB];
     for (int i = 0; i < RB; ++i) acc[i] = _mm256_setzero_ps();
+    if (j0 + 8 <= c && d % 8 == 0) {
+      if (pf != nullptr) {
+        qk_direct_full<RB, true>(q, krow + j0, d, pf + j0, acc);
+      } else {
+        qk_direct_full<RB, false>(q, krow + j0, d, pf, acc);
+      }
+      for (int i = 0; i < RB; ++i) _mm256_storeu_ps(s + i * kChunk + j0, _mm256_mul_ps(acc[i], sc));
+      continue;
+    }
     for (int e0 = 0; e0 < d; e0 += 8) {
       for (int t = 0; t < 8; ++t) {
         if (pf != nullptr && j0 + t < c) prefetch_at(pf[j0 + t], e0);
