@@ -292,9 +292,11 @@ int main(int argc, char** argv) {
         const char* name;
         int n_q, n_kv, q_pos0;
       };
+      // 1000 positions: the last decode before head_dim 128 takes scores by rows (kRowsMinPos).
       for (Case c :
-           {Case{"decode n_kv=128", 1, 128, 127}, Case{"decode n_kv=4096", 1, 4096, 4095},
-            Case{"decode n_kv=131072", 1, 131072, 131071}, Case{"prefill n_q=512", 512, 512, 0}}) {
+           {Case{"decode n_kv=128", 1, 128, 127}, Case{"decode n_kv=1000", 1, 1000, 999},
+            Case{"decode n_kv=4096", 1, 4096, 4095}, Case{"decode n_kv=131072", 1, 131072, 131071},
+            Case{"prefill n_q=512", 512, 512, 0}}) {
         for (Isa isa : isas) {
           set_active_isa(isa);
           kernels::cpu::AttentionArgs a{q.data(),

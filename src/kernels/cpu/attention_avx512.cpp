@@ -89,6 +89,42 @@ inline void transpose16(__m512 r[16]) {
   }
 }
 
+// r[e] = element e0 + e of the f16 rows kr[0..15] as f32 (lane t: row t), as transpose16 gives
+// after widening each row: the rows are transposed as 16-bit values, two to a vector, in four
+// rounds of 8 shuffles (and 8 extracts), then widened. Exact: the same values move.
+inline void transpose16_f16(const uint16_t* const* kr, int e0, __m512 r[16]) {
+  // z[p]'s 128-bit lanes: elements 0-7 and 8-15 of row p, then of row p + 8.
+  __m512i z[8], a[8], b[8], c[8];
+  for (int p = 0; p < 8; ++p) {
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr[p] + e0));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr[p + 8] + e0));
+    z[p] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+  // a[2m] (rows 2m, 2m + 1): per lane, 32-bit unit u holds both rows' element u (lanes 0, 2) or
+  // 8 + u (lanes 1, 3); a[2m + 1] the same for elements 4 + u and 12 + u.
+  for (int m = 0; m < 4; ++m) {
+    a[2 * m] = _mm512_unpacklo_epi16(z[2 * m], z[2 * m + 1]);
+    a[2 * m + 1] = _mm512_unpackhi_epi16(z[2 * m], z[2 * m + 1]);
+  }
+  // b[4i + k] (rows 4i .. 4i + 3): 64-bit unit w holds the four rows' element 2k + w (+8).
+  for (int i = 0; i < 2; ++i) {
+    b[4 * i] = _mm512_unpacklo_epi32(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 1] = _mm512_unpackhi_epi32(a[4 * i], a[4 * i + 2]);
+    b[4 * i + 2] = _mm512_unpacklo_epi32(a[4 * i + 1], a[4 * i + 3]);
+    b[4 * i + 3] = _mm512_unpackhi_epi32(a[4 * i + 1], a[4 * i + 3]);
+  }
+  // c[u]'s lanes: element u of rows 0-7, element u + 8 of rows 0-7, then both of rows 8-15.
+  for (int k = 0; k < 4; ++k) {
+    c[2 * k] = _mm512_unpacklo_epi64(b[k], b[4 + k]);
+    c[2 * k + 1] = _mm512_unpackhi_epi64(b[k], b[4 + k]);
+  }
+  for (int u = 0; u < 8; ++u) {
+    const __m512i v = _mm512_shuffle_i64x2(c[u], c[u], _MM_SHUFFLE(3, 1, 2, 0));
+    r[u] = _mm512_cvtph_ps(_mm512_castsi512_si256(v));
+    r[u + 8] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1));
+  }
+}
+
 // kt[e * kChunk + j] = K[j][e] for j < c (zero for c <= j < 16·ceil(c/16)), e < dp.
 template <class T>
 void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T* const* pf) {
@@ -122,18 +158,30 @@ void transpose_k(const T* const* krow, int c, int d, int dp, float* kt, const T*
 // from the stack). bench_kernels --attention, f16 KV, decode over 4096 positions, best of
 // alternating runs: 32/8 heads of 64 0.787 -> 0.739-0.751 ms (1 thread), 0.401-0.402 ->
 // 0.383-0.386 ms (2 threads); 16/8 heads of 128 over 128 positions 0.033 -> 0.030-0.031 ms.
+// f16 rows are transposed before widening (transpose16_f16: 40 shuffles a block where widening
+// first took 64): 16/8 heads of 128, decode over 1000 positions (one thread) 0.269-0.279 ->
+// 0.252-0.253 ms; 32/8 of 64 unchanged (four rows of fmas per block: not the shuffles' port).
+// Two groups of 16 positions per pass (twice the chains) were 3-20% slower again.
 template <int RB, bool kPf, class T>
 __attribute__((always_inline)) inline void qk_direct_full(const float* const* q, const T* const* kr,
                                                           int d, const T* const* pf,
                                                           __m512 (&acc)[RB]) {
   for (int e0 = 0; e0 < d; e0 += 16) {
     __m512 r[16];
+    if constexpr (std::is_same_v<T, uint16_t>) {
+      if (kPf) {
 #pragma GCC unroll 16
-    for (int t = 0; t < 16; ++t) {
-      if (kPf) prefetch_at(pf[t], e0);
-      r[t] = load_row(kr[t], e0);
+        for (int t = 0; t < 16; ++t) prefetch_at(pf[t], e0);
+      }
+      transpose16_f16(kr, e0, r);
+    } else {
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t) {
+        if (kPf) prefetch_at(pf[t], e0);
+        r[t] = load_row(kr[t], e0);
+      }
+      transpose16(r);
     }
-    transpose16(r);
 #pragma GCC unroll 16
     for (int t = 0; t < 16; ++t) {
 #pragma GCC unroll 4
