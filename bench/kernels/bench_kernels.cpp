@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
   }
   ThreadPool pool(threads);
   std::vector<Isa> isas;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+  for (Isa isa : kAllIsas) {
     if (isa_supported(isa) && (only.empty() || only == isa_name(isa))) isas.push_back(isa);
   }
   const double bw = measure_memory_bandwidth(pool);

@@ -22,13 +22,16 @@ namespace {
 
 TEST(Dispatch, ChoosesBestOrForced) {
   Isa best = Isa::kScalar;
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512, Isa::kAmx}) {
     if (isa_supported(isa)) best = isa;
   }
   EXPECT_EQ(choose_isa(nullptr), best);
   EXPECT_EQ(choose_isa("scalar"), Isa::kScalar);
   if (isa_supported(Isa::kAvx2)) {
     EXPECT_EQ(choose_isa("avx2"), Isa::kAvx2);
+  }
+  if (isa_supported(Isa::kAvxVnni)) {
+    EXPECT_EQ(choose_isa("avxvnni"), Isa::kAvxVnni);
   }
   EXPECT_THROW(choose_isa("sse9"), Error);
   if (!isa_supported(Isa::kAmx)) {
@@ -41,6 +44,24 @@ TEST(Dispatch, ChoosesBestOrForced) {
           << e.what();
     }
   }
+}
+
+// The avxvnni table is the AVX2 one with other kernels for the integer r16 layouts (their dots in
+// vpdpbusd); the float layouts and everything else stay AVX2's.
+TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
+  const KernelTable& vnni = kernel_table(Isa::kAvxVnni);
+  const KernelTable& avx2 = kernel_table(Isa::kAvx2);
+  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ4_KR16, DType::kQ6_KR16,
+                  DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+    EXPECT_NE(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
+        << dtype_name(d);
+  }
+  for (DType d : {DType::kF16R16, DType::kBF16R16, DType::kF32R16}) {
+    EXPECT_EQ(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
+        << dtype_name(d);
+  }
+  EXPECT_EQ(vnni.attention, avx2.attention);
+  EXPECT_EQ(vnni.rms_norm, avx2.rms_norm);
 }
 
 // The emulated tile unit is for tests: it makes the amx variant runnable, never chosen.
@@ -99,7 +120,7 @@ std::string run_child(const char* forced) {
 }
 
 TEST(Dispatch, RunnelCpuForcesVariantInFreshProcess) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     if (!isa_supported(isa)) continue;
     const std::string out = run_child(isa_name(isa));
     EXPECT_NE(out.find(std::string("active_isa=") + isa_name(isa) + "\n"), std::string::npos)
@@ -111,7 +132,7 @@ TEST(Dispatch, RunnelCpuForcesVariantInFreshProcess) {
 }
 
 TEST(Dispatch, TablesAreCompleteForEverySupportedIsa) {
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     if (!isa_supported(isa)) continue;
     const KernelTable& t = kernel_table(isa);
     for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kQ8_0, DType::kQ4_0,
@@ -136,7 +157,7 @@ TEST(Membw, ReadLoopsReadEveryWordAndProbeReportsBandwidth) {
   for (size_t bytes : {size_t{256}, size_t{4096}, size_t{12288}}) {
     uint64_t want = 0;
     for (size_t i = 0; i < bytes / 8; ++i) want ^= buf[i];
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
       if (!isa_supported(isa)) continue;
       EXPECT_EQ(kernel_table(isa).read_sum(buf.data(), bytes), want) << isa_name(isa);
     }

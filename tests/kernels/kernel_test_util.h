@@ -16,7 +16,7 @@ namespace runnel::kernels::cpu::testing {
 inline std::vector<Isa> simd_isas() {
   enable_amx_emulation();
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512, Isa::kAmx}) {
     if (isa_runnable(isa)) out.push_back(isa);
   }
   return out;

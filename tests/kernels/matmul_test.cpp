@@ -359,7 +359,7 @@ TEST(Matmul, BitIdenticalAcrossThreadsAndBatchSizes) {
       Weights w = make_weights(t, n, k, rng, 0, 0);
       for (size_t m : {1, 7, 70}) {
         std::vector<float> x = random_floats(rng, m * k);
-        for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+        for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
           IsaScope s(isa);
           if (!s.ok()) continue;
           std::vector<float> first;

@@ -130,7 +130,7 @@ TEST(PackedMlx, TypesAndPreference) {
   }
   // AVX2 and AVX-512 both have integer kernels for the layouts, so both keep MLX weights packed.
   int simd = 0;
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     IsaScope scope(isa);
     if (!scope.ok()) continue;
     ++simd;

@@ -61,7 +61,7 @@ TEST(Packed, TypesAndPreference) {
   }
   // AVX2 and AVX-512 both stream Q4_0 and Q8_0 packed (matmul_packed_avx2.cpp says why on AVX2).
   int simd = 0;
-  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     IsaScope scope(isa);
     if (!scope.ok()) continue;
     ++simd;

@@ -71,7 +71,7 @@ inline void expect_bits_independent_of_threads_and_batch(DType pt, const std::ve
                                                          const std::string& what) {
   const size_t m = 70;
   const std::vector<float> x = random_floats(rng, m * k);
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
     IsaScope s(isa);
     if (!s.ok()) continue;
     std::vector<float> first;

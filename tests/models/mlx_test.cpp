@@ -217,7 +217,8 @@ TEST(Mlx, Int3Group32F32ScalesMatchesFakeQuant) { check_bits(3, 32, DType::kF32,
 TEST(Mlx, EverySimdIsaRunsThePackedWeights) {
   const kernels::cpu::Isa saved = kernels::cpu::active_isa();
   int ran = 0;
-  for (kernels::cpu::Isa isa : {kernels::cpu::Isa::kAvx2, kernels::cpu::Isa::kAvx512}) {
+  for (kernels::cpu::Isa isa :
+       {kernels::cpu::Isa::kAvx2, kernels::cpu::Isa::kAvxVnni, kernels::cpu::Isa::kAvx512}) {
     if (!kernels::cpu::isa_supported(isa)) continue;
     ++ran;
     ASSERT_TRUE(kernels::cpu::set_active_isa(isa));

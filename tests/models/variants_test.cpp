@@ -39,7 +39,7 @@ class IsaGuard {
 std::vector<Isa> runnable_isas() {
   kernels::cpu::enable_amx_emulation();
   std::vector<Isa> out;
-  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+  for (Isa isa : kernels::cpu::kAllIsas) {
     if (kernels::cpu::isa_runnable(isa)) out.push_back(isa);
   }
   return out;

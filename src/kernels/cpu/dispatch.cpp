@@ -27,9 +27,9 @@ std::atomic<int>& active_slot() {
 // Each ISA's table layers its kernels over those of the ISAs below it, down to the scalar
 // reference, so every entry is filled and a variant only overrides what it speeds up.
 struct Tables {
-  KernelTable t[4];
+  KernelTable t[kIsaCount];
   Tables() {
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < kIsaCount; ++i) {
       const Isa isa = static_cast<Isa>(i);
       scalar::register_matmul(t[i]);
       scalar::register_matmul_packed(t[i]);
@@ -47,6 +47,10 @@ struct Tables {
         avx2::register_matmul_packed_float(t[i]);
         avx2::register_attention(t[i]);
         avx2::register_vec(t[i]);
+      }
+      if (isa >= Isa::kAvxVnni) {
+        // AVX-512 overrides these entries again with its own VNNI kernels.
+        avxvnni::register_matmul_packed(t[i]);
       }
       if (isa >= Isa::kAvx512) {
         avx512::register_matmul(t[i]);
@@ -101,16 +105,16 @@ bool amx_self_test_passed() {
 Isa choose_isa(const char* forced) {
   if (forced) {
     const std::string_view name = forced;
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kAmx}) {
+    for (Isa isa : kAllIsas) {
       if (name == isa_name(isa)) {
         check(isa_supported(isa), "cpu", "RUNNEL_CPU=", name,
               " is not supported by this CPU (it has: ", cpu_features().describe(), ")");
         return isa;
       }
     }
-    fail("cpu", "RUNNEL_CPU=", name, " is unknown (use scalar, avx2, avx512 or amx)");
+    fail("cpu", "RUNNEL_CPU=", name, " is unknown (use scalar, avx2, avxvnni, avx512 or amx)");
   }
-  for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2}) {
+  for (Isa isa : {Isa::kAmx, Isa::kAvx512, Isa::kAvxVnni, Isa::kAvx2}) {
     if (isa_supported(isa)) return isa;
   }
   return Isa::kScalar;
@@ -125,6 +129,8 @@ const char* isa_name(Isa isa) {
       return "scalar";
     case Isa::kAvx2:
       return "avx2";
+    case Isa::kAvxVnni:
+      return "avxvnni";
     case Isa::kAvx512:
       return "avx512";
     case Isa::kAmx:
@@ -140,6 +146,8 @@ bool isa_supported(Isa isa) {
       return true;
     case Isa::kAvx2:
       return f.has_avx2();
+    case Isa::kAvxVnni:
+      return f.has_avx2() && f.avx_vnni;
     case Isa::kAvx512:
       return f.has_avx512() && f.has_avx2() && f.avx512_vnni && f.avx512_bf16;
     case Isa::kAmx:

@@ -1,14 +1,20 @@
 // Which instruction-set variant of the kernels runs. Chosen once at start-up from the CPU's
-// features (base/cpu.h): AMX > AVX-512 (VNNI/BF16) > AVX2 > scalar.
-// RUNNEL_CPU=scalar|avx2|avx512|amx forces one; forcing a variant the CPU cannot run is an error,
-// never a crash. The amx variant is the AVX-512 one with AMX INT8 tiles for the prefill of Q8_0,
-// Q4_0, Q4_K and Q6_K weights (matmul_amx_impl.h); it is chosen only after its kernels agree with
-// the AVX-512 ones on a self-test at start-up.
+// features (base/cpu.h): AMX > AVX-512 (VNNI/BF16) > AVX-VNNI > AVX2 > scalar.
+// RUNNEL_CPU=scalar|avx2|avxvnni|avx512|amx forces one; forcing a variant the CPU cannot run is an
+// error, never a crash. The amx variant is the AVX-512 one with AMX INT8 tiles for the prefill of
+// Q8_0, Q4_0, Q4_K and Q6_K weights (matmul_amx_impl.h); it is chosen only after its kernels agree
+// with the AVX-512 ones on a self-test at start-up.
 #pragma once
 
 namespace runnel::kernels::cpu {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
+// kAvxVnni is AVX2 plus the VEX-encoded vpdpbusd of AVX-VNNI (Intel cores since Alder Lake
+// without AVX-512): the AVX2 variant with its Q8_0 / Q4_0 / MLX integer kernels' dots in vpdpbusd.
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512 = 3, kAmx = 4 };
+constexpr int kIsaCount = 5;
+// Every variant, weakest first.
+constexpr Isa kAllIsas[kIsaCount] = {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512,
+                                     Isa::kAmx};
 
 const char* isa_name(Isa isa);
 // True when this CPU (and OS) can run `isa`'s kernels and they are compiled in.

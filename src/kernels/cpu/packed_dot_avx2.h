@@ -1,13 +1,15 @@
 // The integer core shared by the AVX2 kernels over r16 layouts whose 32-element blocks hold
 // unsigned bytes (Q8_0R16, Q4_0R16: packed.h; mlx8_r16, mlx4_r16: packed_mlx.h), and the tile
-// loop that Q4_KR16's kernel uses too; for *_avx2.cpp files only (internal linkage). AVX2 has no
-// vpdpbusd. A 64-byte chunk of a block is 16 rows x 4 bytes of k, and each half (rows 0-7, 8-15) is
-// one ymm whose 32-bit lanes are rows. Every weight byte is split into nibbles and multiplied with
-// x's int8 quants by vpmaddubsw (unsigned x signed bytes, adjacent pairs summed into int16). That
-// is exact as long as no int16 lane passes 32767: per lane a block adds at most 16 products of a
-// nibble (<= 15) and |q_x| <= 127, 16·15·127 = 30480. One vpmaddwd per block then widens the pairs
-// to each row's int32 dot (the high nibbles of 8-bit bytes times 16), so the dot is the exact
-// integer the scalar references compute.
+// loop that the K-quant kernels use too; for *_avx2.cpp files and the avxvnni variant's
+// matmul_packed_avxvnni.cpp only (internal linkage: each gets its own copy, built with its
+// flags). AVX2 has no vpdpbusd (AVX-VNNI has: r16_half_dots_vnni below). A 64-byte chunk of a block
+// is 16 rows x 4 bytes of k, and each half (rows 0-7, 8-15) is one ymm whose 32-bit lanes are rows.
+// Every weight byte is split into nibbles and multiplied with x's int8 quants by vpmaddubsw
+// (unsigned x signed bytes, adjacent pairs summed into int16). That is exact as long as no int16
+// lane passes 32767: per lane a block adds at most 16 products of a nibble (<= 15) and |q_x| <=
+// 127, 16·15·127 = 30480. One vpmaddwd per block then widens the pairs to each row's int32 dot (the
+// high nibbles of 8-bit bytes times 16), so the dot is the exact integer the scalar references
+// compute.
 #pragma once
 
 #include <immintrin.h>
@@ -27,10 +29,57 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+#ifdef __AVXVNNI__
+// r16_half_dots with AVX-VNNI (the avxvnni variant's copy of this header, built with -mavxvnni):
+// vpdpbusd adds each row's 4 unsigned-by-signed byte products straight into its int32 lane,
+// exactly, so 8-bit weights go in whole (8 vpdpbusd a half block, where vpmaddubsw took 16 plus
+// their adds and widening) and 4-bit ones as nibbles. The same integers, so the same bits after.
+// Decode tiles (1-2 rows) keep two accumulators a row, for two dependency chains: 4-bit weights
+// their high nibbles in place (16 times their value, shifted down once at the end: exact, the sum
+// is a multiple of 16), 8-bit ones even and odd chunks. Prefill tiles keep one a row, so 6 rows
+// of x fit in the 16 registers.
+template <bool kQ4, int MR>
+inline void r16_half_dots_vnni(const uint8_t* q, int h, const BlockQ8Act* const* x,
+                               __m256i (&dot)[MR]) {
+  constexpr bool kSplit = MR <= 2;
+  __m256i lo[MR], hi[MR];
+  for (int i = 0; i < MR; ++i) lo[i] = hi[i] = _mm256_setzero_si256();
+  if constexpr (kQ4) {
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    for (int c = 0; c < 4; ++c) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
+      const __m256i vl = _mm256_and_si256(v, nib);
+      const __m256i vh =
+          kSplit ? _mm256_andnot_si256(nib, v) : _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+      for (int i = 0; i < MR; ++i) {
+        lo[i] = _mm256_dpbusd_avx_epi32(lo[i], vl, bcast4(x[i]->qs + 4 * c));
+        __m256i& acc = kSplit ? hi[i] : lo[i];
+        acc = _mm256_dpbusd_avx_epi32(acc, vh, bcast4(x[i]->qs + 16 + 4 * c));
+      }
+    }
+    for (int i = 0; i < MR; ++i) {
+      dot[i] = kSplit ? _mm256_add_epi32(lo[i], _mm256_srai_epi32(hi[i], 4)) : lo[i];
+    }
+  } else {
+    for (int c = 0; c < 8; ++c) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
+      for (int i = 0; i < MR; ++i) {
+        __m256i& acc = kSplit && c % 2 ? hi[i] : lo[i];
+        acc = _mm256_dpbusd_avx_epi32(acc, v, bcast4(x[i]->qs + 4 * c));
+      }
+    }
+    for (int i = 0; i < MR; ++i) dot[i] = kSplit ? _mm256_add_epi32(lo[i], hi[i]) : lo[i];
+  }
+}
+#endif
+
 // dot[i] = Σ_e q[row][e] · x[i]->qs[e] for rows 8h..8h+7 of one block whose quants start at q:
 // 512 bytes of bytes (kQ4 false) or 256 of nibble pairs (true, byte = q[4c+j] | q[4c+16+j] << 4).
 template <bool kQ4, int MR>
 inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, __m256i (&dot)[MR]) {
+#ifdef __AVXVNNI__
+  r16_half_dots_vnni<kQ4, MR>(q, h, x, dot);
+#else
   const __m256i nib = _mm256_set1_epi8(0x0f);
   // lo: Σ low-nibble products; hi: Σ high-nibble products (4-bit: elements 16 + 4c + j, summed
   // with lo; 8-bit: the upper 4 bits of the same element, worth 16 each).
@@ -61,6 +110,7 @@ inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, _
                                 _mm256_madd_epi16(hi[i], _mm256_set1_epi16(16)));
     }
   }
+#endif
 }
 
 // One call's tile: MR rows of x by one group of 16 weight rows, as two halves of 8 rows (ymm
@@ -105,19 +155,14 @@ void run_r16_tile(const PackedGemm& a) {
   }
 }
 
-// Calls run_r16_tile<K, mr>(a) for the call's mr (1..4).
-template <class K>
+// Calls run_r16_tile<K, mr>(a) for the call's mr (1..MR).
+template <class K, int MR>
 void dispatch_r16_avx2(const PackedGemm& a) {
-  switch (a.mr) {
-    case 4:
-      return run_r16_tile<K, 4>(a);
-    case 3:
-      return run_r16_tile<K, 3>(a);
-    case 2:
-      return run_r16_tile<K, 2>(a);
-    default:
-      return run_r16_tile<K, 1>(a);
+  if constexpr (MR > 1) {
+    if (a.mr < MR) return dispatch_r16_avx2<K, MR - 1>(a);
   }
+  RUNNEL_ASSERT(a.mr == MR && "packed tile too big");
+  run_r16_tile<K, MR>(a);
 }
 
 }  // namespace

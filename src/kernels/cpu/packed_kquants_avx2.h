@@ -1,0 +1,301 @@
+// AVX2 kernels for the Q4_KR16 and Q6_KR16 layouts (packed_kquants.h), over the tile loop of
+// packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2 variant) and
+// matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's dot in int32
+// by vpdpbusd and adds it times its scale by vpdpwssd (add_scaled_avx), as the AVX-512 kernels do.
+// Same arithmetic as the scalar reference (packed_kquants.cpp), bit for bit: per super-block and
+// row the exact int32 isum = Σ_j sc_j · dot_j and imin = Σ_j m_j · Σq_x[j], then
+// acc = fma(float(isum), d · d_x, acc) and acc = fma(float(imin), dmin · -d_x, acc).
+// A sub-block's dot is summed in int16 lanes (vpmaddubsw of nibbles and int8 x: 16 products of at
+// most 15 · 127 per lane, below 32767), and one vpmaddwd by the row's scale (in both int16 halves
+// of its lane) gives sc_j · dot_j in int32, so no 32-bit multiply is needed; the mins pair two
+// sub-blocks per vpmaddwd (m ≤ 63, |Σq_x| ≤ 32 · 127 fit int16).
+// Q6_KR16: the same int32 isum = Σ_s sc_s · Σ_e (q_e − 32) · x_e, computed as
+// Σ_s sc_s · Σ_e q_e · x_e − 32 · Σ_s sc_s · Σx_s. vpmaddubsw takes the unsigned 6-bit quants (the
+// three loads and the fourth vector made of their top bits); two of them summed in int16 stay exact
+// (4 products of at most 63 · 127 = 32004 per lane), and each such sum meets the sub-block's scale
+// (int16, in both halves of its lane) in one vpmaddwd. The −32 · Σ sc_s · Σx_s term pairs two
+// sub-blocks per vpmaddwd (|Σx_s| ≤ 16 · 127 fits int16). Then acc = fma(float(isum), d · d_x,
+// acc).
+#pragma once
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/kquant_util.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_dot_avx2.h"
+#include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::kernels::cpu::avx2 {
+namespace {
+
+#ifdef __AVXVNNI__
+// isum + d · sc per int32 lane, exactly (the avxvnni copy): d split as (d & 0xff, d >> 8) int16s by
+// one vpshufb and one vpdpwssd with sc_pair = (sc, 256 · sc); needs |d| < 2^23 and sc in
+// [-128, 127] (packed_kquants_avx512.h's add_scaled, on 8 lanes).
+inline __m256i add_scaled_avx(__m256i isum, __m256i d, __m256i sc_pair) {
+  const __m256i split = _mm256_set_epi32(0x0e0d800c, 0x0a098008, 0x06058004, 0x02018000, 0x0e0d800c,
+                                         0x0a098008, 0x06058004, 0x02018000);
+  return _mm256_dpwssd_avx_epi32(isum, _mm256_shuffle_epi8(d, split), sc_pair);
+}
+// (sc & 0xffff) | sc << 24: sc and 256 · sc as the int16 pair add_scaled_avx takes.
+inline __m256i scale_pair_avx(__m256i sc) {
+  return _mm256_or_si256(_mm256_and_si256(sc, _mm256_set1_epi32(0xffff)),
+                         _mm256_slli_epi32(sc, 24));
+}
+#endif
+
+struct Q4KR16 {
+  static constexpr size_t kElems = kQKK;
+
+  // Scale byte chunk b (12 of them) for rows 8h .. 8h + 7, one row per 32-bit lane.
+  static __m256i scale_bytes(const uint8_t* w, int b, int h) {
+    return _mm256_cvtepu8_epi32(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + kQ4KR16Scales + 16 * b + 8 * h)));
+  }
+  // Sub-block j's 6-bit scale (want_min false) or min, per lane (GGML's get_scale_min_k4).
+  static __m256i scale_min(const uint8_t* w, int j, int h, bool want_min) {
+    const __m256i m63 = _mm256_set1_epi32(63), m15 = _mm256_set1_epi32(15);
+    if (j < 4) return _mm256_and_si256(scale_bytes(w, want_min ? j + 4 : j, h), m63);
+    const __m256i lo = scale_bytes(w, j + 4, h);
+    const __m256i top =
+        _mm256_slli_epi32(_mm256_srli_epi32(scale_bytes(w, want_min ? j : j - 4, h), 6), 4);
+    return _mm256_or_si256(want_min ? _mm256_srli_epi32(lo, 4) : _mm256_and_si256(lo, m15), top);
+  }
+
+  // Super-block sb's terms for NH halves from h0 into acc[0 .. NH - 1][0 .. MR - 1]. Decode takes
+  // both (NH = 2) sub-block by sub-block, reading each line's two halves together, and spreads the
+  // super-block's prefetches over its sub-blocks (prefetch.h).
+  template <int MR, int NH>
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, int h0,
+                     __m256* const (&acc)[NH]) {
+    const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
+    const BlockQ8Act* xs[MR];
+    for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    __m256i isum[NH][MR];
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      if (NH == 2 && a.stream) prefetch_ahead_part(w, kQ4KR16SbBytes, j, 8);
+      for (int h = 0; h < NH; ++h) {
+        const uint8_t* q = w + kQ4KR16Qs + 256 * j + 32 * (h0 + h);
+        const __m256i sc = scale_min(w, j, h0 + h, false);
+#ifdef __AVXVNNI__
+        // The sub-block's exact int32 dot by vpdpbusd, times sc_j by add_scaled_avx.
+        __m256i d32[MR];
+        for (int i = 0; i < MR; ++i) d32[i] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
+          const __m256i vl = _mm256_and_si256(v, nib);
+          const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+          for (int i = 0; i < MR; ++i) {
+            d32[i] = _mm256_dpbusd_avx_epi32(d32[i], vl, bcast4(xs[i][j].qs + 4 * c));
+            d32[i] = _mm256_dpbusd_avx_epi32(d32[i], vh, bcast4(xs[i][j].qs + 16 + 4 * c));
+          }
+        }
+        const __m256i scp = scale_pair_avx(sc);
+        for (int i = 0; i < MR; ++i) isum[h][i] = add_scaled_avx(isum[h][i], d32[i], scp);
+#else
+        __m256i d16[MR];
+        for (int i = 0; i < MR; ++i) d16[i] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; ++c) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
+          const __m256i vl = _mm256_and_si256(v, nib);
+          const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+          for (int i = 0; i < MR; ++i) {
+            d16[i] =
+                _mm256_add_epi16(d16[i], _mm256_maddubs_epi16(vl, bcast4(xs[i][j].qs + 4 * c)));
+            d16[i] = _mm256_add_epi16(d16[i],
+                                      _mm256_maddubs_epi16(vh, bcast4(xs[i][j].qs + 16 + 4 * c)));
+          }
+        }
+        const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));  // sc in both halves
+        for (int i = 0; i < MR; ++i)
+          isum[h][i] = _mm256_add_epi32(isum[h][i], _mm256_madd_epi16(d16[i], sc2));
+#endif
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      __m256i imin[MR];
+      for (int i = 0; i < MR; ++i) imin[i] = _mm256_setzero_si256();
+      for (int j = 0; j < 8; j += 2) {
+        const __m256i mm =
+            _mm256_or_si256(scale_min(w, j, h0 + h, true),
+                            _mm256_slli_epi32(scale_min(w, j + 1, h0 + h, true), 16));
+        for (int i = 0; i < MR; ++i) {
+          const uint32_t pair = static_cast<uint16_t>(xs[i][j].sum) |
+                                static_cast<uint32_t>(static_cast<uint16_t>(xs[i][j + 1].sum))
+                                    << 16;
+          imin[i] = _mm256_add_epi32(
+              imin[i], _mm256_madd_epi16(mm, _mm256_set1_epi32(static_cast<int32_t>(pair))));
+        }
+      }
+      const __m256 d =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * (h0 + h))));
+      const __m256 dmin = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4KR16Dmin + 16 * (h0 + h))));
+      for (int i = 0; i < MR; ++i) {
+        const float dx = xs[i]->d;
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
+                                    _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h][i]);
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]),
+                                    _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)), acc[h][i]);
+      }
+    }
+  }
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h,
+                    __m256 (&acc)[MR]) {
+    __m256* const one[1] = {acc};
+    halves<MR, 1>(a, x, sb, h, one);
+  }
+  template <int MR>
+  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t,
+                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
+    __m256* const two[2] = {acc0, acc1};
+    halves<MR, 2>(a, x, sb, 0, two);
+  }
+};
+
+struct Q6KR16 {
+  static constexpr size_t kElems = kQKK;
+
+  // For x's super-block xb (8 blocks of 32): lane p (0..7) = Σx_2p | Σx_2p+1 << 16 as int16, the
+  // sums of sub-blocks 2p and 2p + 1 (16 quants each, from the blocks' 4-element lsum).
+  static __m256i sub_sum_pairs(const BlockQ8Act* xb) {
+    __m256i h[2];
+    for (int half = 0; half < 2; ++half) {
+      __m256i l[4];
+      for (int j = 0; j < 4; ++j)
+        l[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[4 * half + j].lsum));
+      // Lanes 0-3: the first sub-block of blocks 4·half + 0..3; lanes 4-7: their second one.
+      h[half] = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
+    }
+    // int16 lanes 0-7: first sub-blocks of blocks 0..7; lanes 8-15: second ones. Interleaving the
+    // two halves puts each block's pair (2p, 2p + 1) in one 32-bit lane, in block order.
+    const __m256i pk = _mm256_packs_epi32(h[0], h[1]);
+    const __m128i lo = _mm256_castsi256_si128(pk), hi = _mm256_extracti128_si256(pk, 1);
+    return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
+  }
+  // Rows 8h .. 8h + 7's scales of sub-blocks s0 and s1 as int16 pairs (sc_s0, sc_s1) per lane.
+  static __m256i scale_pair(const uint8_t* sc, int s0, int s1) {
+    const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s0));
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s1));
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+  }
+
+  // Super-block sb's terms for NH halves from h0 into acc[0 .. NH - 1][0 .. MR - 1]; decode takes
+  // both (NH = 2), sub-block by sub-block, as Q4KR16::halves does, and shares x's sums.
+  template <int MR, int NH>
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h0,
+                     __m256* const (&acc)[NH]) {
+    const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    const BlockQ8Act* xs[MR];
+    for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
+    // isum starts at −32 · Σ_s sc_s · Σx_s (d and the scales lie before the quants: read first).
+    __m256i isum[NH][MR];
+    {
+      alignas(32) int32_t p32[MR][8];
+      for (int i = 0; i < MR; ++i)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(p32[i]), sub_sum_pairs(xs[i]));
+      for (int h = 0; h < NH; ++h) {
+        const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
+        __m256i corr[MR];
+        for (int i = 0; i < MR; ++i) corr[i] = _mm256_setzero_si256();
+        for (int p = 0; p < 8; ++p) {
+          const __m256i scp = scale_pair(sc, 2 * p, 2 * p + 1);
+          for (int i = 0; i < MR; ++i) {
+            corr[i] =
+                _mm256_add_epi32(corr[i], _mm256_madd_epi16(scp, _mm256_set1_epi32(p32[i][p])));
+          }
+        }
+        for (int i = 0; i < MR; ++i)
+          isum[h][i] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr[i], 5));
+      }
+    }
+    const size_t sb_bytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
+    const __m256i m6 = _mm256_set1_epi8(0x3f), top2 = _mm256_set1_epi8(static_cast<char>(0xc0));
+    for (int s = 0; s < 16; ++s) {
+      // The pair layout keeps a super-block's bytes near sb · sb_bytes: stream by that.
+      if (NH == 2 && a.stream) prefetch_ahead_part(a.w + sb * sb_bytes, sb_bytes, s, 16);
+      for (int h = 0; h < NH; ++h) {
+        const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
+        const uint8_t* q = a.w + off.qs + 192 * s + 32 * (h0 + h);
+        const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
+        const __m256i vc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
+        // Bits 6-7 of every byte only, so the 16-bit shifts move no bit across a byte.
+        const __m256i top =
+            _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(va, top2), 6),
+                                            _mm256_srli_epi16(_mm256_and_si256(vb, top2), 4)),
+                            _mm256_srli_epi16(_mm256_and_si256(vc, top2), 2));
+        const __m256i wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
+        const __m256i wc = _mm256_and_si256(vc, m6);
+        // Prefill tiles of the avxvnni copy: Σ q · x over the sub-block by vpdpbusd
+        // (|Σ| <= 16 · 63 · 127), times sc_s by add_scaled_avx. Decode keeps the int16 sums: token
+        // by token, vpdpbusd's made llama1b / qwen06b Q6_K steps 0.996-1.026 as long (mean 1.008,
+        // 11 runs; Emerald Rapids VM, avxvnni against avx2).
+#ifdef __AVXVNNI__
+        if constexpr (MR > 2) {
+          const __m256i scp = scale_pair_avx(
+              _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s))));
+          for (int i = 0; i < MR; ++i) {
+            const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
+            __m256i d = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), wa, bcast4(xq));
+            d = _mm256_dpbusd_avx_epi32(d, wb, bcast4(xq + 4));
+            d = _mm256_dpbusd_avx_epi32(d, wc, bcast4(xq + 8));
+            d = _mm256_dpbusd_avx_epi32(d, top, bcast4(xq + 12));
+            isum[h][i] = add_scaled_avx(isum[h][i], d, scp);
+          }
+        } else
+#endif
+        {
+          const __m256i sc2 = scale_pair(sc, s, s);
+          for (int i = 0; i < MR; ++i) {
+            const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
+            const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(wa, bcast4(xq)),
+                                                _mm256_maddubs_epi16(wb, bcast4(xq + 4)));
+            const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(wc, bcast4(xq + 8)),
+                                                _mm256_maddubs_epi16(top, bcast4(xq + 12)));
+            isum[h][i] = _mm256_add_epi32(isum[h][i], _mm256_add_epi32(_mm256_madd_epi16(p0, sc2),
+                                                                       _mm256_madd_epi16(p1, sc2)));
+          }
+        }
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      const __m256 d = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * (h0 + h))));
+      for (int i = 0; i < MR; ++i) {
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
+                                    _mm256_mul_ps(d, _mm256_set1_ps(xs[i]->d)), acc[h][i]);
+      }
+    }
+  }
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
+                    __m256 (&acc)[MR]) {
+    __m256* const one[1] = {acc};
+    halves<MR, 1>(a, x, sb, nsb, h, one);
+  }
+  template <int MR>
+  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb,
+                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
+    __m256* const two[2] = {acc0, acc1};
+    halves<MR, 2>(a, x, sb, nsb, 0, two);
+  }
+};
+
+// Q4_KR16 and Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight rows.
+template <int kMr>
+void set_kquant_r16_entries(KernelTable& t) {
+  matmul_entry(t, DType::kQ4_KR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q4KR16, kMr>, 1, false};
+  matmul_entry(t, DType::kQ6_KR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q6KR16, kMr>, 1, false};
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu::avx2
