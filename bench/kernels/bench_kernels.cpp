@@ -10,7 +10,7 @@
 // q4_k_r16, q6_k_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources,
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa
-//   scalar|avx2|avx512|amx]
+//   scalar|avx2|avxvnni|avx512|amx]
 //                 [--type T]
 #include <time.h>
 

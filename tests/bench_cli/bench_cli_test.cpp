@@ -71,7 +71,8 @@ TEST(BenchCli, JsonOnStories) {
   EXPECT_EQ(j["decode_tokens"], 8);
   ASSERT_TRUE(j["variant"].is_string());
   const std::string variant = j["variant"];
-  EXPECT_TRUE(variant == "scalar" || variant == "avx2" || variant == "avx512" || variant == "amx")
+  EXPECT_TRUE(variant == "scalar" || variant == "avx2" || variant == "avxvnni" ||
+              variant == "avx512" || variant == "amx")
       << variant;
   EXPECT_NE(j["description"].get<std::string>().find("layers"), std::string::npos);
   EXPECT_LE(j["decode_tokens_per_s_min"].get<double>(), j["decode_tokens_per_s"].get<double>());

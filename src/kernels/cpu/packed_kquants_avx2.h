@@ -234,7 +234,7 @@ struct Q6KR16 {
         const __m256i wc = _mm256_and_si256(vc, m6);
         // Prefill tiles of the avxvnni copy: Σ q · x over the sub-block by vpdpbusd
         // (|Σ| <= 16 · 63 · 127), times sc_s by add_scaled_avx. Decode keeps the int16 sums: token
-        // by token, vpdpbusd's made llama1b / qwen06b Q6_K steps 0.996-1.026 as long (mean 1.008,
+        // by token, vpdpbusd's made llama1b / qwen06b Q6_K steps 0.996-1.026 as long (mean 1.007,
         // 11 runs; Emerald Rapids VM, avxvnni against avx2).
 #ifdef __AVXVNNI__
         if constexpr (MR > 2) {
