@@ -9,7 +9,8 @@
 namespace runnel::kernels::cpu {
 
 // kAvxVnni is AVX2 plus the VEX-encoded vpdpbusd of AVX-VNNI (Intel cores since Alder Lake
-// without AVX-512): the AVX2 variant with its Q8_0 / Q4_0 / MLX integer kernels' dots in vpdpbusd.
+// without AVX-512): the AVX2 variant with its integer kernels' (Q8_0, Q4_0, Q4_K, Q6_K, MLX) dots
+// in vpdpbusd.
 enum class Isa { kScalar = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512 = 3, kAmx = 4 };
 constexpr int kIsaCount = 5;
 // Every variant, weakest first.
