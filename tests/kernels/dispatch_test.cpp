@@ -62,6 +62,14 @@ TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
   }
   EXPECT_EQ(vnni.attention, avx2.attention);
   EXPECT_EQ(vnni.rms_norm, avx2.rms_norm);
+  // No avxvnni kernel reaches the AVX-512 tables: an AVX-512 CPU need not have AVX-VNNI.
+  for (Isa isa : {Isa::kAvx512, Isa::kAmx}) {
+    for (int d = 0; d < static_cast<int>(DType::kCount); ++d) {
+      if (vnni.matmul[d].packed == avx2.matmul[d].packed) continue;
+      EXPECT_NE(kernel_table(isa).matmul[d].packed, vnni.matmul[d].packed)
+          << isa_name(isa) << " " << dtype_name(static_cast<DType>(d));
+    }
+  }
 }
 
 // The emulated tile unit is for tests: it makes the amx variant runnable, never chosen.

@@ -25,7 +25,8 @@ std::atomic<int>& active_slot() {
 }
 
 // Each ISA's table layers its kernels over those of the ISAs below it, down to the scalar
-// reference, so every entry is filled and a variant only overrides what it speeds up.
+// reference, so every entry is filled and a variant only overrides what it speeds up (avxvnni's
+// kernels sit in its own table only: avx512 and amx layer over avx2).
 struct Tables {
   KernelTable t[kIsaCount];
   Tables() {
@@ -48,8 +49,9 @@ struct Tables {
         avx2::register_attention(t[i]);
         avx2::register_vec(t[i]);
       }
-      if (isa >= Isa::kAvxVnni) {
-        // AVX-512 overrides these entries again with its own VNNI kernels.
+      if (isa == Isa::kAvxVnni) {
+        // Not layered under AVX-512: an AVX-512 CPU need not have AVX-VNNI (Cooper Lake has
+        // AVX-512 VNNI and BF16 but not the VEX vpdpbusd).
         avxvnni::register_matmul_packed(t[i]);
       }
       if (isa >= Isa::kAvx512) {
