@@ -37,10 +37,15 @@ int main(int argc, char** argv) {
     std::cout << app.help();
     return 0;
   }
+  // --version runs inside parse and names the kernel variant, which reads RUNNEL_CPU: an unknown
+  // or unsupported value is a user error there too, not an abort.
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const runnel::Error& e) {
+    std::fprintf(stderr, "runnel: %s\n", e.what());
+    return 1;
   }
   try {
     for (auto& [sub, run] : runners) {

@@ -2,6 +2,7 @@
 // default model, against outputs of reference engines.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "base/mmap.h"
@@ -133,6 +134,16 @@ TEST(Version, NamesTheKernelVariant) {
   r = run_cli("--version", "");
   CliResult forced = run_cli("--version");
   EXPECT_EQ(r.out, forced.out);
+}
+
+// A RUNNEL_CPU the binary cannot honour is an error message and status 1, also for --version (which
+// names the variant), never an abort.
+TEST(Version, BadRunnelCpuIsAnError) {
+  ASSERT_EQ(setenv("RUNNEL_CPU", "bogus", 1), 0);
+  const CliResult r = run_cli("--version");
+  unsetenv("RUNNEL_CPU");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("RUNNEL_CPU=bogus is unknown"), std::string::npos) << r.err;
 }
 
 TEST(Help, NoArgumentsPrintsHelp) {
