@@ -1,12 +1,14 @@
 #include "base/thread_pool.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <exception>
 #include <memory>
 #include <utility>
 
 #include "base/assert.h"
+#include "base/log.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -23,13 +25,22 @@ inline void cpu_relax() {
 #endif
 }
 
+// RUNNEL_THREADS: a count in [1, 1024] (the range of `runnel bench -t`); anything else is ignored
+// with a warning, not an error, because the pool is made lazily on whichever thread first needs
+// it. Thousands of spinning workers on a few cores made every job crawl (RUNNEL_THREADS=5000 on 2
+// cores: no token of stories260K within a minute).
 int default_threads() {
-  if (const char* env = std::getenv("RUNNEL_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
+  const unsigned hw = std::thread::hardware_concurrency();
+  const int fallback = hw == 0 ? 1 : static_cast<int>(hw);
+  const char* env = std::getenv("RUNNEL_THREADS");
+  if (env == nullptr || *env == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long n = std::strtol(env, &end, 10);
+  if (*end == '\0' && errno == 0 && n >= 1 && n <= 1024) return static_cast<int>(n);
+  RUNNEL_WARN("threads", "RUNNEL_THREADS=", env, " is not a thread count in [1, 1024]; using ",
+              fallback);
+  return fallback;
 }
 
 std::unique_ptr<ThreadPool>& global_slot() {

@@ -145,6 +145,24 @@ TEST(BenchCli, ForcedVariantIsReported) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["variant"], "scalar");
 }
 
+// A RUNNEL_THREADS that is not a count in [1, 1024] is ignored with a warning (5000 spinning
+// workers on a few cores would make every job crawl), and the pool takes the online CPUs.
+TEST(BenchCli, BadRunnelThreadsFallsBackToTheCpus) {
+  CliRun good = run_bench(stories() + " -p 4 -n 2 -r 1 --json", "env -u RUNNEL_THREADS ");
+  ASSERT_EQ(good.status, 0) << good.err;
+  const int cpus = nlohmann::json::parse(good.out)["threads"];
+  for (const char* bad : {"5000", "0", "-2", "four", "3x"}) {
+    CliRun r =
+        run_bench(stories() + " -p 4 -n 2 -r 1 --json", std::string("RUNNEL_THREADS=") + bad + " ");
+    ASSERT_EQ(r.status, 0) << bad << ": " << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["threads"], cpus) << bad;
+    EXPECT_NE(r.err.find("is not a thread count"), std::string::npos) << bad << ": " << r.err;
+  }
+  CliRun three = run_bench(stories() + " -p 4 -n 2 -r 1 --json", "RUNNEL_THREADS=3 ");
+  ASSERT_EQ(three.status, 0) << three.err;
+  EXPECT_EQ(nlohmann::json::parse(three.out)["threads"], 3);
+}
+
 TEST(BenchCli, MembwOnly) {
   CliRun r = run_bench("--membw --json -t 1");
   ASSERT_EQ(r.status, 0) << r.err;
