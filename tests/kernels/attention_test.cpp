@@ -172,7 +172,7 @@ TEST(Attention, MatchesNaiveForEveryIsa) {
     make(s, c, rng);
     std::vector<double> ref, tol;
     naive(s, ref, tol);
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
       IsaScope scope(isa);
       if (!scope.ok()) continue;
       std::vector<float> got = run(s, pool);
@@ -190,7 +190,7 @@ TEST(Attention, BitIdenticalAcrossThreadCounts) {
   for (const Case& c : {kCases[2], kCases[4], kCases[7]}) {
     KvSetup s;
     make(s, c, rng);
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
       IsaScope scope(isa);
       if (!scope.ok()) continue;
       std::vector<float> first;
@@ -254,7 +254,7 @@ TEST(Attention, QueryBitsDoNotDependOnTheCall) {
     KvSetup s;
     make(s, c, rng);
     const size_t row = static_cast<size_t>(c.n_heads) * c.head_dim;
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
       IsaScope scope(isa);
       if (!scope.ok()) continue;
       const std::vector<float> full = run(s, pool2);
@@ -307,7 +307,7 @@ TEST(Attention, Q8RowsGiveTheBitsOfF32RowsOfTheirValues) {
         }
       }
     }
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvxVnni, Isa::kAvx512}) {
+    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
       IsaScope scope(isa);
       if (!scope.ok()) continue;
       const std::vector<float> a = run(q8, pool), b = run(f32, pool);

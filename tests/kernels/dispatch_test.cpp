@@ -60,8 +60,14 @@ TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
     EXPECT_EQ(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
         << dtype_name(d);
   }
+  // So the attention and vec tests, which loop over ISAs, leave avxvnni out: it runs AVX2's.
   EXPECT_EQ(vnni.attention, avx2.attention);
   EXPECT_EQ(vnni.rms_norm, avx2.rms_norm);
+  EXPECT_EQ(vnni.softmax, avx2.softmax);
+  EXPECT_EQ(vnni.silu_mul, avx2.silu_mul);
+  EXPECT_EQ(vnni.add, avx2.add);
+  EXPECT_EQ(vnni.argmax, avx2.argmax);
+  EXPECT_EQ(vnni.quantize_q8, avx2.quantize_q8);
   // No avxvnni kernel reaches the AVX-512 tables: an AVX-512 CPU need not have AVX-VNNI.
   for (Isa isa : {Isa::kAvx512, Isa::kAmx}) {
     for (int d = 0; d < static_cast<int>(DType::kCount); ++d) {
