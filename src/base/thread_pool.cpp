@@ -165,22 +165,36 @@ void ThreadPool::parallel_for(size_t n, size_t grain,
 namespace {
 
 // A range of chunks [lo, hi) in one word, so its owner (taking from the front) and thieves
-// (taking from the back) claim with one compare-exchange each; one per cache line.
+// (taking the back half) claim with one compare-exchange each; one per cache line.
 struct alignas(64) ChunkRange {
   std::atomic<uint64_t> v{0};
 };
 
 uint64_t pack_range(uint64_t lo, uint64_t hi) { return lo | (hi << 32); }
 
-// Claims the next chunk from the front (owner) or the back (thief); false once the range is empty.
-bool claim(ChunkRange& r, bool front, uint64_t* chunk) {
+// Claims the next chunk from the front (the owner); false once the range is empty.
+bool claim_front(ChunkRange& r, uint64_t* chunk) {
   uint64_t cur = r.v.load(std::memory_order_relaxed);
   while (true) {
     const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
     if (lo >= hi) return false;
-    const uint64_t next = front ? pack_range(lo + 1, hi) : pack_range(lo, hi - 1);
-    if (r.v.compare_exchange_weak(cur, next, std::memory_order_relaxed)) {
-      *chunk = front ? lo : hi - 1;
+    if (r.v.compare_exchange_weak(cur, pack_range(lo + 1, hi), std::memory_order_relaxed)) {
+      *chunk = lo;
+      return true;
+    }
+  }
+}
+
+// Takes the back half of r's chunks (the last one when one is left) as [*lo, *hi) (a thief).
+bool steal_half(ChunkRange& r, uint64_t* lo_out, uint64_t* hi_out) {
+  uint64_t cur = r.v.load(std::memory_order_relaxed);
+  while (true) {
+    const uint64_t lo = cur & 0xffffffffu, hi = cur >> 32;
+    if (lo >= hi) return false;
+    const uint64_t mid = lo + (hi - lo) / 2;
+    if (r.v.compare_exchange_weak(cur, pack_range(lo, mid), std::memory_order_relaxed)) {
+      *lo_out = mid;
+      *hi_out = hi;
       return true;
     }
   }
@@ -214,10 +228,17 @@ void ThreadPool::run_ranges(size_t n, size_t chunk,
   };
   run(static_cast<int>(n_ranges), [&](int task, int) {
     uint64_t c = 0;
-    while (claim(ranges[task], true, &c)) run_chunk(c);
-    for (size_t i = 1; i < n_ranges; ++i) {
-      ChunkRange& victim = ranges[(static_cast<size_t>(task) + i) % n_ranges];
-      while (claim(victim, false, &c)) run_chunk(c);
+    while (true) {
+      while (claim_front(ranges[task], &c)) run_chunk(c);
+      // This range is empty: the back half of the next unfinished one becomes this task's range.
+      // Only its owner makes a range non-empty, so the plain store races with no other write.
+      uint64_t lo = 0, hi = 0;
+      size_t i = 1;
+      while (i < n_ranges &&
+             !steal_half(ranges[(static_cast<size_t>(task) + i) % n_ranges], &lo, &hi))
+        ++i;
+      if (i == n_ranges) return;
+      ranges[task].v.store(pack_range(lo, hi), std::memory_order_relaxed);
     }
   });
 }

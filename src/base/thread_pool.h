@@ -39,11 +39,12 @@ class ThreadPool {
   void parallel_for(size_t n, size_t grain, FunctionRef<void(size_t begin, size_t end)> fn);
 
   // Covers [0, n) with fn(begin, end) calls, each a multiple of `chunk` items (but the last):
-  // every thread owns one contiguous range and walks it front to back a chunk at a time, then
-  // takes chunks from the back of ranges whose owners are behind (a core delayed by another
-  // process does not hold up the others). Each thread's reads stay one sequential stream, which
-  // hardware and software prefetchers follow; dealing chunks round robin breaks that stream at
-  // every chunk (decode GEMV: see kernels/cpu/matmul.cpp). n / chunk must fit in 32 bits.
+  // every thread owns one contiguous range and walks it front to back a chunk at a time; a thread
+  // whose range is empty takes the back half of a range whose owner is behind as its own and walks
+  // that forward too (a core delayed by another process does not hold up the others). Each
+  // thread's reads stay sequential streams, which hardware and software prefetchers follow;
+  // dealing chunks round robin breaks the stream at every chunk, and so did stealing one chunk at a
+  // time from the back (decode GEMV: see kernels/cpu/matmul.cpp). n / chunk must fit in 32 bits.
   void run_ranges(size_t n, size_t chunk, FunctionRef<void(size_t begin, size_t end)> fn);
 
   // The process-wide pool, sized by RUNNEL_THREADS or the number of online CPUs.

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -142,17 +143,30 @@ TEST(ThreadPool, RunRangesCoversEveryItemOnce) {
   EXPECT_EQ(sum.load(), 20u);
 }
 
-// A thread held up inside one of its claims loses and repeats nothing: the other may take the
-// rest of that range from the back meanwhile (which the scheduling decides, so only coverage and
-// the stall are asserted).
+// A thread held up inside one of its claims loses and repeats nothing: the other takes the back
+// half of that range meanwhile, then halves of what is left, each walked front to back (one
+// sequential stream per steal, which the prefetchers follow). How much it takes is the
+// scheduling's choice; coverage, the stall and a forward run in the thief's calls are asserted.
 TEST(ThreadPool, RunRangesWithAStalledOwner) {
   ThreadPool pool(2);
   const size_t n = 64;
   std::vector<std::atomic<int>> by(n);
   std::atomic<bool> slow_started{false};
+  std::mutex mu;
+  std::vector<std::pair<std::thread::id, size_t>> calls;  // (thread, first item) in call order
   pool.run_ranges(n, 1, [&](size_t b, size_t e) {
-    // The first chunk of the second range (item 32) stalls until the other thread has taken some
-    // of that range's chunks, or a while passes (a pool whose worker never started).
+    {
+      std::lock_guard lock(mu);
+      calls.emplace_back(std::this_thread::get_id(), b);
+    }
+    // The first range's first item waits (a while at most) for the second range's first item to
+    // start, so each range has its own thread; that item (32) stalls until the other thread has
+    // taken some of its range, or a while passes (a pool whose worker never started).
+    if (b == 0) {
+      for (int spin = 0; spin < 200 && !slow_started.load(); ++spin) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    }
     if (b == n / 2) {
       slow_started = true;
       for (int spin = 0; spin < 200 && by[n - 1].load() == 0; ++spin) {
@@ -163,6 +177,23 @@ TEST(ThreadPool, RunRangesWithAStalledOwner) {
   });
   for (size_t i = 0; i < n; ++i) ASSERT_EQ(by[i].load(), 1);
   EXPECT_TRUE(slow_started.load());
+  // The items of the second range that the thread which did not stall ran, in its order.
+  std::thread::id first, stalled;
+  for (const auto& [id, b] : calls) {
+    if (b == 0) first = id;
+    if (b == n / 2) stalled = id;
+  }
+  if (first == stalled) return;  // one thread ran both ranges' starts (the worker started late)
+  std::vector<size_t> stolen;
+  for (const auto& [id, b] : calls) {
+    if (id == first && b > n / 2) stolen.push_back(b);
+  }
+  // A steal takes a half and walks it forward: two items in a row (one at a time from the back
+  // gave 63, 62, ...). Fewer than two only if that thread was descheduled for the whole stall.
+  bool run_of_two = false;
+  for (size_t i = 1; i < stolen.size(); ++i)
+    run_of_two = run_of_two || stolen[i] == stolen[i - 1] + 1;
+  EXPECT_TRUE(run_of_two || stolen.size() <= 1) << stolen.size() << " items, none in a row";
 }
 
 }  // namespace

@@ -85,9 +85,13 @@ uint8_t* expand_scratch(size_t bytes) {
 // Packed weights (packed.h): groups of 16 rows, each y[i, 16g..16g+15] one lane of a zmm.
 // Decode: ThreadPool::run_ranges gives each thread one contiguous range of groups (one
 // sequential stream, which the prefetchers follow), claimed one group at a time; a thread that is
-// done takes groups from the back of the others' ranges, so a core delayed by another process
-// does not hold up the step. Dealing 16 chunks round robin instead restarted each thread's stream
-// cold at every chunk: 1024x1024 q4_0_r16 read 66-70% of the probe, now 85-91%. One group (16
+// done takes the back half of another's remaining groups and walks it forward, so a core delayed
+// by another process does not hold up the step. Dealing 16 chunks round robin instead restarted
+// each thread's stream cold at every chunk: 1024x1024 q4_0_r16 read 66-70% of the probe, now
+// 85-91%. Until session 28 a thief took one group at a time from the back (1-2% of a decode
+// step's groups, read backwards, away from its prefetches): token by token, steps with halves
+// walked forward took 0.983 of the time on the K-quants and 0.995 on the others (means of 12 and
+// 15 runs, bench/RESULTS.md session 28). One group (16
 // rows) per kernel call: two per call (two interleaved streams per thread, which session 13 had
 // chosen for the AVX-512 Q4_0 / Q8_0 / Q4_K / float kernels before ranges existed) made every
 // decode step slower on an Emerald Rapids VM, measured token by token in the same runs (qwen06b
