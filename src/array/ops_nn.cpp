@@ -426,7 +426,7 @@ Array prepare_fused_linear_weight(const std::vector<Array>& parts) {
       kernels::cpu::pack_weights(src, p.raw(), row_bytes(src, k), static_cast<size_t>(p.shape()[0]),
                                  k, at, ThreadPool::global());
     }
-    at += p.n_bytes();
+    at += static_cast<size_t>(p.shape()[0]) * row_bytes(dst, k);  // a converted type's differ
   }
   return out;
 }

@@ -32,9 +32,11 @@ struct GgufTarget {
   bool mix_k = false;  // the _M mix: more bits (Q6_K) where errors cost the most, see below
 };
 constexpr GgufTarget kGgufTargets[] = {
-    {"q8_0", DType::kQ8_0, 7},          {"q4_0", DType::kQ4_0, 2},  {"q4_1", DType::kQ4_1, 3},
-    {"q5_0", DType::kQ5_0, 8},          {"q5_1", DType::kQ5_1, 9},  {"q4_k", DType::kQ4_K, 14},
-    {"q4_k_m", DType::kQ4_K, 15, true}, {"q6_k", DType::kQ6_K, 18},
+    {"q8_0", DType::kQ8_0, 7},          {"q4_0", DType::kQ4_0, 2},
+    {"q4_1", DType::kQ4_1, 3},          {"q5_0", DType::kQ5_0, 8},
+    {"q5_1", DType::kQ5_1, 9},          {"q4_k", DType::kQ4_K, 14},
+    {"q4_k_m", DType::kQ4_K, 15, true}, {"q5_k", DType::kQ5_K, 16},
+    {"q5_k_m", DType::kQ5_K, 17, true}, {"q6_k", DType::kQ6_K, 18},
 };
 
 // "blk.7.ffn_down.weight" -> 7, or -1.
@@ -43,8 +45,9 @@ int layer_of(const std::string& name) {
   return std::atoi(name.c_str() + 4);
 }
 
-// Q4_K_M as the common recipe has it: Q6_K for the output matrix, and for attn_v / ffn_down in
-// the first and last eighth of the layers and every third layer between; Q4_K elsewhere.
+// Q4_K_M / Q5_K_M as the common recipe has it: Q6_K for the output matrix, and for attn_v /
+// ffn_down in the first and last eighth of the layers and every third layer between; Q4_K / Q5_K
+// elsewhere.
 DType mix_type(const GgufTarget& t, const std::string& name, int n_layers) {
   if (!t.mix_k) return t.dtype;
   if (name == "output.weight") return DType::kQ6_K;

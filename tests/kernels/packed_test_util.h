@@ -20,7 +20,7 @@ namespace runnel::kernels::cpu::testing {
 
 // n rows of k elements of `t` (row-major, row_bytes(t, k) apart) packed as packed_type(t).
 inline std::vector<uint8_t> pack_rows(DType t, const std::vector<uint8_t>& w, size_t n, size_t k) {
-  std::vector<uint8_t> out(w.size());
+  std::vector<uint8_t> out(n * row_bytes(packed_type(t), k));
   ThreadPool pool(2);
   pack_weights(t, w.data(), row_bytes(t, k), n, k, out.data(), pool);
   return out;

@@ -1,8 +1,8 @@
 // Every kernel variant this machine can run tells stories260K's story with the same tokens: the
-// f32 file (against the continuation llama.cpp prints) and its Q8_0 / Q4_0 requantizations
-// (against the scalar reference's tokens); the K-quants, which need rows of 256, on a tiny
-// random-weight model. The ISA is chosen before each load, since loading packs
-// the weights into the layout the active variant streams (kernels/cpu/packed.h).
+// f32 file (against the continuation llama.cpp prints) and its Q8_0 / Q4_0 / Q5_0 / Q4_1 / Q5_1
+// requantizations (against the scalar reference's tokens); the K-quants, which need rows of 256, on
+// a tiny random-weight model. The ISA is chosen before each load, since loading packs the weights
+// into the layout the active variant streams (kernels/cpu/packed.h).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -71,7 +71,8 @@ TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
 TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants");
-  for (const char* type : {"q8_0", "q4_0"}) {
+  // Q5_0, Q4_1 and Q5_1 are converted at load into Q8_0R16 and the MLX layouts (convert.h).
+  for (const char* type : {"q8_0", "q4_0", "q5_0", "q4_1", "q5_1"}) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);
     const std::vector<int32_t> want = story(path, Isa::kScalar, 48);
@@ -140,11 +141,12 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
 }
 
 // Q4_K_M (Q4_K and Q6_K matrices) and Q6_K files, packed into the r16 layouts by the SIMD variants
-// and run in GGML's layout by the scalar one: the same greedy tokens.
+// and run in GGML's layout by the scalar one, and Q5_K (converted at load by every variant,
+// kernels/cpu/convert.h): the same greedy tokens.
 TEST(Variants, EveryIsaGivesTheSameTokensOnKQuants) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants_k");
-  for (const char* type : {"q4_k_m", "q6_k"}) {
+  for (const char* type : {"q4_k_m", "q6_k", "q5_k"}) {
     const std::string path = tiny_kquant_model(dir, type);
     const std::vector<int32_t> want = story(path, Isa::kScalar, 32);
     ASSERT_EQ(want.size(), 32u) << type;

@@ -7,10 +7,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "base/error.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
+#include "kernels/cpu/convert.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed_float.h"
 #include "kernels/cpu/packed_kquants.h"
@@ -60,6 +62,42 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
       }
     }
   }
+}
+
+// One group of a type converted at load (convert.h): its 16 rows in the intermediate form (Q8_0
+// blocks, or MLX words with f32 scales and biases), then packed like that form.
+void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out,
+                          ThreadPool& pool) {
+  if (src == DType::kQ5_0) {
+    thread_local std::vector<uint8_t> q8;
+    const size_t rb = row_bytes(DType::kQ8_0, k);
+    q8.resize(kPackRows * rb);
+    for (int r = 0; r < kPackRows; ++r)
+      q5_0_row_to_q8_0(rows + r * w_stride, k, q8.data() + r * rb);
+    pack_group(DType::kQ8_0, q8.data(), rb, k, out);
+    return;
+  }
+  const int bits = src == DType::kQ4_1 ? 4 : 8;
+  const size_t nb = k / 32;
+  thread_local std::vector<uint8_t> q;
+  thread_local std::vector<uint32_t> words;
+  thread_local std::vector<float> scale, bias;
+  q.resize(k);
+  words.resize(kPackRows * k * bits / 32);  // k % 32 == 0
+  scale.resize(kPackRows * nb);
+  bias.resize(kPackRows * nb);
+  for (int r = 0; r < kPackRows; ++r) {
+    affine_row_q32(src, rows + r * w_stride, k, q.data(), scale.data() + r * nb,
+                   bias.data() + r * nb);
+    // MLX: element j at bits [j·bits, (j+1)·bits) of the row's little-endian words.
+    uint8_t* wr = reinterpret_cast<uint8_t*>(words.data()) + r * k * bits / 8;
+    for (size_t j = 0; j < k; j += 8 / bits) {
+      wr[j * bits / 8] = bits == 8 ? q[j] : static_cast<uint8_t>(q[j] | q[j + 1] << 4);
+    }
+  }
+  // One group: pack_mlx_affine packs it on this thread (inside a task of pool, or alone).
+  pack_mlx_affine(words.data(), scale.data(), bias.data(), DType::kF32, kPackRows, k, bits, 32, out,
+                  pool);
 }
 
 // Scalar reference kernel (the definition; see the file comment).
@@ -122,6 +160,13 @@ DType packed_type(DType src) {
       return DType::kQ4_KR16;
     case DType::kQ6_K:
       return DType::kQ6_KR16;
+    case DType::kQ5_0:  // converted at load (convert.h)
+      return DType::kQ8_0R16;
+    case DType::kQ4_1:
+      return DType::kQ4AR16;
+    case DType::kQ5_1:
+    case DType::kQ5_K:
+      return DType::kQ8AR16;
     default:
       return src;
   }
@@ -157,7 +202,8 @@ DType preferred_weight_type(DType src, size_t n, size_t k) {
   const DType p = packed_type(src);
   if (p == src || n % kPackRows != 0 || k % block_elems(src) != 0 || k == 0) return src;
   const KernelTable& t = kernel_table();
-  if (!t.matmul[static_cast<int>(src)].prefer_packed) return src;
+  // A converted type's alternative is the backend's dequantizing fallback: always slower.
+  if (!is_converted_source(src) && !t.matmul[static_cast<int>(src)].prefer_packed) return src;
   return t.matmul[static_cast<int>(p)].packed ? p : src;
 }
 
@@ -170,7 +216,7 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
         block_elems(src));
   check(w_stride >= row_bytes(src, k), "matmul", "weight row stride ", w_stride, " < ",
         row_bytes(src, k));
-  const size_t group_bytes = kPackRows * row_bytes(src, k);
+  const size_t group_bytes = kPackRows * row_bytes(packed_type(src), k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   uint8_t* ob = static_cast<uint8_t*>(out);
   const bool kquant = src == DType::kQ4_K || src == DType::kQ6_K;
@@ -178,7 +224,9 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
     for (size_t g = g0; g < g1; ++g) {
       const uint8_t* rows = wb + g * kPackRows * w_stride;
       uint8_t* dst = ob + g * group_bytes;
-      if (plain) {
+      if (is_converted_source(src)) {
+        pack_group_converted(src, rows, w_stride, k, dst, pool);
+      } else if (plain) {
         pack_group_float(src, rows, w_stride, k, dst);
       } else if (kquant) {
         pack_group_kquant(src, rows, w_stride, k, dst);

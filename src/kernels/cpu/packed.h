@@ -33,7 +33,8 @@ namespace runnel::kernels::cpu {
 
 constexpr int kPackRows = 16;
 
-// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...), or src itself when it has none.
+// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1, Q5_0, Q5_1 and Q5_K convert, convert.h),
+// or src itself when it has none.
 DType packed_type(DType src);
 // The type whose row-major blocks `packed` was made from (itself for unpacked types).
 DType packed_source(DType packed);
@@ -44,7 +45,8 @@ inline bool is_packed(DType t) { return packed_source(t) != t; }
 DType preferred_weight_type(DType src, size_t n, size_t k);
 
 // Repacks n rows of k elements of `src` (row j at w + j * w_stride bytes) into `out`
-// (n * row_bytes(src, k) bytes) as packed_type(src). n must be a multiple of 16.
+// (n * row_bytes(packed_type(src), k) bytes: src's own bytes, but for the types convert.h converts)
+// as packed_type(src). n must be a multiple of 16.
 void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k, void* out,
                   ThreadPool& pool);
 

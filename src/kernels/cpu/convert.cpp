@@ -1,0 +1,94 @@
+// Q4_1 / Q5_0 / Q5_1 / Q5_K rows in the forms their packed layouts are made from (convert.h).
+#include "kernels/cpu/convert.h"
+
+#include <cstring>
+
+#include "base/error.h"
+#include "base/half.h"
+#include "kernels/cpu/kquant_util.h"
+#include "kernels/cpu/quant.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+// Element j and j + 16 of a Q5 block (j < 16): the low nibble of qs[j] / its high nibble, with
+// fifth bits j and j + 16 of qh.
+template <class Block>
+void q5_pair(const Block& b, int j, int* x0, int* x1) {
+  uint32_t qh;
+  std::memcpy(&qh, b.qh, 4);
+  *x0 = (b.qs[j] & 0x0F) | static_cast<int>(((qh >> j) & 1) << 4);
+  *x1 = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+}
+
+}  // namespace
+
+bool is_converted_source(DType src) {
+  return src == DType::kQ4_1 || src == DType::kQ5_0 || src == DType::kQ5_1 || src == DType::kQ5_K;
+}
+
+void q5_0_row_to_q8_0(const void* src, size_t n, void* dst) {
+  check(n % kQK == 0, "matmul", "a Q5_0 row of ", n, " elements is not whole blocks");
+  const auto* x = static_cast<const BlockQ5_0*>(src);
+  auto* y = static_cast<BlockQ8_0*>(dst);
+  for (size_t i = 0; i < n / kQK; ++i) {
+    y[i].d = x[i].d;
+    for (int j = 0; j < kQK / 2; ++j) {
+      int x0, x1;
+      q5_pair(x[i], j, &x0, &x1);
+      y[i].qs[j] = static_cast<int8_t>(x0 - 16);
+      y[i].qs[j + kQK / 2] = static_cast<int8_t>(x1 - 16);
+    }
+  }
+}
+
+void affine_row_q32(DType src, const void* row, size_t n, uint8_t* q, float* scale, float* bias) {
+  check(n % block_elems(src) == 0, "matmul", "a ", dtype_name(src), " row of ", n,
+        " elements is not whole blocks");
+  if (src == DType::kQ4_1 || src == DType::kQ5_1) {
+    for (size_t i = 0; i < n / kQK; ++i, q += kQK) {
+      uint16_t d, m;
+      const uint8_t* qs;
+      if (src == DType::kQ4_1) {
+        const BlockQ4_1& b = static_cast<const BlockQ4_1*>(row)[i];
+        d = b.d, m = b.m, qs = b.qs;
+        for (int j = 0; j < kQK / 2; ++j) {
+          q[j] = qs[j] & 0x0F;
+          q[j + kQK / 2] = qs[j] >> 4;
+        }
+      } else {
+        const BlockQ5_1& b = static_cast<const BlockQ5_1*>(row)[i];
+        d = b.d, m = b.m;
+        for (int j = 0; j < kQK / 2; ++j) {
+          int x0, x1;
+          q5_pair(b, j, &x0, &x1);
+          q[j] = static_cast<uint8_t>(x0);
+          q[j + kQK / 2] = static_cast<uint8_t>(x1);
+        }
+      }
+      scale[i] = f16_to_f32(d);
+      bias[i] = f16_to_f32(m);
+    }
+    return;
+  }
+  check(src == DType::kQ5_K, "matmul", dtype_name(src), " has no affine conversion");
+  // GGML's Q5_K: sub-blocks of 32 in pairs (2p, 2p + 1) over qs[32 p .. + 32): low nibbles for 2p,
+  // high for 2p + 1; the fifth bit of element l of sub-block s is bit s of qh[l].
+  for (size_t i = 0; i < n / kQKK; ++i) {
+    const BlockQ5_K& b = static_cast<const BlockQ5_K*>(row)[i];
+    const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
+    for (int s = 0; s < 8; ++s, q += 32) {
+      int sc, m;
+      q4k_scale_min(b.scales, s, &sc, &m);
+      scale[8 * i + s] = d * static_cast<float>(sc);
+      bias[8 * i + s] = -(dmin * static_cast<float>(m));
+      const uint8_t* qs = b.qs + 32 * (s / 2);
+      for (int l = 0; l < 32; ++l) {
+        const int lo = s % 2 == 0 ? qs[l] & 0x0F : qs[l] >> 4;
+        q[l] = static_cast<uint8_t>(lo | (((b.qh[l] >> s) & 1) << 4));
+      }
+    }
+  }
+}
+
+}  // namespace runnel::kernels::cpu

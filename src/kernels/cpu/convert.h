@@ -1,0 +1,33 @@
+// GGML block types with no matmul kernel of their own, converted at load into a layout that has
+// one and holds the same weight values (packed.cpp's pack_weights calls these per group of rows):
+//   Q5_0 -> Q8_0 blocks (then Q8_0R16): each block's d, and q - 16 (-16..15) as the int8 quant;
+//   Q4_1 -> MLX affine 4-bit in groups of 32 (then kQ4AR16): q (0..15), scale d, bias m;
+//   Q5_1 -> MLX affine 8-bit in groups of 32 (then kQ8AR16): q (0..31), scale d, bias m;
+//   Q5_K -> MLX affine 8-bit in groups of 32 (then kQ8AR16): q (0..31), per 32-element sub-block
+//           scale d · sc_j and bias -(dmin · m_j), both exact in f32.
+// GGML's values are (q - 16) · d, q · d + m and d1 · q - m1; MLX's q · s + b (a product, then a
+// sum): the same roundings, so the packed weights unpack to dequantize_row's values bit for bit.
+// Without this such a matrix took the backend's fallback (every row dequantized per call, then a
+// scalar dot per row of x): a Qwen3-0.6B-shape Q5_0 file decoded 1.8 tokens/s where Q4_0 decodes
+// 80. The matmul then runs on int8 activations like every other quantized type (llama.cpp's Q5
+// kernels do too). Q2_K and Q3_K keep the fallback.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/dtype.h"
+
+namespace runnel::kernels::cpu {
+
+// Whether src is converted at load (Q4_1, Q5_0, Q5_1, Q5_K).
+bool is_converted_source(DType src);
+
+// n elements of a Q5_0 row as n / 32 BlockQ8_0 (the same values).
+void q5_0_row_to_q8_0(const void* src, size_t n, void* dst);
+
+// n elements of a Q4_1, Q5_1 or Q5_K row as MLX affine groups of 32: q[n] (one per byte) and per
+// group scale[n / 32] and bias[n / 32], with q · scale + bias == dequantize_row's value.
+void affine_row_q32(DType src, const void* row, size_t n, uint8_t* q, float* scale, float* bias);
+
+}  // namespace runnel::kernels::cpu
