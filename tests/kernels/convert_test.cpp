@@ -19,10 +19,11 @@
 namespace runnel::kernels::cpu::testing {
 namespace {
 
-constexpr DType kConverted[] = {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ5_K};
+constexpr DType kConverted[] = {DType::kQ4_1, DType::kQ5_0, DType::kQ5_1, DType::kQ5_K,
+                                DType::kQ3_K};
 
 // k for each type: 17 blocks of 32 (an odd last block in the Q8_0R16 pairs), or 3 super-blocks.
-size_t k_for(DType t) { return t == DType::kQ5_K ? 768 : 544; }
+size_t k_for(DType t) { return block_elems(t) == 256 ? 768 : 544; }
 
 // n rows of k values of t, each row quantized from random floats with its own spread and offset
 // (rows of zeros, rows all above zero, spreads from 1/16 to 16).
@@ -73,6 +74,7 @@ TEST(Convert, EveryVariantConvertsWholeGroupsOfRows) {
   EXPECT_EQ(packed_type(DType::kQ4_1), DType::kQ4AR16);
   EXPECT_EQ(packed_type(DType::kQ5_1), DType::kQ8AR16);
   EXPECT_EQ(packed_type(DType::kQ5_K), DType::kQ8AR16);
+  EXPECT_EQ(packed_type(DType::kQ3_K), DType::kQ6_KR16);
 }
 
 TEST(Convert, SimdEqualsScalarBitForBit) {

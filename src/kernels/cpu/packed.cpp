@@ -64,10 +64,19 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
   }
 }
 
-// One group of a type converted at load (convert.h): its 16 rows in the intermediate form (Q8_0
-// blocks, or MLX words with f32 scales and biases), then packed like that form.
+// One group of a type converted at load (convert.h): its 16 rows in the intermediate form (Q8_0 or
+// Q6_K blocks, or MLX words with f32 scales and biases), then packed like that form.
 void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out,
                           ThreadPool& pool) {
+  if (src == DType::kQ3_K) {
+    thread_local std::vector<uint8_t> q6;
+    const size_t rb = row_bytes(DType::kQ6_K, k);
+    q6.resize(kPackRows * rb);
+    for (int r = 0; r < kPackRows; ++r)
+      q3_k_row_to_q6_k(rows + r * w_stride, k, q6.data() + r * rb);
+    pack_group_kquant(DType::kQ6_K, q6.data(), rb, k, out);
+    return;
+  }
   if (src == DType::kQ5_0) {
     thread_local std::vector<uint8_t> q8;
     const size_t rb = row_bytes(DType::kQ8_0, k);
@@ -162,6 +171,8 @@ DType packed_type(DType src) {
       return DType::kQ6_KR16;
     case DType::kQ5_0:  // converted at load (convert.h)
       return DType::kQ8_0R16;
+    case DType::kQ3_K:
+      return DType::kQ6_KR16;
     case DType::kQ4_1:
       return DType::kQ4AR16;
     case DType::kQ5_1:

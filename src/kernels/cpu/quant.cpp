@@ -177,13 +177,6 @@ void dequant_q2_k(const BlockQ2_K* x, float* y, size_t nb) {
   }
 }
 
-// The 16 six-bit scales of a Q3_K block: low 4 bits in bytes 0..7, high 2 bits in bytes 8..11.
-inline int q3k_scale(const uint8_t* s, int is) {
-  const int lo = is < 8 ? s[is] & 0x0F : s[is - 8] >> 4;
-  const int hi = (s[8 + is % 4] >> (2 * (is / 4))) & 3;
-  return (lo | hi << 4) - 32;
-}
-
 void dequant_q3_k(const BlockQ3_K* x, float* y, size_t nb) {
   for (size_t i = 0; i < nb; ++i) {
     const float d_all = h2f(x[i].d);
@@ -194,7 +187,7 @@ void dequant_q3_k(const BlockQ3_K* x, float* y, size_t nb) {
     for (int n = 0; n < kQKK; n += 128, q += 32) {
       for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
         for (int half = 0; half < 2; ++half) {
-          const float dl = d_all * q3k_scale(x[i].scales, is++);
+          const float dl = d_all * q3_k_scale(x[i].scales, is++);
           for (int l = 16 * half; l < 16 * half + 16; ++l)
             *y++ = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
         }
@@ -414,7 +407,7 @@ void quant_q3_k(const float* x, BlockQ3_K* y, size_t nb) {
     int sc[16];
     sym_params(x, 16, 16, 3, 31, &y[i].d, &d, sc);
     std::memset(y[i].scales, 0, sizeof(y[i].scales));
-    for (int s = 0; s < 16; ++s) {  // inverse of q3k_scale
+    for (int s = 0; s < 16; ++s) {  // inverse of q3_k_scale
       const int v = sc[s] + 32;
       if (s < 8) {
         y[i].scales[s] |= static_cast<uint8_t>(v & 0x0F);

@@ -49,6 +49,13 @@ struct BlockQ3_K {
   uint8_t scales[12];
   uint16_t d;
 };
+// Scale `is` (0..15, one per 16 elements) of a Q3_K block, -32..31: six bits, the low 4 in bytes
+// 0..7 of scales, the high 2 in bytes 8..11.
+inline int q3_k_scale(const uint8_t* scales, int is) {
+  const int lo = is < 8 ? scales[is] & 0x0F : scales[is - 8] >> 4;
+  const int hi = (scales[8 + is % 4] >> (2 * (is / 4))) & 3;
+  return (lo | hi << 4) - 32;
+}
 struct BlockQ4_K {
   uint16_t d, dmin;
   uint8_t scales[kKScaleBytes];  // 6-bit scales and mins for 8 groups of 32
