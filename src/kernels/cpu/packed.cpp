@@ -64,27 +64,26 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
   }
 }
 
+// One group's 16 rows converted into blocks of `mid` by `convert`, then packed as mid by `pack`.
+void pack_via(DType mid, void (*convert)(const void*, size_t, void*),
+              void (*pack)(DType, const uint8_t*, size_t, size_t, uint8_t*), const uint8_t* rows,
+              size_t w_stride, size_t k, uint8_t* out) {
+  thread_local std::vector<uint8_t> blocks;
+  const size_t rb = row_bytes(mid, k);
+  blocks.resize(kPackRows * rb);
+  for (int r = 0; r < kPackRows; ++r) convert(rows + r * w_stride, k, blocks.data() + r * rb);
+  pack(mid, blocks.data(), rb, k, out);
+}
+
 // One group of a type converted at load (convert.h): its 16 rows in the intermediate form (Q8_0 or
 // Q6_K blocks, or MLX words with f32 scales and biases), then packed like that form.
 void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out,
                           ThreadPool& pool) {
   if (src == DType::kQ3_K) {
-    thread_local std::vector<uint8_t> q6;
-    const size_t rb = row_bytes(DType::kQ6_K, k);
-    q6.resize(kPackRows * rb);
-    for (int r = 0; r < kPackRows; ++r)
-      q3_k_row_to_q6_k(rows + r * w_stride, k, q6.data() + r * rb);
-    pack_group_kquant(DType::kQ6_K, q6.data(), rb, k, out);
-    return;
+    return pack_via(DType::kQ6_K, q3_k_row_to_q6_k, pack_group_kquant, rows, w_stride, k, out);
   }
   if (src == DType::kQ5_0) {
-    thread_local std::vector<uint8_t> q8;
-    const size_t rb = row_bytes(DType::kQ8_0, k);
-    q8.resize(kPackRows * rb);
-    for (int r = 0; r < kPackRows; ++r)
-      q5_0_row_to_q8_0(rows + r * w_stride, k, q8.data() + r * rb);
-    pack_group(DType::kQ8_0, q8.data(), rb, k, out);
-    return;
+    return pack_via(DType::kQ8_0, q5_0_row_to_q8_0, pack_group, rows, w_stride, k, out);
   }
   const int bits = src == DType::kQ4_1 ? 4 : 8;
   const size_t nb = k / 32;
