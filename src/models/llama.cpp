@@ -32,9 +32,15 @@ class LlamaModel : public Model {
     output_norm_ = keep(w.get_f32("output_norm.weight", {d}));
     if (c.tied_embeddings) {
       // The table stays row-addressable for the lookup; the output matmul may read a packed copy
-      // (not counted again: the copy is what a decode step reads instead of the table).
+      // (not counted again: the copy is what a decode step reads instead of the table, but a
+      // converted one, kernels/cpu/convert.h, holds more bytes than the table: those count).
       output_ = w.get_linear("token_embd.weight", {c.vocab, d}, /*keep_source=*/true);
-      if (!output_.same(tok_embd_)) pin_extra(output_);
+      if (!output_.same(tok_embd_)) {
+        pin_extra(output_);
+        if (output_.n_bytes() > tok_embd_.n_bytes()) {
+          weight_bytes_ += output_.n_bytes() - tok_embd_.n_bytes();
+        }
+      }
     } else {
       output_ = keep_linear(w, "output.weight", {c.vocab, d});
     }

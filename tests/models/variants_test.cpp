@@ -141,12 +141,12 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
 }
 
 // Q4_K_M (Q4_K and Q6_K matrices) and Q6_K files, packed into the r16 layouts by the SIMD variants
-// and run in GGML's layout by the scalar one, and Q5_K (converted at load by every variant,
-// kernels/cpu/convert.h): the same greedy tokens.
+// and run in GGML's layout by the scalar one, and Q5_K and Q3_K (converted at load by every
+// variant, kernels/cpu/convert.h): the same greedy tokens.
 TEST(Variants, EveryIsaGivesTheSameTokensOnKQuants) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants_k");
-  for (const char* type : {"q4_k_m", "q6_k", "q5_k"}) {
+  for (const char* type : {"q4_k_m", "q6_k", "q5_k", "q3_k"}) {
     const std::string path = tiny_kquant_model(dir, type);
     const std::vector<int32_t> want = story(path, Isa::kScalar, 32);
     ASSERT_EQ(want.size(), 32u) << type;
