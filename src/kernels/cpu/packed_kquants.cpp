@@ -22,30 +22,47 @@
 namespace runnel::kernels::cpu {
 namespace {
 
-// Element e (0..255) of a GGML super-block as its unsigned quant (Q4_K 0..15, Q6_K 0..63).
-int q4k_quant(const uint8_t* blk, int e) {
-  const int g = e / 32, l = e % 32;
-  return (blk[kQ4KQs + 32 * (g / 2) + l] >> (4 * (g & 1))) & 0xf;
-}
-int q6k_quant(const uint8_t* blk, int e) {
-  const int g = e / 32, l = e % 32, h = g / 4, r = g % 4;
-  const int lo = (blk[kQ6KQl + 64 * h + (r & 1) * 32 + l] >> (4 * (r / 2))) & 0xf;
-  return lo | ((blk[kQ6KQh + 32 * h + l] >> (2 * r)) & 3) << 4;
-}
-
 float load_f16(const uint8_t* p) { return f16_to_f32(load_u16(p)); }
+
+// A GGML super-block's 256 quants in element order, unsigned (Q4_K 0..15, Q6_K 0..63), in one pass
+// over its layout (a function per element, called 256 times per row and super-block, was 40% of a
+// Q6_K model's load).
+void q4k_quants(const uint8_t* blk, uint8_t* q) {
+  for (int p = 0; p < 4; ++p) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t b = blk[kQ4KQs + 32 * p + l];
+      q[64 * p + l] = b & 0xf;
+      q[64 * p + 32 + l] = b >> 4;
+    }
+  }
+}
+void q6k_quants(const uint8_t* blk, uint8_t* q) {
+  for (int h = 0; h < 2; ++h) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t a = blk[kQ6KQl + 64 * h + l], b = blk[kQ6KQl + 64 * h + 32 + l];
+      const uint8_t hb = blk[kQ6KQh + 32 * h + l];
+      uint8_t* o = q + 128 * h + l;
+      o[0] = static_cast<uint8_t>((a & 0xf) | (hb & 3) << 4);
+      o[32] = static_cast<uint8_t>((b & 0xf) | ((hb >> 2) & 3) << 4);
+      o[64] = static_cast<uint8_t>((a >> 4) | ((hb >> 4) & 3) << 4);
+      o[96] = static_cast<uint8_t>((b >> 4) | ((hb >> 6) & 3) << 4);
+    }
+  }
+}
 
 void pack_sb_q4_k(const uint8_t* const* blk, uint8_t* out) {
   for (int r = 0; r < kPackRows; ++r) {
     std::memcpy(out + 2 * r, blk[r] + offsetof(BlockQ4_K, d), 2);
     std::memcpy(out + kQ4KR16Dmin + 2 * r, blk[r] + offsetof(BlockQ4_K, dmin), 2);
     for (int i = 0; i < kKScaleBytes; ++i) out[kQ4KR16Scales + 16 * i + r] = blk[r][kQ4KScales + i];
+    uint8_t q[kQKK];
+    q4k_quants(blk[r], q);
     for (int j = 0; j < 8; ++j) {
       for (int c = 0; c < 4; ++c) {
         for (int t = 0; t < 4; ++t) {
           const int e = 32 * j + 4 * c + t;
           out[kQ4KR16Qs + 256 * j + 64 * c + 4 * r + t] =
-              static_cast<uint8_t>(q4k_quant(blk[r], e) | q4k_quant(blk[r], e + 16) << 4);
+              static_cast<uint8_t>(q[e] | q[e + 16] << 4);
         }
       }
     }
@@ -55,14 +72,15 @@ void pack_sb_q4_k(const uint8_t* const* blk, uint8_t* out) {
 void pack_sb_q6_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* out) {
   for (int r = 0; r < kPackRows; ++r) {
     std::memcpy(out + off.d + 2 * r, blk[r] + kQ6KD, 2);
+    uint8_t q[kQKK];
+    q6k_quants(blk[r], q);
     for (int s = 0; s < 16; ++s) {
       out[off.sc + 16 * s + r] = blk[r][kQ6KScales + s];
       for (int t = 0; t < 4; ++t) {
-        const int top = q6k_quant(blk[r], 16 * s + 12 + t);
+        const int top = q[16 * s + 12 + t];
         for (int v = 0; v < 3; ++v) {
-          const int q = q6k_quant(blk[r], 16 * s + 4 * v + t);
           out[off.qs + 192 * s + 64 * v + 4 * r + t] =
-              static_cast<uint8_t>(q | ((top >> (2 * v)) & 3) << 6);
+              static_cast<uint8_t>(q[16 * s + 4 * v + t] | ((top >> (2 * v)) & 3) << 6);
         }
       }
     }
