@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "kernels/cpu/act_block_simd.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/quant.h"
 
@@ -207,14 +208,7 @@ void quantize_q8_groups(const float* x, size_t k, BlockQ8Act* out) {
       const __m256i q8 = _mm256_permutevar8x32_epi32(
           _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3])),
           order);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs), q8);
-      const __m256i l = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q8), ones16);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->lsum), l);
-      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-      out->d = d;
-      out->sum = _mm_cvtsi128_si32(s);
+      store_act_block(out, q8, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q8), ones16), d);
     }
   }
 }

@@ -5,6 +5,7 @@
 // so every lane is the exact integer dot product without a per-pair sign fix-up.
 #include <cstring>
 
+#include "kernels/cpu/act_block_simd.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd_avx512.h"
@@ -247,14 +248,7 @@ void quantize_q8_groups(const float* x, size_t k, BlockQ8Act* out) {
       const __m512i q1 =
           _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, id)), lo), hi);
       const __m256i q = _mm256_set_m128i(_mm512_cvtepi32_epi8(q1), _mm512_cvtepi32_epi8(q0));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs), q);
-      const __m256i l = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->lsum), l);
-      __m128i s = _mm_add_epi32(_mm256_castsi256_si128(l), _mm256_extracti128_si256(l, 1));
-      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-      s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-      out->d = d;
-      out->sum = _mm_cvtsi128_si32(s);
+      store_act_block(out, q, _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, q), d);
     }
   }
 }

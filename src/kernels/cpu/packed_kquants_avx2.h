@@ -1,7 +1,7 @@
 // AVX2 kernels for the Q4_KR16 and Q6_KR16 layouts (packed_kquants.h), over the tile loop of
 // packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2 variant) and
 // matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's dot in int32
-// by vpdpbusd and adds it times its scale by vpdpwssd (add_scaled_avx), as the AVX-512 kernels do.
+// by vpdpbusd and adds it times its scale by vpdpwssd (add_sub_block), as the AVX-512 kernels do.
 // Same arithmetic as the scalar reference (packed_kquants.cpp), bit for bit: per super-block and
 // row the exact int32 isum = Σ_j sc_j · dot_j and imin = Σ_j m_j · Σq_x[j], then
 // acc = fma(float(isum), d · d_x, acc) and acc = fma(float(imin), dmin · -d_x, acc).
@@ -28,19 +28,35 @@
 namespace runnel::kernels::cpu::avx2 {
 namespace {
 
+// A Q4_K sub-block's dot and its scale, the two ways (the same exact integers):
+//   nibble_dot(dot, w, x)            dot += w · x for u8 nibbles w and int8 x, 4 per lane
+//   scale_operand(sc)                sc (int32 lanes) as add_sub_block takes it
+//   add_sub_block(isum, dot, scale)  isum + sc · dot per int32 lane
 #ifdef __AVXVNNI__
-// isum + d · sc per int32 lane, exactly (the avxvnni copy): d split as (d & 0xff, d >> 8) int16s by
-// one vpshufb and one vpdpwssd with sc_pair = (sc, 256 · sc); needs |d| < 2^23 and sc in
-// [-128, 127] (packed_kquants_avx512.h's add_scaled, on 8 lanes).
-inline __m256i add_scaled_avx(__m256i isum, __m256i d, __m256i sc_pair) {
-  const __m256i split = _mm256_set_epi32(0x0e0d800c, 0x0a098008, 0x06058004, 0x02018000, 0x0e0d800c,
-                                         0x0a098008, 0x06058004, 0x02018000);
-  return _mm256_dpwssd_avx_epi32(isum, _mm256_shuffle_epi8(d, split), sc_pair);
+// avxvnni: the dot in int32 by vpdpbusd; then d split as (d & 0xff, d >> 8) int16s by one vpshufb
+// and one vpdpwssd with (sc, 256 · sc); needs |d| < 2^23 and sc in [-128, 127]
+// (packed_kquants_avx512.h's add_scaled, on 8 lanes).
+inline __m256i nibble_dot(__m256i dot, __m256i w, __m256i x) {
+  return _mm256_dpbusd_avx_epi32(dot, w, x);
 }
-// (sc & 0xffff) | sc << 24: sc and 256 · sc as the int16 pair add_scaled_avx takes.
-inline __m256i scale_pair_avx(__m256i sc) {
+inline __m256i scale_operand(__m256i sc) {  // (sc & 0xffff) | sc << 24
   return _mm256_or_si256(_mm256_and_si256(sc, _mm256_set1_epi32(0xffff)),
                          _mm256_slli_epi32(sc, 24));
+}
+inline __m256i add_sub_block(__m256i isum, __m256i dot, __m256i scale) {
+  const __m256i split = _mm256_set_epi32(0x0e0d800c, 0x0a098008, 0x06058004, 0x02018000, 0x0e0d800c,
+                                         0x0a098008, 0x06058004, 0x02018000);
+  return _mm256_dpwssd_avx_epi32(isum, _mm256_shuffle_epi8(dot, split), scale);
+}
+#else
+// avx2: the dot in int16 lanes by vpmaddubsw (16 products of at most 15 · 127 per lane), then one
+// vpmaddwd by sc in both int16 halves of its lane.
+inline __m256i nibble_dot(__m256i dot, __m256i w, __m256i x) {
+  return _mm256_add_epi16(dot, _mm256_maddubs_epi16(w, x));
+}
+inline __m256i scale_operand(__m256i sc) { return _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16)); }
+inline __m256i add_sub_block(__m256i isum, __m256i dot, __m256i scale) {
+  return _mm256_add_epi32(isum, _mm256_madd_epi16(dot, scale));
 }
 #endif
 
@@ -80,39 +96,19 @@ struct Q4KR16 {
       for (int h = 0; h < NH; ++h) {
         const uint8_t* q = w + kQ4KR16Qs + 256 * j + 32 * (h0 + h);
         const __m256i sc = scale_min(w, j, h0 + h, false);
-#ifdef __AVXVNNI__
-        // The sub-block's exact int32 dot by vpdpbusd, times sc_j by add_scaled_avx.
-        __m256i d32[MR];
-        for (int i = 0; i < MR; ++i) d32[i] = _mm256_setzero_si256();
+        __m256i dot[MR];
+        for (int i = 0; i < MR; ++i) dot[i] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
           const __m256i vl = _mm256_and_si256(v, nib);
           const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
           for (int i = 0; i < MR; ++i) {
-            d32[i] = _mm256_dpbusd_avx_epi32(d32[i], vl, bcast4(xs[i][j].qs + 4 * c));
-            d32[i] = _mm256_dpbusd_avx_epi32(d32[i], vh, bcast4(xs[i][j].qs + 16 + 4 * c));
+            dot[i] = nibble_dot(dot[i], vl, bcast4(xs[i][j].qs + 4 * c));
+            dot[i] = nibble_dot(dot[i], vh, bcast4(xs[i][j].qs + 16 + 4 * c));
           }
         }
-        const __m256i scp = scale_pair_avx(sc);
-        for (int i = 0; i < MR; ++i) isum[h][i] = add_scaled_avx(isum[h][i], d32[i], scp);
-#else
-        __m256i d16[MR];
-        for (int i = 0; i < MR; ++i) d16[i] = _mm256_setzero_si256();
-        for (int c = 0; c < 4; ++c) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
-          const __m256i vl = _mm256_and_si256(v, nib);
-          const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-          for (int i = 0; i < MR; ++i) {
-            d16[i] =
-                _mm256_add_epi16(d16[i], _mm256_maddubs_epi16(vl, bcast4(xs[i][j].qs + 4 * c)));
-            d16[i] = _mm256_add_epi16(d16[i],
-                                      _mm256_maddubs_epi16(vh, bcast4(xs[i][j].qs + 16 + 4 * c)));
-          }
-        }
-        const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));  // sc in both halves
-        for (int i = 0; i < MR; ++i)
-          isum[h][i] = _mm256_add_epi32(isum[h][i], _mm256_madd_epi16(d16[i], sc2));
-#endif
+        const __m256i scale = scale_operand(sc);
+        for (int i = 0; i < MR; ++i) isum[h][i] = add_sub_block(isum[h][i], dot[i], scale);
       }
     }
     for (int h = 0; h < NH; ++h) {
@@ -233,12 +229,12 @@ struct Q6KR16 {
         const __m256i wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
         const __m256i wc = _mm256_and_si256(vc, m6);
         // Prefill tiles of the avxvnni copy: Σ q · x over the sub-block by vpdpbusd
-        // (|Σ| <= 16 · 63 · 127), times sc_s by add_scaled_avx. Decode keeps the int16 sums: token
+        // (|Σ| <= 16 · 63 · 127), times sc_s by add_sub_block. Decode keeps the int16 sums: token
         // by token, vpdpbusd's made llama1b / qwen06b Q6_K steps 0.996-1.026 as long (mean 1.007,
         // 11 runs; Emerald Rapids VM, avxvnni against avx2).
 #ifdef __AVXVNNI__
         if constexpr (MR > 2) {
-          const __m256i scp = scale_pair_avx(
+          const __m256i scp = scale_operand(
               _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s))));
           for (int i = 0; i < MR; ++i) {
             const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
@@ -246,7 +242,7 @@ struct Q6KR16 {
             d = _mm256_dpbusd_avx_epi32(d, wb, bcast4(xq + 4));
             d = _mm256_dpbusd_avx_epi32(d, wc, bcast4(xq + 8));
             d = _mm256_dpbusd_avx_epi32(d, top, bcast4(xq + 12));
-            isum[h][i] = add_scaled_avx(isum[h][i], d, scp);
+            isum[h][i] = add_sub_block(isum[h][i], d, scp);
           }
         } else
 #endif
