@@ -3,14 +3,7 @@
 // four-element sums in ymm registers. Internal linkage, for files compiled with AVX2 or wider.
 #pragma once
 
-// With GCC 12's false -W(maybe-)uninitialized reports off, as simd_avx512.h includes it: the
-// AVX-512 files may reach <immintrin.h> first through this header.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
+#include "kernels/cpu/intrinsics.h"
 #include "kernels/cpu/kernel_table.h"
 
 namespace runnel::kernels::cpu {

@@ -1,17 +1,11 @@
-// Small AVX-512 helpers for *_avx512.cpp files only (internal linkage), and the one place they get
-// <immintrin.h>: GCC 12.2's AVX-512 intrinsics start from _mm512_undefined_*() (`__Y = __Y`),
-// which -W(maybe-)uninitialized reports falsely after inlining (GCC bug 105593), so the header is
-// included with those two warnings off. Horizontal reductions have a fixed order (halves, then
-// quarters, then within 128 bits), so results are deterministic.
+// Small AVX-512 helpers for *_avx512.cpp files only (internal linkage); <immintrin.h> comes through
+// intrinsics.h (GCC 12's false uninitialized warnings off). Horizontal reductions have a fixed
+// order (halves, then quarters, then within 128 bits), so results are deterministic.
 #pragma once
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <cstdint>
+
+#include "kernels/cpu/intrinsics.h"
 
 namespace runnel::kernels::cpu {
 namespace {
