@@ -44,6 +44,7 @@ bool linear_supported(DType wtype) {
     case DType::kF32R16:
     case DType::kQ4_KR16:
     case DType::kQ6_KR16:
+    case DType::kQ5_KR16:
       return true;
     default:
       return false;

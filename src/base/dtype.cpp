@@ -45,6 +45,7 @@ constexpr DTypeInfo kInfo[] = {
     {"q6_k_r16", 256, 210, true},
     {"mlx8_r16_g64", 64, 72, true},
     {"mlx4_r16_g64", 64, 40, true},
+    {"q5_k_r16", 256, 176, true},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == static_cast<size_t>(DType::kCount));
 

@@ -53,6 +53,8 @@ enum class DType : uint8_t {
   // quants of two 32-element blocks, then their shared scale and bias (packed_mlx.h).
   kQ8AR16G64,
   kQ4AR16G64,
+  // Q5_K's r16 layout: Q4_KR16 with each sub-block's fifth bits beside its nibbles.
+  kQ5_KR16,
   kCount,
 };
 

@@ -1,6 +1,6 @@
-// The K-quant r16 layouts (kernels/cpu/packed_kquants.h): packing keeps every weight of Q4_K and
-// Q6_K exactly, each SIMD kernel equals the scalar reference bit for bit (one super-block, odd
-// and even counts, misaligned x, every tile shape through m and n; and at the extreme sub-block
+// The K-quant r16 layouts (kernels/cpu/packed_kquants.h): packing keeps every weight of Q4_K,
+// Q5_K and Q6_K exactly, each SIMD kernel equals the scalar reference bit for bit (one super-block,
+// odd and even counts, misaligned x, every tile shape through m and n; and at the extreme sub-block
 // dots), the reference equals exact math on the same integers, results do not depend on threads
 // or batch size, bad shapes fail.
 #include <gtest/gtest.h>
@@ -29,10 +29,10 @@ using testing::random_floats;
 using testing::run_packed;
 using testing::simd_isas;
 
-constexpr DType kSources[] = {DType::kQ4_K, DType::kQ6_K};
+constexpr DType kSources[] = {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-// n rows of k random Q4_K / Q6_K super-blocks: every quant and scale byte random, small positive
-// d (and dmin) so that every value is finite.
+// n rows of k random Q4_K / Q5_K / Q6_K super-blocks: every quant and scale byte random, small
+// positive d (and dmin) so that every value is finite.
 std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng) {
   std::vector<uint8_t> w(n * row_bytes(t, k));
   std::uniform_int_distribution<int> byte(0, 255);
@@ -42,7 +42,7 @@ std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng)
   for (size_t b = 0; b < w.size() / bb; ++b) {
     uint8_t* blk = w.data() + b * bb;
     const uint16_t d = f32_to_f16(scale(rng)), dmin = f32_to_f16(scale(rng));
-    if (t == DType::kQ4_K) {
+    if (t != DType::kQ6_K) {  // Q5_K's d and dmin are where Q4_K's are
       std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
       std::memcpy(blk + offsetof(BlockQ4_K, dmin), &dmin, 2);
     } else {
@@ -57,11 +57,16 @@ TEST(PackedKQuants, TypesAndPreference) {
   EXPECT_EQ(packed_type(DType::kQ6_K), DType::kQ6_KR16);
   EXPECT_EQ(packed_source(DType::kQ4_KR16), DType::kQ4_K);
   EXPECT_EQ(packed_source(DType::kQ6_KR16), DType::kQ6_K);
+  EXPECT_EQ(packed_type(DType::kQ5_K), DType::kQ5_KR16);
+  EXPECT_EQ(packed_source(DType::kQ5_KR16), DType::kQ5_K);
   EXPECT_EQ(dtype_name(DType::kQ4_KR16), "q4_k_r16");
+  EXPECT_EQ(dtype_name(DType::kQ5_KR16), "q5_k_r16");
   for (DType s : kSources) EXPECT_EQ(row_bytes(packed_type(s), 4096), row_bytes(s, 4096));
   {
     IsaScope scope(Isa::kScalar);
     EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 64, 256), DType::kQ4_K);
+    // Q5_K has no kernel in GGML's layout: packed everywhere (the alternative is the fallback).
+    EXPECT_EQ(preferred_weight_type(DType::kQ5_K, 64, 256), DType::kQ5_KR16);
     EXPECT_TRUE(matmul_supports(DType::kQ6_KR16));
   }
   {
@@ -115,8 +120,8 @@ TEST(PackedKQuants, SimdEqualsScalarBitForBit) {
 
 // The sub-block dots at their extremes, where the SIMD kernels' split of a dot into int16 halves
 // (add_scaled) is closest to its bounds: every Q6_K quant 0 (q - 32 = -32) or 63 with scale -128
-// or 127, every Q4_K quant 15 with scale and min 63, and x constant (every quant ±127), so a
-// sub-block dot is ±16·32·127 (Q6_K) or ±32·15·127 (Q4_K).
+// or 127, every Q4_K / Q5_K quant 15 / 31 with scale and min 63, and x constant (every quant
+// ±127), so a sub-block dot is ±16·32·127 (Q6_K), ±32·15·127 (Q4_K) or ±32·31·127 (Q5_K).
 TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
   ThreadPool pool(2);
   const size_t n = 32, k = 512;
@@ -127,7 +132,7 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
       const uint16_t d = f32_to_f16(0.001f);
       for (size_t b = 0; b < w.size() / bb; ++b) {
         uint8_t* blk = w.data() + b * bb;
-        if (t == DType::kQ4_K) {
+        if (t != DType::kQ6_K) {
           std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
           std::memcpy(blk + offsetof(BlockQ4_K, dmin), &d, 2);
         } else {
@@ -159,7 +164,7 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
   }
 }
 
-// The reference against double math on the source's integers: Q4_K w = d·sc·q − dmin·m, Q6_K
+// The reference against double math on the source's integers: Q4_K / Q5_K w = d·sc·q − dmin·m, Q6_K
 // w = d·sc·(q − 32), times x = d_x·q_x; error at most a few roundings per scale step.
 TEST(PackedKQuants, ReferenceMatchesExactMath) {
   std::mt19937 rng(5);
@@ -184,13 +189,16 @@ TEST(PackedKQuants, ReferenceMatchesExactMath) {
             const BlockQ8Act& xb = xq[sb * 8 + e / 32];
             const double xv = double(xb.qs[e % 32]) * xb.d;
             double a, b = 0;  // w = a − b
-            if (t == DType::kQ4_K) {
+            if (t != DType::kQ6_K) {
+              // Q5_K is Q4_K's fields plus qh (bit g of qh[e % 32]: element e's fifth bit).
               const BlockQ4_K& q = *reinterpret_cast<const BlockQ4_K*>(blk);
               const int g = e / 32;
               const uint8_t* sc = q.scales;
               const int s6 = g < 4 ? sc[g] & 63 : (sc[g + 4] & 15) | (sc[g - 4] >> 6) << 4;
               const int m6 = g < 4 ? sc[g + 4] & 63 : (sc[g + 4] >> 4) | (sc[g] >> 6) << 4;
-              const int qv = (q.qs[32 * (g / 2) + e % 32] >> (4 * (g & 1))) & 15;
+              const uint8_t* qs = t == DType::kQ4_K ? q.qs : blk + offsetof(BlockQ5_K, qs);
+              int qv = (qs[32 * (g / 2) + e % 32] >> (4 * (g & 1))) & 15;
+              if (t == DType::kQ5_K) qv |= ((blk[offsetof(BlockQ5_K, qh) + e % 32] >> g) & 1) << 4;
               a = double(f16_to_f32(q.d)) * s6 * qv;
               b = double(f16_to_f32(q.dmin)) * m6;
             } else {
@@ -228,6 +236,7 @@ TEST(PackedKQuants, BadShapesAreErrors) {
   EXPECT_THROW(pack_weights(DType::kQ4_K, w.data(), 144, 16, 128, out.data(), pool), Error);
   EXPECT_THROW(pack_weights(DType::kQ6_K, w.data(), 210, 24, 256, out.data(), pool), Error);
   EXPECT_THROW(pack_weights(DType::kQ4_K, w.data(), 100, 16, 256, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kQ5_K, w.data(), 176, 16, 128, out.data(), pool), Error);
   std::vector<float> x(512), y(24);
   EXPECT_THROW(
       matmul(x.data(), 256, 1, 256, w.data(), DType::kQ6_KR16, 210, 24, y.data(), 24, pool), Error);

@@ -141,8 +141,8 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
 }
 
 // Q4_K_M (Q4_K and Q6_K matrices) and Q6_K files, packed into the r16 layouts by the SIMD variants
-// and run in GGML's layout by the scalar one, and Q5_K and Q3_K (converted at load by every
-// variant, kernels/cpu/convert.h): the same greedy tokens.
+// and run in GGML's layout by the scalar one, Q5_K (Q5_KR16 on every variant) and Q3_K (converted
+// at load by every variant, kernels/cpu/convert.h): the same greedy tokens.
 TEST(Variants, EveryIsaGivesTheSameTokensOnKQuants) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants_k");

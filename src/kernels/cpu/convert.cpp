@@ -1,4 +1,4 @@
-// Q4_1 / Q5_0 / Q5_1 / Q5_K / Q3_K rows in the forms their packed layouts are made from
+// Q4_1 / Q5_0 / Q5_1 / Q3_K rows in the forms their packed layouts are made from
 // (convert.h).
 #include "kernels/cpu/convert.h"
 
@@ -25,8 +25,7 @@ void q5_pair(const Block& b, int j, int* x0, int* x1) {
 }  // namespace
 
 bool is_converted_source(DType src) {
-  return src == DType::kQ4_1 || src == DType::kQ5_0 || src == DType::kQ5_1 || src == DType::kQ5_K ||
-         src == DType::kQ3_K;
+  return src == DType::kQ4_1 || src == DType::kQ5_0 || src == DType::kQ5_1 || src == DType::kQ3_K;
 }
 
 void q5_0_row_to_q8_0(const void* src, size_t n, void* dst) {
@@ -103,24 +102,7 @@ void affine_row_q32(DType src, const void* row, size_t n, uint8_t* q, float* sca
     }
     return;
   }
-  check(src == DType::kQ5_K, "matmul", dtype_name(src), " has no affine conversion");
-  // GGML's Q5_K: sub-blocks of 32 in pairs (2p, 2p + 1) over qs[32 p .. + 32): low nibbles for 2p,
-  // high for 2p + 1; the fifth bit of element l of sub-block s is bit s of qh[l].
-  for (size_t i = 0; i < n / kQKK; ++i) {
-    const BlockQ5_K& b = static_cast<const BlockQ5_K*>(row)[i];
-    const float d = f16_to_f32(b.d), dmin = f16_to_f32(b.dmin);
-    for (int s = 0; s < 8; ++s, q += 32) {
-      int sc, m;
-      q4k_scale_min(b.scales, s, &sc, &m);
-      scale[8 * i + s] = d * static_cast<float>(sc);
-      bias[8 * i + s] = -(dmin * static_cast<float>(m));
-      const uint8_t* qs = b.qs + 32 * (s / 2);
-      for (int l = 0; l < 32; ++l) {
-        const int lo = s % 2 == 0 ? qs[l] & 0x0F : qs[l] >> 4;
-        q[l] = static_cast<uint8_t>(lo | (((b.qh[l] >> s) & 1) << 4));
-      }
-    }
-  }
+  fail("matmul", dtype_name(src), " has no affine conversion");
 }
 
 }  // namespace runnel::kernels::cpu

@@ -53,7 +53,7 @@ struct GgmlR16 {
         const __m512i c0 = _mm512_set1_epi32(-kBias * xb[i]->sum);
         for (int g = 0; g < NG; ++g) dot[i][g] = c0;
       }
-      r16_block_dots<kQ4 && !kX, MR, NG>(a.w + off.qs, gb, xb, dot);
+      r16_block_dots<kQ4 && !kX ? 4 : 8, MR, NG>(a.w + off.qs, gb, xb, dot);
       for (int g = 0; g < NG; ++g) {
         for (int i = 0; i < MR; ++i) {
           const __m512 s = _mm512_mul_ps(dw[g], _mm512_set1_ps(xb[i]->d));

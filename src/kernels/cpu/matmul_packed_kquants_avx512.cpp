@@ -1,4 +1,5 @@
-// AVX-512 VNNI kernels for Q4_KR16 / Q6_KR16 (packed_kquants.h), equal bit for bit to the scalar
+// AVX-512 VNNI kernels for Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h), equal bit for bit to
+// the scalar
 // reference in packed_kquants.cpp: each zmm of weights is 16 rows x 4 k-positions, x's 4 bytes are
 // broadcast and vpdpbusd sums into each row's int32 lane. x comes from quantize_q8_256 (one d per
 // 256 elements), so a super-block's scaled dots are summed in int32 and the f32 math is done once
@@ -6,7 +7,8 @@
 // Q4_K: the 16 rows' 6-bit scales and mins are decoded once per super-block with byte ops on 3
 // zmm; the quants are Q4_0R16 blocks (packed_dot_avx512.h's core, each broadcast shared by the NG
 // groups); isum += sc_j · dot_j (add_scaled: vpshufb + vpdpwssd), and Σ m_j · Σx_j is 4 vpdpwssd
-// on (m, m) / (Σx, Σx) int16 pairs.
+// on (m, m) / (Σx, Σx) int16 pairs. Q5_K is the same with each chunk's fifth bits merged in
+// (q5_chunk), and its expanded copy is Q4_K's with a 5-bit quant per byte.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
 // per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled).
 // Prefill reads both from an expanded copy of each slice instead (q4_k_expand, q6_k_expand):
@@ -66,11 +68,13 @@ constexpr size_t kQ4XSb = kQ4XQs + 8 * 512;
 
 size_t q4_k_expanded_bytes(size_t k) { return k / 256 * kQ4XSb; }
 
-void q4_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+// Q4_K's and Q5_K's expanded layouts are the same (their quants as bytes).
+template <bool kQ5>
+void q45_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nsb = k / 256;
   for (int g = 0; g < ng; ++g) {
     for (size_t sb = 0; sb < nsb; ++sb) {
-      const uint8_t* src = w + g * gb + sb * kQ4KR16SbBytes;
+      const uint8_t* src = w + g * gb + sb * (kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes);
       uint8_t* o = out + (g * nsb + sb) * kQ4XSb;
       __m512 dv, dminv;
       __m512i isc[8], mpair[4];
@@ -79,22 +83,29 @@ void q4_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
       _mm512_store_ps(o + 64, dminv);
       for (int p = 0; p < 4; ++p) _mm512_store_si512(o + kQ4XMpair + 64 * p, mpair[p]);
       for (int j = 0; j < 8; ++j) _mm512_store_si512(o + kQ4XIsc + 64 * j, isc[j]);
-      for (int j = 0; j < 8; ++j) nibbles_to_bytes(src + kQ4KR16Qs + 256 * j, o + kQ4XQs + 512 * j);
+      for (int j = 0; j < 8; ++j) {
+        if constexpr (kQ5) {
+          q5_to_bytes(src + kQ4KR16Qs + kQ5KR16Sub * j, o + kQ4XQs + 512 * j);
+        } else {
+          nibbles_to_bytes(src + kQ4KR16Qs + 256 * j, o + kQ4XQs + 512 * j);
+        }
+      }
     }
   }
 }
 
-// kX: a.w is the expanded layout above (prefill), else the packed Q4_KR16 one.
-template <bool kX, int MR, int NG>
+// kX: a.w is the expanded layout above (prefill), else the packed Q4_KR16 (Q5_KR16: kQ5) one.
+template <bool kX, bool kQ5, int MR, int NG>
 void gemm_q4_k(const PackedGemm& a) {
   const size_t nsb = a.k / 256, gb = a.w_group_bytes;
+  constexpr size_t kSbBytes = kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes;
   const BlockQ8Act* x[MR];
   for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
   __m512 acc[MR][NG];
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
-    const uint8_t* w = a.w + sb * (kX ? kQ4XSb : kQ4KR16SbBytes);
+    const uint8_t* w = a.w + sb * (kX ? kQ4XSb : kSbBytes);
     // The header is read first, so a decode pass touches the lines in ascending order (see the
     // Q6_K kernel). Expanded, it is read where it is used.
     __m512i isc[NG][kX ? 1 : 8], mpair[NG][kX ? 1 : 4];
@@ -115,7 +126,7 @@ void gemm_q4_k(const PackedGemm& a) {
       // GB/s from DRAM where one burst of 36 per super-block read 25-26 (Emerald Rapids VM, probe
       // 33 GB/s; bench_kernels --threads 2 --type q4_k_r16). Q6_K spreads its own (below).
       if (!kX && a.stream) {
-        for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kQ4KR16SbBytes, j, 8);
+        for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kSbBytes, j, 8);
       }
       const BlockQ8Act* xb[MR];
       __m512i dot[MR][NG];
@@ -124,13 +135,17 @@ void gemm_q4_k(const PackedGemm& a) {
         for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
       }
       if constexpr (kX) {
-        r16_block_dots<false, MR, NG>(w + kQ4XQs + 512 * j, gb, xb, dot);
+        r16_block_dots<8, MR, NG>(w + kQ4XQs + 512 * j, gb, xb, dot);
         for (int g = 0; g < NG; ++g) {
           const __m512i sc = _mm512_load_si512(w + g * gb + kQ4XIsc + 64 * j);
           for (int i = 0; i < MR; ++i) isum[i][g] = add_scaled(isum[i][g], dot[i][g], sc);
         }
       } else {
-        r16_block_dots<true, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
+        if constexpr (kQ5) {
+          r16_block_dots<5, MR, NG>(w + kQ4KR16Qs + kQ5KR16Sub * j, gb, xb, dot);
+        } else {
+          r16_block_dots<4, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
+        }
         for (int i = 0; i < MR; ++i)
           for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], dot[i][g], isc[g][j]);
       }
@@ -311,16 +326,16 @@ void gemm_q6_k(const PackedGemm& a) {
 // 4x3 and 5x3 10-20% slower; expanded, 8x2 within 2%; 12x1 and 16x1 15-20% slower than 7x2).
 constexpr int kQ4Mr = 8, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
 
-template <bool kQ6, int MR, int NG>
+template <int kBits, int MR, int NG>  // kBits: 4, 5, 6 for Q4_K, Q5_K, Q6_K
 void tile(const PackedGemm& a) {
   if constexpr (MR > 1) {
-    if (a.mr < MR) return tile<kQ6, MR - 1, NG>(a);
+    if (a.mr < MR) return tile<kBits, MR - 1, NG>(a);
   }
   if constexpr (NG > 1) {
-    if (a.ng < NG) return tile<kQ6, MR, NG - 1>(a);
+    if (a.ng < NG) return tile<kBits, MR, NG - 1>(a);
   }
   RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
-  if constexpr (kQ6) {
+  if constexpr (kBits == 6) {
     if (a.expanded) {
       gemm_q6_k<true, MR, NG>(a);
     } else {
@@ -328,23 +343,28 @@ void tile(const PackedGemm& a) {
     }
   } else {
     if (a.expanded) {
-      gemm_q4_k<true, MR, NG>(a);
+      gemm_q4_k<true, false, MR, NG>(a);  // the same expanded layout for Q4_K and Q5_K
     } else {
-      gemm_q4_k<false, MR, NG>(a);
+      gemm_q4_k<false, kBits == 5, MR, NG>(a);
     }
   }
 }
 
 }  // namespace
 
-void packed_q4_k_r16(const PackedGemm& a) { tile<false, kQ4Mr, kQ4Ng>(a); }
-void packed_q6_k_r16(const PackedGemm& a) { tile<true, kQ6Mr, kQ6Ng>(a); }
+void packed_q4_k_r16(const PackedGemm& a) { tile<4, kQ4Mr, kQ4Ng>(a); }
+void packed_q5_k_r16(const PackedGemm& a) { tile<5, kQ4Mr, kQ4Ng>(a); }
+void packed_q6_k_r16(const PackedGemm& a) { tile<6, kQ6Mr, kQ6Ng>(a); }
 
 void register_matmul_packed_kquants(KernelTable& t) {
   MatmulEntry& q4 = matmul_entry(t, DType::kQ4_KR16);
   q4 = {nullptr, ActKind::kQ8x256, kQ4Mr, 1, packed_q4_k_r16, kQ4Ng, false};
-  q4.expand = q4_k_expand;
+  q4.expand = q45_k_expand<false>;
   q4.expanded_bytes = q4_k_expanded_bytes;
+  MatmulEntry& q5 = matmul_entry(t, DType::kQ5_KR16);
+  q5 = {nullptr, ActKind::kQ8x256, kQ4Mr, 1, packed_q5_k_r16, kQ4Ng, false};
+  q5.expand = q45_k_expand<true>;
+  q5.expanded_bytes = q4_k_expanded_bytes;
   MatmulEntry& q6 = matmul_entry(t, DType::kQ6_KR16);
   q6 = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng, false};
   q6.expand = q6_k_expand;

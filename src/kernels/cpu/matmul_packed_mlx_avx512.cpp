@@ -44,7 +44,7 @@ struct MlxR16 {
           xb[i] = x[i] + b;
           for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
         }
-        r16_block_dots<kQ4 && !kX, MR, NG>(w + h * kQs, gb, xb, dot);
+        r16_block_dots<kQ4 && !kX ? 4 : 8, MR, NG>(w + h * kQs, gb, xb, dot);
         for (int g = 0; g < NG; ++g) {
           const __m512 s = _mm512_loadu_ps(w + g * gb + kBlocks * kQs);
           const __m512 bias = _mm512_loadu_ps(w + g * gb + kBlocks * kQs + 64);

@@ -175,8 +175,9 @@ DType packed_type(DType src) {
     case DType::kQ4_1:
       return DType::kQ4AR16;
     case DType::kQ5_1:
-    case DType::kQ5_K:
       return DType::kQ8AR16;
+    case DType::kQ5_K:
+      return DType::kQ5_KR16;
     default:
       return src;
   }
@@ -203,6 +204,8 @@ DType packed_source(DType packed) {
       return DType::kQ4_K;
     case DType::kQ6_KR16:
       return DType::kQ6_K;
+    case DType::kQ5_KR16:
+      return DType::kQ5_K;
     default:
       return packed;
   }
@@ -229,7 +232,7 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
   const size_t group_bytes = kPackRows * row_bytes(packed_type(src), k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   uint8_t* ob = static_cast<uint8_t*>(out);
-  const bool kquant = src == DType::kQ4_K || src == DType::kQ6_K;
+  const bool kquant = is_kquant_r16(packed_type(src)) && !is_converted_source(src);
   pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
     for (size_t g = g0; g < g1; ++g) {
       const uint8_t* rows = wb + g * kPackRows * w_stride;
@@ -250,7 +253,7 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out) {
   if (is_mlx_packed(packed)) return unpack_mlx_f32(packed, w, n, k, out);
   if (is_packed_float(packed)) return unpack_float_f32(packed, w, n, k, out);
-  if (packed == DType::kQ4_KR16 || packed == DType::kQ6_KR16) {
+  if (is_kquant_r16(packed)) {
     return unpack_kquant_f32(packed, static_cast<const uint8_t*>(w), n, k, out);
   }
   const Layout lay = layout_of(packed);

@@ -21,13 +21,27 @@ inline int32_t load_i32(const int8_t* p) {
   return v;
 }
 
+// Chunk c's 5-bit quants (Q5_KR16, packed_kquants.h) from its nibble pairs v and the sub-block's
+// fifth bits f: lo = (v & 15) | (f >> c << 4 & 16), hi = (v >> 4 & 15) | (f >> c & 16). The
+// 16-bit shifts move no bit that is kept across a byte (c <= 3).
+inline void q5_chunk(__m512i v, __m512i f, int c, __m512i& lo, __m512i& hi) {
+  const __m512i m15 = _mm512_set1_epi8(15), m16 = _mm512_set1_epi8(16);
+  const __m512i fc = _mm512_srli_epi16(f, static_cast<unsigned>(c));
+  constexpr int kAandBorC = 0xEA;  // (A & B) | C
+  lo =
+      _mm512_ternarylogic_epi32(v, m15, _mm512_and_si512(_mm512_slli_epi16(fc, 4), m16), kAandBorC);
+  hi =
+      _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, _mm512_and_si512(fc, m16), kAandBorC);
+}
+
 // dot[i][g] += Σ_e q[g][row][e] · x[i].qs[e] for one block: q points at the block's quants in
-// group 0 (group g at q + g * gb), 512 bytes of bytes (kQ4 false) or 256 of nibble pairs (true).
+// group 0 (group g at q + g * gb): kBits 8, 512 bytes of bytes; 4, 256 of nibble pairs; 5, a
+// Q5_KR16 sub-block (64 bytes of fifth bits, then 256 of nibble pairs).
 // A block's 8 dpbusd into one accumulator are a dependency chain (4 cycles each on Zen 4), and
 // small tiles (decode: 1 x 1) have too few chains to hide it: they spread the block over
 // kSplit = 4 / (MR · NG) accumulators, summed at the end. Integer sums are exact, so the result
 // is the same in any order.
-template <bool kQ4, int MR, int NG>
+template <int kBits, int MR, int NG>
 inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const* x,
                            __m512i (&dot)[MR][NG]) {
   constexpr int kSplit = MR * NG >= 4 ? 1 : 4 / (MR * NG);
@@ -38,17 +52,27 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
       for (int s = 1; s < kSplit; ++s) part[s][i][g] = _mm512_setzero_si512();
     }
   }
-  if constexpr (kQ4) {
+  static_assert(kBits == 4 || kBits == 5 || kBits == 8);
+  if constexpr (kBits != 8) {
     const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512i f[NG];
+    if constexpr (kBits == 5) {
+      for (int g = 0; g < NG; ++g) f[g] = _mm512_loadu_si512(q + g * gb);
+    }
+    const uint8_t* nib = q + (kBits == 5 ? 64 : 0);
     for (int c = 0; c < 4; ++c) {
       __m512i lo[NG], hi[NG];
       for (int g = 0; g < NG; ++g) {
-        const __m512i v = _mm512_loadu_si512(q + g * gb + 64 * c);
-        lo[g] = _mm512_and_si512(v, low);
-        // With accumulators of their own, the high nibbles stay in place (16 h) and their sum
-        // is shifted down once at the end (exact: it is a multiple of 16).
-        hi[g] = kSplit >= 2 ? _mm512_andnot_si512(low, v)
-                            : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        const __m512i v = _mm512_loadu_si512(nib + g * gb + 64 * c);
+        if constexpr (kBits == 5) {
+          q5_chunk(v, f[g], c, lo[g], hi[g]);
+        } else {
+          lo[g] = _mm512_and_si512(v, low);
+          // With accumulators of their own, the high nibbles stay in place (16 h) and their sum
+          // is shifted down once at the end (exact: it is a multiple of 16).
+          hi[g] = kSplit >= 2 ? _mm512_andnot_si512(low, v)
+                              : _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        }
       }
       constexpr int kPairs = kSplit >= 2 ? kSplit / 2 : 1;  // accumulator pairs (lo, hi)
       const int sl = kSplit >= 2 ? 2 * (c % kPairs) : 0, sh = kSplit >= 2 ? sl + 1 : 0;
@@ -74,11 +98,11 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
   }
   for (int i = 0; i < MR; ++i) {
     for (int g = 0; g < NG; ++g) {
-      if constexpr (kQ4 && kSplit == 4) {  // lo in parts 0 and 2, 16 hi in parts 1 and 3
+      if constexpr (kBits == 4 && kSplit == 4) {  // lo in parts 0 and 2, 16 hi in parts 1 and 3
         dot[i][g] =
             _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[2][i][g]),
                              _mm512_srai_epi32(_mm512_add_epi32(part[1][i][g], part[3][i][g]), 4));
-      } else if constexpr (kQ4 && kSplit == 2) {
+      } else if constexpr (kBits == 4 && kSplit == 2) {
         dot[i][g] = _mm512_add_epi32(part[0][i][g], _mm512_srai_epi32(part[1][i][g], 4));
       } else if constexpr (kSplit == 4) {
         dot[i][g] = _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[1][i][g]),
@@ -92,8 +116,8 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
   }
 }
 
-// One 4-bit block's quants (256 bytes: 4 chunks of nibble pairs, as r16_block_dots<true> reads
-// them) as the 8-bit block r16_block_dots<false> reads (512 bytes: chunk c the low nibbles of
+// One 4-bit block's quants (256 bytes: 4 chunks of nibble pairs, as r16_block_dots<4> reads
+// them) as the 8-bit block r16_block_dots<8> reads (512 bytes: chunk c the low nibbles of
 // chunk c, chunk 4 + c the high ones), for the expanded prefill layouts (MatmulEntry::expand).
 inline void nibbles_to_bytes(const uint8_t* in, uint8_t* out) {
   const __m512i low = _mm512_set1_epi8(0x0f);
@@ -101,6 +125,16 @@ inline void nibbles_to_bytes(const uint8_t* in, uint8_t* out) {
     const __m512i v = _mm512_loadu_si512(in + 64 * c);
     _mm512_storeu_si512(out + 64 * c, _mm512_and_si512(v, low));
     _mm512_storeu_si512(out + 64 * (4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+  }
+}
+// The same for a Q5_KR16 sub-block (as r16_block_dots<5> reads it): 5-bit quants as bytes.
+inline void q5_to_bytes(const uint8_t* in, uint8_t* out) {
+  const __m512i f = _mm512_loadu_si512(in);
+  for (int c = 0; c < 4; ++c) {
+    __m512i lo, hi;
+    q5_chunk(_mm512_loadu_si512(in + 64 + 64 * c), f, c, lo, hi);
+    _mm512_storeu_si512(out + 64 * c, lo);
+    _mm512_storeu_si512(out + 64 * (4 + c), hi);
   }
 }
 

@@ -1,7 +1,7 @@
-// Q4_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking, and the scalar
-// reference kernels that define their arithmetic for every SIMD variant, per output lane and
-// 256-element super-block, on x from quantize_act_q8_256 (one d_x per super-block):
-//   Q4_K: isum = Σ_j sc_j·Σ q·x_q, imin = Σ_j m_j·Σ x_q (j = the 8 sub-blocks of 32);
+// Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking, and the
+// scalar reference kernels that define their arithmetic for every SIMD variant, per output lane
+// and 256-element super-block, on x from quantize_act_q8_256 (one d_x per super-block):
+//   Q4_K, Q5_K: isum = Σ_j sc_j·Σ q·x_q, imin = Σ_j m_j·Σ x_q (j = the 8 sub-blocks of 32);
 //     acc = fma(float(isum), d·d_x, acc);  acc = fma(float(imin), dmin·(−d_x), acc)
 //   Q6_K: isum = Σ_s sc_s·Σ (q − 32)·x_q (s = the 16 sub-blocks of 16);
 //     acc = fma(float(isum), d·d_x, acc)
@@ -36,6 +36,16 @@ void q4k_quants(const uint8_t* blk, uint8_t* q) {
     }
   }
 }
+void q5k_quants(const uint8_t* blk, uint8_t* q) {
+  const uint8_t* qh = blk + offsetof(BlockQ5_K, qh);
+  for (int p = 0; p < 4; ++p) {
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t b = blk[offsetof(BlockQ5_K, qs) + 32 * p + l];
+      q[64 * p + l] = static_cast<uint8_t>((b & 0xf) | ((qh[l] >> (2 * p)) & 1) << 4);
+      q[64 * p + 32 + l] = static_cast<uint8_t>((b >> 4) | ((qh[l] >> (2 * p + 1)) & 1) << 4);
+    }
+  }
+}
 void q6k_quants(const uint8_t* blk, uint8_t* q) {
   for (int h = 0; h < 2; ++h) {
     for (int l = 0; l < 32; ++l) {
@@ -50,19 +60,36 @@ void q6k_quants(const uint8_t* blk, uint8_t* q) {
   }
 }
 
-void pack_sb_q4_k(const uint8_t* const* blk, uint8_t* out) {
+// Q4_K's or Q5_K's super-block (the same d, dmin and scale bytes at the same offsets): the header,
+// then each sub-block's nibble pairs (and for Q5_K, before them, its fifth bits).
+template <bool kQ5>
+void pack_sb_q45_k(const uint8_t* const* blk, uint8_t* out) {
+  static_assert(offsetof(BlockQ5_K, d) == offsetof(BlockQ4_K, d) &&
+                offsetof(BlockQ5_K, dmin) == offsetof(BlockQ4_K, dmin) &&
+                offsetof(BlockQ5_K, scales) == offsetof(BlockQ4_K, scales));
+  constexpr size_t kSub = kQ5 ? kQ5KR16Sub : 256, kNib = kQ5 ? 64 : 0;
+  if constexpr (kQ5) {
+    for (int j = 0; j < 8; ++j) std::memset(out + kQ4KR16Qs + kSub * j, 0, 64);
+  }
   for (int r = 0; r < kPackRows; ++r) {
     std::memcpy(out + 2 * r, blk[r] + offsetof(BlockQ4_K, d), 2);
     std::memcpy(out + kQ4KR16Dmin + 2 * r, blk[r] + offsetof(BlockQ4_K, dmin), 2);
     for (int i = 0; i < kKScaleBytes; ++i) out[kQ4KR16Scales + 16 * i + r] = blk[r][kQ4KScales + i];
     uint8_t q[kQKK];
-    q4k_quants(blk[r], q);
+    if constexpr (kQ5) {
+      q5k_quants(blk[r], q);
+    } else {
+      q4k_quants(blk[r], q);
+    }
     for (int j = 0; j < 8; ++j) {
+      uint8_t* sub = out + kQ4KR16Qs + kSub * j;
       for (int c = 0; c < 4; ++c) {
         for (int t = 0; t < 4; ++t) {
           const int e = 32 * j + 4 * c + t;
-          out[kQ4KR16Qs + 256 * j + 64 * c + 4 * r + t] =
-              static_cast<uint8_t>(q[e] | q[e + 16] << 4);
+          sub[kNib + 64 * c + 4 * r + t] =
+              static_cast<uint8_t>((q[e] & 15) | (q[e + 16] & 15) << 4);
+          if constexpr (kQ5)
+            sub[4 * r + t] |= static_cast<uint8_t>((q[e] >> 4) << c | (q[e + 16] >> 4) << (4 + c));
         }
       }
     }
@@ -87,6 +114,16 @@ void pack_sb_q6_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* 
   }
 }
 
+// The quant of element e (0..31) of row r in sub-block `sub` of a packed Q4_K (0..15) or Q5_K
+// (0..31) super-block (sub: the sub-block's first byte, its fifth bits for Q5_K).
+int q45k_r16_quant(const uint8_t* sub, bool q5, int r, int e) {
+  const int c = e % 16 / 4, t = e % 4;
+  const int v = sub[(q5 ? 64 : 0) + 64 * c + 4 * r + t];
+  const int nib = e < 16 ? v & 15 : v >> 4;
+  if (!q5) return nib;
+  return nib | ((sub[4 * r + t] >> (c + (e < 16 ? 0 : 4))) & 1) << 4;
+}
+
 // The 6-bit quant of element e (0..255) of row r from a packed Q6_K super-block.
 int q6k_r16_quant(const uint8_t* qs, int r, int e) {
   const int s = e / 16, v = e % 16 / 4, t = e % 4;
@@ -95,15 +132,17 @@ int q6k_r16_quant(const uint8_t* qs, int r, int e) {
   return (p[0] >> 6) | (p[64] >> 6) << 2 | (p[128] >> 6) << 4;
 }
 
-void gemm_q4_k_r16(const PackedGemm& a) {
-  const size_t nsb = a.k / kQKK;
+template <bool kQ5>
+void gemm_q45_k_r16(const PackedGemm& a) {
+  const size_t nsb = a.k / kQKK, sb_bytes = kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes;
+  const size_t sub_bytes = kQ5 ? kQ5KR16Sub : 256;
   for (int i = 0; i < a.mr; ++i) {
     const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
     for (int g = 0; g < a.ng; ++g) {
       const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
       float acc[kPackRows] = {};
       for (size_t sb = 0; sb < nsb; ++sb) {
-        const uint8_t* w = wg + sb * kQ4KR16SbBytes;
+        const uint8_t* w = wg + sb * sb_bytes;
         const BlockQ8Act* xs = x + sb * 8;
         for (int r = 0; r < kPackRows; ++r) {
           const float d = load_f16(w + 2 * r), dmin = load_f16(w + kQ4KR16Dmin + 2 * r);
@@ -113,13 +152,9 @@ void gemm_q4_k_r16(const PackedGemm& a) {
           for (int j = 0; j < 8; ++j) {
             int sc, m;
             q4k_scale_min(scales, j, &sc, &m);
+            const uint8_t* sub = w + kQ4KR16Qs + sub_bytes * j;
             int32_t dot = 0;
-            for (int c = 0; c < 4; ++c) {
-              for (int t = 0; t < 4; ++t) {
-                const int v = w[kQ4KR16Qs + 256 * j + 64 * c + 4 * r + t];
-                dot += (v & 15) * xs[j].qs[4 * c + t] + (v >> 4) * xs[j].qs[16 + 4 * c + t];
-              }
-            }
+            for (int e = 0; e < 32; ++e) dot += q45k_r16_quant(sub, kQ5, r, e) * xs[j].qs[e];
             isum += sc * dot;
             imin += m * xs[j].sum;
           }
@@ -169,7 +204,9 @@ void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k
     const uint8_t* blk[kPackRows];
     for (int r = 0; r < kPackRows; ++r) blk[r] = rows + static_cast<size_t>(r) * w_stride + sb * bb;
     if (src == DType::kQ4_K) {
-      pack_sb_q4_k(blk, out + sb * kQ4KR16SbBytes);
+      pack_sb_q45_k<false>(blk, out + sb * kQ4KR16SbBytes);
+    } else if (src == DType::kQ5_K) {
+      pack_sb_q45_k<true>(blk, out + sb * kQ5KR16SbBytes);
     } else if (src == DType::kQ6_K) {
       pack_sb_q6_k(blk, q6k_r16_offsets(sb, nsb), out);
     } else {
@@ -188,8 +225,9 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
     const int r = static_cast<int>(row % kPackRows);
     for (size_t sb = 0; sb < nsb; ++sb) {
       float* o = out + row * k + sb * kQKK;
-      if (packed == DType::kQ4_KR16) {
-        const uint8_t* p = wg + sb * kQ4KR16SbBytes;
+      if (packed == DType::kQ4_KR16 || packed == DType::kQ5_KR16) {
+        const bool q5 = packed == DType::kQ5_KR16;
+        const uint8_t* p = wg + sb * (q5 ? kQ5KR16SbBytes : kQ4KR16SbBytes);
         const float d = load_f16(p + 2 * r), dmin = load_f16(p + kQ4KR16Dmin + 2 * r);
         uint8_t scales[kKScaleBytes];
         for (int b = 0; b < kKScaleBytes; ++b) scales[b] = p[kQ4KR16Scales + 16 * b + r];
@@ -197,9 +235,9 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
           int sc, m;
           q4k_scale_min(scales, j, &sc, &m);
           const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+          const uint8_t* sub = p + kQ4KR16Qs + (q5 ? kQ5KR16Sub : 256) * j;
           for (int e = 0; e < 32; ++e) {
-            const int v = p[kQ4KR16Qs + 256 * j + 64 * (e % 16 / 4) + 4 * r + e % 4];
-            o[32 * j + e] = d1 * static_cast<float>(e < 16 ? v & 15 : v >> 4) - m1;
+            o[32 * j + e] = d1 * static_cast<float>(q45k_r16_quant(sub, q5, r, e)) - m1;
           }
         }
       } else {
@@ -217,7 +255,12 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
 
 namespace scalar {
 void register_matmul_packed_kquants(KernelTable& t) {
-  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q4_k_r16, 1, false};
+  matmul_entry(t, DType::kQ4_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q45_k_r16<false>, 1,
+                                      false};
+  matmul_entry(t, DType::kQ5_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q45_k_r16<true>, 1,
+                                      false};
+  // Q5_K has no kernel in GGML's layout: every variant packs it.
+  matmul_entry(t, DType::kQ5_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q6_k_r16, 1, false};
 }
 }  // namespace scalar

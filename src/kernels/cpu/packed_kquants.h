@@ -1,5 +1,6 @@
-// The r16 layouts of the K-quants (packed.h's framework): Q4_KR16 and Q6_KR16 interleave 16 rows
-// per 256-element super-block with exactly the source's bytes (144 / 210 per row), so a zmm load
+// The r16 layouts of the K-quants (packed.h's framework): Q4_KR16, Q5_KR16 and Q6_KR16 interleave
+// 16 rows per 256-element super-block with exactly the source's bytes (144 / 176 / 210 per row),
+// so a zmm load
 // holds the same 4 k-positions of 16 rows and the kernels' scales decode with a few vector ops.
 // Offsets below are inside one group (16 rows); super-block s of a group of nsb super-blocks.
 //
@@ -9,6 +10,11 @@
 //   quants: 32-element sub-block j (0..7) at 256 + 256 j, 4 chunks of 64 bytes; chunk c, row r,
 //           byte 4r + t = q[32j + 4c + t] | q[32j + 16 + 4c + t] << 4 (raw nibbles 0..15, the
 //           Q4_0R16 block layout), so one load gives 8 k-positions after a mask and a shift.
+// Q5_KR16, per super-block (2816 bytes, 44 lines): Q4_KR16's 256-byte header, then sub-block j
+//   (0..7) at 256 + 320 j: 64 bytes of fifth bits, then its 256 bytes of nibble pairs laid out as
+//   Q4_KR16's. Fifth-bit byte 4r + t holds, in bit c, the fifth bit of the low-nibble element of
+//   chunk c (q[32j + 4c + t]) and in bit 4 + c that of its high-nibble one (q[32j + 16 + 4c + t]),
+//   so chunk c's 5-bit quants are (v & 15) | (f >> c << 4 & 16) and (v >> 4) | (f >> c & 16).
 // Q6_KR16, per super-block: 3072 bytes of quants, 256 bytes of int8 scales (chunk s of 16 bytes,
 //   byte r = scales[s] of row r), 32 bytes of d (16 x f16). Super-blocks are stored in pairs
 //   (d 0, d 1, scales 0, scales 1, quants 0, quants 1: 6720 bytes, whole lines; an odd last one
@@ -29,6 +35,7 @@ namespace runnel::kernels::cpu {
 
 constexpr size_t kQ4KR16SbBytes = 2304;  // one super-block of a group
 constexpr size_t kQ4KR16Dmin = 32, kQ4KR16Scales = 64, kQ4KR16Qs = 256;
+constexpr size_t kQ5KR16SbBytes = 2816, kQ5KR16Sub = 320;  // sub-block j at kQ4KR16Qs + 320 j
 
 constexpr size_t kQ6KR16Qs = 3072, kQ6KR16Sc = 256, kQ6KR16D = 32;
 struct Q6KR16Offsets {
@@ -44,9 +51,14 @@ inline Q6KR16Offsets q6k_r16_offsets(size_t s, size_t nsb) {
   return {base + head + h * kQ6KR16Qs, base + 2 * kQ6KR16D + h * kQ6KR16Sc, base + h * kQ6KR16D};
 }
 
-// Packs one group (16 rows, row r at rows + r * w_stride) of Q4_K or Q6_K into `out`.
+inline bool is_kquant_r16(DType t) {
+  return t == DType::kQ4_KR16 || t == DType::kQ5_KR16 || t == DType::kQ6_KR16;
+}
+
+// Packs one group (16 rows, row r at rows + r * w_stride) of Q4_K, Q5_K or Q6_K into `out`.
 void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out);
-// Unpacks n rows of a Q4_KR16 / Q6_KR16 matrix to f32 [n, k], exactly like dequantize_row.
+// Unpacks n rows of a Q4_KR16 / Q5_KR16 / Q6_KR16 matrix to f32 [n, k], exactly like
+// dequantize_row.
 void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out);
 
 }  // namespace runnel::kernels::cpu
