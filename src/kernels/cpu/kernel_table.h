@@ -147,8 +147,8 @@ RUNNEL_DECLARE_REGISTER(avx512)
 #undef RUNNEL_DECLARE_REGISTER
 
 namespace avxvnni {
-// The AVX2 Q8_0R16 / Q4_0R16 / Q4_KR16 / Q6_KR16 / MLX r16 kernels with their block dots in
-// AVX-VNNI's vpdpbusd (matmul_packed_avxvnni.cpp); the rest of the avxvnni table is AVX2's.
+// The AVX2 Q8_0R16 / Q4_0R16 / Q4_KR16 / Q5_KR16 / Q6_KR16 / MLX r16 kernels with their block dots
+// in AVX-VNNI's vpdpbusd (matmul_packed_avxvnni.cpp); the rest of the avxvnni table is AVX2's.
 void register_matmul_packed(KernelTable& t);
 }  // namespace avxvnni
 

@@ -1,9 +1,9 @@
 // The avxvnni variant's kernels (dispatch.h): packed_r16_avx2.h's Q8_0R16 / Q4_0R16 / MLX r16
-// kernels and packed_kquants_avx2.h's Q4_KR16 / Q6_KR16 ones built with -mavxvnni, so their block
-// dots take AVX-VNNI's vpdpbusd (packed_dot_avx2.h's r16_half_dots_vnni; the K-quants' sub-block
-// dots times their scales by vpdpwssd) instead of vpmaddubsw and int16 sums. The same exact
-// integer dots, so the same bits as the avx2 variant and the scalar reference. Everything else in
-// the avxvnni table is AVX2's.
+// kernels and packed_kquants_avx2.h's Q4_KR16 / Q5_KR16 / Q6_KR16 ones built with -mavxvnni, so
+// their block dots take AVX-VNNI's vpdpbusd (packed_dot_avx2.h's r16_half_dots_vnni; the K-quants'
+// sub-block dots times their scales by vpdpwssd) instead of vpmaddubsw and int16 sums. The same
+// exact integer dots, so the same bits as the avx2 variant and the scalar reference. Everything
+// else in the avxvnni table is AVX2's.
 #include "kernels/cpu/packed_kquants_avx2.h"
 #include "kernels/cpu/packed_r16_avx2.h"
 

@@ -1,5 +1,5 @@
-// AVX2 kernels for the Q4_KR16 and Q6_KR16 layouts (packed_kquants.h), over the tile loop of
-// packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2 variant) and
+// AVX2 kernels for the Q4_KR16, Q5_KR16 and Q6_KR16 layouts (packed_kquants.h), over the tile loop
+// of packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2 variant) and
 // matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's dot in int32
 // by vpdpbusd and adds it times its scale by vpdpwssd (add_sub_block), as the AVX-512 kernels do.
 // Same arithmetic as the scalar reference (packed_kquants.cpp), bit for bit: per super-block and
@@ -33,6 +33,7 @@ namespace {
 //   scale_operand(sc)                sc (int32 lanes) as add_sub_block takes it
 //   add_sub_block(isum, dot, scale)  isum + sc · dot per int32 lane
 #ifdef __AVXVNNI__
+constexpr bool kInt32Dots = true;
 // avxvnni: the dot in int32 by vpdpbusd; then d split as (d & 0xff, d >> 8) int16s by one vpshufb
 // and one vpdpwssd with (sc, 256 · sc); needs |d| < 2^23 and sc in [-128, 127]
 // (packed_kquants_avx512.h's add_scaled, on 8 lanes).
@@ -49,8 +50,10 @@ inline __m256i add_sub_block(__m256i isum, __m256i dot, __m256i scale) {
   return _mm256_dpwssd_avx_epi32(isum, _mm256_shuffle_epi8(dot, split), scale);
 }
 #else
+constexpr bool kInt32Dots = false;
 // avx2: the dot in int16 lanes by vpmaddubsw (16 products of at most 15 · 127 per lane), then one
-// vpmaddwd by sc in both int16 halves of its lane.
+// vpmaddwd by sc in both int16 halves of its lane. (Q5_K's 31 · 127 takes two such sums: 8
+// products each.)
 inline __m256i nibble_dot(__m256i dot, __m256i w, __m256i x) {
   return _mm256_add_epi16(dot, _mm256_maddubs_epi16(w, x));
 }
@@ -60,8 +63,15 @@ inline __m256i add_sub_block(__m256i isum, __m256i dot, __m256i scale) {
 }
 #endif
 
-struct Q4KR16 {
+// Q4_KR16, and Q5_KR16 (kQ5): the same header and nibbles, with each sub-block's fifth bits
+// merged into chunk c's quants as (f >> c << 4 & 16) and (f >> c & 16) (packed_kquants.h).
+template <bool kQ5>
+struct Q45KR16 {
   static constexpr size_t kElems = kQKK;
+  static constexpr size_t kSbBytes = kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes;
+  static constexpr size_t kSubBytes = kQ5 ? kQ5KR16Sub : 256;
+  // Separate sums of a sub-block's low and high chunks where int16 lanes would overflow.
+  static constexpr int kDots = kQ5 && !kInt32Dots ? 2 : 1;
 
   // Scale byte chunk b (12 of them) for rows 8h .. 8h + 7, one row per 32-bit lane.
   static __m256i scale_bytes(const uint8_t* w, int b, int h) {
@@ -84,31 +94,41 @@ struct Q4KR16 {
   template <int MR, int NH>
   static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, int h0,
                      __m256* const (&acc)[NH]) {
-    const uint8_t* w = a.w + sb * kQ4KR16SbBytes;
+    const uint8_t* w = a.w + sb * kSbBytes;
     const BlockQ8Act* xs[MR];
     for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
-    const __m256i nib = _mm256_set1_epi8(0x0f);
+    const __m256i nib = _mm256_set1_epi8(0x0f), fifth = _mm256_set1_epi8(0x10);
     __m256i isum[NH][MR];
     for (int h = 0; h < NH; ++h)
       for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
-      if (NH == 2 && a.stream) prefetch_ahead_part(w, kQ4KR16SbBytes, j, 8);
+      if (NH == 2 && a.stream) prefetch_ahead_part(w, kSbBytes, j, 8);
       for (int h = 0; h < NH; ++h) {
-        const uint8_t* q = w + kQ4KR16Qs + 256 * j + 32 * (h0 + h);
+        const uint8_t* sub = w + kQ4KR16Qs + kSubBytes * j + 32 * (h0 + h);
+        const uint8_t* q = sub + (kQ5 ? 64 : 0);
+        __m256i f = _mm256_setzero_si256();
+        if constexpr (kQ5) f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub));
         const __m256i sc = scale_min(w, j, h0 + h, false);
-        __m256i dot[MR];
-        for (int i = 0; i < MR; ++i) dot[i] = _mm256_setzero_si256();
+        __m256i dot[kDots][MR];
+        for (int e = 0; e < kDots; ++e)
+          for (int i = 0; i < MR; ++i) dot[e][i] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
-          const __m256i vl = _mm256_and_si256(v, nib);
-          const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+          __m256i vl = _mm256_and_si256(v, nib);
+          __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+          if constexpr (kQ5) {
+            const __m256i fc = _mm256_srli_epi16(f, c);  // no kept bit crosses a byte (c <= 3)
+            vl = _mm256_or_si256(vl, _mm256_and_si256(_mm256_slli_epi16(fc, 4), fifth));
+            vh = _mm256_or_si256(vh, _mm256_and_si256(fc, fifth));
+          }
           for (int i = 0; i < MR; ++i) {
-            dot[i] = nibble_dot(dot[i], vl, bcast4(xs[i][j].qs + 4 * c));
-            dot[i] = nibble_dot(dot[i], vh, bcast4(xs[i][j].qs + 16 + 4 * c));
+            dot[0][i] = nibble_dot(dot[0][i], vl, bcast4(xs[i][j].qs + 4 * c));
+            dot[kDots - 1][i] = nibble_dot(dot[kDots - 1][i], vh, bcast4(xs[i][j].qs + 16 + 4 * c));
           }
         }
         const __m256i scale = scale_operand(sc);
-        for (int i = 0; i < MR; ++i) isum[h][i] = add_sub_block(isum[h][i], dot[i], scale);
+        for (int e = 0; e < kDots; ++e)
+          for (int i = 0; i < MR; ++i) isum[h][i] = add_sub_block(isum[h][i], dot[e][i], scale);
       }
     }
     for (int h = 0; h < NH; ++h) {
@@ -182,7 +202,7 @@ struct Q6KR16 {
   }
 
   // Super-block sb's terms for NH halves from h0 into acc[0 .. NH - 1][0 .. MR - 1]; decode takes
-  // both (NH = 2), sub-block by sub-block, as Q4KR16::halves does, and shares x's sums.
+  // both (NH = 2), sub-block by sub-block, as Q45KR16::halves does, and shares x's sums.
   template <int MR, int NH>
   static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h0,
                      __m256* const (&acc)[NH]) {
@@ -284,11 +304,13 @@ struct Q6KR16 {
   }
 };
 
-// Q4_KR16 and Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight rows.
+// Q4_KR16, Q5_KR16 and Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight rows.
 template <int kMr>
 void set_kquant_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ4_KR16) = {
-      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q4KR16, kMr>, 1, false};
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q45KR16<false>, kMr>, 1, false};
+  matmul_entry(t, DType::kQ5_KR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q45KR16<true>, kMr>, 1, false};
   matmul_entry(t, DType::kQ6_KR16) = {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q6KR16, kMr>, 1, false};
 }
