@@ -1,19 +1,19 @@
-// AMX INT8 prefill kernels for the Q8_0R16, Q4_0R16, Q4_KR16 and Q6_KR16 layouts (packed.h,
-// packed_kquants.h), written once over a tile-operations policy so the same loops run on the tile
-// unit (matmul_amx.cpp) and on a software model of it (matmul_amx_emulated_avx512.cpp), which
-// tests them on machines without AMX. For the AMX and emulated files only (internal linkage, like
-// simd_avx512.h).
+// AMX INT8 prefill kernels for the Q8_0R16, Q4_0R16, Q4_KR16, Q5_KR16 and Q6_KR16 layouts
+// (packed.h, packed_kquants.h), written once over a tile-operations policy so the same loops run on
+// the tile unit (matmul_amx.cpp) and on a software model of it (matmul_amx_emulated_avx512.cpp),
+// which tests them on machines without AMX. For the AMX and emulated files only (internal linkage,
+// like simd_avx512.h).
 //
 // The r16 layouts are already AMX B tiles: a 64-byte chunk holds, for each of 16 weight rows, the
 // 4 bytes of 4 consecutive k-positions, which is one row of a B tile (K / 4 rows of 16 x 4 bytes).
 // Per block (32 elements; Q6_K: per 16-element sub-block) the kernel writes the block's quants as
 // signed bytes into a small buffer (Q8_0: q + 128 back to q; Q4_0: nibble - 8; Q4_K: the nibbles;
-// Q6_K: q - 32), and one TDPBSSD against an A tile (the activation bytes of 16 rows of x, read in
-// place from their BlockQ8Act rows) gives all 16 x 16 exact int32 block dots. From there the
-// arithmetic is the VNNI kernels', in the same order: Q8_0 / Q4_0 acc = fma(float(dot), d_w *
-// d_x, acc) per block; the K-quants isum += dot * sc per sub-block (int32), then per super-block
-// the f32 step (Q4_K's mins by vpdpwssd as in the VNNI kernel). So every result equals the VNNI
-// kernels' and the scalar reference's bit for bit.
+// Q5_K: the nibbles and fifth bits; Q6_K: q - 32), and one TDPBSSD against an A tile (the
+// activation bytes of 16 rows of x, read in place from their BlockQ8Act rows) gives all 16 x 16
+// exact int32 block dots. From there the arithmetic is the VNNI kernels', in the same order: Q8_0 /
+// Q4_0 acc = fma(float(dot), d_w * d_x, acc) per block; the K-quants isum += dot * sc per sub-block
+// (int32), then per super-block the f32 step (Q4_K's mins by vpdpwssd as in the VNNI kernel). So
+// every result equals the VNNI kernels' and the scalar reference's bit for bit.
 //
 // Tiles: C (rows x 16 int32), A (rows x K bytes), B (K / 4 x 64 bytes), with K = 32 (16 for
 // Q6_K); two of each, used by block parity so one block's tile work can overlap the previous
@@ -176,26 +176,31 @@ void amx_r16_rows(const PackedGemm& a, int i0, int rows) {
   }
 }
 
-// Q4_KR16: sub-block j (32 elements) of the super-block at w, tiles of parity P:
+// Q4_KR16 (Q5_KR16: kQ5): sub-block j (32 elements) of the super-block at w, tiles of parity P:
 // isum[r] += dot[r] * sc_j (int32; scm from q4k_r16_scale_bytes).
-template <class Ops, int P>
+template <class Ops, int P, bool kQ5>
 inline void amx_q4k_sub(const PackedGemm& a, const uint8_t* w, size_t sb, int j, const uint8_t* scm,
                         const AmxRowsOfX& x, int8_t (&bt)[8][64], int32_t (&c)[16][16],
                         __m512i (&isum)[16]) {
-  if (a.stream) prefetch_ahead_part(w, kQ4KR16SbBytes, static_cast<size_t>(j), 8);
-  const uint8_t* q = w + kQ4KR16Qs + 256 * j;
-  const __m512i low = _mm512_set1_epi8(0x0f);
-  for (int ch = 0; ch < 4; ++ch) {
-    const __m512i v = _mm512_loadu_si512(q + 64 * ch);
-    _mm512_store_si512(bt[ch], _mm512_and_si512(v, low));
-    _mm512_store_si512(bt[4 + ch], _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+  constexpr size_t kSbBytes = kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes;
+  if (a.stream) prefetch_ahead_part(w, kSbBytes, static_cast<size_t>(j), 8);
+  if constexpr (kQ5) {
+    q5_to_bytes(w + kQ4KR16Qs + kQ5KR16Sub * j, reinterpret_cast<uint8_t*>(&bt[0][0]));
+  } else {
+    const uint8_t* q = w + kQ4KR16Qs + 256 * j;
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    for (int ch = 0; ch < 4; ++ch) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * ch);
+      _mm512_store_si512(bt[ch], _mm512_and_si512(v, low));
+      _mm512_store_si512(bt[4 + ch], _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+    }
   }
   amx_tile_dot<Ops, P>(x.x0 + (sb * 8 + j) * sizeof(BlockQ8Act), a.x_stride, &bt[0][0], &c[0][0]);
   const __m512i sc = scale_pair(u8x16_epi32(scm + 16 * j));
   for (int r = 0; r < 16; ++r) isum[r] = add_scaled(isum[r], _mm512_load_si512(c[r]), sc);
 }
 
-template <class Ops>
+template <class Ops, bool kQ5>
 void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
   const size_t nsb = a.k / 256;
   Ops::configure(rows, 32);
@@ -207,13 +212,13 @@ void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
     const uint8_t* wg = a.w + g * a.w_group_bytes;
     std::memset(acc, 0, sizeof(acc));
     for (size_t sb = 0; sb < nsb; ++sb) {
-      const uint8_t* w = wg + sb * kQ4KR16SbBytes;
+      const uint8_t* w = wg + sb * (kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes);
       q4k_r16_scale_bytes(w, scm);
       __m512i isum[16];
       for (int r = 0; r < 16; ++r) isum[r] = _mm512_setzero_si512();
       for (int j = 0; j < 8; j += 2) {
-        amx_q4k_sub<Ops, 0>(a, w, sb, j, scm, x, t.bt[0], t.c[0], isum);
-        amx_q4k_sub<Ops, 1>(a, w, sb, j + 1, scm, x, t.bt[1], t.c[1], isum);
+        amx_q4k_sub<Ops, 0, kQ5>(a, w, sb, j, scm, x, t.bt[0], t.c[0], isum);
+        amx_q4k_sub<Ops, 1, kQ5>(a, w, sb, j + 1, scm, x, t.bt[1], t.c[1], isum);
       }
       // The VNNI kernel's super-block step: Σ m_j Σx_j by vpdpwssd on int16 pairs, two fmas.
       __m512i mpair[4];
@@ -291,7 +296,7 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
   }
 }
 
-enum class AmxKind { kQ8_0, kQ4_0, kQ4_K, kQ6_K };
+enum class AmxKind { kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
 
 // The kernel entry: rows of x 16 at a time (the last tile ragged); below kAmxMinRows rows the
 // VNNI kernel `small` runs instead.
@@ -305,12 +310,13 @@ void amx_gemm(const PackedGemm& a, PackedFn small) {
     const int rows = std::min(16, a.mr - i0);
     if constexpr (kKind == AmxKind::kQ8_0) amx_r16_rows<Ops, false>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ4_0) amx_r16_rows<Ops, true>(a, i0, rows);
-    if constexpr (kKind == AmxKind::kQ4_K) amx_q4k_rows<Ops>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ4_K) amx_q4k_rows<Ops, false>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ5_K) amx_q4k_rows<Ops, true>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ6_K) amx_q6k_rows<Ops>(a, i0, rows);
   }
 }
 
-// The four entries over one Ops, each with its VNNI kernel for small tiles.
+// The five entries over one Ops, each with its VNNI kernel for small tiles.
 template <class Ops>
 struct AmxKernels {
   static void q8_0(const PackedGemm& a) {
@@ -321,6 +327,9 @@ struct AmxKernels {
   }
   static void q4_k(const PackedGemm& a) {
     amx_gemm<Ops, AmxKind::kQ4_K>(a, avx512::packed_q4_k_r16);
+  }
+  static void q5_k(const PackedGemm& a) {
+    amx_gemm<Ops, AmxKind::kQ5_K>(a, avx512::packed_q5_k_r16);
   }
   static void q6_k(const PackedGemm& a) {
     amx_gemm<Ops, AmxKind::kQ6_K>(a, avx512::packed_q6_k_r16);
@@ -334,6 +343,7 @@ void amx_register(KernelTable& t) {
   for (auto [type, fn] : {std::pair{DType::kQ8_0R16, &K::q8_0},
                           {DType::kQ4_0R16, &K::q4_0},
                           {DType::kQ4_KR16, &K::q4_k},
+                          {DType::kQ5_KR16, &K::q5_k},
                           {DType::kQ6_KR16, &K::q6_k}}) {
     MatmulEntry& e = matmul_entry(t, type);
     e.packed = fn;
@@ -370,9 +380,10 @@ bool amx_self_test() {
   } cases[] = {{DType::kQ8_0, K::q8_0, avx512::packed_q8_0_r16},
                {DType::kQ4_0, K::q4_0, avx512::packed_q4_0_r16},
                {DType::kQ4_K, K::q4_k, avx512::packed_q4_k_r16},
+               {DType::kQ5_K, K::q5_k, avx512::packed_q5_k_r16},
                {DType::kQ6_K, K::q6_k, avx512::packed_q6_k_r16}};
   for (const auto& cs : cases) {
-    const bool kquant = cs.src == DType::kQ4_K || cs.src == DType::kQ6_K;
+    const bool kquant = block_elems(cs.src) == 256;
     const size_t k = kquant ? 3 * 256 : 3 * 32, nb = k / 32;
     std::vector<BlockQ8Act> x(kM * nb);
     for (size_t i = 0; i < x.size(); ++i) {
@@ -393,8 +404,9 @@ bool amx_self_test() {
     for (size_t g = 0; g < kNg; ++g) {
       uint8_t* wg = w.data() + g * gb;
       for (size_t b = 0; b < 3; ++b) {
-        if (cs.src == DType::kQ4_K) {
-          scales(wg + b * kQ4KR16SbBytes, 32);  // d and dmin
+        if (cs.src == DType::kQ4_K || cs.src == DType::kQ5_K) {
+          const size_t sb_bytes = cs.src == DType::kQ4_K ? kQ4KR16SbBytes : kQ5KR16SbBytes;
+          scales(wg + b * sb_bytes, 32);  // d and dmin
         } else if (cs.src == DType::kQ6_K) {
           scales(wg + q6k_r16_offsets(b, 3).d, 16);
         } else {

@@ -1,4 +1,4 @@
-// The avx2 variant's Q4_KR16 / Q6_KR16 entries (kernels: packed_kquants_avx2.h).
+// The avx2 variant's Q4_KR16 / Q5_KR16 / Q6_KR16 entries (kernels: packed_kquants_avx2.h).
 #include "kernels/cpu/packed_kquants_avx2.h"
 
 namespace runnel::kernels::cpu::avx2 {

@@ -10,6 +10,7 @@
 
 #include "base/assert.h"
 #include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed_kquants_avx512.h"  // q5_chunk
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -19,19 +20,6 @@ inline int32_t load_i32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
   return v;
-}
-
-// Chunk c's 5-bit quants (Q5_KR16, packed_kquants.h) from its nibble pairs v and the sub-block's
-// fifth bits f: lo = (v & 15) | (f >> c << 4 & 16), hi = (v >> 4 & 15) | (f >> c & 16). The
-// 16-bit shifts move no bit that is kept across a byte (c <= 3).
-inline void q5_chunk(__m512i v, __m512i f, int c, __m512i& lo, __m512i& hi) {
-  const __m512i m15 = _mm512_set1_epi8(15), m16 = _mm512_set1_epi8(16);
-  const __m512i fc = _mm512_srli_epi16(f, static_cast<unsigned>(c));
-  constexpr int kAandBorC = 0xEA;  // (A & B) | C
-  lo =
-      _mm512_ternarylogic_epi32(v, m15, _mm512_and_si512(_mm512_slli_epi16(fc, 4), m16), kAandBorC);
-  hi =
-      _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, _mm512_and_si512(fc, m16), kAandBorC);
 }
 
 // dot[i][g] += Σ_e q[g][row][e] · x[i].qs[e] for one block: q points at the block's quants in
@@ -125,16 +113,6 @@ inline void nibbles_to_bytes(const uint8_t* in, uint8_t* out) {
     const __m512i v = _mm512_loadu_si512(in + 64 * c);
     _mm512_storeu_si512(out + 64 * c, _mm512_and_si512(v, low));
     _mm512_storeu_si512(out + 64 * (4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-  }
-}
-// The same for a Q5_KR16 sub-block (as r16_block_dots<5> reads it): 5-bit quants as bytes.
-inline void q5_to_bytes(const uint8_t* in, uint8_t* out) {
-  const __m512i f = _mm512_loadu_si512(in);
-  for (int c = 0; c < 4; ++c) {
-    __m512i lo, hi;
-    q5_chunk(_mm512_loadu_si512(in + 64 + 64 * c), f, c, lo, hi);
-    _mm512_storeu_si512(out + 64 * c, lo);
-    _mm512_storeu_si512(out + 64 * (4 + c), hi);
   }
 }
 
