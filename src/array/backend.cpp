@@ -45,6 +45,7 @@ bool linear_supported(DType wtype) {
     case DType::kQ4_KR16:
     case DType::kQ6_KR16:
     case DType::kQ5_KR16:
+    case DType::kQ5_0R16:
       return true;
     default:
       return false;

@@ -46,6 +46,7 @@ constexpr DTypeInfo kInfo[] = {
     {"mlx8_r16_g64", 64, 72, true},
     {"mlx4_r16_g64", 64, 40, true},
     {"q5_k_r16", 256, 176, true},
+    {"q5_0_r16", 32, 22, true},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == static_cast<size_t>(DType::kCount));
 

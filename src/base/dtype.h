@@ -55,6 +55,8 @@ enum class DType : uint8_t {
   kQ4AR16G64,
   // Q5_K's r16 layout: Q4_KR16 with each sub-block's fifth bits beside its nibbles.
   kQ5_KR16,
+  // Q5_0's: Q4_0R16 with each block's fifth bits before its nibbles (kernels/cpu/packed.h).
+  kQ5_0R16,
   kCount,
 };
 

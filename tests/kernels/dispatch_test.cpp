@@ -52,8 +52,8 @@ TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
   const KernelTable& vnni = kernel_table(Isa::kAvxVnni);
   const KernelTable& avx2 = kernel_table(Isa::kAvx2);
   for (DType d :
-       {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
-        DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+       {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ4_KR16, DType::kQ5_KR16,
+        DType::kQ6_KR16, DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
     EXPECT_NE(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
         << dtype_name(d);
   }

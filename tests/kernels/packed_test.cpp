@@ -29,9 +29,9 @@ using testing::random_floats;
 using testing::run_packed;
 using testing::simd_isas;
 
-constexpr DType kSources[] = {DType::kQ8_0, DType::kQ4_0};
+constexpr DType kSources[] = {DType::kQ8_0, DType::kQ4_0, DType::kQ5_0};
 
-// n rows of k random Q8_0/Q4_0 blocks (every quant value possible, small positive scales).
+// n rows of k random Q8_0 / Q4_0 / Q5_0 blocks (every quant value possible, small positive scales).
 std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng) {
   std::vector<uint8_t> w(n * row_bytes(t, k));
   std::uniform_int_distribution<int> byte(0, 255);
@@ -51,6 +51,8 @@ TEST(Packed, TypesAndPreference) {
   EXPECT_EQ(packed_type(DType::kQ4_0), DType::kQ4_0R16);
   EXPECT_EQ(packed_type(DType::kQ2_K), DType::kQ2_K);  // Q5_1 converts (convert_test.cpp)
   EXPECT_EQ(packed_source(DType::kQ4_0R16), DType::kQ4_0);
+  EXPECT_EQ(packed_type(DType::kQ5_0), DType::kQ5_0R16);
+  EXPECT_EQ(packed_source(DType::kQ5_0R16), DType::kQ5_0);
   EXPECT_TRUE(is_packed(DType::kQ8_0R16));
   EXPECT_FALSE(is_packed(DType::kQ8_0));
   for (DType s : kSources) EXPECT_EQ(row_bytes(packed_type(s), 4096), row_bytes(s, 4096));
@@ -58,6 +60,8 @@ TEST(Packed, TypesAndPreference) {
     IsaScope scope(Isa::kScalar);
     EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 64, 256), DType::kQ8_0);
     EXPECT_TRUE(matmul_supports(DType::kQ8_0R16));  // the reference runs packed weights too
+    // Q5_0 has no kernel in GGML's layout: packed everywhere (the alternative is the fallback).
+    EXPECT_EQ(preferred_weight_type(DType::kQ5_0, 64, 256), DType::kQ5_0R16);
   }
   // AVX2 and AVX-512 both stream Q4_0 and Q8_0 packed (matmul_packed_avx2.cpp says why on AVX2).
   int simd = 0;
@@ -133,6 +137,41 @@ TEST(Packed, ReferenceMatchesExactMath) {
         }
         EXPECT_NEAR(y[i * n + j], exact, 3 * nb * kEps * abs_sum + 1e-30)
             << dtype_name(t) << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+// Block dots at their extremes, where the AVX2 kernels' int16 sums are closest to overflowing:
+// every quant byte 0x00 or 0xff (Q5_0: q 0 or 31, Q4_0: 0 or 15, Q8_0: 0 or -1) and x constant
+// (every quant ±127), on tiles of the packed layouts (9 rows of x) and of the expanded ones (40).
+TEST(Packed, SimdEqualsScalarAtExtremeDots) {
+  ThreadPool pool(2);
+  const size_t n = 32, k = 96;
+  for (DType t : kSources) {
+    for (uint8_t fill : {uint8_t{0x00}, uint8_t{0xff}}) {
+      std::vector<uint8_t> w(n * row_bytes(t, k), fill);
+      const size_t bb = dtype_info(t).block_bytes;
+      const uint16_t d = f32_to_f16(0.001f);
+      for (size_t b = 0; b < w.size() / bb; ++b) std::memcpy(w.data() + b * bb, &d, 2);
+      const std::vector<uint8_t> p = pack_rows(t, w, n, k);
+      for (auto [xv, m] : {std::pair{1.0f, size_t{9}},
+                           {-1.0f, size_t{9}},
+                           {1.0f, size_t{40}},
+                           {-1.0f, size_t{40}}}) {
+        const std::vector<float> x(m * k, xv);
+        std::vector<float> ref;
+        {
+          IsaScope s(Isa::kScalar);
+          ref = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
+        }
+        for (Isa isa : simd_isas()) {
+          IsaScope s(isa);
+          const std::vector<float> got = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
+          ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+              << isa_name(isa) << " " << dtype_name(t) << " fill " << int(fill) << " x " << xv
+              << " m " << m;
+        }
       }
     }
   }

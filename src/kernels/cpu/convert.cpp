@@ -1,4 +1,4 @@
-// Q4_1 / Q5_0 / Q5_1 / Q3_K rows in the forms their packed layouts are made from
+// Q4_1 / Q5_1 / Q3_K rows in the forms their packed layouts are made from
 // (convert.h).
 #include "kernels/cpu/convert.h"
 
@@ -25,22 +25,7 @@ void q5_pair(const Block& b, int j, int* x0, int* x1) {
 }  // namespace
 
 bool is_converted_source(DType src) {
-  return src == DType::kQ4_1 || src == DType::kQ5_0 || src == DType::kQ5_1 || src == DType::kQ3_K;
-}
-
-void q5_0_row_to_q8_0(const void* src, size_t n, void* dst) {
-  check(n % kQK == 0, "matmul", "a Q5_0 row of ", n, " elements is not whole blocks");
-  const auto* x = static_cast<const BlockQ5_0*>(src);
-  auto* y = static_cast<BlockQ8_0*>(dst);
-  for (size_t i = 0; i < n / kQK; ++i) {
-    y[i].d = x[i].d;
-    for (int j = 0; j < kQK / 2; ++j) {
-      int x0, x1;
-      q5_pair(x[i], j, &x0, &x1);
-      y[i].qs[j] = static_cast<int8_t>(x0 - 16);
-      y[i].qs[j + kQK / 2] = static_cast<int8_t>(x1 - 16);
-    }
-  }
+  return src == DType::kQ4_1 || src == DType::kQ5_1 || src == DType::kQ3_K;
 }
 
 void q3_k_row_to_q6_k(const void* src, size_t n, void* dst) {

@@ -1,4 +1,4 @@
-// AMX INT8 prefill kernels for the Q8_0R16, Q4_0R16, Q4_KR16, Q5_KR16 and Q6_KR16 layouts
+// AMX INT8 prefill kernels for the Q8_0R16, Q4_0R16, Q5_0R16, Q4_KR16, Q5_KR16 and Q6_KR16 layouts
 // (packed.h, packed_kquants.h), written once over a tile-operations policy so the same loops run on
 // the tile unit (matmul_amx.cpp) and on a software model of it (matmul_amx_emulated_avx512.cpp),
 // which tests them on machines without AMX. For the AMX and emulated files only (internal linkage,
@@ -7,7 +7,8 @@
 // The r16 layouts are already AMX B tiles: a 64-byte chunk holds, for each of 16 weight rows, the
 // 4 bytes of 4 consecutive k-positions, which is one row of a B tile (K / 4 rows of 16 x 4 bytes).
 // Per block (32 elements; Q6_K: per 16-element sub-block) the kernel writes the block's quants as
-// signed bytes into a small buffer (Q8_0: q + 128 back to q; Q4_0: nibble - 8; Q4_K: the nibbles;
+// signed bytes into a small buffer (Q8_0: q + 128 back to q; Q4_0: nibble - 8; Q5_0: q - 16;
+// Q4_K: the nibbles;
 // Q5_K: the nibbles and fifth bits; Q6_K: q - 32), and one TDPBSSD against an A tile (the
 // activation bytes of 16 rows of x, read in place from their BlockQ8Act rows) gives all 16 x 16
 // exact int32 block dots. From there the arithmetic is the VNNI kernels', in the same order: Q8_0 /
@@ -123,18 +124,26 @@ inline void amx_store_rows(const PackedGemm& a, int i0, int rows, int g, const _
   }
 }
 
-// Q8_0R16 / Q4_0R16: block b of one group (weights wg) for 16 rows of x, tiles of parity P:
-// acc[r] = fma(float(dot[r]), d_w * d_x[r], acc[r]).
-template <class Ops, bool kQ4, int P>
+// Q8_0R16 / Q4_0R16 / Q5_0R16 (kBits 8, 4, 5): block b of one group (weights wg) for 16 rows of
+// x, tiles of parity P: acc[r] = fma(float(dot[r]), d_w * d_x[r], acc[r]).
+template <class Ops, int kBits, int P>
 inline void amx_r16_block(const PackedGemm& a, const uint8_t* wg, size_t b, size_t nb,
                           const AmxRowsOfX& x, int8_t (&bt)[8][64], int32_t (&c)[16][16],
                           __m512 (&acc)[16]) {
-  constexpr size_t kQs = kQ4 ? 256 : 512;
+  constexpr size_t kQs = kBits == 8 ? 512 : kBits == 4 ? 256 : 320;
   if (a.stream) prefetch_ahead(wg + b * (kQs + 32), kQs + 32);
   const PackedBlockOffsets off = packed_block_offsets(b, nb, kQs);
   const __m512 dw = f16x16(wg + off.d);
   const uint8_t* q = wg + off.qs;
-  if constexpr (kQ4) {
+  if constexpr (kBits == 5) {
+    const __m512i f = _mm512_loadu_si512(q), sixteen = _mm512_set1_epi8(16);
+    for (int ch = 0; ch < 4; ++ch) {
+      __m512i lo, hi;
+      q5_chunk(_mm512_loadu_si512(q + 64 + 64 * ch), f, ch, lo, hi);
+      _mm512_store_si512(bt[ch], _mm512_sub_epi8(lo, sixteen));
+      _mm512_store_si512(bt[4 + ch], _mm512_sub_epi8(hi, sixteen));
+    }
+  } else if constexpr (kBits == 4) {
     const __m512i low = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
     for (int ch = 0; ch < 4; ++ch) {
       const __m512i v = _mm512_loadu_si512(q + 64 * ch);
@@ -156,7 +165,7 @@ inline void amx_r16_block(const PackedGemm& a, const uint8_t* wg, size_t b, size
   }
 }
 
-template <class Ops, bool kQ4>
+template <class Ops, int kBits>
 void amx_r16_rows(const PackedGemm& a, int i0, int rows) {
   const size_t nb = a.k / 32;
   Ops::configure(rows, 32);
@@ -168,10 +177,10 @@ void amx_r16_rows(const PackedGemm& a, int i0, int rows) {
     for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
     size_t b = 0;
     for (; b + 1 < nb; b += 2) {
-      amx_r16_block<Ops, kQ4, 0>(a, wg, b, nb, x, t.bt[0], t.c[0], acc);
-      amx_r16_block<Ops, kQ4, 1>(a, wg, b + 1, nb, x, t.bt[1], t.c[1], acc);
+      amx_r16_block<Ops, kBits, 0>(a, wg, b, nb, x, t.bt[0], t.c[0], acc);
+      amx_r16_block<Ops, kBits, 1>(a, wg, b + 1, nb, x, t.bt[1], t.c[1], acc);
     }
-    if (b < nb) amx_r16_block<Ops, kQ4, 0>(a, wg, b, nb, x, t.bt[0], t.c[0], acc);
+    if (b < nb) amx_r16_block<Ops, kBits, 0>(a, wg, b, nb, x, t.bt[0], t.c[0], acc);
     amx_store_rows(a, i0, rows, g, acc);
   }
 }
@@ -296,7 +305,7 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
   }
 }
 
-enum class AmxKind { kQ8_0, kQ4_0, kQ4_K, kQ5_K, kQ6_K };
+enum class AmxKind { kQ8_0, kQ4_0, kQ5_0, kQ4_K, kQ5_K, kQ6_K };
 
 // The kernel entry: rows of x 16 at a time (the last tile ragged); below kAmxMinRows rows the
 // VNNI kernel `small` runs instead.
@@ -308,15 +317,16 @@ void amx_gemm(const PackedGemm& a, PackedFn small) {
   }
   for (int i0 = 0; i0 < a.mr; i0 += 16) {
     const int rows = std::min(16, a.mr - i0);
-    if constexpr (kKind == AmxKind::kQ8_0) amx_r16_rows<Ops, false>(a, i0, rows);
-    if constexpr (kKind == AmxKind::kQ4_0) amx_r16_rows<Ops, true>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ8_0) amx_r16_rows<Ops, 8>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ4_0) amx_r16_rows<Ops, 4>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ5_0) amx_r16_rows<Ops, 5>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ4_K) amx_q4k_rows<Ops, false>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ5_K) amx_q4k_rows<Ops, true>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ6_K) amx_q6k_rows<Ops>(a, i0, rows);
   }
 }
 
-// The five entries over one Ops, each with its VNNI kernel for small tiles.
+// The six entries over one Ops, each with its VNNI kernel for small tiles.
 template <class Ops>
 struct AmxKernels {
   static void q8_0(const PackedGemm& a) {
@@ -324,6 +334,9 @@ struct AmxKernels {
   }
   static void q4_0(const PackedGemm& a) {
     amx_gemm<Ops, AmxKind::kQ4_0>(a, avx512::packed_q4_0_r16);
+  }
+  static void q5_0(const PackedGemm& a) {
+    amx_gemm<Ops, AmxKind::kQ5_0>(a, avx512::packed_q5_0_r16);
   }
   static void q4_k(const PackedGemm& a) {
     amx_gemm<Ops, AmxKind::kQ4_K>(a, avx512::packed_q4_k_r16);
@@ -342,6 +355,7 @@ void amx_register(KernelTable& t) {
   using K = AmxKernels<Ops>;
   for (auto [type, fn] : {std::pair{DType::kQ8_0R16, &K::q8_0},
                           {DType::kQ4_0R16, &K::q4_0},
+                          {DType::kQ5_0R16, &K::q5_0},
                           {DType::kQ4_KR16, &K::q4_k},
                           {DType::kQ5_KR16, &K::q5_k},
                           {DType::kQ6_KR16, &K::q6_k}}) {
@@ -379,6 +393,7 @@ bool amx_self_test() {
     PackedFn amx, vnni;
   } cases[] = {{DType::kQ8_0, K::q8_0, avx512::packed_q8_0_r16},
                {DType::kQ4_0, K::q4_0, avx512::packed_q4_0_r16},
+               {DType::kQ5_0, K::q5_0, avx512::packed_q5_0_r16},
                {DType::kQ4_K, K::q4_k, avx512::packed_q4_k_r16},
                {DType::kQ5_K, K::q5_k, avx512::packed_q5_k_r16},
                {DType::kQ6_K, K::q6_k, avx512::packed_q6_k_r16}};
@@ -410,7 +425,8 @@ bool amx_self_test() {
         } else if (cs.src == DType::kQ6_K) {
           scales(wg + q6k_r16_offsets(b, 3).d, 16);
         } else {
-          scales(wg + packed_block_offsets(b, 3, cs.src == DType::kQ4_0 ? 256 : 512).d, 16);
+          const size_t qs = cs.src == DType::kQ8_0 ? 512 : cs.src == DType::kQ4_0 ? 256 : 320;
+          scales(wg + packed_block_offsets(b, 3, qs).d, 16);
         }
       }
     }

@@ -1,4 +1,4 @@
-// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 layouts (packed.h); the block dots are
+// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 layouts (packed.h); the block dots are
 // packed_dot_avx512.h's, and no horizontal sum is ever needed.
 //
 // Register tile: MR rows of x by NG groups (16 NG weight rows), up to kR16Mr x kR16Ng (8 x 2:
@@ -10,7 +10,7 @@
 // (session 13), but with each thread's one contiguous range (session 14) one group per call reads
 // 31.8-32.4 GB/s there and made model decode 5-9% faster (Q4_0; Q8_0 0-2%; session 18), and a
 // Zen 4 core read one stream at 32 GB/s, two at 20. Prefill reads Q4_0 from an expanded copy of
-// each slice (q4_0_expand below).
+// each slice (q4_0_expand below), Q5_0 likewise.
 #include <cstring>
 
 #include "kernels/cpu/kernel_table.h"
@@ -22,13 +22,14 @@ namespace runnel::kernels::cpu::avx512 {
 namespace {
 
 // Each block's dot starts at -bias · Σq_x (the stored bytes are q + bias), then
-// acc = fma(float(dot), d_w · d_x, acc). kX (Q4_0 only): the weights are q4_0_expand's copy.
-template <bool kQ4, bool kX = false>
+// acc = fma(float(dot), d_w · d_x, acc). kBits: 8, 4 or 5 (Q8_0, Q4_0, Q5_0); kX (Q4_0, Q5_0):
+// the weights are the expanded copy (q45_0_expand), bytes in Q8_0R16's layout.
+template <int kBits, bool kX = false>
 struct GgmlR16 {
   template <int MR, int NG>
   static void run(const PackedGemm& a) {
-    constexpr size_t kQs = kQ4 && !kX ? 256 : 512;
-    constexpr int kBias = kQ4 ? 8 : 128;
+    constexpr size_t kQs = kBits == 8 || kX ? 512 : kBits == 4 ? 256 : 320;
+    constexpr int kBias = kBits == 8 ? 128 : kBits == 4 ? 8 : 16;
     const size_t nb = a.k / 32;
     const size_t gb = a.w_group_bytes;
     const BlockQ8Act* x[MR];
@@ -53,7 +54,7 @@ struct GgmlR16 {
         const __m512i c0 = _mm512_set1_epi32(-kBias * xb[i]->sum);
         for (int g = 0; g < NG; ++g) dot[i][g] = c0;
       }
-      r16_block_dots<kQ4 && !kX ? 4 : 8, MR, NG>(a.w + off.qs, gb, xb, dot);
+      r16_block_dots<kX ? 8 : kBits, MR, NG>(a.w + off.qs, gb, xb, dot);
       for (int g = 0; g < NG; ++g) {
         for (int i = 0; i < MR; ++i) {
           const __m512 s = _mm512_mul_ps(dw[g], _mm512_set1_ps(xb[i]->d));
@@ -66,35 +67,48 @@ struct GgmlR16 {
   }
 };
 
-// Prefill's expanded Q4_0 (MatmulEntry::expand): the Q8_0R16 layout (packed.h) holding the
-// nibbles as bytes 0..15 (bias 8), so the tiles run the 8-bit dot core without unpacking.
+// Prefill's expanded Q4_0 / Q5_0 (MatmulEntry::expand): the Q8_0R16 layout (packed.h) holding the
+// quants as bytes 0..15 / 0..31 (bias 8 / 16), so the tiles run the 8-bit dot core without
+// unpacking.
 // bench_kernels --gemm --threads 2 --type q4_0_r16: 2048 / 3072 / 16384 x 2048 +10-16%, 2048 x 8192
 // -1% (before chunks took half of L2, matmul.cpp); pp512 llama1b Q4_0 1.058x, qwen06b 1.039x
 // (Emerald Rapids VM, session 22; with the quarter-L2 chunks the model had gained nothing).
 size_t q4_0_expanded_bytes(size_t k) { return kPackRows * row_bytes(DType::kQ8_0, k); }
 
-void q4_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+template <bool kQ5>
+void q45_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nb = k / 32, xgb = q4_0_expanded_bytes(k);
   for (int g = 0; g < ng; ++g) {
     for (size_t b = 0; b < nb; ++b) {
-      const PackedBlockOffsets src = packed_block_offsets(b, nb, 256);
+      const PackedBlockOffsets src = packed_block_offsets(b, nb, kQ5 ? 320 : 256);
       const PackedBlockOffsets dst = packed_block_offsets(b, nb, 512);
       const uint8_t* in = w + g * gb;
       uint8_t* o = out + g * xgb;
       std::memcpy(o + dst.d, in + src.d, 32);
-      nibbles_to_bytes(in + src.qs, o + dst.qs);
+      if constexpr (kQ5) {
+        q5_to_bytes(in + src.qs, o + dst.qs);
+      } else {
+        nibbles_to_bytes(in + src.qs, o + dst.qs);
+      }
     }
   }
 }
 
 }  // namespace
 
-void packed_q8_0_r16(const PackedGemm& a) { dispatch_r16_tile<GgmlR16<false>>(a); }
+void packed_q8_0_r16(const PackedGemm& a) { dispatch_r16_tile<GgmlR16<8>>(a); }
 void packed_q4_0_r16(const PackedGemm& a) {
   if (a.expanded) {
-    dispatch_r16_tile<GgmlR16<true, true>>(a);
+    dispatch_r16_tile<GgmlR16<4, true>>(a);
   } else {
-    dispatch_r16_tile<GgmlR16<true>>(a);
+    dispatch_r16_tile<GgmlR16<4>>(a);
+  }
+}
+void packed_q5_0_r16(const PackedGemm& a) {
+  if (a.expanded) {
+    dispatch_r16_tile<GgmlR16<5, true>>(a);
+  } else {
+    dispatch_r16_tile<GgmlR16<5>>(a);
   }
 }
 
@@ -103,8 +117,12 @@ void register_matmul_packed(KernelTable& t) {
                                       packed_q8_0_r16, kR16Ng,       false};
   MatmulEntry& q4 = matmul_entry(t, DType::kQ4_0R16);
   q4 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q4_0_r16, kR16Ng, false};
-  q4.expand = q4_0_expand;
+  q4.expand = q45_0_expand<false>;
   q4.expanded_bytes = q4_0_expanded_bytes;
+  MatmulEntry& q5 = matmul_entry(t, DType::kQ5_0R16);
+  q5 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q5_0_r16, kR16Ng, false};
+  q5.expand = q45_0_expand<true>;
+  q5.expanded_bytes = q4_0_expanded_bytes;
   matmul_entry(t, DType::kQ8_0).prefer_packed = true;
   matmul_entry(t, DType::kQ4_0).prefer_packed = true;
 }

@@ -25,7 +25,7 @@ namespace {
 // Per packed type: bytes of one block's quants for a group, and the source block layout.
 struct Layout {
   size_t qs_bytes;
-  int bias;  // the value added to each stored weight byte's quant (Q8: 128, Q4: 8)
+  int bias;  // the value added to each stored weight byte's quant (Q8: 128, Q4: 8, Q5: 16)
 };
 Layout layout_of(DType packed) {
   switch (packed) {
@@ -33,6 +33,8 @@ Layout layout_of(DType packed) {
       return {512, 128};
     case DType::kQ4_0R16:
       return {256, 8};
+    case DType::kQ5_0R16:
+      return {320, 16};
     default:
       fail("matmul", dtype_name(packed), " is not a packed type");
   }
@@ -41,6 +43,9 @@ Layout layout_of(DType packed) {
 // One group (16 rows starting at `rows`) of src into `out`.
 void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out) {
   const size_t nb = k / kQK;
+  if (src == DType::kQ5_0) {  // the fifth bits are or-ed in
+    for (size_t b = 0; b < nb; ++b) std::memset(out + packed_block_offsets(b, nb, 320).qs, 0, 64);
+  }
   for (size_t b = 0; b < nb; ++b) {
     for (int r = 0; r < kPackRows; ++r) {
       const uint8_t* row = rows + static_cast<size_t>(r) * w_stride;
@@ -53,12 +58,26 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
             out[off.qs + 64 * c + 4 * r + j] = static_cast<uint8_t>(blk.qs[4 * c + j]) ^ 0x80;
           }
         }
-      } else {
+      } else if (src == DType::kQ4_0) {
         const PackedBlockOffsets off = packed_block_offsets(b, nb, 256);
         const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(row)[b];
         std::memcpy(out + off.d + 2 * r, &blk.d, 2);
         // GGML's byte j already holds elements j (low nibble) and j + 16 (high nibble).
         for (int c = 0; c < 4; ++c) std::memcpy(out + off.qs + 64 * c + 4 * r, blk.qs + 4 * c, 4);
+      } else {
+        const PackedBlockOffsets off = packed_block_offsets(b, nb, 320);
+        const BlockQ5_0& blk = reinterpret_cast<const BlockQ5_0*>(row)[b];
+        std::memcpy(out + off.d + 2 * r, &blk.d, 2);
+        uint32_t qh;  // bit e: element e's fifth bit
+        std::memcpy(&qh, blk.qh, 4);
+        for (int c = 0; c < 4; ++c) {
+          std::memcpy(out + off.qs + 64 + 64 * c + 4 * r, blk.qs + 4 * c, 4);
+          for (int j = 0; j < 4; ++j) {
+            const uint32_t e = static_cast<uint32_t>(4 * c + j);
+            out[off.qs + 4 * r + j] |=
+                static_cast<uint8_t>(((qh >> e) & 1) << c | ((qh >> (e + 16)) & 1) << (4 + c));
+          }
+        }
       }
     }
   }
@@ -81,9 +100,6 @@ void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_
                           ThreadPool& pool) {
   if (src == DType::kQ3_K) {
     return pack_via(DType::kQ6_K, q3_k_row_to_q6_k, pack_group_kquant, rows, w_stride, k, out);
-  }
-  if (src == DType::kQ5_0) {
-    return pack_via(DType::kQ8_0, q5_0_row_to_q8_0, pack_group, rows, w_stride, k, out);
   }
   const int bits = src == DType::kQ4_1 ? 4 : 8;
   const size_t nb = k / 32;
@@ -111,7 +127,7 @@ void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_
 // Scalar reference kernel (the definition; see the file comment).
 void gemm_reference(const PackedGemm& a, DType packed) {
   const Layout lay = layout_of(packed);
-  const bool q4 = packed == DType::kQ4_0R16;
+  const bool q4 = packed == DType::kQ4_0R16, q5 = packed == DType::kQ5_0R16;
   const size_t nb = a.k / kQK;
   for (int i = 0; i < a.mr; ++i) {
     const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
@@ -124,11 +140,12 @@ void gemm_reference(const PackedGemm& a, DType packed) {
         for (int r = 0; r < kPackRows; ++r) {
           int32_t dot = corr;
           const uint8_t* q = wg + off.qs + 4 * r;
-          if (q4) {
+          if (q4 || q5) {
             for (int c = 0; c < 4; ++c) {
               for (int j = 0; j < 4; ++j) {
-                const int v = q[64 * c + j];
-                dot += (v & 15) * x[b].qs[4 * c + j] + (v >> 4) * x[b].qs[16 + 4 * c + j];
+                const int v = q[(q5 ? 64 : 0) + 64 * c + j], f = q5 ? q[j] >> c : 0;
+                dot += ((v & 15) | (f & 1) << 4) * x[b].qs[4 * c + j] +
+                       ((v >> 4) | (f & 16)) * x[b].qs[16 + 4 * c + j];
               }
             }
           } else {
@@ -149,6 +166,7 @@ void gemm_reference(const PackedGemm& a, DType packed) {
 
 void gemm_q8_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ8_0R16); }
 void gemm_q4_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ4_0R16); }
+void gemm_q5_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ5_0R16); }
 
 }  // namespace
 
@@ -168,8 +186,8 @@ DType packed_type(DType src) {
       return DType::kQ4_KR16;
     case DType::kQ6_K:
       return DType::kQ6_KR16;
-    case DType::kQ5_0:  // converted at load (convert.h)
-      return DType::kQ8_0R16;
+    case DType::kQ5_0:
+      return DType::kQ5_0R16;
     case DType::kQ3_K:
       return DType::kQ6_KR16;
     case DType::kQ4_1:
@@ -189,6 +207,8 @@ DType packed_source(DType packed) {
       return DType::kQ8_0;
     case DType::kQ4_0R16:
       return DType::kQ4_0;
+    case DType::kQ5_0R16:
+      return DType::kQ5_0;
     case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
     case DType::kQ4AR16:
     case DType::kQ8AR16G64:
@@ -270,12 +290,13 @@ void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* 
       const float d = f16_to_f32(h);
       float* o = out + row * k + b * kQK;
       const uint8_t* q = wg + off.qs + 4 * r;
-      for (size_t c = 0; c < lay.qs_bytes / 64; ++c) {
+      const bool q5 = packed == DType::kQ5_0R16;
+      for (size_t c = 0; c < (q5 ? 4 : lay.qs_bytes / 64); ++c) {
         for (int j = 0; j < 4; ++j) {
-          const int v = q[64 * c + j];
-          if (packed == DType::kQ4_0R16) {
-            o[4 * c + j] = static_cast<float>((v & 15) - 8) * d;
-            o[16 + 4 * c + j] = static_cast<float>((v >> 4) - 8) * d;
+          const int v = q[(q5 ? 64 : 0) + 64 * c + j], f = q5 ? q[j] >> c : 0;
+          if (packed == DType::kQ4_0R16 || q5) {
+            o[4 * c + j] = static_cast<float>(((v & 15) | (f & 1) << 4) - lay.bias) * d;
+            o[16 + 4 * c + j] = static_cast<float>(((v >> 4) | (f & 16)) - lay.bias) * d;
           } else {
             o[4 * c + j] = static_cast<float>(v - 128) * d;
           }
@@ -289,6 +310,9 @@ namespace scalar {
 void register_matmul_packed(KernelTable& t) {
   matmul_entry(t, DType::kQ8_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q8_0_r16, 1, false};
   matmul_entry(t, DType::kQ4_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q4_0_r16, 1, false};
+  matmul_entry(t, DType::kQ5_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q5_0_r16, 1, false};
+  // Q5_0 has no kernel in GGML's layout: every variant packs it.
+  matmul_entry(t, DType::kQ5_0).prefer_packed = true;
 }
 }  // namespace scalar
 

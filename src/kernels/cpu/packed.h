@@ -10,10 +10,14 @@
 // halved a K-quant kernel's DRAM rate):
 //   Q8_0R16 pair: d[2b] (16 x f16) d[2b+1] (16 x f16) qs[2b] (512 bytes) qs[2b+1] (512) = 1088
 //   Q4_0R16 pair: d[2b] d[2b+1] qs[2b] (256 bytes) qs[2b+1] (256)                      = 576
+//   Q5_0R16 pair: d[2b] d[2b+1] qs[2b] (320 bytes) qs[2b+1] (320)                      = 704
 // and an odd last block is stored alone (d then qs). Inside a block's qs, chunk c (64 bytes)
 // holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
 //   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
+//   Q5_0R16: 64 bytes of fifth bits, then Q4_0R16's 4 chunks of nibbles (value q - 16, q 0..31):
+//            fifth-bit byte 4r + j holds in bit c that of q[4c + j] and in bit 4 + c that of
+//            q[4c + 16 + j] (Q5_KR16's sub-block layout, packed_kquants.h).
 // F16R16 / BF16R16 / F32R16 (packed_float.h): element c of row r at (16 c + r) * elem_bytes in its
 // group, for any k (one 32- or 64-byte load is element c of 16 rows).
 // Q4_KR16 / Q6_KR16 (per 256-element super-block) are described in packed_kquants.h.
@@ -33,7 +37,7 @@ namespace runnel::kernels::cpu {
 
 constexpr int kPackRows = 16;
 
-// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1, Q5_0, Q5_1 and Q5_K convert, convert.h),
+// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1, Q5_1 and Q3_K convert, convert.h),
 // or src itself when it has none.
 DType packed_type(DType src);
 // The type whose row-major blocks `packed` was made from (itself for unpacked types).
@@ -54,7 +58,7 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
 void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* out);
 
 // Byte offsets of block b's qs and d inside a group of nb blocks whose block has `qs_bytes` of
-// quants (512 for Q8_0R16, 256 for Q4_0R16) and 32 bytes of scales.
+// quants (512 for Q8_0R16, 256 for Q4_0R16, 320 for Q5_0R16) and 32 bytes of scales.
 struct PackedBlockOffsets {
   size_t qs, d;
 };

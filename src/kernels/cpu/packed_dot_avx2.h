@@ -7,7 +7,8 @@
 // Every weight byte is split into nibbles and multiplied with x's int8 quants by vpmaddubsw
 // (unsigned x signed bytes, adjacent pairs summed into int16). That is exact as long as no int16
 // lane passes 32767: per lane a block adds at most 16 products of a nibble (<= 15) and |q_x| <=
-// 127, 16·15·127 = 30480. One vpmaddwd per block then widens the pairs to each row's int32 dot (the
+// 127, 16·15·127 = 30480 (5-bit quants, <= 31: the low and high chunks' 8 products each, 31496,
+// are widened apart). One vpmaddwd per block then widens the pairs to each row's int32 dot (the
 // high nibbles of 8-bit bytes times 16), so the dot is the exact integer the scalar references
 // compute.
 #pragma once
@@ -29,6 +30,16 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
+// Chunk c's fifth bits (Q5_0R16 / Q5_KR16: bit c for the low-nibble element, bit 4 + c for the
+// high one; f: the half's 32 bytes of them) or-ed into its quants vl and vh as bit 4. The 16-bit
+// shifts move no kept bit across a byte (c <= 3).
+inline void add_fifth_bits(const uint8_t* f, int c, __m256i& vl, __m256i& vh) {
+  const __m256i fifth = _mm256_set1_epi8(0x10);
+  const __m256i fc = _mm256_srli_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(f)), c);
+  vl = _mm256_or_si256(vl, _mm256_and_si256(_mm256_slli_epi16(fc, 4), fifth));
+  vh = _mm256_or_si256(vh, _mm256_and_si256(fc, fifth));
+}
+
 #ifdef __AVXVNNI__
 // r16_half_dots with AVX-VNNI (the avxvnni variant's copy of this header, built with -mavxvnni):
 // vpdpbusd adds each row's 4 unsigned-by-signed byte products straight into its int32 lane,
@@ -38,19 +49,22 @@ inline __m256i bcast4(const int8_t* p) {
 // their high nibbles in place (16 times their value, shifted down once at the end: exact, the sum
 // is a multiple of 16), 8-bit ones even and odd chunks. Prefill tiles keep one a row, so 6 rows
 // of x fit in the 16 registers.
-template <bool kQ4, int MR>
+template <int kBits, int MR>
 inline void r16_half_dots_vnni(const uint8_t* q, int h, const BlockQ8Act* const* x,
                                __m256i (&dot)[MR]) {
   constexpr bool kSplit = MR <= 2;
+  constexpr bool kInPlace = kSplit && kBits == 4;  // high nibbles left at 16 times their value
   __m256i lo[MR], hi[MR];
   for (int i = 0; i < MR; ++i) lo[i] = hi[i] = _mm256_setzero_si256();
-  if constexpr (kQ4) {
+  if constexpr (kBits != 8) {
     const __m256i nib = _mm256_set1_epi8(0x0f);
+    const uint8_t* nq = q + (kBits == 5 ? 64 : 0);
     for (int c = 0; c < 4; ++c) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
-      const __m256i vl = _mm256_and_si256(v, nib);
-      const __m256i vh =
-          kSplit ? _mm256_andnot_si256(nib, v) : _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 64 * c + 32 * h));
+      __m256i vl = _mm256_and_si256(v, nib);
+      __m256i vh =
+          kInPlace ? _mm256_andnot_si256(nib, v) : _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+      if constexpr (kBits == 5) add_fifth_bits(q + 32 * h, c, vl, vh);
       for (int i = 0; i < MR; ++i) {
         lo[i] = _mm256_dpbusd_avx_epi32(lo[i], vl, bcast4(x[i]->qs + 4 * c));
         __m256i& acc = kSplit ? hi[i] : lo[i];
@@ -58,7 +72,9 @@ inline void r16_half_dots_vnni(const uint8_t* q, int h, const BlockQ8Act* const*
       }
     }
     for (int i = 0; i < MR; ++i) {
-      dot[i] = kSplit ? _mm256_add_epi32(lo[i], _mm256_srai_epi32(hi[i], 4)) : lo[i];
+      dot[i] = !kSplit    ? lo[i]
+               : kInPlace ? _mm256_add_epi32(lo[i], _mm256_srai_epi32(hi[i], 4))
+                          : _mm256_add_epi32(lo[i], hi[i]);
     }
   } else {
     for (int c = 0; c < 8; ++c) {
@@ -74,22 +90,27 @@ inline void r16_half_dots_vnni(const uint8_t* q, int h, const BlockQ8Act* const*
 #endif
 
 // dot[i] = Σ_e q[row][e] · x[i]->qs[e] for rows 8h..8h+7 of one block whose quants start at q:
-// 512 bytes of bytes (kQ4 false) or 256 of nibble pairs (true, byte = q[4c+j] | q[4c+16+j] << 4).
-template <bool kQ4, int MR>
+// kBits 8: 512 bytes of bytes; 4: 256 of nibble pairs (byte = q[4c+j] | q[4c+16+j] << 4); 5: 64
+// bytes of fifth bits, then such nibble pairs (Q5_0R16).
+template <int kBits, int MR>
 inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, __m256i (&dot)[MR]) {
+  static_assert(kBits == 4 || kBits == 5 || kBits == 8);
 #ifdef __AVXVNNI__
-  r16_half_dots_vnni<kQ4, MR>(q, h, x, dot);
+  r16_half_dots_vnni<kBits, MR>(q, h, x, dot);
 #else
+  constexpr bool kQ4 = kBits != 8;
   const __m256i nib = _mm256_set1_epi8(0x0f);
   // lo: Σ low-nibble products; hi: Σ high-nibble products (4-bit: elements 16 + 4c + j, summed
   // with lo; 8-bit: the upper 4 bits of the same element, worth 16 each).
   __m256i lo[MR], hi[MR];
   for (int i = 0; i < MR; ++i) lo[i] = hi[i] = _mm256_setzero_si256();
   constexpr int kChunks = kQ4 ? 4 : 8;
+  const uint8_t* nq = q + (kBits == 5 ? 64 : 0);
   for (int c = 0; c < kChunks; ++c) {
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
-    const __m256i vl = _mm256_and_si256(v, nib);
-    const __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(nq + 64 * c + 32 * h));
+    __m256i vl = _mm256_and_si256(v, nib);
+    __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+    if constexpr (kBits == 5) add_fifth_bits(q + 32 * h, c, vl, vh);
     for (int i = 0; i < MR; ++i) {
       if constexpr (kQ4) {
         lo[i] = _mm256_add_epi16(lo[i], _mm256_maddubs_epi16(vl, bcast4(x[i]->qs + 4 * c)));
@@ -103,7 +124,9 @@ inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, _
   }
   const __m256i ones = _mm256_set1_epi16(1);
   for (int i = 0; i < MR; ++i) {
-    if constexpr (kQ4) {
+    if constexpr (kBits == 5) {
+      dot[i] = _mm256_add_epi32(_mm256_madd_epi16(lo[i], ones), _mm256_madd_epi16(hi[i], ones));
+    } else if constexpr (kQ4) {
       dot[i] = _mm256_madd_epi16(_mm256_add_epi16(lo[i], hi[i]), ones);
     } else {
       dot[i] = _mm256_add_epi32(_mm256_madd_epi16(lo[i], ones),

@@ -24,7 +24,7 @@ inline int32_t load_i32(const int8_t* p) {
 
 // dot[i][g] += Σ_e q[g][row][e] · x[i].qs[e] for one block: q points at the block's quants in
 // group 0 (group g at q + g * gb): kBits 8, 512 bytes of bytes; 4, 256 of nibble pairs; 5, a
-// Q5_KR16 sub-block (64 bytes of fifth bits, then 256 of nibble pairs).
+// Q5_0R16 block or Q5_KR16 sub-block (64 bytes of fifth bits, then 256 of nibble pairs).
 // A block's 8 dpbusd into one accumulator are a dependency chain (4 cycles each on Zen 4), and
 // small tiles (decode: 1 x 1) have too few chains to hide it: they spread the block over
 // kSplit = 4 / (MR · NG) accumulators, summed at the end. Integer sums are exact, so the result

@@ -97,7 +97,7 @@ struct Q45KR16 {
     const uint8_t* w = a.w + sb * kSbBytes;
     const BlockQ8Act* xs[MR];
     for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
-    const __m256i nib = _mm256_set1_epi8(0x0f), fifth = _mm256_set1_epi8(0x10);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
     __m256i isum[NH][MR];
     for (int h = 0; h < NH; ++h)
       for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
@@ -106,8 +106,6 @@ struct Q45KR16 {
       for (int h = 0; h < NH; ++h) {
         const uint8_t* sub = w + kQ4KR16Qs + kSubBytes * j + 32 * (h0 + h);
         const uint8_t* q = sub + (kQ5 ? 64 : 0);
-        __m256i f = _mm256_setzero_si256();
-        if constexpr (kQ5) f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sub));
         const __m256i sc = scale_min(w, j, h0 + h, false);
         __m256i dot[kDots][MR];
         for (int e = 0; e < kDots; ++e)
@@ -116,11 +114,7 @@ struct Q45KR16 {
           const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c));
           __m256i vl = _mm256_and_si256(v, nib);
           __m256i vh = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
-          if constexpr (kQ5) {
-            const __m256i fc = _mm256_srli_epi16(f, c);  // no kept bit crosses a byte (c <= 3)
-            vl = _mm256_or_si256(vl, _mm256_and_si256(_mm256_slli_epi16(fc, 4), fifth));
-            vh = _mm256_or_si256(vh, _mm256_and_si256(fc, fifth));
-          }
+          if constexpr (kQ5) add_fifth_bits(sub, c, vl, vh);
           for (int i = 0; i < MR; ++i) {
             dot[0][i] = nibble_dot(dot[0][i], vl, bcast4(xs[i][j].qs + 4 * c));
             dot[kDots - 1][i] = nibble_dot(dot[kDots - 1][i], vh, bcast4(xs[i][j].qs + 16 + 4 * c));

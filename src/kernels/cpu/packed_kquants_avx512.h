@@ -1,6 +1,7 @@
-// AVX-512 helpers for the Q4_KR16 / Q5_KR16 / Q6_KR16 layouts (packed_kquants.h), shared by the
-// VNNI kernels (matmul_packed_kquants_avx512.cpp) and the AMX ones (matmul_amx_impl.h); internal
-// linkage, for files compiled with AVX-512 only (like simd_avx512.h).
+// AVX-512 helpers for the Q4_KR16 / Q5_KR16 / Q6_KR16 layouts (packed_kquants.h; the Q5 ones
+// serve Q5_0R16 too), shared by the VNNI kernels (matmul_packed_kquants_avx512.cpp) and the AMX
+// ones (matmul_amx_impl.h); internal linkage, for files compiled with AVX-512 only (like
+// simd_avx512.h).
 #pragma once
 
 #include <cstdint>
@@ -39,9 +40,9 @@ inline void q4k_r16_scale_bytes(const uint8_t* w, uint8_t* scm) {
       _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
 }
 
-// Chunk c's 5-bit quants (Q5_KR16, packed_kquants.h) from its nibble pairs v and the sub-block's
-// fifth bits f: lo = (v & 15) | (f >> c << 4 & 16), hi = (v >> 4 & 15) | (f >> c & 16). The
-// 16-bit shifts move no bit that is kept across a byte (c <= 3).
+// Chunk c's 5-bit quants (Q5_KR16 and Q5_0R16: packed_kquants.h, packed.h) from its nibble pairs
+// v and the sub-block's (block's) fifth bits f: lo = (v & 15) | (f >> c << 4 & 16), hi = (v >> 4 &
+// 15) | (f >> c & 16). The 16-bit shifts move no bit that is kept across a byte (c <= 3).
 inline void q5_chunk(__m512i v, __m512i f, int c, __m512i& lo, __m512i& hi) {
   const __m512i m15 = _mm512_set1_epi8(15), m16 = _mm512_set1_epi8(16);
   const __m512i fc = _mm512_srli_epi16(f, static_cast<unsigned>(c));
@@ -52,8 +53,9 @@ inline void q5_chunk(__m512i v, __m512i f, int c, __m512i& lo, __m512i& hi) {
       _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, _mm512_and_si512(fc, m16), kAandBorC);
 }
 
-// A Q5_KR16 sub-block's quants (as r16_block_dots<5> reads them) as the 8-bit block of the
-// expanded prefill layouts: chunk c the low-nibble elements of chunk c, chunk 4 + c the others.
+// A Q5_KR16 sub-block's or Q5_0R16 block's quants (as r16_block_dots<5> reads them) as the 8-bit
+// block of the expanded prefill layouts: chunk c the low-nibble elements of chunk c, chunk 4 + c
+// the others.
 inline void q5_to_bytes(const uint8_t* in, uint8_t* out) {
   const __m512i f = _mm512_loadu_si512(in);
   for (int c = 0; c < 4; ++c) {

@@ -1,6 +1,6 @@
-// The AVX2 kernels of the Q8_0R16 / Q4_0R16 (packed.h) and MLX affine r16 (packed_mlx.h) layouts,
-// over the block dots and tile loop of packed_dot_avx2.h, and the table entries that name them.
-// Included by matmul_packed_avx2.cpp and matmul_packed_mlx_avx2.cpp (the avx2 variant) and by
+// The AVX2 kernels of the Q8_0R16 / Q4_0R16 / Q5_0R16 (packed.h) and MLX affine r16 (packed_mlx.h)
+// layouts, over the block dots and tile loop of packed_dot_avx2.h, and the table entries that name
+// them. Included by matmul_packed_avx2.cpp and matmul_packed_mlx_avx2.cpp (the avx2 variant) and by
 // matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) takes its dots in vpdpbusd.
 // Internal linkage, like packed_dot_avx2.h.
 //
@@ -18,11 +18,11 @@
 namespace runnel::kernels::cpu::avx2 {
 namespace {
 
-template <bool kQ4>
+template <int kBits>  // 8, 4, 5: Q8_0R16, Q4_0R16, Q5_0R16
 struct GgmlR16 {
   static constexpr size_t kElems = 32;
-  static constexpr size_t kQs = kQ4 ? 256 : 512;
-  static constexpr int kBias = kQ4 ? 8 : 128;
+  static constexpr size_t kQs = kBits == 8 ? 512 : kBits == 4 ? 256 : 320;
+  static constexpr int kBias = kBits == 8 ? 128 : kBits == 4 ? 8 : 16;
 
   // acc[i] += block b's contribution to rows 8h .. 8h + 7 of x row i.
   template <int MR>
@@ -34,7 +34,7 @@ struct GgmlR16 {
     const __m256 dw =
         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * h)));
     __m256i dot[MR];
-    r16_half_dots<kQ4, MR>(a.w + off.qs, h, xb, dot);
+    r16_half_dots<kBits, MR>(a.w + off.qs, h, xb, dot);
     for (int i = 0; i < MR; ++i) {
       const __m256i d = _mm256_add_epi32(dot[i], _mm256_set1_epi32(-kBias * xb[i]->sum));
       const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(xb[i]->d));
@@ -56,7 +56,7 @@ struct MlxR16 {
     const BlockQ8Act* xb[MR];
     for (int i = 0; i < MR; ++i) xb[i] = x[i] + b;
     __m256i dot[MR];
-    r16_half_dots<kQ4, MR>(a.w + lay.qs(b), h, xb, dot);
+    r16_half_dots<kQ4 ? 4 : 8, MR>(a.w + lay.qs(b), h, xb, dot);
     const float* sb = reinterpret_cast<const float*>(a.w + lay.sb(b));
     const __m256 s = _mm256_loadu_ps(sb + 8 * h);
     const __m256 bias = _mm256_loadu_ps(sb + 16 + 8 * h);
@@ -70,13 +70,16 @@ struct MlxR16 {
   }
 };
 
-// Q8_0R16 and Q4_0R16: tiles of up to kMr8 / kMr4 rows of x by one group of 16 weight rows.
+// Q8_0R16 and Q4_0R16 / Q5_0R16: tiles of up to kMr8 / kMr4 rows of x by one group of 16 weight
+// rows.
 template <int kMr8, int kMr4>
 void set_ggml_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ8_0R16) = {
-      nullptr, ActKind::kQ8, kMr8, 1, dispatch_r16_avx2<GgmlR16<false>, kMr8>, 1, false};
+      nullptr, ActKind::kQ8, kMr8, 1, dispatch_r16_avx2<GgmlR16<8>, kMr8>, 1, false};
   matmul_entry(t, DType::kQ4_0R16) = {
-      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<GgmlR16<true>, kMr4>, 1, false};
+      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<GgmlR16<4>, kMr4>, 1, false};
+  matmul_entry(t, DType::kQ5_0R16) = {
+      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<GgmlR16<5>, kMr4>, 1, false};
 }
 
 // The MLX r16 layouts likewise. prefer_packed on the packed type itself, as for AVX-512
