@@ -101,7 +101,7 @@ std::vector<uint8_t> make_weights(DType t, size_t n, size_t k, std::mt19937& rng
   if (is_packed(t)) {  // random rows of the source type, packed (as a model load does)
     const DType src = packed_source(t);
     const std::vector<uint8_t> rows = make_weights(src, n, k, rng);
-    std::vector<uint8_t> out(rows.size());
+    std::vector<uint8_t> out(row_bytes(t, k) * n);  // Q3_KR16 is larger than Q3_K
     ThreadPool one(1);
     pack_weights(src, rows.data(), row_bytes(src, k), n, k, out.data(), one);
     return out;
@@ -199,10 +199,11 @@ int main(int argc, char** argv) {
 
   std::vector<DType> types;
   for (DType t :
-       {DType::kF32,     DType::kF32R16,  DType::kF16,     DType::kF16R16, DType::kBF16,
-        DType::kBF16R16, DType::kQ8_0,    DType::kQ8_0R16, DType::kQ8AR16, DType::kQ8AR16G64,
-        DType::kQ4_0,    DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ4AR16, DType::kQ4AR16G64,
-        DType::kQ4_K,    DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_K,   DType::kQ6_KR16}) {
+       {DType::kF32,     DType::kF32R16,  DType::kF16,     DType::kF16R16,  DType::kBF16,
+        DType::kBF16R16, DType::kQ8_0,    DType::kQ8_0R16, DType::kQ8AR16,  DType::kQ8AR16G64,
+        DType::kQ4_0,    DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ4AR16,  DType::kQ4AR16G64,
+        DType::kQ4_K,    DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ3_KR16, DType::kQ6_K,
+        DType::kQ6_KR16}) {
     if (only_type.empty() || only_type == dtype_name(t)) types.push_back(t);
   }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};

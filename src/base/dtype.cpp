@@ -47,6 +47,7 @@ constexpr DTypeInfo kInfo[] = {
     {"mlx4_r16_g64", 64, 40, true},
     {"q5_k_r16", 256, 176, true},
     {"q5_0_r16", 32, 22, true},
+    {"q3_k_r16", 256, 114, true},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == static_cast<size_t>(DType::kCount));
 

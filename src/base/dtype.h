@@ -57,6 +57,8 @@ enum class DType : uint8_t {
   kQ5_KR16,
   // Q5_0's: Q4_0R16 with each block's fifth bits before its nibbles (kernels/cpu/packed.h).
   kQ5_0R16,
+  // Q3_K's: 3-bit quants in Q6_KR16's frame, scales decoded to int8 (kernels/cpu/packed_kquants.h).
+  kQ3_KR16,
   kCount,
 };
 

@@ -51,9 +51,9 @@ TEST(Dispatch, ChoosesBestOrForced) {
 TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
   const KernelTable& vnni = kernel_table(Isa::kAvxVnni);
   const KernelTable& avx2 = kernel_table(Isa::kAvx2);
-  for (DType d :
-       {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ4_KR16, DType::kQ5_KR16,
-        DType::kQ6_KR16, DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ3_KR16,
+                  DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16, DType::kQ8AR16, DType::kQ4AR16,
+                  DType::kQ8AR16G64, DType::kQ4AR16G64}) {
     EXPECT_NE(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
         << dtype_name(d);
   }
@@ -94,8 +94,8 @@ TEST(Dispatch, AmxEmulationIsRunnableButNeverChosen) {
   // The amx table is the AVX-512 one with tile kernels for the integer r16 layouts' prefill.
   const KernelTable& amx = kernel_table(Isa::kAmx);
   const KernelTable& avx512 = kernel_table(Isa::kAvx512);
-  for (DType d :
-       {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16}) {
+  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ3_KR16,
+                  DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16}) {
     EXPECT_NE(amx.matmul[static_cast<int>(d)].packed, avx512.matmul[static_cast<int>(d)].packed)
         << dtype_name(d);
     EXPECT_EQ(amx.matmul[static_cast<int>(d)].mr, 32) << dtype_name(d);

@@ -1,18 +1,15 @@
 // GGML block types with no matmul kernel of their own, converted at load into a layout that has
 // one and holds the same weight values (packed.cpp's pack_weights calls these per group of rows):
 //   Q4_1 -> MLX affine 4-bit in groups of 32 (then kQ4AR16): q (0..15), scale d, bias m;
-//   Q5_1 -> MLX affine 8-bit in groups of 32 (then kQ8AR16): q (0..31), scale d, bias m;
-//   Q3_K -> Q6_K (then Q6_KR16): the same d and 16 scales (-32..31 as int8), q + 32 as the 6-bit
-//           quant (q in -4..3).
-// GGML's values are q · d + m and (d · sc) · q; MLX's q · s + b (a product, then a sum), Q6_K's
-// (d · sc) · (q6 - 32): the same roundings, so the packed weights unpack to dequantize_row's
-// values bit for bit.
+//   Q5_1 -> MLX affine 8-bit in groups of 32 (then kQ8AR16): q (0..31), scale d, bias m.
+// GGML's values are q · d + m; MLX's q · s + b (a product, then a sum): the same roundings, so the
+// packed weights unpack to dequantize_row's values bit for bit.
 // Without this such a matrix took the backend's fallback (every row dequantized per call, then a
 // scalar dot per row of x): a Qwen3-0.6B-shape Q4_1 file decoded 2.4 tokens/s where Q4_0 decodes
 // 80. The matmul then runs on int8 activations like every other quantized type (llama.cpp's
-// kernels do too). Q5_0 and Q5_K have layouts of their own (Q5_0R16, packed.h; Q5_KR16,
-// packed_kquants.h); Q2_K (per-16 scales and minima, which no layout here holds) keeps the
-// fallback.
+// kernels do too). Q5_0, Q3_K and Q5_K have layouts of their own (Q5_0R16, packed.h; Q3_KR16,
+// Q5_KR16, packed_kquants.h); Q2_K (per-16 scales and minima, which no layout here holds) keeps
+// the fallback.
 #pragma once
 
 #include <cstddef>
@@ -22,11 +19,8 @@
 
 namespace runnel::kernels::cpu {
 
-// Whether src is converted at load (Q4_1, Q5_1, Q3_K).
+// Whether src is converted at load (Q4_1, Q5_1).
 bool is_converted_source(DType src);
-
-// n elements of a Q3_K row as n / 256 BlockQ6_K (the same values).
-void q3_k_row_to_q6_k(const void* src, size_t n, void* dst);
 
 // n elements of a Q4_1 or Q5_1 row as MLX affine groups of 32: q[n] (one per byte) and per
 // group scale[n / 32] and bias[n / 32], with q · scale + bias == dequantize_row's value.

@@ -1,7 +1,7 @@
-// AMX INT8 kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_KR16 / Q5_KR16 / Q6_KR16 layouts on the
-// tile unit (matmul_amx_impl.h has the loops; this file its tile instructions). They override the
-// AVX-512 table's entries for those types in the amx variant; everything else, and tiles of fewer
-// than 5 rows of x (decode), stay with the VNNI kernels.
+// AMX INT8 kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q3_KR16 / Q4_KR16 / Q5_KR16 / Q6_KR16
+// layouts on the tile unit (matmul_amx_impl.h has the loops; this file its tile instructions). They
+// override the AVX-512 table's entries for those types in the amx variant; everything else, and
+// tiles of fewer than 5 rows of x (decode), stay with the VNNI kernels.
 //
 // The tile instructions are inline asm whose memory operands name the bytes they read or write
 // (a B tile's 512, a C tile's 1 KiB, LDTILECFG's 64). GCC 12's intrinsics do not

@@ -1,20 +1,20 @@
-// AMX INT8 prefill kernels for the Q8_0R16, Q4_0R16, Q5_0R16, Q4_KR16, Q5_KR16 and Q6_KR16 layouts
-// (packed.h, packed_kquants.h), written once over a tile-operations policy so the same loops run on
-// the tile unit (matmul_amx.cpp) and on a software model of it (matmul_amx_emulated_avx512.cpp),
-// which tests them on machines without AMX. For the AMX and emulated files only (internal linkage,
-// like simd_avx512.h).
+// AMX INT8 prefill kernels for the Q8_0R16, Q4_0R16, Q5_0R16, Q3_KR16, Q4_KR16, Q5_KR16 and Q6_KR16
+// layouts (packed.h, packed_kquants.h), written once over a tile-operations policy so the same
+// loops run on the tile unit (matmul_amx.cpp) and on a software model of it
+// (matmul_amx_emulated_avx512.cpp), which tests them on machines without AMX. For the AMX and
+// emulated files only (internal linkage, like simd_avx512.h).
 //
 // The r16 layouts are already AMX B tiles: a 64-byte chunk holds, for each of 16 weight rows, the
 // 4 bytes of 4 consecutive k-positions, which is one row of a B tile (K / 4 rows of 16 x 4 bytes).
 // Per block (32 elements; Q6_K: per 16-element sub-block) the kernel writes the block's quants as
 // signed bytes into a small buffer (Q8_0: q + 128 back to q; Q4_0: nibble - 8; Q5_0: q - 16;
 // Q4_K: the nibbles;
-// Q5_K: the nibbles and fifth bits; Q6_K: q - 32), and one TDPBSSD against an A tile (the
-// activation bytes of 16 rows of x, read in place from their BlockQ8Act rows) gives all 16 x 16
-// exact int32 block dots. From there the arithmetic is the VNNI kernels', in the same order: Q8_0 /
-// Q4_0 acc = fma(float(dot), d_w * d_x, acc) per block; the K-quants isum += dot * sc per sub-block
-// (int32), then per super-block the f32 step (Q4_K's mins by vpdpwssd as in the VNNI kernel). So
-// every result equals the VNNI kernels' and the scalar reference's bit for bit.
+// Q5_K: the nibbles and fifth bits; Q6_K: q - 32; Q3_K: q - 4), and one TDPBSSD against an A tile
+// (the activation bytes of 16 rows of x, read in place from their BlockQ8Act rows) gives all 16 x
+// 16 exact int32 block dots. From there the arithmetic is the VNNI kernels', in the same order:
+// Q8_0 / Q4_0 acc = fma(float(dot), d_w * d_x, acc) per block; the K-quants isum += dot * sc per
+// sub-block (int32), then per super-block the f32 step (Q4_K's mins by vpdpwssd as in the VNNI
+// kernel). So every result equals the VNNI kernels' and the scalar reference's bit for bit.
 //
 // Tiles: C (rows x 16 int32), A (rows x K bytes), B (K / 4 x 64 bytes), with K = 32 (16 for
 // Q6_K); two of each, used by block parity so one block's tile work can overlap the previous
@@ -257,16 +257,16 @@ void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
   }
 }
 
-// Q6_KR16: 16-element sub-block s of super-block sb (quants at qs, int8 scales at sc), tiles of
-// parity P: isum[r] += dot[r] * sc_s.
-template <class Ops, int P>
+// Q6_KR16 (Q3_KR16: kQ3): 16-element sub-block s of super-block sb (quants at qs, int8 scales at
+// sc), tiles of parity P: isum[r] += dot[r] * sc_s.
+template <class Ops, int P, bool kQ3>
 inline void amx_q6k_sub(const PackedGemm& a, const uint8_t* qs, const uint8_t* sc, size_t sb, int s,
                         const AmxRowsOfX& x, int8_t (&bt)[8][64], int32_t (&c)[16][16],
                         __m512i (&isum)[16]) {
   __m512i wv[4];
-  q6_unpack(qs + 192 * s, wv);
-  const __m512i k32 = _mm512_set1_epi8(32);
-  for (int v = 0; v < 4; ++v) _mm512_store_si512(bt[v], _mm512_sub_epi8(wv[v], k32));
+  sc16_unpack<kQ3>(qs, s, wv);
+  const __m512i bias = _mm512_set1_epi8(kQ3 ? 4 : 32);
+  for (int v = 0; v < 4; ++v) _mm512_store_si512(bt[v], _mm512_sub_epi8(wv[v], bias));
   const uint8_t* xa = x.x0 + (sb * 8 + static_cast<size_t>(s / 2)) * sizeof(BlockQ8Act);
   amx_tile_dot<Ops, P>(xa + 16 * (s % 2), a.x_stride, &bt[0][0], &c[0][0]);
   const __m512i scv = scale_pair(
@@ -274,10 +274,10 @@ inline void amx_q6k_sub(const PackedGemm& a, const uint8_t* qs, const uint8_t* s
   for (int r = 0; r < 16; ++r) isum[r] = add_scaled(isum[r], _mm512_load_si512(c[r]), scv);
 }
 
-template <class Ops>
+template <class Ops, bool kQ3>
 void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
   const size_t nsb = a.k / 256;
-  constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
+  constexpr size_t kQs = kQ3 ? kQ3KR16Qs : kQ6KR16Qs, kSbBytes = kQs + kQ6KR16Sc + kQ6KR16D;
   Ops::configure(rows, 16);
   AmxScratch t;
   alignas(64) float acc[16][16];
@@ -286,13 +286,13 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
     const uint8_t* wg = a.w + g * a.w_group_bytes;
     std::memset(acc, 0, sizeof(acc));
     for (size_t sb = 0; sb < nsb; ++sb) {
-      const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+      const Q6KR16Offsets off = sc16_offsets(sb, nsb, kQs);
       if (a.stream) prefetch_ahead(wg + sb * kSbBytes, kSbBytes);
       __m512i isum[16];
       for (int r = 0; r < 16; ++r) isum[r] = _mm512_setzero_si512();
       for (int s = 0; s < 16; s += 2) {
-        amx_q6k_sub<Ops, 0>(a, wg + off.qs, wg + off.sc, sb, s, x, t.bt[0], t.c[0], isum);
-        amx_q6k_sub<Ops, 1>(a, wg + off.qs, wg + off.sc, sb, s + 1, x, t.bt[1], t.c[1], isum);
+        amx_q6k_sub<Ops, 0, kQ3>(a, wg + off.qs, wg + off.sc, sb, s, x, t.bt[0], t.c[0], isum);
+        amx_q6k_sub<Ops, 1, kQ3>(a, wg + off.qs, wg + off.sc, sb, s + 1, x, t.bt[1], t.c[1], isum);
       }
       const __m512 dv = f16x16(wg + off.d);
       for (int r = 0; r < 16; ++r) {
@@ -305,7 +305,7 @@ void amx_q6k_rows(const PackedGemm& a, int i0, int rows) {
   }
 }
 
-enum class AmxKind { kQ8_0, kQ4_0, kQ5_0, kQ4_K, kQ5_K, kQ6_K };
+enum class AmxKind { kQ8_0, kQ4_0, kQ5_0, kQ3_K, kQ4_K, kQ5_K, kQ6_K };
 
 // The kernel entry: rows of x 16 at a time (the last tile ragged); below kAmxMinRows rows the
 // VNNI kernel `small` runs instead.
@@ -322,11 +322,12 @@ void amx_gemm(const PackedGemm& a, PackedFn small) {
     if constexpr (kKind == AmxKind::kQ5_0) amx_r16_rows<Ops, 5>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ4_K) amx_q4k_rows<Ops, false>(a, i0, rows);
     if constexpr (kKind == AmxKind::kQ5_K) amx_q4k_rows<Ops, true>(a, i0, rows);
-    if constexpr (kKind == AmxKind::kQ6_K) amx_q6k_rows<Ops>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ6_K) amx_q6k_rows<Ops, false>(a, i0, rows);
+    if constexpr (kKind == AmxKind::kQ3_K) amx_q6k_rows<Ops, true>(a, i0, rows);
   }
 }
 
-// The six entries over one Ops, each with its VNNI kernel for small tiles.
+// The seven entries over one Ops, each with its VNNI kernel for small tiles.
 template <class Ops>
 struct AmxKernels {
   static void q8_0(const PackedGemm& a) {
@@ -347,6 +348,9 @@ struct AmxKernels {
   static void q6_k(const PackedGemm& a) {
     amx_gemm<Ops, AmxKind::kQ6_K>(a, avx512::packed_q6_k_r16);
   }
+  static void q3_k(const PackedGemm& a) {
+    amx_gemm<Ops, AmxKind::kQ3_K>(a, avx512::packed_q3_k_r16);
+  }
 };
 
 // Puts the tile kernels in an AVX-512 table (the amx variant's).
@@ -358,7 +362,8 @@ void amx_register(KernelTable& t) {
                           {DType::kQ5_0R16, &K::q5_0},
                           {DType::kQ4_KR16, &K::q4_k},
                           {DType::kQ5_KR16, &K::q5_k},
-                          {DType::kQ6_KR16, &K::q6_k}}) {
+                          {DType::kQ6_KR16, &K::q6_k},
+                          {DType::kQ3_KR16, &K::q3_k}}) {
     MatmulEntry& e = matmul_entry(t, type);
     e.packed = fn;
     e.mr = kAmxMr;
@@ -396,7 +401,8 @@ bool amx_self_test() {
                {DType::kQ5_0, K::q5_0, avx512::packed_q5_0_r16},
                {DType::kQ4_K, K::q4_k, avx512::packed_q4_k_r16},
                {DType::kQ5_K, K::q5_k, avx512::packed_q5_k_r16},
-               {DType::kQ6_K, K::q6_k, avx512::packed_q6_k_r16}};
+               {DType::kQ6_K, K::q6_k, avx512::packed_q6_k_r16},
+               {DType::kQ3_K, K::q3_k, avx512::packed_q3_k_r16}};
   for (const auto& cs : cases) {
     const bool kquant = block_elems(cs.src) == 256;
     const size_t k = kquant ? 3 * 256 : 3 * 32, nb = k / 32;
@@ -413,7 +419,7 @@ bool amx_self_test() {
       }
       blk.d = 0.001f * static_cast<float>(1 + i % 7);
     }
-    const size_t gb = kPackRows * row_bytes(cs.src, k);
+    const size_t gb = kPackRows * row_bytes(packed_type(cs.src), k);
     std::vector<uint8_t> w(kNg * gb);
     for (uint8_t& v : w) v = static_cast<uint8_t>(next());
     for (size_t g = 0; g < kNg; ++g) {
@@ -422,8 +428,9 @@ bool amx_self_test() {
         if (cs.src == DType::kQ4_K || cs.src == DType::kQ5_K) {
           const size_t sb_bytes = cs.src == DType::kQ4_K ? kQ4KR16SbBytes : kQ5KR16SbBytes;
           scales(wg + b * sb_bytes, 32);  // d and dmin
-        } else if (cs.src == DType::kQ6_K) {
-          scales(wg + q6k_r16_offsets(b, 3).d, 16);
+        } else if (cs.src == DType::kQ6_K || cs.src == DType::kQ3_K) {
+          scales(wg + (cs.src == DType::kQ6_K ? q6k_r16_offsets(b, 3) : q3k_r16_offsets(b, 3)).d,
+                 16);
         } else {
           const size_t qs = cs.src == DType::kQ8_0 ? 512 : cs.src == DType::kQ4_0 ? 256 : 320;
           scales(wg + packed_block_offsets(b, 3, qs).d, 16);

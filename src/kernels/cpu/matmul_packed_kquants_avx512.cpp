@@ -1,17 +1,17 @@
-// AVX-512 VNNI kernels for Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h), equal bit for bit to
-// the scalar
-// reference in packed_kquants.cpp: each zmm of weights is 16 rows x 4 k-positions, x's 4 bytes are
-// broadcast and vpdpbusd sums into each row's int32 lane. x comes from quantize_q8_256 (one d per
-// 256 elements), so a super-block's scaled dots are summed in int32 and the f32 math is done once
-// per super-block, in the reference's order.
+// AVX-512 VNNI kernels for Q3_KR16 / Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h), equal bit
+// for bit to the scalar reference in packed_kquants.cpp: each zmm of weights is 16 rows x 4
+// k-positions, x's 4 bytes are broadcast and vpdpbusd sums into each row's int32 lane. x comes
+// from quantize_q8_256 (one d per 256 elements), so a super-block's scaled dots are summed in int32
+// and the f32 math is done once per super-block, in the reference's order.
 // Q4_K: the 16 rows' 6-bit scales and mins are decoded once per super-block with byte ops on 3
 // zmm; the quants are Q4_0R16 blocks (packed_dot_avx512.h's core, each broadcast shared by the NG
 // groups); isum += sc_j · dot_j (add_scaled: vpshufb + vpdpwssd), and Σ m_j · Σx_j is 4 vpdpwssd
 // on (m, m) / (Σx, Σx) int16 pairs. Q5_K is the same with each chunk's fifth bits merged in
 // (q5_chunk), and its expanded copy is Q4_K's with a 5-bit quant per byte.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
-// per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled).
-// Prefill reads both from an expanded copy of each slice instead (q4_k_expand, q6_k_expand):
+// per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled). Q3_K
+// is the same with two loads per sub-block (q3_unpack) and −4·Σx.
+// Prefill reads them from an expanded copy of each slice instead (q45_k_expand, sc16_expand):
 // quants as u8, scales ready, made once per slice of NG groups for all the tiles of x that
 // sweep it.
 // Register tile as in matmul_packed_avx512.cpp: MR rows of x by NG groups of 16 weight rows.
@@ -177,9 +177,11 @@ void gemm_q4_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
 }
 
-// corr[s] = −32 · Σ of x's 16 quants of sub-block s (0..15) in super-block sb: the start value of
-// sub-block s's dots. Vector hadds over the 8 blocks' lsum (4-element sums), once per super-block
-// and row of x, instead of scalar sums in every sub-block's loop (7 uops per sub-block and row).
+// corr[s] = −32 · Σ (Q3_K, kQ3: −4 · Σ) of x's 16 quants of sub-block s (0..15) in super-block
+// sb: the start value of sub-block s's dots. Vector hadds over the 8 blocks' lsum (4-element
+// sums), once per super-block and row of x, instead of scalar sums in every sub-block's loop (7
+// uops per sub-block and row).
+template <bool kQ3>
 inline void q6_corrections(const BlockQ8Act* xb, int32_t* corr) {
   // After the two hadds over blocks b0..b0+3, lanes 0-3 hold their first sub-blocks' sums (2b)
   // and lanes 4-7 their second ones' (2b + 1); the permute puts them in sub-block order.
@@ -192,8 +194,9 @@ inline void q6_corrections(const BlockQ8Act* xb, int32_t* corr) {
     const __m256i h =
         _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
     const __m256i sums = _mm256_permutevar8x32_epi32(h, order);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(corr + 2 * b0),
-                        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 5)));
+    _mm256_storeu_si256(
+        reinterpret_cast<__m256i*>(corr + 2 * b0),
+        _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, kQ3 ? 2 : 5)));
   }
 }
 
@@ -207,12 +210,14 @@ constexpr size_t kQ6XSub = 5 * 64, kQ6XSb = 64 + 16 * kQ6XSub;
 
 size_t q6_k_expanded_bytes(size_t k) { return k / 256 * kQ6XSb; }
 
-void q6_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+// Q3_K's (kQ3) is the same with its quants 0..7 (the kernel takes 4, not 32, off).
+template <bool kQ3>
+void sc16_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nsb = k / 256;
   for (int g = 0; g < ng; ++g) {
     for (size_t sb = 0; sb < nsb; ++sb) {
       const uint8_t* src = w + g * gb;
-      const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+      const Q6KR16Offsets off = kQ3 ? q3k_r16_offsets(sb, nsb) : q6k_r16_offsets(sb, nsb);
       uint8_t* o = out + (g * nsb + sb) * kQ6XSb;
       _mm512_store_ps(o, f16x16(src + off.d));
       for (int s = 0; s < 16; ++s) {
@@ -221,15 +226,15 @@ void q6_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + off.sc + 16 * s)));
         _mm512_store_si512(os, scale_pair(sc));
         __m512i wv[4];
-        q6_unpack(src + off.qs + 192 * s, wv);
+        sc16_unpack<kQ3>(src + off.qs, s, wv);
         for (int v = 0; v < 4; ++v) _mm512_store_si512(os + 64 * (v + 1), wv[v]);
       }
     }
   }
 }
 
-// kX: a.w is the expanded layout above (prefill), else the packed Q6_KR16 one.
-template <bool kX, int MR, int NG>
+// kX: a.w is the expanded layout above (prefill), else the packed Q6_KR16 (Q3_KR16: kQ3) one.
+template <bool kX, bool kQ3, int MR, int NG>
 void gemm_q6_k(const PackedGemm& a) {
   const size_t nsb = a.k / 256, gb = a.w_group_bytes;
   const BlockQ8Act* x[MR];
@@ -238,8 +243,8 @@ void gemm_q6_k(const PackedGemm& a) {
   for (int i = 0; i < MR; ++i)
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
-    const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
-    constexpr size_t kSbBytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
+    const Q6KR16Offsets off = kQ3 ? q3k_r16_offsets(sb, nsb) : q6k_r16_offsets(sb, nsb);
+    constexpr size_t kSbBytes = (kQ3 ? kQ3KR16Qs : kQ6KR16Qs) + kQ6KR16Sc + kQ6KR16D;
     const uint8_t* xw = a.w + sb * kQ6XSb;  // kX: the super-block in group 0
     // The super-block's d and scales are read up front (then from this copy), so that a decode
     // pass touches each pair's lines in ascending order: interleaving the scale lines with the
@@ -260,7 +265,7 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
     alignas(32) int32_t corr[MR][16];
-    for (int i = 0; i < MR; ++i) q6_corrections(x[i] + sb * 8, corr[i]);
+    for (int i = 0; i < MR; ++i) q6_corrections<kQ3>(x[i] + sb * 8, corr[i]);
     // kSub 16-element sub-blocks at a time, all NG groups' weight vectors unpacked first, so each
     // broadcast of x feeds NG dpbusd (one broadcast per dpbusd had cost 1.3 loads per dpbusd). With
     // one group (decode) two sub-blocks give two dpbusd chains, read in ascending order.
@@ -282,7 +287,7 @@ void gemm_q6_k(const PackedGemm& a) {
             sc[h][g] = _mm512_load_si512(p);
             for (int v = 0; v < 4; ++v) wv[h][g][v] = _mm512_load_si512(p + 64 * (v + 1));
           } else {
-            q6_unpack(a.w + g * gb + off.qs + 192 * (s0 + h), wv[h][g]);
+            sc16_unpack<kQ3>(a.w + g * gb + off.qs, s0 + h, wv[h][g]);
             sc[h][g] = scale_pair(_mm512_cvtepi8_epi32(
                 _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h)))));
           }
@@ -326,7 +331,7 @@ void gemm_q6_k(const PackedGemm& a) {
 // 4x3 and 5x3 10-20% slower; expanded, 8x2 within 2%; 12x1 and 16x1 15-20% slower than 7x2).
 constexpr int kQ4Mr = 8, kQ4Ng = 2, kQ6Mr = 7, kQ6Ng = 2;
 
-template <int kBits, int MR, int NG>  // kBits: 4, 5, 6 for Q4_K, Q5_K, Q6_K
+template <int kBits, int MR, int NG>  // kBits: 3, 4, 5, 6 for Q3_K, Q4_K, Q5_K, Q6_K
 void tile(const PackedGemm& a) {
   if constexpr (MR > 1) {
     if (a.mr < MR) return tile<kBits, MR - 1, NG>(a);
@@ -335,11 +340,11 @@ void tile(const PackedGemm& a) {
     if (a.ng < NG) return tile<kBits, MR, NG - 1>(a);
   }
   RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
-  if constexpr (kBits == 6) {
+  if constexpr (kBits == 6 || kBits == 3) {
     if (a.expanded) {
-      gemm_q6_k<true, MR, NG>(a);
+      gemm_q6_k<true, kBits == 3, MR, NG>(a);
     } else {
-      gemm_q6_k<false, MR, NG>(a);
+      gemm_q6_k<false, kBits == 3, MR, NG>(a);
     }
   } else {
     if (a.expanded) {
@@ -355,6 +360,7 @@ void tile(const PackedGemm& a) {
 void packed_q4_k_r16(const PackedGemm& a) { tile<4, kQ4Mr, kQ4Ng>(a); }
 void packed_q5_k_r16(const PackedGemm& a) { tile<5, kQ4Mr, kQ4Ng>(a); }
 void packed_q6_k_r16(const PackedGemm& a) { tile<6, kQ6Mr, kQ6Ng>(a); }
+void packed_q3_k_r16(const PackedGemm& a) { tile<3, kQ6Mr, kQ6Ng>(a); }
 
 void register_matmul_packed_kquants(KernelTable& t) {
   MatmulEntry& q4 = matmul_entry(t, DType::kQ4_KR16);
@@ -367,8 +373,12 @@ void register_matmul_packed_kquants(KernelTable& t) {
   q5.expanded_bytes = q4_k_expanded_bytes;
   MatmulEntry& q6 = matmul_entry(t, DType::kQ6_KR16);
   q6 = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q6_k_r16, kQ6Ng, false};
-  q6.expand = q6_k_expand;
+  q6.expand = sc16_expand<false>;
   q6.expanded_bytes = q6_k_expanded_bytes;
+  MatmulEntry& q3 = matmul_entry(t, DType::kQ3_KR16);
+  q3 = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q3_k_r16, kQ6Ng, false};
+  q3.expand = sc16_expand<true>;
+  q3.expanded_bytes = q6_k_expanded_bytes;
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }

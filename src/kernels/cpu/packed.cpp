@@ -83,24 +83,10 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
   }
 }
 
-// One group's 16 rows converted into blocks of `mid` by `convert`, then packed as mid by `pack`.
-void pack_via(DType mid, void (*convert)(const void*, size_t, void*),
-              void (*pack)(DType, const uint8_t*, size_t, size_t, uint8_t*), const uint8_t* rows,
-              size_t w_stride, size_t k, uint8_t* out) {
-  thread_local std::vector<uint8_t> blocks;
-  const size_t rb = row_bytes(mid, k);
-  blocks.resize(kPackRows * rb);
-  for (int r = 0; r < kPackRows; ++r) convert(rows + r * w_stride, k, blocks.data() + r * rb);
-  pack(mid, blocks.data(), rb, k, out);
-}
-
-// One group of a type converted at load (convert.h): its 16 rows in the intermediate form (Q8_0 or
-// Q6_K blocks, or MLX words with f32 scales and biases), then packed like that form.
+// One group of a type converted at load (convert.h): its 16 rows as MLX words with f32 scales and
+// biases, then packed like MLX's.
 void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out,
                           ThreadPool& pool) {
-  if (src == DType::kQ3_K) {
-    return pack_via(DType::kQ6_K, q3_k_row_to_q6_k, pack_group_kquant, rows, w_stride, k, out);
-  }
   const int bits = src == DType::kQ4_1 ? 4 : 8;
   const size_t nb = k / 32;
   thread_local std::vector<uint8_t> q;
@@ -189,7 +175,7 @@ DType packed_type(DType src) {
     case DType::kQ5_0:
       return DType::kQ5_0R16;
     case DType::kQ3_K:
-      return DType::kQ6_KR16;
+      return DType::kQ3_KR16;
     case DType::kQ4_1:
       return DType::kQ4AR16;
     case DType::kQ5_1:
@@ -226,6 +212,8 @@ DType packed_source(DType packed) {
       return DType::kQ6_K;
     case DType::kQ5_KR16:
       return DType::kQ5_K;
+    case DType::kQ3_KR16:
+      return DType::kQ3_K;
     default:
       return packed;
   }

@@ -1,9 +1,9 @@
-// Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking, and the
-// scalar reference kernels that define their arithmetic for every SIMD variant, per output lane
-// and 256-element super-block, on x from quantize_act_q8_256 (one d_x per super-block):
+// Q3_KR16 / Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking,
+// and the scalar reference kernels that define their arithmetic for every SIMD variant, per output
+// lane and 256-element super-block, on x from quantize_act_q8_256 (one d_x per super-block):
 //   Q4_K, Q5_K: isum = Σ_j sc_j·Σ q·x_q, imin = Σ_j m_j·Σ x_q (j = the 8 sub-blocks of 32);
 //     acc = fma(float(isum), d·d_x, acc);  acc = fma(float(imin), dmin·(−d_x), acc)
-//   Q6_K: isum = Σ_s sc_s·Σ (q − 32)·x_q (s = the 16 sub-blocks of 16);
+//   Q6_K, Q3_K: isum = Σ_s sc_s·Σ (q − 32)·x_q, Q3_K (q − 4) (s = the 16 sub-blocks of 16);
 //     acc = fma(float(isum), d·d_x, acc)
 // The integer sums are exact in int32 (|isum| < 2^27); the f32 operations are done in exactly
 // this order everywhere.
@@ -44,6 +44,15 @@ void q5k_quants(const uint8_t* blk, uint8_t* q) {
       q[64 * p + l] = static_cast<uint8_t>((b & 0xf) | ((qh[l] >> (2 * p)) & 1) << 4);
       q[64 * p + 32 + l] = static_cast<uint8_t>((b >> 4) | ((qh[l] >> (2 * p + 1)) & 1) << 4);
     }
+  }
+}
+// Q3_K's: GGML's 2 bits (at shift 2 · (e % 128 / 32) of qs[32 · (e / 128) + e % 32]) plus 4 where
+// bit e / 32 of hmask[e % 32] is set; value q - 4.
+void q3k_quants(const uint8_t* blk, uint8_t* q) {
+  const BlockQ3_K& b = *reinterpret_cast<const BlockQ3_K*>(blk);
+  for (int e = 0; e < kQKK; ++e) {
+    const int l = e % 32, lo = (b.qs[32 * (e / 128) + l] >> (2 * (e % 128 / 32))) & 3;
+    q[e] = static_cast<uint8_t>(lo | ((b.hmask[l] >> (e / 32)) & 1) << 2);
   }
 }
 void q6k_quants(const uint8_t* blk, uint8_t* q) {
@@ -124,6 +133,35 @@ int q45k_r16_quant(const uint8_t* sub, bool q5, int r, int e) {
   return nib | ((sub[4 * r + t] >> (c + (e < 16 ? 0 : 4))) & 1) << 4;
 }
 
+void pack_sb_q3_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* out) {
+  std::memset(out + off.qs, 0, kQ3KR16Qs);  // the bits are or-ed in
+  for (int r = 0; r < kPackRows; ++r) {
+    const BlockQ3_K& b = *reinterpret_cast<const BlockQ3_K*>(blk[r]);
+    std::memcpy(out + off.d + 2 * r, &b.d, 2);
+    uint8_t q[kQKK];
+    q3k_quants(blk[r], q);
+    for (int s = 0; s < 16; ++s) {
+      out[off.sc + 16 * s + r] = static_cast<uint8_t>(static_cast<int8_t>(q3_k_scale(b.scales, s)));
+      uint8_t* pair = out + off.qs + 192 * (s / 2);
+      for (int v = 0; v < 4; ++v) {
+        for (int t = 0; t < 4; ++t) {
+          const int e = 16 * s + 4 * v + t;
+          pair[64 * (s % 2) + 4 * r + t] |= static_cast<uint8_t>((q[e] & 3) << (2 * v));
+          pair[128 + 4 * r + t] |= static_cast<uint8_t>((q[e] >> 2) << (v + 4 * (s % 2)));
+        }
+      }
+    }
+  }
+}
+
+// The 3-bit quant of element e (0..255) of row r from a packed Q3_K super-block.
+int q3k_r16_quant(const uint8_t* qs, int r, int e) {
+  const int s = e / 16, v = e % 16 / 4, t = e % 4;
+  const uint8_t* pair = qs + 192 * (s / 2);
+  const int lo = (pair[64 * (s % 2) + 4 * r + t] >> (2 * v)) & 3;
+  return lo | ((pair[128 + 4 * r + t] >> (v + 4 * (s % 2))) & 1) << 2;
+}
+
 // The 6-bit quant of element e (0..255) of row r from a packed Q6_K super-block.
 int q6k_r16_quant(const uint8_t* qs, int r, int e) {
   const int s = e / 16, v = e % 16 / 4, t = e % 4;
@@ -167,15 +205,18 @@ void gemm_q45_k_r16(const PackedGemm& a) {
   }
 }
 
-void gemm_q6_k_r16(const PackedGemm& a) {
+// Q6_KR16, and Q3_KR16 (kQ3).
+template <bool kQ3>
+void gemm_sc16_r16(const PackedGemm& a) {
   const size_t nsb = a.k / kQKK;
+  constexpr int kBias = kQ3 ? 4 : 32;
   for (int i = 0; i < a.mr; ++i) {
     const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
     for (int g = 0; g < a.ng; ++g) {
       const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
       float acc[kPackRows] = {};
       for (size_t sb = 0; sb < nsb; ++sb) {
-        const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+        const Q6KR16Offsets off = kQ3 ? q3k_r16_offsets(sb, nsb) : q6k_r16_offsets(sb, nsb);
         const BlockQ8Act* xs = x + sb * 8;
         for (int r = 0; r < kPackRows; ++r) {
           const float d = load_f16(wg + off.d + 2 * r);
@@ -183,8 +224,9 @@ void gemm_q6_k_r16(const PackedGemm& a) {
           for (int s = 0; s < 16; ++s) {
             int32_t dot = 0;
             for (int e = 0; e < 16; ++e) {
-              dot +=
-                  (q6k_r16_quant(wg + off.qs, r, 16 * s + e) - 32) * xs[s / 2].qs[16 * (s % 2) + e];
+              const int q = kQ3 ? q3k_r16_quant(wg + off.qs, r, 16 * s + e)
+                                : q6k_r16_quant(wg + off.qs, r, 16 * s + e);
+              dot += (q - kBias) * xs[s / 2].qs[16 * (s % 2) + e];
             }
             isum += static_cast<int8_t>(wg[off.sc + 16 * s + r]) * dot;
           }
@@ -209,6 +251,8 @@ void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k
       pack_sb_q45_k<true>(blk, out + sb * kQ5KR16SbBytes);
     } else if (src == DType::kQ6_K) {
       pack_sb_q6_k(blk, q6k_r16_offsets(sb, nsb), out);
+    } else if (src == DType::kQ3_K) {
+      pack_sb_q3_k(blk, q3k_r16_offsets(sb, nsb), out);
     } else {
       fail("matmul", "no K-quant packed layout for ", dtype_name(src));
     }
@@ -241,12 +285,14 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
           }
         }
       } else {
-        const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+        const bool q3 = packed == DType::kQ3_KR16;
+        const Q6KR16Offsets off = q3 ? q3k_r16_offsets(sb, nsb) : q6k_r16_offsets(sb, nsb);
         const float d = load_f16(wg + off.d + 2 * r);
         for (int e = 0; e < kQKK; ++e) {
           const int sc = static_cast<int8_t>(wg[off.sc + 16 * (e / 16) + r]);
-          o[e] = d * static_cast<float>(sc) *
-                 static_cast<float>(q6k_r16_quant(wg + off.qs, r, e) - 32);
+          const int q =
+              q3 ? q3k_r16_quant(wg + off.qs, r, e) - 4 : q6k_r16_quant(wg + off.qs, r, e) - 32;
+          o[e] = d * static_cast<float>(sc) * static_cast<float>(q);
         }
       }
     }
@@ -259,9 +305,13 @@ void register_matmul_packed_kquants(KernelTable& t) {
                                       false};
   matmul_entry(t, DType::kQ5_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q45_k_r16<true>, 1,
                                       false};
-  // Q5_K has no kernel in GGML's layout: every variant packs it.
+  // Q3_K and Q5_K have no kernel in GGML's layout: every variant packs them.
+  matmul_entry(t, DType::kQ3_K).prefer_packed = true;
   matmul_entry(t, DType::kQ5_K).prefer_packed = true;
-  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q6_k_r16, 1, false};
+  matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_sc16_r16<false>, 1,
+                                      false};
+  matmul_entry(t, DType::kQ3_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_sc16_r16<true>, 1,
+                                      false};
 }
 }  // namespace scalar
 

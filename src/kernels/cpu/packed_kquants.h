@@ -24,6 +24,12 @@
 //   192 s as three 64-byte vectors A, B, C; row r, byte 4r + t holds in its low 6 bits
 //   A: q[16s + t], B: q[16s + 4 + t], C: q[16s + 8 + t] (q = 0..63, value q - 32), and in bits
 //   6-7 bits 0-1 (A), 2-3 (B), 4-5 (C) of q[16s + 12 + t].
+// Q3_KR16: Q6_KR16's frame (d, int8 scales, pairs of super-blocks) with 1536 bytes of quants: the
+//   scales decoded from GGML's 12 bytes to int8 at packing (-32..31; so 114 bytes a row, not 110),
+//   and the 16-element sub-blocks in pairs (2p, 2p + 1) at 192 p: A_2p, A_2p+1, H (64 bytes each).
+//   Row r, byte 4r + t of A_s holds in bits 2v..2v+1 the low 2 bits of q[16s + 4v + t]; of H, in
+//   bit v (bit 4 + v) the third bit of q[32p + 4v + t] (of q[32p + 16 + 4v + t]). q = 0..7 (GGML's
+//   two bits, plus 4 where its hmask bit is set), value q - 4.
 #pragma once
 
 #include <cstddef>
@@ -37,27 +43,35 @@ constexpr size_t kQ4KR16SbBytes = 2304;  // one super-block of a group
 constexpr size_t kQ4KR16Dmin = 32, kQ4KR16Scales = 64, kQ4KR16Qs = 256;
 constexpr size_t kQ5KR16SbBytes = 2816, kQ5KR16Sub = 320;  // sub-block j at kQ4KR16Qs + 320 j
 
-constexpr size_t kQ6KR16Qs = 3072, kQ6KR16Sc = 256, kQ6KR16D = 32;
+constexpr size_t kQ6KR16Qs = 3072, kQ6KR16Sc = 256, kQ6KR16D = 32, kQ3KR16Qs = 1536;
 struct Q6KR16Offsets {
   size_t qs, sc, d;
 };
-inline Q6KR16Offsets q6k_r16_offsets(size_t s, size_t nsb) {
-  constexpr size_t pair = 2 * (kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D);
+// Super-block s of nsb in Q6_KR16's frame with qs_bytes of quants per super-block.
+inline Q6KR16Offsets sc16_offsets(size_t s, size_t nsb, size_t qs_bytes) {
+  const size_t pair = 2 * (qs_bytes + kQ6KR16Sc + kQ6KR16D);
   const size_t base = s / 2 * pair;
   if (s + 1 == nsb && nsb % 2 == 1) {  // alone: scales, quants, d
-    return {base + kQ6KR16Sc, base, base + kQ6KR16Sc + kQ6KR16Qs};
+    return {base + kQ6KR16Sc, base, base + kQ6KR16Sc + qs_bytes};
   }
   const size_t h = s % 2, head = 2 * (kQ6KR16D + kQ6KR16Sc);
-  return {base + head + h * kQ6KR16Qs, base + 2 * kQ6KR16D + h * kQ6KR16Sc, base + h * kQ6KR16D};
+  return {base + head + h * qs_bytes, base + 2 * kQ6KR16D + h * kQ6KR16Sc, base + h * kQ6KR16D};
+}
+inline Q6KR16Offsets q6k_r16_offsets(size_t s, size_t nsb) {
+  return sc16_offsets(s, nsb, kQ6KR16Qs);
+}
+inline Q6KR16Offsets q3k_r16_offsets(size_t s, size_t nsb) {
+  return sc16_offsets(s, nsb, kQ3KR16Qs);
 }
 
 inline bool is_kquant_r16(DType t) {
-  return t == DType::kQ4_KR16 || t == DType::kQ5_KR16 || t == DType::kQ6_KR16;
+  return t == DType::kQ3_KR16 || t == DType::kQ4_KR16 || t == DType::kQ5_KR16 ||
+         t == DType::kQ6_KR16;
 }
 
-// Packs one group (16 rows, row r at rows + r * w_stride) of Q4_K, Q5_K or Q6_K into `out`.
+// Packs one group (16 rows, row r at rows + r * w_stride) of Q3_K, Q4_K, Q5_K or Q6_K into `out`.
 void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out);
-// Unpacks n rows of a Q4_KR16 / Q5_KR16 / Q6_KR16 matrix to f32 [n, k], exactly like
+// Unpacks n rows of a Q3_KR16 / Q4_KR16 / Q5_KR16 / Q6_KR16 matrix to f32 [n, k], exactly like
 // dequantize_row.
 void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out);
 

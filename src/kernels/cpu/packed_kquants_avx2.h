@@ -1,9 +1,9 @@
-// AVX2 kernels for the Q4_KR16, Q5_KR16 and Q6_KR16 layouts (packed_kquants.h), over the tile loop
-// of packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2 variant) and
-// matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's dot in int32
-// by vpdpbusd and adds it times its scale by vpdpwssd (add_sub_block), as the AVX-512 kernels do.
-// Same arithmetic as the scalar reference (packed_kquants.cpp), bit for bit: per super-block and
-// row the exact int32 isum = Σ_j sc_j · dot_j and imin = Σ_j m_j · Σq_x[j], then
+// AVX2 kernels for the Q3_KR16, Q4_KR16, Q5_KR16 and Q6_KR16 layouts (packed_kquants.h), over the
+// tile loop of packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2
+// variant) and matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's
+// dot in int32 by vpdpbusd and adds it times its scale by vpdpwssd (add_sub_block), as the AVX-512
+// kernels do. Same arithmetic as the scalar reference (packed_kquants.cpp), bit for bit: per
+// super-block and row the exact int32 isum = Σ_j sc_j · dot_j and imin = Σ_j m_j · Σq_x[j], then
 // acc = fma(float(isum), d · d_x, acc) and acc = fma(float(imin), dmin · -d_x, acc).
 // A sub-block's dot is summed in int16 lanes (vpmaddubsw of nibbles and int8 x: 16 products of at
 // most 15 · 127 per lane, below 32767), and one vpmaddwd by the row's scale (in both int16 halves
@@ -168,8 +168,12 @@ struct Q45KR16 {
   }
 };
 
-struct Q6KR16 {
+// Q6_KR16, and Q3_KR16 (kQ3): the same frame and sums with 3-bit quants (two loads a sub-block)
+// and 4, not 32, taken off each.
+template <bool kQ3>
+struct Sc16R16 {
   static constexpr size_t kElems = kQKK;
+  static constexpr size_t kQs = kQ3 ? kQ3KR16Qs : kQ6KR16Qs;
 
   // For x's super-block xb (8 blocks of 32): lane p (0..7) = Σx_2p | Σx_2p+1 << 16 as int16, the
   // sums of sub-blocks 2p and 2p + 1 (16 quants each, from the blocks' 4-element lsum).
@@ -200,7 +204,7 @@ struct Q6KR16 {
   template <int MR, int NH>
   static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h0,
                      __m256* const (&acc)[NH]) {
-    const Q6KR16Offsets off = q6k_r16_offsets(sb, nsb);
+    const Q6KR16Offsets off = sc16_offsets(sb, nsb, kQs);
     const BlockQ8Act* xs[MR];
     for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
     // isum starts at −32 · Σ_s sc_s · Σx_s (d and the scales lie before the quants: read first).
@@ -221,27 +225,45 @@ struct Q6KR16 {
           }
         }
         for (int i = 0; i < MR; ++i)
-          isum[h][i] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr[i], 5));
+          isum[h][i] =
+              _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(corr[i], kQ3 ? 2 : 5));
       }
     }
-    const size_t sb_bytes = kQ6KR16Qs + kQ6KR16Sc + kQ6KR16D;
+    const size_t sb_bytes = kQs + kQ6KR16Sc + kQ6KR16D;
     const __m256i m6 = _mm256_set1_epi8(0x3f), top2 = _mm256_set1_epi8(static_cast<char>(0xc0));
     for (int s = 0; s < 16; ++s) {
       // The pair layout keeps a super-block's bytes near sb · sb_bytes: stream by that.
       if (NH == 2 && a.stream) prefetch_ahead_part(a.w + sb * sb_bytes, sb_bytes, s, 16);
       for (int h = 0; h < NH; ++h) {
         const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
-        const uint8_t* q = a.w + off.qs + 192 * s + 32 * (h0 + h);
-        const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
-        const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
-        const __m256i vc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
-        // Bits 6-7 of every byte only, so the 16-bit shifts move no bit across a byte.
-        const __m256i top =
-            _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(va, top2), 6),
-                                            _mm256_srli_epi16(_mm256_and_si256(vb, top2), 4)),
-                            _mm256_srli_epi16(_mm256_and_si256(vc, top2), 2));
-        const __m256i wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
-        const __m256i wc = _mm256_and_si256(vc, m6);
+        __m256i wa, wb, wc, top;  // the quants of elements 4v + t, v = 0..3
+        if constexpr (kQ3) {
+          // Bits 2v..2v+1 of A_(s % 2), bit v + 4 (s % 2) of H as bit 2 (packed_kquants.h); the
+          // 16-bit shifts move no kept bit across a byte.
+          const uint8_t* q = a.w + off.qs + 192 * (s / 2) + 32 * (h0 + h);
+          const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * (s % 2)));
+          const __m256i vh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
+          const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
+          __m256i w[4];
+          for (int v = 0; v < 4; ++v) {
+            const int k = v + 4 * (s % 2) - 2;
+            const __m256i hb = k >= 0 ? _mm256_srli_epi16(vh, k) : _mm256_slli_epi16(vh, -k);
+            w[v] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(va, 2 * v), m3),
+                                   _mm256_and_si256(hb, m4));
+          }
+          wa = w[0], wb = w[1], wc = w[2], top = w[3];
+        } else {
+          const uint8_t* q = a.w + off.qs + 192 * s + 32 * (h0 + h);
+          const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));
+          const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64));
+          const __m256i vc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 128));
+          // Bits 6-7 of every byte only, so the 16-bit shifts move no bit across a byte.
+          top = _mm256_or_si256(_mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(va, top2), 6),
+                                                _mm256_srli_epi16(_mm256_and_si256(vb, top2), 4)),
+                                _mm256_srli_epi16(_mm256_and_si256(vc, top2), 2));
+          wa = _mm256_and_si256(va, m6), wb = _mm256_and_si256(vb, m6);
+          wc = _mm256_and_si256(vc, m6);
+        }
         // Prefill tiles of the avxvnni copy: Σ q · x over the sub-block by vpdpbusd
         // (|Σ| <= 16 · 63 · 127), times sc_s by add_sub_block. Decode keeps the int16 sums: token
         // by token, vpdpbusd's made llama1b / qwen06b Q6_K steps 0.996-1.026 as long (mean 1.007,
@@ -298,7 +320,8 @@ struct Q6KR16 {
   }
 };
 
-// Q4_KR16, Q5_KR16 and Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight rows.
+// Q3_KR16, Q4_KR16, Q5_KR16 and Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight
+// rows.
 template <int kMr>
 void set_kquant_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ4_KR16) = {
@@ -306,7 +329,9 @@ void set_kquant_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ5_KR16) = {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q45KR16<true>, kMr>, 1, false};
   matmul_entry(t, DType::kQ6_KR16) = {
-      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q6KR16, kMr>, 1, false};
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Sc16R16<false>, kMr>, 1, false};
+  matmul_entry(t, DType::kQ3_KR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Sc16R16<true>, kMr>, 1, false};
 }
 
 }  // namespace

@@ -81,6 +81,32 @@ inline void q6_unpack(const uint8_t* q, __m512i* wv) {
   wv[3] = _mm512_and_si512(top, m6);
 }
 
+// Q3_KR16's sub-block 2p + h as q6_unpack's four u8 vectors (values 0..7), from its pair's 192
+// bytes: bits 2v..2v+1 of A_h, and bit v + 4h of H as bit 2. The 16-bit shifts move no kept bit
+// across a byte.
+inline void q3_unpack(const uint8_t* pair, int h, __m512i* wv) {
+  const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
+  const __m512i va = _mm512_loadu_si512(pair + 64 * h), vh = _mm512_loadu_si512(pair + 128);
+  for (int v = 0; v < 4; ++v) {
+    const int k = v + 4 * h - 2;  // H's bit to bit 2
+    const __m512i hb = k >= 0 ? _mm512_srli_epi16(vh, static_cast<unsigned>(k))
+                              : _mm512_slli_epi16(vh, static_cast<unsigned>(-k));
+    wv[v] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(va, static_cast<unsigned>(2 * v)), m3,
+                                      _mm512_and_si512(hb, m4), 0xEA);  // (A & B) | C
+  }
+}
+
+// Sub-block s (0..15) of a Q6_KR16 or Q3_KR16 (kQ3) super-block whose quants start at qs, as four
+// u8 vectors (q, before its bias of 32 or 4 is taken off).
+template <bool kQ3>
+inline void sc16_unpack(const uint8_t* qs, int s, __m512i* wv) {
+  if constexpr (kQ3) {
+    q3_unpack(qs + 192 * (s / 2), s % 2, wv);
+  } else {
+    q6_unpack(qs + 192 * s, wv);
+  }
+}
+
 // isum + d · sc per int32 lane, exactly, without vpmulld (2 port-0 µops, 10 cycles): d is split
 // as dh · 256 + dl (dh = d >> 8 as int16, dl = d & 0xff as int16: one vpshufb puts d's bytes
 // [b0, b1, b2] as [b0, 0, b1, b2]) and one vpdpwssd adds dl · sc + dh · (256 · sc). Needs
