@@ -47,6 +47,7 @@ bool linear_supported(DType wtype) {
     case DType::kQ5_KR16:
     case DType::kQ5_0R16:
     case DType::kQ3_KR16:
+    case DType::kQ2_KR16:
       return true;
     default:
       return false;

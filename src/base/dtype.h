@@ -59,6 +59,8 @@ enum class DType : uint8_t {
   kQ5_0R16,
   // Q3_K's: 3-bit quants in Q6_KR16's frame, scales decoded to int8 (kernels/cpu/packed_kquants.h).
   kQ3_KR16,
+  // Q2_K's: 2-bit quants, per 16 elements GGML's scale-and-min byte (kernels/cpu/packed_kquants.h).
+  kQ2_KR16,
   kCount,
 };
 

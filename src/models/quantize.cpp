@@ -37,7 +37,7 @@ constexpr GgufTarget kGgufTargets[] = {
     {"q5_1", DType::kQ5_1, 9},          {"q4_k", DType::kQ4_K, 14},
     {"q4_k_m", DType::kQ4_K, 15, true}, {"q5_k", DType::kQ5_K, 16},
     {"q5_k_m", DType::kQ5_K, 17, true}, {"q6_k", DType::kQ6_K, 18},
-    {"q3_k", DType::kQ3_K, 11},
+    {"q3_k", DType::kQ3_K, 11},         {"q2_k", DType::kQ2_K, 10},
 };
 
 // "blk.7.ffn_down.weight" -> 7, or -1.

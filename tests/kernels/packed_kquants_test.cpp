@@ -1,5 +1,5 @@
-// The K-quant r16 layouts (kernels/cpu/packed_kquants.h): packing keeps every weight of Q3_K,
-// Q4_K, Q5_K and Q6_K exactly, each SIMD kernel equals the scalar reference bit for bit (one
+// The K-quant r16 layouts (kernels/cpu/packed_kquants.h): packing keeps every weight of Q2_K,
+// Q3_K, Q4_K, Q5_K and Q6_K exactly, each SIMD kernel equals the scalar reference bit for bit (one
 // super-block, odd and even counts, misaligned x, every tile shape through m and n; and at the
 // extreme sub-block dots), the reference equals exact math on the same integers, results do not
 // depend on threads or batch size, bad shapes fail.
@@ -29,9 +29,9 @@ using testing::random_floats;
 using testing::run_packed;
 using testing::simd_isas;
 
-constexpr DType kSources[] = {DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
+constexpr DType kSources[] = {DType::kQ2_K, DType::kQ3_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K};
 
-// n rows of k random Q3_K / Q4_K / Q5_K / Q6_K super-blocks: every quant and scale byte random,
+// n rows of k random Q2_K ... Q6_K super-blocks: every quant and scale byte random,
 // small positive d (and dmin) so that every value is finite.
 std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng) {
   std::vector<uint8_t> w(n * row_bytes(t, k));
@@ -42,7 +42,10 @@ std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng)
   for (size_t b = 0; b < w.size() / bb; ++b) {
     uint8_t* blk = w.data() + b * bb;
     const uint16_t d = f32_to_f16(scale(rng)), dmin = f32_to_f16(scale(rng));
-    if (t == DType::kQ3_K) {
+    if (t == DType::kQ2_K) {
+      std::memcpy(blk + offsetof(BlockQ2_K, d), &d, 2);
+      std::memcpy(blk + offsetof(BlockQ2_K, dmin), &dmin, 2);
+    } else if (t == DType::kQ3_K) {
       std::memcpy(blk + offsetof(BlockQ3_K, d), &d, 2);
     } else if (t != DType::kQ6_K) {  // Q5_K's d and dmin are where Q4_K's are
       std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
@@ -61,11 +64,13 @@ TEST(PackedKQuants, TypesAndPreference) {
   EXPECT_EQ(packed_source(DType::kQ6_KR16), DType::kQ6_K);
   EXPECT_EQ(packed_type(DType::kQ5_K), DType::kQ5_KR16);
   EXPECT_EQ(packed_type(DType::kQ3_K), DType::kQ3_KR16);
+  EXPECT_EQ(packed_type(DType::kQ2_K), DType::kQ2_KR16);
+  EXPECT_EQ(packed_source(DType::kQ2_KR16), DType::kQ2_K);
   EXPECT_EQ(packed_source(DType::kQ3_KR16), DType::kQ3_K);
   EXPECT_EQ(packed_source(DType::kQ5_KR16), DType::kQ5_K);
   EXPECT_EQ(dtype_name(DType::kQ4_KR16), "q4_k_r16");
   EXPECT_EQ(dtype_name(DType::kQ5_KR16), "q5_k_r16");
-  for (DType s : {DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
+  for (DType s : {DType::kQ2_K, DType::kQ4_K, DType::kQ5_K, DType::kQ6_K}) {
     EXPECT_EQ(row_bytes(packed_type(s), 4096), row_bytes(s, 4096));
   }
   // Q3_K's scales are decoded to a byte each: 16 bytes a super-block where GGML packs 12.
@@ -73,7 +78,8 @@ TEST(PackedKQuants, TypesAndPreference) {
   {
     IsaScope scope(Isa::kScalar);
     EXPECT_EQ(preferred_weight_type(DType::kQ4_K, 64, 256), DType::kQ4_K);
-    // Q3_K and Q5_K have no kernel in GGML's layout: packed everywhere (else the fallback).
+    // Q2_K, Q3_K and Q5_K have no kernel in GGML's layout: packed everywhere (else the fallback).
+    EXPECT_EQ(preferred_weight_type(DType::kQ2_K, 64, 256), DType::kQ2_KR16);
     EXPECT_EQ(preferred_weight_type(DType::kQ5_K, 64, 256), DType::kQ5_KR16);
     EXPECT_EQ(preferred_weight_type(DType::kQ3_K, 64, 256), DType::kQ3_KR16);
     EXPECT_TRUE(matmul_supports(DType::kQ6_KR16));
@@ -130,8 +136,9 @@ TEST(PackedKQuants, SimdEqualsScalarBitForBit) {
 // The sub-block dots at their extremes, where the SIMD kernels' split of a dot into int16 halves
 // (add_scaled) is closest to its bounds: every Q6_K quant 0 (q - 32 = -32) or 63 with scale -128
 // or 127, every Q4_K / Q5_K quant 15 / 31 with scale and min 63, every Q3_K quant 0 or 7 (value
-// -4 or 3) with scale -32 or 31, and x constant (every quant ±127), so a sub-block dot is
-// ±16·32·127 (Q6_K), ±32·15·127 (Q4_K), ±32·31·127 (Q5_K) or ±16·4·127 (Q3_K).
+// -4 or 3) with scale -32 or 31, every Q2_K quant 3 with scale and min 15, and x constant (every
+// quant ±127), so a sub-block dot is ±16·32·127 (Q6_K), ±32·15·127 (Q4_K), ±32·31·127 (Q5_K),
+// ±16·4·127 (Q3_K) or ±16·3·127 (Q2_K).
 TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
   ThreadPool pool(2);
   const size_t n = 32, k = 512;
@@ -142,7 +149,10 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
       const uint16_t d = f32_to_f16(0.001f);
       for (size_t b = 0; b < w.size() / bb; ++b) {
         uint8_t* blk = w.data() + b * bb;
-        if (t == DType::kQ3_K) {
+        if (t == DType::kQ2_K) {
+          std::memcpy(blk + offsetof(BlockQ2_K, d), &d, 2);
+          std::memcpy(blk + offsetof(BlockQ2_K, dmin), &d, 2);
+        } else if (t == DType::kQ3_K) {
           std::memcpy(blk + offsetof(BlockQ3_K, d), &d, 2);
         } else if (t != DType::kQ6_K) {
           std::memcpy(blk + offsetof(BlockQ4_K, d), &d, 2);
@@ -176,9 +186,9 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
   }
 }
 
-// The reference against double math on the source's integers: Q4_K / Q5_K w = d·sc·q − dmin·m,
-// Q3_K w = d·sc·(q − 4), Q6_K
-// w = d·sc·(q − 32), times x = d_x·q_x; error at most a few roundings per scale step.
+// The reference against double math on the source's integers: Q2_K / Q4_K / Q5_K w = d·sc·q −
+// dmin·m, Q3_K w = d·sc·(q − 4), Q6_K w = d·sc·(q − 32), times x = d_x·q_x; error at most a few
+// roundings per scale step.
 TEST(PackedKQuants, ReferenceMatchesExactMath) {
   std::mt19937 rng(5);
   ThreadPool pool(1);
@@ -202,7 +212,12 @@ TEST(PackedKQuants, ReferenceMatchesExactMath) {
             const BlockQ8Act& xb = xq[sb * 8 + e / 32];
             const double xv = double(xb.qs[e % 32]) * xb.d;
             double a, b = 0;  // w = a − b
-            if (t == DType::kQ3_K) {
+            if (t == DType::kQ2_K) {
+              const BlockQ2_K& q = *reinterpret_cast<const BlockQ2_K*>(blk);
+              const int qv = (q.qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+              a = double(f16_to_f32(q.d)) * (q.scales[e / 16] & 15) * qv;
+              b = double(f16_to_f32(q.dmin)) * (q.scales[e / 16] >> 4);
+            } else if (t == DType::kQ3_K) {
               const BlockQ3_K& q = *reinterpret_cast<const BlockQ3_K*>(blk);
               const int l = e % 32, lo = (q.qs[32 * (e / 128) + l] >> (2 * (e % 128 / 32))) & 3;
               const int qv = lo | ((q.hmask[l] >> (e / 32)) & 1) << 2;

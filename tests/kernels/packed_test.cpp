@@ -49,7 +49,7 @@ std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng)
 TEST(Packed, TypesAndPreference) {
   EXPECT_EQ(packed_type(DType::kQ8_0), DType::kQ8_0R16);
   EXPECT_EQ(packed_type(DType::kQ4_0), DType::kQ4_0R16);
-  EXPECT_EQ(packed_type(DType::kQ2_K), DType::kQ2_K);  // Q5_1 converts (convert_test.cpp)
+  EXPECT_EQ(packed_type(DType::kQ8_K), DType::kQ8_K);  // Q5_1 converts (convert_test.cpp)
   EXPECT_EQ(packed_source(DType::kQ4_0R16), DType::kQ4_0);
   EXPECT_EQ(packed_type(DType::kQ5_0), DType::kQ5_0R16);
   EXPECT_EQ(packed_source(DType::kQ5_0R16), DType::kQ5_0);
@@ -72,7 +72,7 @@ TEST(Packed, TypesAndPreference) {
     EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 64, 256), DType::kQ8_0R16) << isa_name(isa);
     EXPECT_EQ(preferred_weight_type(DType::kQ4_0, 2048, 2048), DType::kQ4_0R16) << isa_name(isa);
     EXPECT_EQ(preferred_weight_type(DType::kQ8_0, 72, 256), DType::kQ8_0);  // 72 % 16 != 0
-    EXPECT_EQ(preferred_weight_type(DType::kQ2_K, 64, 256), DType::kQ2_K);
+    EXPECT_EQ(preferred_weight_type(DType::kQ8_K, 64, 256), DType::kQ8_K);
   }
   if (simd == 0) GTEST_SKIP() << "no AVX2 here";
 }
@@ -191,7 +191,7 @@ TEST(Packed, BadShapesAreErrors) {
   ThreadPool pool(1);
   std::vector<uint8_t> w(64 * 34 * 4), out(w.size());
   EXPECT_THROW(pack_weights(DType::kQ8_0, w.data(), 34 * 4, 24, 128, out.data(), pool), Error);
-  EXPECT_THROW(pack_weights(DType::kQ2_K, w.data(), 256, 16, 256, out.data(), pool), Error);
+  EXPECT_THROW(pack_weights(DType::kQ8_K, w.data(), 292, 16, 256, out.data(), pool), Error);
   EXPECT_THROW(pack_weights(DType::kQ8_0, w.data(), 34, 16, 128, out.data(), pool), Error);
   std::vector<float> x(128), y(24);
   EXPECT_THROW(

@@ -96,11 +96,12 @@ TEST(Quantize, TinyGgufToKQuantsStaysClose) {
   const std::vector<int32_t> tokens = {1, 9, 200, 31};
   auto m32 = load_model(root + "/f32.gguf");
   const auto ref = testing::model_logits(*m32, tokens);
-  double err[5];
+  double err[6];
   int i = 0;
-  const DType dtypes[] = {DType::kQ8_0, DType::kQ6_K, DType::kQ5_K, DType::kQ4_K, DType::kQ3_K};
-  const int64_t file_types[] = {7, 18, 16, 14, 11};
-  for (const char* type : {"q8_0", "q6_k", "q5_k", "q4_k", "q3_k"}) {
+  const DType dtypes[] = {DType::kQ8_0, DType::kQ6_K, DType::kQ5_K,
+                          DType::kQ4_K, DType::kQ3_K, DType::kQ2_K};
+  const int64_t file_types[] = {7, 18, 16, 14, 11, 10};
+  for (const char* type : {"q8_0", "q6_k", "q5_k", "q4_k", "q3_k", "q2_k"}) {
     const std::string out = root + "/" + type + ".gguf";
     quantize_model(root + "/f32.gguf", out, type);
     auto f = formats::GgufFile::open(out);
@@ -117,6 +118,7 @@ TEST(Quantize, TinyGgufToKQuantsStaysClose) {
   EXPECT_LT(err[1], err[2]);
   EXPECT_LT(err[2], err[3]);
   EXPECT_LT(err[3], err[4]);
+  EXPECT_LT(err[4], err[5]);
   EXPECT_LT(err[1], 0.08);
   EXPECT_LT(err[3], 0.25);
   EXPECT_LT(err[4], 0.75);

@@ -162,6 +162,9 @@ void packed_q4_k_r16(const PackedGemm& a);
 void packed_q5_k_r16(const PackedGemm& a);
 void packed_q6_k_r16(const PackedGemm& a);
 void packed_q3_k_r16(const PackedGemm& a);
+void packed_q2_k_r16(const PackedGemm& a);
+// The Q2_KR16 entry (matmul_packed_q2_k_avx512.cpp), set by register_matmul_packed_kquants.
+void register_matmul_packed_q2_k(KernelTable& t);
 }  // namespace avx512
 // The AMX variant's additions to the AVX-512 table: on the tile unit (amx), or on a software model
 // of it for tests (amx_emulated; dispatch.h). self_test() compares them with the VNNI kernels.

@@ -379,6 +379,7 @@ void register_matmul_packed_kquants(KernelTable& t) {
   q3 = {nullptr, ActKind::kQ8x256, kQ6Mr, 1, packed_q3_k_r16, kQ6Ng, false};
   q3.expand = sc16_expand<true>;
   q3.expanded_bytes = q6_k_expanded_bytes;
+  register_matmul_packed_q2_k(t);
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }

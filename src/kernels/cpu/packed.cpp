@@ -176,6 +176,8 @@ DType packed_type(DType src) {
       return DType::kQ5_0R16;
     case DType::kQ3_K:
       return DType::kQ3_KR16;
+    case DType::kQ2_K:
+      return DType::kQ2_KR16;
     case DType::kQ4_1:
       return DType::kQ4AR16;
     case DType::kQ5_1:
@@ -214,6 +216,8 @@ DType packed_source(DType packed) {
       return DType::kQ5_K;
     case DType::kQ3_KR16:
       return DType::kQ3_K;
+    case DType::kQ2_KR16:
+      return DType::kQ2_K;
     default:
       return packed;
   }

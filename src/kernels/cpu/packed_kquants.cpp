@@ -5,6 +5,8 @@
 //     acc = fma(float(isum), d·d_x, acc);  acc = fma(float(imin), dmin·(−d_x), acc)
 //   Q6_K, Q3_K: isum = Σ_s sc_s·Σ (q − 32)·x_q, Q3_K (q − 4) (s = the 16 sub-blocks of 16);
 //     acc = fma(float(isum), d·d_x, acc)
+//   Q2_K: isum = Σ_s sc_s·Σ q·x_q, imin = Σ_s m_s·Σ x_q (s = the 16 sub-blocks of 16); then
+//     Q4_K's two fmas
 // The integer sums are exact in int32 (|isum| < 2^27); the f32 operations are done in exactly
 // this order everywhere.
 #include "kernels/cpu/packed_kquants.h"
@@ -46,6 +48,12 @@ void q5k_quants(const uint8_t* blk, uint8_t* q) {
     }
   }
 }
+// Q2_K's: 2 bits at shift 2 · (e % 128 / 32) of qs[32 · (e / 128) + e % 32].
+void q2k_quants(const uint8_t* blk, uint8_t* q) {
+  const BlockQ2_K& b = *reinterpret_cast<const BlockQ2_K*>(blk);
+  for (int e = 0; e < kQKK; ++e) q[e] = (b.qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+}
+
 // Q3_K's: GGML's 2 bits (at shift 2 · (e % 128 / 32) of qs[32 · (e / 128) + e % 32]) plus 4 where
 // bit e / 32 of hmask[e % 32] is set; value q - 4.
 void q3k_quants(const uint8_t* blk, uint8_t* q) {
@@ -154,6 +162,30 @@ void pack_sb_q3_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* 
   }
 }
 
+void pack_sb_q2_k(const uint8_t* const* blk, uint8_t* out) {
+  std::memset(out + kQ2KR16Qs, 0, kQKK * kPackRows / 4);  // the bits are or-ed in
+  for (int r = 0; r < kPackRows; ++r) {
+    const BlockQ2_K& b = *reinterpret_cast<const BlockQ2_K*>(blk[r]);
+    std::memcpy(out + 2 * r, &b.d, 2);
+    std::memcpy(out + kQ2KR16Dmin + 2 * r, &b.dmin, 2);
+    uint8_t q[kQKK];
+    q2k_quants(blk[r], q);
+    for (int s = 0; s < 16; ++s) {
+      out[kQ2KR16Sc + 16 * s + r] = b.scales[s];
+      for (int v = 0; v < 4; ++v) {
+        for (int t = 0; t < 4; ++t) {
+          out[kQ2KR16Qs + 64 * s + 4 * r + t] |=
+              static_cast<uint8_t>(q[16 * s + 4 * v + t] << (2 * v));
+        }
+      }
+    }
+  }
+}
+
+int q2k_r16_quant(const uint8_t* sb, int r, int e) {
+  return (sb[kQ2KR16Qs + 64 * (e / 16) + 4 * r + e % 4] >> (2 * (e % 16 / 4))) & 3;
+}
+
 // The 3-bit quant of element e (0..255) of row r from a packed Q3_K super-block.
 int q3k_r16_quant(const uint8_t* qs, int r, int e) {
   const int s = e / 16, v = e % 16 / 4, t = e % 4;
@@ -195,6 +227,39 @@ void gemm_q45_k_r16(const PackedGemm& a) {
             for (int e = 0; e < 32; ++e) dot += q45k_r16_quant(sub, kQ5, r, e) * xs[j].qs[e];
             isum += sc * dot;
             imin += m * xs[j].sum;
+          }
+          acc[r] = std::fma(static_cast<float>(isum), d * xs->d, acc[r]);
+          acc[r] = std::fma(static_cast<float>(imin), dmin * -xs->d, acc[r]);
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
+}
+
+void gemm_q2_k_r16(const PackedGemm& a) {
+  const size_t nsb = a.k / kQKK;
+  for (int i = 0; i < a.mr; ++i) {
+    const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t sb = 0; sb < nsb; ++sb) {
+        const uint8_t* w = wg + sb * kQ2KR16SbBytes;
+        const BlockQ8Act* xs = x + sb * 8;
+        for (int r = 0; r < kPackRows; ++r) {
+          const float d = load_f16(w + 2 * r), dmin = load_f16(w + kQ2KR16Dmin + 2 * r);
+          int32_t isum = 0, imin = 0;
+          for (int s = 0; s < 16; ++s) {
+            const int scm = w[kQ2KR16Sc + 16 * s + r];
+            int32_t dot = 0, sum = 0;
+            for (int e = 0; e < 16; ++e) {
+              const int xq = xs[s / 2].qs[16 * (s % 2) + e];
+              dot += q2k_r16_quant(w, r, 16 * s + e) * xq;
+              sum += xq;
+            }
+            isum += (scm & 15) * dot;
+            imin += (scm >> 4) * sum;
           }
           acc[r] = std::fma(static_cast<float>(isum), d * xs->d, acc[r]);
           acc[r] = std::fma(static_cast<float>(imin), dmin * -xs->d, acc[r]);
@@ -253,6 +318,8 @@ void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k
       pack_sb_q6_k(blk, q6k_r16_offsets(sb, nsb), out);
     } else if (src == DType::kQ3_K) {
       pack_sb_q3_k(blk, q3k_r16_offsets(sb, nsb), out);
+    } else if (src == DType::kQ2_K) {
+      pack_sb_q2_k(blk, out + sb * kQ2KR16SbBytes);
     } else {
       fail("matmul", "no K-quant packed layout for ", dtype_name(src));
     }
@@ -269,7 +336,17 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
     const int r = static_cast<int>(row % kPackRows);
     for (size_t sb = 0; sb < nsb; ++sb) {
       float* o = out + row * k + sb * kQKK;
-      if (packed == DType::kQ4_KR16 || packed == DType::kQ5_KR16) {
+      if (packed == DType::kQ2_KR16) {
+        // GGML's dl · q − ml with dl = d · sc and ml = dmin · m.
+        const uint8_t* p = wg + sb * kQ2KR16SbBytes;
+        const float d = load_f16(p + 2 * r), dmin = load_f16(p + kQ2KR16Dmin + 2 * r);
+        for (int e = 0; e < kQKK; ++e) {
+          const int scm = p[kQ2KR16Sc + 16 * (e / 16) + r];
+          const float dl = d * static_cast<float>(scm & 15),
+                      ml = dmin * static_cast<float>(scm >> 4);
+          o[e] = dl * static_cast<float>(q2k_r16_quant(p, r, e)) - ml;
+        }
+      } else if (packed == DType::kQ4_KR16 || packed == DType::kQ5_KR16) {
         const bool q5 = packed == DType::kQ5_KR16;
         const uint8_t* p = wg + sb * (q5 ? kQ5KR16SbBytes : kQ4KR16SbBytes);
         const float d = load_f16(p + 2 * r), dmin = load_f16(p + kQ4KR16Dmin + 2 * r);
@@ -305,7 +382,9 @@ void register_matmul_packed_kquants(KernelTable& t) {
                                       false};
   matmul_entry(t, DType::kQ5_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q45_k_r16<true>, 1,
                                       false};
-  // Q3_K and Q5_K have no kernel in GGML's layout: every variant packs them.
+  matmul_entry(t, DType::kQ2_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q2_k_r16, 1, false};
+  // Q2_K, Q3_K and Q5_K have no kernel in GGML's layout: every variant packs them.
+  matmul_entry(t, DType::kQ2_K).prefer_packed = true;
   matmul_entry(t, DType::kQ3_K).prefer_packed = true;
   matmul_entry(t, DType::kQ5_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_sc16_r16<false>, 1,

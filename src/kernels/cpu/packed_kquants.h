@@ -30,6 +30,10 @@
 //   Row r, byte 4r + t of A_s holds in bits 2v..2v+1 the low 2 bits of q[16s + 4v + t]; of H, in
 //   bit v (bit 4 + v) the third bit of q[32p + 4v + t] (of q[32p + 16 + 4v + t]). q = 0..7 (GGML's
 //   two bits, plus 4 where its hmask bit is set), value q - 4.
+// Q2_KR16, per super-block (1344 bytes, 21 lines): d (16 x f16) | dmin (16 x f16) | GGML's 16
+//   scale bytes as 16 chunks of 16 (chunk s, byte r: sub-block s's scale in the low nibble, its
+//   min in the high one) | quants: 16-element sub-block s at 320 + 64 s, byte 4r + t holding in
+//   bits 2v..2v+1 q[16s + 4v + t] (0..3; value d·sc·q − dmin·m).
 #pragma once
 
 #include <cstddef>
@@ -42,6 +46,7 @@ namespace runnel::kernels::cpu {
 constexpr size_t kQ4KR16SbBytes = 2304;  // one super-block of a group
 constexpr size_t kQ4KR16Dmin = 32, kQ4KR16Scales = 64, kQ4KR16Qs = 256;
 constexpr size_t kQ5KR16SbBytes = 2816, kQ5KR16Sub = 320;  // sub-block j at kQ4KR16Qs + 320 j
+constexpr size_t kQ2KR16SbBytes = 1344, kQ2KR16Dmin = 32, kQ2KR16Sc = 64, kQ2KR16Qs = 320;
 
 constexpr size_t kQ6KR16Qs = 3072, kQ6KR16Sc = 256, kQ6KR16D = 32, kQ3KR16Qs = 1536;
 struct Q6KR16Offsets {
@@ -65,13 +70,13 @@ inline Q6KR16Offsets q3k_r16_offsets(size_t s, size_t nsb) {
 }
 
 inline bool is_kquant_r16(DType t) {
-  return t == DType::kQ3_KR16 || t == DType::kQ4_KR16 || t == DType::kQ5_KR16 ||
-         t == DType::kQ6_KR16;
+  return t == DType::kQ2_KR16 || t == DType::kQ3_KR16 || t == DType::kQ4_KR16 ||
+         t == DType::kQ5_KR16 || t == DType::kQ6_KR16;
 }
 
-// Packs one group (16 rows, row r at rows + r * w_stride) of Q3_K, Q4_K, Q5_K or Q6_K into `out`.
+// Packs one group (16 rows, row r at rows + r * w_stride) of Q2_K ... Q6_K into `out`.
 void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out);
-// Unpacks n rows of a Q3_KR16 / Q4_KR16 / Q5_KR16 / Q6_KR16 matrix to f32 [n, k], exactly like
+// Unpacks n rows of a Q2_KR16 ... Q6_KR16 matrix to f32 [n, k], exactly like
 // dequantize_row.
 void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out);
 

@@ -1,4 +1,4 @@
-// AVX2 kernels for the Q3_KR16, Q4_KR16, Q5_KR16 and Q6_KR16 layouts (packed_kquants.h), over the
+// AVX2 kernels for the Q2_KR16 ... Q6_KR16 layouts (packed_kquants.h), over the
 // tile loop of packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2
 // variant) and matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's
 // dot in int32 by vpdpbusd and adds it times its scale by vpdpwssd (add_sub_block), as the AVX-512
@@ -18,6 +18,7 @@
 // acc).
 #pragma once
 
+#include "kernels/cpu/act_block_simd.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/kquant_util.h"
 #include "kernels/cpu/packed.h"
@@ -175,23 +176,6 @@ struct Sc16R16 {
   static constexpr size_t kElems = kQKK;
   static constexpr size_t kQs = kQ3 ? kQ3KR16Qs : kQ6KR16Qs;
 
-  // For x's super-block xb (8 blocks of 32): lane p (0..7) = Σx_2p | Σx_2p+1 << 16 as int16, the
-  // sums of sub-blocks 2p and 2p + 1 (16 quants each, from the blocks' 4-element lsum).
-  static __m256i sub_sum_pairs(const BlockQ8Act* xb) {
-    __m256i h[2];
-    for (int half = 0; half < 2; ++half) {
-      __m256i l[4];
-      for (int j = 0; j < 4; ++j)
-        l[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb[4 * half + j].lsum));
-      // Lanes 0-3: the first sub-block of blocks 4·half + 0..3; lanes 4-7: their second one.
-      h[half] = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
-    }
-    // int16 lanes 0-7: first sub-blocks of blocks 0..7; lanes 8-15: second ones. Interleaving the
-    // two halves puts each block's pair (2p, 2p + 1) in one 32-bit lane, in block order.
-    const __m256i pk = _mm256_packs_epi32(h[0], h[1]);
-    const __m128i lo = _mm256_castsi256_si128(pk), hi = _mm256_extracti128_si256(pk, 1);
-    return _mm256_set_m128i(_mm_unpackhi_epi16(lo, hi), _mm_unpacklo_epi16(lo, hi));
-  }
   // Rows 8h .. 8h + 7's scales of sub-blocks s0 and s1 as int16 pairs (sc_s0, sc_s1) per lane.
   static __m256i scale_pair(const uint8_t* sc, int s0, int s1) {
     const __m128i a = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc + 16 * s0));
@@ -212,7 +196,7 @@ struct Sc16R16 {
     {
       alignas(32) int32_t p32[MR][8];
       for (int i = 0; i < MR; ++i)
-        _mm256_store_si256(reinterpret_cast<__m256i*>(p32[i]), sub_sum_pairs(xs[i]));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(p32[i]), sub16_sum_pairs(xs[i]));
       for (int h = 0; h < NH; ++h) {
         const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
         __m256i corr[MR];
@@ -320,8 +304,107 @@ struct Sc16R16 {
   }
 };
 
-// Q3_KR16, Q4_KR16, Q5_KR16 and Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight
-// rows.
+// Q2_KR16: per 16-element sub-block one load gives the four 2-bit vectors, summed as Q6_K's are
+// (vpmaddubsw pairs in int16, then one vpmaddwd by the scale; the avxvnni copy's prefill tiles
+// vpdpbusd and add_sub_block); per super-block Σ m_s · Σx_s by vpmaddwd on int16 pairs, then Q4_K's
+// two fmas. Same integers as the scalar reference (packed_kquants.cpp), so the same bits.
+struct Q2KR16 {
+  static constexpr size_t kElems = kQKK;
+
+  // Rows 8h .. 8h + 7's scale (low nibble) or min (high nibble) of sub-block s per 32-bit lane.
+  static __m256i nibble(const uint8_t* w, int s, int h, bool high) {
+    const __m256i b = _mm256_cvtepu8_epi32(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + kQ2KR16Sc + 16 * s + 8 * h)));
+    return high ? _mm256_srli_epi32(b, 4) : _mm256_and_si256(b, _mm256_set1_epi32(15));
+  }
+
+  template <int MR, int NH>
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h0,
+                     __m256* const (&acc)[NH]) {
+    const uint8_t* w = a.w + sb * kQ2KR16SbBytes;
+    const BlockQ8Act* xs[MR];
+    for (int i = 0; i < MR; ++i) xs[i] = x[i] + sb * 8;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256i isum[NH][MR];
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
+    for (int s = 0; s < 16; ++s) {
+      if (NH == 2 && a.stream) prefetch_ahead_part(w, kQ2KR16SbBytes, s, 16);
+      for (int h = 0; h < NH; ++h) {
+        const __m256i v = _mm256_loadu_si256(
+            reinterpret_cast<const __m256i*>(w + kQ2KR16Qs + 64 * s + 32 * (h0 + h)));
+        __m256i wq[4];
+        for (int e = 0; e < 4; ++e) wq[e] = _mm256_and_si256(_mm256_srli_epi16(v, 2 * e), m3);
+        const __m256i sc = nibble(w, s, h0 + h, false);
+#ifdef __AVXVNNI__
+        if constexpr (MR > 2) {
+          const __m256i scp = scale_operand(sc);
+          for (int i = 0; i < MR; ++i) {
+            const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
+            __m256i d = _mm256_setzero_si256();
+            for (int e = 0; e < 4; ++e) d = _mm256_dpbusd_avx_epi32(d, wq[e], bcast4(xq + 4 * e));
+            isum[h][i] = add_sub_block(isum[h][i], d, scp);
+          }
+        } else
+#endif
+        {
+          const __m256i sc2 = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+          for (int i = 0; i < MR; ++i) {
+            const int8_t* xq = xs[i][s / 2].qs + 16 * (s % 2);
+            const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(wq[0], bcast4(xq)),
+                                                _mm256_maddubs_epi16(wq[1], bcast4(xq + 4)));
+            const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(wq[2], bcast4(xq + 8)),
+                                                _mm256_maddubs_epi16(wq[3], bcast4(xq + 12)));
+            isum[h][i] = _mm256_add_epi32(isum[h][i], _mm256_add_epi32(_mm256_madd_epi16(p0, sc2),
+                                                                       _mm256_madd_epi16(p1, sc2)));
+          }
+        }
+      }
+    }
+    alignas(32) int32_t pairs[MR][8];  // (Σx_2p, Σx_2p+1) as int16 pairs
+    for (int i = 0; i < MR; ++i)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pairs[i]), sub16_sum_pairs(xs[i]));
+    for (int h = 0; h < NH; ++h) {
+      __m256i imin[MR];
+      for (int i = 0; i < MR; ++i) imin[i] = _mm256_setzero_si256();
+      for (int p = 0; p < 8; ++p) {
+        const __m256i mm =
+            _mm256_or_si256(nibble(w, 2 * p, h0 + h, true),
+                            _mm256_slli_epi32(nibble(w, 2 * p + 1, h0 + h, true), 16));
+        for (int i = 0; i < MR; ++i) {
+          imin[i] =
+              _mm256_add_epi32(imin[i], _mm256_madd_epi16(mm, _mm256_set1_epi32(pairs[i][p])));
+        }
+      }
+      const __m256 d =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * (h0 + h))));
+      const __m256 dmin = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ2KR16Dmin + 16 * (h0 + h))));
+      for (int i = 0; i < MR; ++i) {
+        const float dx = xs[i]->d;
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
+                                    _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h][i]);
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]),
+                                    _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)), acc[h][i]);
+      }
+    }
+  }
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
+                    __m256 (&acc)[MR]) {
+    __m256* const one[1] = {acc};
+    halves<MR, 1>(a, x, sb, nsb, h, one);
+  }
+  template <int MR>
+  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb,
+                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
+    __m256* const two[2] = {acc0, acc1};
+    halves<MR, 2>(a, x, sb, nsb, 0, two);
+  }
+};
+
+// Q2_KR16 ... Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight rows.
 template <int kMr>
 void set_kquant_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ4_KR16) = {
@@ -332,6 +415,8 @@ void set_kquant_r16_entries(KernelTable& t) {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Sc16R16<false>, kMr>, 1, false};
   matmul_entry(t, DType::kQ3_KR16) = {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Sc16R16<true>, kMr>, 1, false};
+  matmul_entry(t, DType::kQ2_KR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q2KR16, kMr>, 1, false};
 }
 
 }  // namespace

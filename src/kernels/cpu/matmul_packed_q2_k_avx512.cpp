@@ -1,0 +1,178 @@
+// The AVX-512 VNNI kernel for Q2_KR16 (packed_kquants.h), equal bit for bit to the scalar
+// reference in packed_kquants.cpp: per 16-element sub-block one load gives the four 2-bit vectors
+// (a shift and a mask each), 4 vpdpbusd make its dot and isum += sc_s · dot_s (add_scaled); per
+// super-block Σ m_s · Σx_s is 8 vpdpwssd on (m, m) / (Σx, Σx) int16 pairs, then Q4_K's two fmas.
+// Prefill reads an expanded copy of each slice (q2_k_expand): d, dmin and the min pairs as vectors,
+// then per sub-block its scale_pair vector and its four u8 weight vectors. Register tile as in the
+// other K-quant kernels: MR rows of x by NG groups of 16 weight rows.
+#include <cstring>
+
+#include "kernels/cpu/act_block_simd.h"
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/packed_kquants_avx512.h"
+#include "kernels/cpu/prefetch.h"
+
+namespace runnel::kernels::cpu::avx512 {
+namespace {
+
+inline __m512i bcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Sub-block s's scales (low nibbles of its 16 bytes, as scale_pair takes them) and the mins of
+// sub-blocks 2p, 2p + 1 as (m, m) int16 pairs, for the 16 rows of the super-block at w.
+inline __m512i q2_scale(const uint8_t* w, int s) {
+  return scale_pair(_mm512_and_si512(u8x16_epi32(w + kQ2KR16Sc + 16 * s), _mm512_set1_epi32(15)));
+}
+inline __m512i q2_min_pair(const uint8_t* w, int p) {
+  const __m512i a = _mm512_srli_epi32(u8x16_epi32(w + kQ2KR16Sc + 32 * p), 4);
+  const __m512i b = _mm512_srli_epi32(u8x16_epi32(w + kQ2KR16Sc + 32 * p + 16), 4);
+  return _mm512_or_si512(a, _mm512_slli_epi32(b, 16));
+}
+// Sub-block s's 16 rows x 16 quants as four u8 vectors (elements 4v + t, v = 0..3).
+inline void q2_unpack(const uint8_t* w, int s, __m512i* wv) {
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const __m512i v = _mm512_loadu_si512(w + kQ2KR16Qs + 64 * s);
+  for (int i = 0; i < 4; ++i) {
+    wv[i] = _mm512_and_si512(_mm512_srli_epi16(v, static_cast<unsigned>(2 * i)), m3);
+  }
+}
+
+// The expanded layout (MatmulEntry::expand), per group and super-block: d and dmin (16 f32
+// each), the 8 min pairs, then per sub-block its scale and four weight vectors.
+constexpr size_t kQ2XMins = 128, kQ2XSub = kQ2XMins + 8 * 64, kQ2XSb = kQ2XSub + 16 * 5 * 64;
+
+size_t q2_k_expanded_bytes(size_t k) { return k / 256 * kQ2XSb; }
+
+void q2_k_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  const size_t nsb = k / 256;
+  for (int g = 0; g < ng; ++g) {
+    for (size_t sb = 0; sb < nsb; ++sb) {
+      const uint8_t* src = w + g * gb + sb * kQ2KR16SbBytes;
+      uint8_t* o = out + (g * nsb + sb) * kQ2XSb;
+      _mm512_store_ps(o, f16x16(src));
+      _mm512_store_ps(o + 64, f16x16(src + kQ2KR16Dmin));
+      for (int p = 0; p < 8; ++p) _mm512_store_si512(o + kQ2XMins + 64 * p, q2_min_pair(src, p));
+      for (int s = 0; s < 16; ++s) {
+        uint8_t* os = o + kQ2XSub + 5 * 64 * s;
+        _mm512_store_si512(os, q2_scale(src, s));
+        __m512i wv[4];
+        q2_unpack(src, s, wv);
+        for (int v = 0; v < 4; ++v) _mm512_store_si512(os + 64 * (v + 1), wv[v]);
+      }
+    }
+  }
+}
+
+// kX: a.w is the expanded layout above (prefill), else the packed Q2_KR16 one.
+template <bool kX, int MR, int NG>
+void gemm_q2_k(const PackedGemm& a) {
+  const size_t nsb = a.k / 256, gb = a.w_group_bytes;
+  const BlockQ8Act* x[MR];
+  for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+  __m512 acc[MR][NG];
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+  for (size_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* w = a.w + sb * (kX ? kQ2XSb : kQ2KR16SbBytes);
+    __m512i isum[MR][NG];
+    for (int i = 0; i < MR; ++i)
+      for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
+    // Two sub-blocks at a time with one group (decode): two dpbusd chains.
+    constexpr int kSub = NG == 1 ? 2 : 1;
+    for (int s0 = 0; s0 < 16; s0 += kSub) {
+      if (!kX && a.stream) {
+        for (int g = 0; g < NG; ++g) {
+          prefetch_ahead_part(w + g * gb, kQ2KR16SbBytes, s0 / kSub, 16 / kSub);
+        }
+      }
+      __m512i wv[kSub][NG][4], sc[kSub][NG];
+      for (int h = 0; h < kSub; ++h) {
+        for (int g = 0; g < NG; ++g) {
+          if constexpr (kX) {
+            const uint8_t* p = w + g * gb + kQ2XSub + 5 * 64 * (s0 + h);
+            sc[h][g] = _mm512_load_si512(p);
+            for (int v = 0; v < 4; ++v) wv[h][g][v] = _mm512_load_si512(p + 64 * (v + 1));
+          } else {
+            q2_unpack(w + g * gb, s0 + h, wv[h][g]);
+            sc[h][g] = q2_scale(w + g * gb, s0 + h);
+          }
+        }
+      }
+      for (int i = 0; i < MR; ++i) {
+        __m512i d[kSub][NG];
+        const int8_t* xq[kSub];
+        for (int h = 0; h < kSub; ++h) {
+          const int s = s0 + h;
+          xq[h] = x[i][sb * 8 + s / 2].qs + 16 * (s % 2);
+          for (int g = 0; g < NG; ++g) d[h][g] = _mm512_setzero_si512();
+        }
+        for (int v = 0; v < 4; ++v) {
+          for (int h = 0; h < kSub; ++h) {
+            const __m512i xv = bcast4(xq[h] + 4 * v);
+            for (int g = 0; g < NG; ++g) d[h][g] = _mm512_dpbusd_epi32(d[h][g], wv[h][g][v], xv);
+          }
+        }
+        for (int h = 0; h < kSub; ++h)
+          for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], d[h][g], sc[h][g]);
+      }
+    }
+    for (int i = 0; i < MR; ++i) {
+      const BlockQ8Act* xs = x[i] + sb * 8;
+      alignas(32) int32_t pairs[8];  // (Σx_2p, Σx_2p+1) as int16 pairs
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), sub16_sum_pairs(xs));
+      const __m512 xd = _mm512_set1_ps(xs->d), nxd = _mm512_set1_ps(-xs->d);
+      for (int g = 0; g < NG; ++g) {
+        const uint8_t* wg = w + g * gb;
+        __m512i imin = _mm512_setzero_si512();
+        for (int p = 0; p < 8; ++p) {
+          const __m512i m = kX ? _mm512_load_si512(wg + kQ2XMins + 64 * p) : q2_min_pair(wg, p);
+          imin = _mm512_dpwssd_epi32(imin, m, _mm512_set1_epi32(pairs[p]));
+        }
+        const __m512 dv = kX ? _mm512_load_ps(wg) : f16x16(wg);
+        const __m512 dminv = kX ? _mm512_load_ps(wg + 64) : f16x16(wg + kQ2KR16Dmin);
+        acc[i][g] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][g]), _mm512_mul_ps(dv, xd), acc[i][g]);
+        acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dminv, nxd), acc[i][g]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+}
+
+// Q6_K's tile (the same shape of work per sub-block).
+constexpr int kQ2Mr = 7, kQ2Ng = 2;
+
+template <int MR, int NG>
+void tile(const PackedGemm& a) {
+  if constexpr (MR > 1) {
+    if (a.mr < MR) return tile<MR - 1, NG>(a);
+  }
+  if constexpr (NG > 1) {
+    if (a.ng < NG) return tile<MR, NG - 1>(a);
+  }
+  RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
+  if (a.expanded) {
+    gemm_q2_k<true, MR, NG>(a);
+  } else {
+    gemm_q2_k<false, MR, NG>(a);
+  }
+}
+
+}  // namespace
+
+void packed_q2_k_r16(const PackedGemm& a) { tile<kQ2Mr, kQ2Ng>(a); }
+
+void register_matmul_packed_q2_k(KernelTable& t) {
+  MatmulEntry& e = matmul_entry(t, DType::kQ2_KR16);
+  e = {nullptr, ActKind::kQ8x256, kQ2Mr, 1, packed_q2_k_r16, kQ2Ng, false};
+  e.expand = q2_k_expand;
+  e.expanded_bytes = q2_k_expanded_bytes;
+}
+
+}  // namespace runnel::kernels::cpu::avx512
