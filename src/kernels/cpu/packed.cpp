@@ -43,9 +43,6 @@ Layout layout_of(DType packed) {
 // One group (16 rows starting at `rows`) of src into `out`.
 void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out) {
   const size_t nb = k / kQK;
-  if (src == DType::kQ5_0) {  // the fifth bits are or-ed in
-    for (size_t b = 0; b < nb; ++b) std::memset(out + packed_block_offsets(b, nb, 320).qs, 0, 64);
-  }
   for (size_t b = 0; b < nb; ++b) {
     for (int r = 0; r < kPackRows; ++r) {
       const uint8_t* row = rows + static_cast<size_t>(r) * w_stride;
@@ -70,13 +67,14 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
         std::memcpy(out + off.d + 2 * r, &blk.d, 2);
         uint32_t qh;  // bit e: element e's fifth bit
         std::memcpy(&qh, blk.qh, 4);
-        for (int c = 0; c < 4; ++c) {
+        for (int c = 0; c < 4; ++c)
           std::memcpy(out + off.qs + 64 + 64 * c + 4 * r, blk.qs + 4 * c, 4);
-          for (int j = 0; j < 4; ++j) {
-            const uint32_t e = static_cast<uint32_t>(4 * c + j);
-            out[off.qs + 4 * r + j] |=
-                static_cast<uint8_t>(((qh >> e) & 1) << c | ((qh >> (e + 16)) & 1) << (4 + c));
+        for (uint32_t j = 0; j < 4; ++j) {
+          uint32_t f = 0;
+          for (uint32_t c = 0; c < 4; ++c) {
+            f |= ((qh >> (4 * c + j)) & 1) << c | ((qh >> (4 * c + j + 16)) & 1) << (4 + c);
           }
+          out[off.qs + 4 * r + j] = static_cast<uint8_t>(f);
         }
       }
     }

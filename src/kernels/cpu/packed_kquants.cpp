@@ -49,18 +49,25 @@ void q5k_quants(const uint8_t* blk, uint8_t* q) {
   }
 }
 // Q2_K's: 2 bits at shift 2 · (e % 128 / 32) of qs[32 · (e / 128) + e % 32].
+// (Loops over l innermost: 32 contiguous bytes, which the compiler vectorizes.)
 void q2k_quants(const uint8_t* blk, uint8_t* q) {
   const BlockQ2_K& b = *reinterpret_cast<const BlockQ2_K*>(blk);
-  for (int e = 0; e < kQKK; ++e) q[e] = (b.qs[32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3;
+  for (int n = 0; n < 2; ++n)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 32; ++l) q[128 * n + 32 * j + l] = (b.qs[32 * n + l] >> (2 * j)) & 3;
 }
 
 // Q3_K's: GGML's 2 bits (at shift 2 · (e % 128 / 32) of qs[32 · (e / 128) + e % 32]) plus 4 where
 // bit e / 32 of hmask[e % 32] is set; value q - 4.
 void q3k_quants(const uint8_t* blk, uint8_t* q) {
   const BlockQ3_K& b = *reinterpret_cast<const BlockQ3_K*>(blk);
-  for (int e = 0; e < kQKK; ++e) {
-    const int l = e % 32, lo = (b.qs[32 * (e / 128) + l] >> (2 * (e % 128 / 32))) & 3;
-    q[e] = static_cast<uint8_t>(lo | ((b.hmask[l] >> (e / 32)) & 1) << 2);
+  for (int n = 0; n < 2; ++n) {
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < 32; ++l) {
+        q[128 * n + 32 * j + l] = static_cast<uint8_t>(((b.qs[32 * n + l] >> (2 * j)) & 3) |
+                                                       ((b.hmask[l] >> (4 * n + j)) & 1) << 2);
+      }
+    }
   }
 }
 void q6k_quants(const uint8_t* blk, uint8_t* q) {
@@ -85,9 +92,6 @@ void pack_sb_q45_k(const uint8_t* const* blk, uint8_t* out) {
                 offsetof(BlockQ5_K, dmin) == offsetof(BlockQ4_K, dmin) &&
                 offsetof(BlockQ5_K, scales) == offsetof(BlockQ4_K, scales));
   constexpr size_t kSub = kQ5 ? kQ5KR16Sub : 256, kNib = kQ5 ? 64 : 0;
-  if constexpr (kQ5) {
-    for (int j = 0; j < 8; ++j) std::memset(out + kQ4KR16Qs + kSub * j, 0, 64);
-  }
   for (int r = 0; r < kPackRows; ++r) {
     std::memcpy(out + 2 * r, blk[r] + offsetof(BlockQ4_K, d), 2);
     std::memcpy(out + kQ4KR16Dmin + 2 * r, blk[r] + offsetof(BlockQ4_K, dmin), 2);
@@ -100,14 +104,15 @@ void pack_sb_q45_k(const uint8_t* const* blk, uint8_t* out) {
     }
     for (int j = 0; j < 8; ++j) {
       uint8_t* sub = out + kQ4KR16Qs + kSub * j;
-      for (int c = 0; c < 4; ++c) {
-        for (int t = 0; t < 4; ++t) {
+      for (int t = 0; t < 4; ++t) {
+        int fifth = 0;
+        for (int c = 0; c < 4; ++c) {
           const int e = 32 * j + 4 * c + t;
           sub[kNib + 64 * c + 4 * r + t] =
               static_cast<uint8_t>((q[e] & 15) | (q[e + 16] & 15) << 4);
-          if constexpr (kQ5)
-            sub[4 * r + t] |= static_cast<uint8_t>((q[e] >> 4) << c | (q[e + 16] >> 4) << (4 + c));
+          fifth |= (q[e] >> 4) << c | (q[e + 16] >> 4) << (4 + c);
         }
+        if constexpr (kQ5) sub[4 * r + t] = static_cast<uint8_t>(fifth);
       }
     }
   }
@@ -142,7 +147,6 @@ int q45k_r16_quant(const uint8_t* sub, bool q5, int r, int e) {
 }
 
 void pack_sb_q3_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* out) {
-  std::memset(out + off.qs, 0, kQ3KR16Qs);  // the bits are or-ed in
   for (int r = 0; r < kPackRows; ++r) {
     const BlockQ3_K& b = *reinterpret_cast<const BlockQ3_K*>(blk[r]);
     std::memcpy(out + off.d + 2 * r, &b.d, 2);
@@ -150,20 +154,26 @@ void pack_sb_q3_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* 
     q3k_quants(blk[r], q);
     for (int s = 0; s < 16; ++s) {
       out[off.sc + 16 * s + r] = static_cast<uint8_t>(static_cast<int8_t>(q3_k_scale(b.scales, s)));
-      uint8_t* pair = out + off.qs + 192 * (s / 2);
-      for (int v = 0; v < 4; ++v) {
-        for (int t = 0; t < 4; ++t) {
-          const int e = 16 * s + 4 * v + t;
-          pair[64 * (s % 2) + 4 * r + t] |= static_cast<uint8_t>((q[e] & 3) << (2 * v));
-          pair[128 + 4 * r + t] |= static_cast<uint8_t>((q[e] >> 2) << (v + 4 * (s % 2)));
+    }
+    for (int p = 0; p < 8; ++p) {  // sub-blocks 2p, 2p + 1: A_2p, A_2p+1, H
+      uint8_t* pair = out + off.qs + 192 * p + 4 * r;
+      for (int t = 0; t < 4; ++t) {
+        uint8_t h = 0;
+        for (int half = 0; half < 2; ++half) {
+          const uint8_t* qs = q + 16 * (2 * p + half) + t;
+          pair[64 * half + t] = static_cast<uint8_t>((qs[0] & 3) | (qs[4] & 3) << 2 |
+                                                     (qs[8] & 3) << 4 | (qs[12] & 3) << 6);
+          h |= static_cast<uint8_t>(
+              (qs[0] >> 2 | (qs[4] >> 2) << 1 | (qs[8] >> 2) << 2 | (qs[12] >> 2) << 3)
+              << (4 * half));
         }
+        pair[128 + t] = h;
       }
     }
   }
 }
 
 void pack_sb_q2_k(const uint8_t* const* blk, uint8_t* out) {
-  std::memset(out + kQ2KR16Qs, 0, kQKK * kPackRows / 4);  // the bits are or-ed in
   for (int r = 0; r < kPackRows; ++r) {
     const BlockQ2_K& b = *reinterpret_cast<const BlockQ2_K*>(blk[r]);
     std::memcpy(out + 2 * r, &b.d, 2);
@@ -172,11 +182,10 @@ void pack_sb_q2_k(const uint8_t* const* blk, uint8_t* out) {
     q2k_quants(blk[r], q);
     for (int s = 0; s < 16; ++s) {
       out[kQ2KR16Sc + 16 * s + r] = b.scales[s];
-      for (int v = 0; v < 4; ++v) {
-        for (int t = 0; t < 4; ++t) {
-          out[kQ2KR16Qs + 64 * s + 4 * r + t] |=
-              static_cast<uint8_t>(q[16 * s + 4 * v + t] << (2 * v));
-        }
+      const uint8_t* qs = q + 16 * s;
+      for (int t = 0; t < 4; ++t) {
+        out[kQ2KR16Qs + 64 * s + 4 * r + t] =
+            static_cast<uint8_t>(qs[t] | qs[4 + t] << 2 | qs[8 + t] << 4 | qs[12 + t] << 6);
       }
     }
   }
