@@ -22,6 +22,7 @@ namespace {
 
 using testing::expect_bits_independent_of_threads_and_batch;
 using testing::expect_simd_equals_scalar;
+using testing::expect_simd_equals_scalar_at_extremes;
 using testing::IsaScope;
 using testing::kEps;
 using testing::pack_rows;
@@ -162,26 +163,9 @@ TEST(PackedKQuants, SimdEqualsScalarAtExtremeDots) {
           std::memcpy(blk + offsetof(BlockQ6_K, d), &d, 2);
         }
       }
-      const std::vector<uint8_t> p = pack_rows(t, w, n, k);
-      // 9 rows of x: tiles on the packed layout; 40: on the expanded one (matmul.cpp).
-      for (auto [xv, m] : {std::pair{1.0f, size_t{9}},
-                           {-1.0f, size_t{9}},
-                           {1.0f, size_t{40}},
-                           {-1.0f, size_t{40}}}) {
-        const std::vector<float> x(m * k, xv);
-        std::vector<float> ref;
-        {
-          IsaScope s(Isa::kScalar);
-          ref = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
-        }
-        for (Isa isa : simd_isas()) {
-          IsaScope s(isa);
-          const std::vector<float> got = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
-          ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
-              << isa_name(isa) << " " << dtype_name(t) << " fill " << int(fill) << " x " << xv
-              << " m " << m;
-        }
-      }
+      expect_simd_equals_scalar_at_extremes(
+          packed_type(t), pack_rows(t, w, n, k), n, k, pool,
+          std::string(dtype_name(t)) + " fill " + std::to_string(int(fill)));
     }
   }
 }

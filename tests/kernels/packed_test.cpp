@@ -22,6 +22,7 @@ namespace {
 
 using testing::expect_bits_independent_of_threads_and_batch;
 using testing::expect_simd_equals_scalar;
+using testing::expect_simd_equals_scalar_at_extremes;
 using testing::IsaScope;
 using testing::kEps;
 using testing::pack_rows;
@@ -154,25 +155,9 @@ TEST(Packed, SimdEqualsScalarAtExtremeDots) {
       const size_t bb = dtype_info(t).block_bytes;
       const uint16_t d = f32_to_f16(0.001f);
       for (size_t b = 0; b < w.size() / bb; ++b) std::memcpy(w.data() + b * bb, &d, 2);
-      const std::vector<uint8_t> p = pack_rows(t, w, n, k);
-      for (auto [xv, m] : {std::pair{1.0f, size_t{9}},
-                           {-1.0f, size_t{9}},
-                           {1.0f, size_t{40}},
-                           {-1.0f, size_t{40}}}) {
-        const std::vector<float> x(m * k, xv);
-        std::vector<float> ref;
-        {
-          IsaScope s(Isa::kScalar);
-          ref = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
-        }
-        for (Isa isa : simd_isas()) {
-          IsaScope s(isa);
-          const std::vector<float> got = run_packed(packed_type(t), p, x, 0, m, n, k, pool);
-          ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
-              << isa_name(isa) << " " << dtype_name(t) << " fill " << int(fill) << " x " << xv
-              << " m " << m;
-        }
-      }
+      expect_simd_equals_scalar_at_extremes(
+          packed_type(t), pack_rows(t, w, n, k), n, k, pool,
+          std::string(dtype_name(t)) + " fill " + std::to_string(int(fill)));
     }
   }
 }

@@ -64,6 +64,29 @@ inline void expect_simd_equals_scalar(DType pt, const std::vector<uint8_t>& pw, 
   }
 }
 
+// Every SIMD variant against the scalar reference with x constant (+1 and -1: every quant of x
+// ±127, each block dot at its largest), on tiles of the packed layout (9 rows of x) and of the
+// expanded one (40; matmul.cpp), bit for bit.
+inline void expect_simd_equals_scalar_at_extremes(DType pt, const std::vector<uint8_t>& pw,
+                                                  size_t n, size_t k, ThreadPool& pool,
+                                                  const std::string& label) {
+  for (auto [xv, m] :
+       {std::pair{1.0f, size_t{9}}, {-1.0f, size_t{9}}, {1.0f, size_t{40}}, {-1.0f, size_t{40}}}) {
+    const std::vector<float> x(m * k, xv);
+    std::vector<float> ref;
+    {
+      IsaScope s(Isa::kScalar);
+      ref = run_packed(pt, pw, x, 0, m, n, k, pool);
+    }
+    for (Isa isa : simd_isas()) {
+      IsaScope s(isa);
+      const std::vector<float> got = run_packed(pt, pw, x, 0, m, n, k, pool);
+      ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))
+          << isa_name(isa) << " " << label << " x " << xv << " m " << m;
+    }
+  }
+}
+
 // For the scalar reference, AVX2 and AVX-512: 70 rows of x on 1, 2 and 3 threads give the same
 // bits, and so does every 5th row computed alone (decode) on 2 threads.
 inline void expect_bits_independent_of_threads_and_batch(DType pt, const std::vector<uint8_t>& pw,

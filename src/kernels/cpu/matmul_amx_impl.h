@@ -240,17 +240,10 @@ void amx_q4k_rows(const PackedGemm& a, int i0, int rows) {
         const BlockQ8Act* xs = x.xr[r] + sb * 8;
         __m512i imin = _mm512_setzero_si512();
         for (int p = 0; p < 4; ++p) {
-          const uint32_t lo = static_cast<uint16_t>(xs[2 * p].sum);
-          const uint32_t hi = static_cast<uint16_t>(xs[2 * p + 1].sum);
-          imin = _mm512_dpwssd_epi32(imin, mpair[p],
-                                     _mm512_set1_epi32(static_cast<int32_t>(lo | hi << 16)));
+          imin = _mm512_dpwssd_epi32(imin, mpair[p], _mm512_set1_epi32(sum_pair(xs, p)));
         }
-        __m512 v = _mm512_load_ps(acc[r]);
-        v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_mul_ps(dv, _mm512_set1_ps(xs->d)),
-                            v);
-        v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dminv, _mm512_set1_ps(-xs->d)),
-                            v);
-        _mm512_store_ps(acc[r], v);
+        _mm512_store_ps(acc[r],
+                        add_with_mins(_mm512_load_ps(acc[r]), isum[r], imin, dv, dminv, xs->d));
       }
     }
     amx_store_rows(a, i0, rows, g, acc);

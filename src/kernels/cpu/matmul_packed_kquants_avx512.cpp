@@ -28,20 +28,6 @@
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
-// x's 4 bytes at p to every lane, read straight from memory (a vpbroadcastd load, no ALU uop).
-using I32Alias = int32_t __attribute__((may_alias, aligned(1)));
-inline __m512i bcast4(const int8_t* p) {
-  return _mm512_set1_epi32(*reinterpret_cast<const I32Alias*>(p));
-}
-
-// x's blocks as seen by one group's dpbusd: hiding the pointer from the optimizer keeps each
-// broadcast a load next to its vpdpbusd instead of GCC hoisting all MR x 8 broadcasts of a
-// sub-block out of the group loop and spilling them to the stack as whole zmm.
-inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
-  asm volatile("" : "+r"(p));
-  return p;
-}
-
 // A Q4_KR16 super-block's header for one group (w: its first byte): d and dmin, sc_j as int32
 // lanes in scale_pair form, and (m_2p, m_2p+1) as int16 pairs for vpdpwssd.
 inline void q4k_header(const uint8_t* w, __m512& dv, __m512& dminv, __m512i* isc, __m512i* mpair) {
@@ -152,13 +138,8 @@ void gemm_q4_k(const PackedGemm& a) {
     }
     for (int i = 0; i < MR; ++i) {
       const BlockQ8Act* xs = x[i] + sb * 8;
-      __m512i sums[4];  // (Σx_2p, Σx_2p+1) as int16 pairs (|Σx| <= 32 · 127)
-      for (int p = 0; p < 4; ++p) {
-        const uint32_t lo = static_cast<uint16_t>(xs[2 * p].sum);
-        const uint32_t hi = static_cast<uint16_t>(xs[2 * p + 1].sum);
-        sums[p] = _mm512_set1_epi32(static_cast<int32_t>(lo | hi << 16));
-      }
-      const __m512 xd = _mm512_set1_ps(xs->d), nxd = _mm512_set1_ps(-xs->d);
+      __m512i sums[4];
+      for (int p = 0; p < 4; ++p) sums[p] = _mm512_set1_epi32(sum_pair(xs, p));
       for (int g = 0; g < NG; ++g) {
         __m512i imin = _mm512_setzero_si512();
         for (int p = 0; p < 4; ++p) {
@@ -166,10 +147,7 @@ void gemm_q4_k(const PackedGemm& a) {
               kX ? _mm512_load_si512(w + g * gb + kQ4XMpair + 64 * p) : mpair[g][kX ? 0 : p];
           imin = _mm512_dpwssd_epi32(imin, m, sums[p]);
         }
-        acc[i][g] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][g]), _mm512_mul_ps(dv[g], xd), acc[i][g]);
-        acc[i][g] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dminv[g], nxd), acc[i][g]);
+        acc[i][g] = add_with_mins(acc[i][g], isum[i][g], imin, dv[g], dminv[g], xs->d);
       }
     }
   }
@@ -294,23 +272,14 @@ void gemm_q6_k(const PackedGemm& a) {
         }
       }
       for (int i = 0; i < MR; ++i) {
-        __m512i d[kSub][NG];
         const int8_t* xq[kSub];
+        __m512i start[kSub];
         for (int h = 0; h < kSub; ++h) {
           const int s = s0 + h;
-          const BlockQ8Act& xb = per_group(x[i])[sb * 8 + s / 2];
-          const __m512i c = _mm512_set1_epi32(corr[i][s]);
-          for (int g = 0; g < NG; ++g) d[h][g] = c;
-          xq[h] = xb.qs + 16 * (s % 2);
+          xq[h] = per_group(x[i])[sb * 8 + s / 2].qs + 16 * (s % 2);
+          start[h] = _mm512_set1_epi32(corr[i][s]);
         }
-        for (int v = 0; v < 4; ++v) {
-          for (int h = 0; h < kSub; ++h) {
-            const __m512i xv = bcast4(xq[h] + 4 * v);
-            for (int g = 0; g < NG; ++g) d[h][g] = _mm512_dpbusd_epi32(d[h][g], wv[h][g][v], xv);
-          }
-        }
-        for (int h = 0; h < kSub; ++h)
-          for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], d[h][g], sc[h][g]);
+        add_sub16_dots<kSub, NG>(wv, sc, xq, start, isum[i]);
       }
     }
     for (int i = 0; i < MR; ++i) {

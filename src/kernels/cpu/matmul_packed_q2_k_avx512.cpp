@@ -10,18 +10,13 @@
 #include "kernels/cpu/act_block_simd.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_dot_avx512.h"  // dispatch_r16_tile
 #include "kernels/cpu/packed_kquants.h"
 #include "kernels/cpu/packed_kquants_avx512.h"
 #include "kernels/cpu/prefetch.h"
 
 namespace runnel::kernels::cpu::avx512 {
 namespace {
-
-inline __m512i bcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
-}
 
 // Sub-block s's scales (low nibbles of its 16 bytes, as scale_pair takes them) and the mins of
 // sub-blocks 2p, 2p + 1 as (m, m) int16 pairs, for the 16 rows of the super-block at w.
@@ -104,28 +99,20 @@ void gemm_q2_k(const PackedGemm& a) {
         }
       }
       for (int i = 0; i < MR; ++i) {
-        __m512i d[kSub][NG];
         const int8_t* xq[kSub];
+        __m512i start[kSub];
         for (int h = 0; h < kSub; ++h) {
           const int s = s0 + h;
-          xq[h] = x[i][sb * 8 + s / 2].qs + 16 * (s % 2);
-          for (int g = 0; g < NG; ++g) d[h][g] = _mm512_setzero_si512();
+          xq[h] = per_group(x[i])[sb * 8 + s / 2].qs + 16 * (s % 2);
+          start[h] = _mm512_setzero_si512();
         }
-        for (int v = 0; v < 4; ++v) {
-          for (int h = 0; h < kSub; ++h) {
-            const __m512i xv = bcast4(xq[h] + 4 * v);
-            for (int g = 0; g < NG; ++g) d[h][g] = _mm512_dpbusd_epi32(d[h][g], wv[h][g][v], xv);
-          }
-        }
-        for (int h = 0; h < kSub; ++h)
-          for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], d[h][g], sc[h][g]);
+        add_sub16_dots<kSub, NG>(wv, sc, xq, start, isum[i]);
       }
     }
     for (int i = 0; i < MR; ++i) {
       const BlockQ8Act* xs = x[i] + sb * 8;
       alignas(32) int32_t pairs[8];  // (Σx_2p, Σx_2p+1) as int16 pairs
       _mm256_store_si256(reinterpret_cast<__m256i*>(pairs), sub16_sum_pairs(xs));
-      const __m512 xd = _mm512_set1_ps(xs->d), nxd = _mm512_set1_ps(-xs->d);
       for (int g = 0; g < NG; ++g) {
         const uint8_t* wg = w + g * gb;
         __m512i imin = _mm512_setzero_si512();
@@ -135,9 +122,7 @@ void gemm_q2_k(const PackedGemm& a) {
         }
         const __m512 dv = kX ? _mm512_load_ps(wg) : f16x16(wg);
         const __m512 dminv = kX ? _mm512_load_ps(wg + 64) : f16x16(wg + kQ2KR16Dmin);
-        acc[i][g] =
-            _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[i][g]), _mm512_mul_ps(dv, xd), acc[i][g]);
-        acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dminv, nxd), acc[i][g]);
+        acc[i][g] = add_with_mins(acc[i][g], isum[i][g], imin, dv, dminv, xs->d);
       }
     }
   }
@@ -145,28 +130,23 @@ void gemm_q2_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
 }
 
+struct Q2K {
+  template <int MR, int NG>
+  static void run(const PackedGemm& a) {
+    if (a.expanded) {
+      gemm_q2_k<true, MR, NG>(a);
+    } else {
+      gemm_q2_k<false, MR, NG>(a);
+    }
+  }
+};
+
 // Q6_K's tile (the same shape of work per sub-block).
 constexpr int kQ2Mr = 7, kQ2Ng = 2;
 
-template <int MR, int NG>
-void tile(const PackedGemm& a) {
-  if constexpr (MR > 1) {
-    if (a.mr < MR) return tile<MR - 1, NG>(a);
-  }
-  if constexpr (NG > 1) {
-    if (a.ng < NG) return tile<MR, NG - 1>(a);
-  }
-  RUNNEL_ASSERT(a.mr == MR && a.ng == NG && "packed tile too big");
-  if (a.expanded) {
-    gemm_q2_k<true, MR, NG>(a);
-  } else {
-    gemm_q2_k<false, MR, NG>(a);
-  }
-}
-
 }  // namespace
 
-void packed_q2_k_r16(const PackedGemm& a) { tile<kQ2Mr, kQ2Ng>(a); }
+void packed_q2_k_r16(const PackedGemm& a) { dispatch_r16_tile<Q2K, kQ2Mr, kQ2Ng>(a); }
 
 void register_matmul_packed_q2_k(KernelTable& t) {
   MatmulEntry& e = matmul_entry(t, DType::kQ2_KR16);

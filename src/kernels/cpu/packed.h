@@ -20,7 +20,8 @@
 //            q[4c + 16 + j] (Q5_KR16's sub-block layout, packed_kquants.h).
 // F16R16 / BF16R16 / F32R16 (packed_float.h): element c of row r at (16 c + r) * elem_bytes in its
 // group, for any k (one 32- or 64-byte load is element c of 16 rows).
-// Q4_KR16 / Q6_KR16 (per 256-element super-block) are described in packed_kquants.h.
+// The K-quant layouts Q2_KR16 ... Q6_KR16 (per 256-element super-block) are described in
+// packed_kquants.h.
 // Packing requires n % 16 == 0 (every real model's matrices); other shapes keep GGML's layout.
 #pragma once
 
@@ -37,7 +38,7 @@ namespace runnel::kernels::cpu {
 
 constexpr int kPackRows = 16;
 
-// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1, Q5_1 and Q3_K convert, convert.h),
+// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1 and Q5_1 convert, convert.h),
 // or src itself when it has none.
 DType packed_type(DType src);
 // The type whose row-major blocks `packed` was made from (itself for unpacked types).

@@ -1,7 +1,7 @@
-// The r16 layouts of the K-quants (packed.h's framework): Q4_KR16, Q5_KR16 and Q6_KR16 interleave
-// 16 rows per 256-element super-block with exactly the source's bytes (144 / 176 / 210 per row),
-// so a zmm load
-// holds the same 4 k-positions of 16 rows and the kernels' scales decode with a few vector ops.
+// The r16 layouts of the K-quants (packed.h's framework): Q2_KR16 ... Q6_KR16 interleave 16 rows
+// per 256-element super-block with the source's bytes (84 / 144 / 176 / 210 per row for Q2_K /
+// Q4_K / Q5_K / Q6_K; Q3_KR16 114 for Q3_K's 110), so a zmm load holds the same 4 k-positions of
+// 16 rows and the kernels' scales decode with a few vector ops.
 // Offsets below are inside one group (16 rows); super-block s of a group of nsb super-blocks.
 //
 // Q4_KR16, per super-block (2304 bytes, 36 lines): a 256-byte header, then the quants.
@@ -76,8 +76,7 @@ inline bool is_kquant_r16(DType t) {
 
 // Packs one group (16 rows, row r at rows + r * w_stride) of Q2_K ... Q6_K into `out`.
 void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out);
-// Unpacks n rows of a Q2_KR16 ... Q6_KR16 matrix to f32 [n, k], exactly like
-// dequantize_row.
+// Unpacks n rows of a Q2_KR16 ... Q6_KR16 matrix to f32 [n, k], exactly like dequantize_row.
 void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out);
 
 }  // namespace runnel::kernels::cpu

@@ -64,11 +64,49 @@ inline __m256i add_sub_block(__m256i isum, __m256i dot, __m256i scale) {
 }
 #endif
 
+// The tile loop's (packed_dot_avx2.h) two entries over K::halves<MR, NH>(a, x, sb, nsb, h0, acc),
+// which adds super-block sb's terms for NH halves of 8 rows from h0: one half (block), or both
+// (decode: both_halves, reading each line's two halves together).
+template <class K>
+struct HalvesOf {
+  static constexpr size_t kElems = kQKK;
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
+                    __m256 (&acc)[MR]) {
+    __m256* const one[1] = {acc};
+    K::template halves<MR, 1>(a, x, sb, nsb, h, one);
+  }
+  template <int MR>
+  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb,
+                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
+    __m256* const two[2] = {acc0, acc1};
+    K::template halves<MR, 2>(a, x, sb, nsb, 0, two);
+  }
+};
+
+// A Q4_K / Q5_K / Q2_K super-block's f32 step for rows 8h .. 8h + 7 (w16: the super-block's d,
+// 16 f16, with dmin 32 bytes after): acc[i] = fma(float(isum[i]), d · d_x, acc[i]), then
+// acc[i] = fma(float(imin[i]), dmin · −d_x, acc[i]).
+template <int MR>
+inline void add_with_mins(const uint8_t* w16, int h, const __m256i* isum, const __m256i* imin,
+                          const BlockQ8Act* const* xs, __m256* acc) {
+  static_assert(kQ4KR16Dmin == 32 && kQ2KR16Dmin == 32);
+  const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w16 + 16 * h)));
+  const __m256 dmin =
+      _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w16 + 32 + 16 * h)));
+  for (int i = 0; i < MR; ++i) {
+    const float dx = xs[i]->d;
+    acc[i] =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[i]), _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[i]);
+    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]), _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)),
+                             acc[i]);
+  }
+}
+
 // Q4_KR16, and Q5_KR16 (kQ5): the same header and nibbles, with each sub-block's fifth bits
 // merged into chunk c's quants as (f >> c << 4 & 16) and (f >> c & 16) (packed_kquants.h).
 template <bool kQ5>
-struct Q45KR16 {
-  static constexpr size_t kElems = kQKK;
+struct Q45KR16 : HalvesOf<Q45KR16<kQ5>> {
   static constexpr size_t kSbBytes = kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes;
   static constexpr size_t kSubBytes = kQ5 ? kQ5KR16Sub : 256;
   // Separate sums of a sub-block's low and high chunks where int16 lanes would overflow.
@@ -93,7 +131,7 @@ struct Q45KR16 {
   // both (NH = 2) sub-block by sub-block, reading each line's two halves together, and spreads the
   // super-block's prefetches over its sub-blocks (prefetch.h).
   template <int MR, int NH>
-  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, int h0,
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h0,
                      __m256* const (&acc)[NH]) {
     const uint8_t* w = a.w + sb * kSbBytes;
     const BlockQ8Act* xs[MR];
@@ -141,39 +179,15 @@ struct Q45KR16 {
               imin[i], _mm256_madd_epi16(mm, _mm256_set1_epi32(static_cast<int32_t>(pair))));
         }
       }
-      const __m256 d =
-          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * (h0 + h))));
-      const __m256 dmin = _mm256_cvtph_ps(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4KR16Dmin + 16 * (h0 + h))));
-      for (int i = 0; i < MR; ++i) {
-        const float dx = xs[i]->d;
-        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
-                                    _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h][i]);
-        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]),
-                                    _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)), acc[h][i]);
-      }
+      add_with_mins<MR>(w, h0 + h, isum[h], imin, xs, acc[h]);
     }
-  }
-
-  template <int MR>
-  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h,
-                    __m256 (&acc)[MR]) {
-    __m256* const one[1] = {acc};
-    halves<MR, 1>(a, x, sb, h, one);
-  }
-  template <int MR>
-  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t,
-                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
-    __m256* const two[2] = {acc0, acc1};
-    halves<MR, 2>(a, x, sb, 0, two);
   }
 };
 
 // Q6_KR16, and Q3_KR16 (kQ3): the same frame and sums with 3-bit quants (two loads a sub-block)
 // and 4, not 32, taken off each.
 template <bool kQ3>
-struct Sc16R16 {
-  static constexpr size_t kElems = kQKK;
+struct Sc16R16 : HalvesOf<Sc16R16<kQ3>> {
   static constexpr size_t kQs = kQ3 ? kQ3KR16Qs : kQ6KR16Qs;
 
   // Rows 8h .. 8h + 7's scales of sub-blocks s0 and s1 as int16 pairs (sc_s0, sc_s1) per lane.
@@ -289,28 +303,13 @@ struct Sc16R16 {
       }
     }
   }
-
-  template <int MR>
-  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
-                    __m256 (&acc)[MR]) {
-    __m256* const one[1] = {acc};
-    halves<MR, 1>(a, x, sb, nsb, h, one);
-  }
-  template <int MR>
-  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb,
-                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
-    __m256* const two[2] = {acc0, acc1};
-    halves<MR, 2>(a, x, sb, nsb, 0, two);
-  }
 };
 
 // Q2_KR16: per 16-element sub-block one load gives the four 2-bit vectors, summed as Q6_K's are
 // (vpmaddubsw pairs in int16, then one vpmaddwd by the scale; the avxvnni copy's prefill tiles
 // vpdpbusd and add_sub_block); per super-block Σ m_s · Σx_s by vpmaddwd on int16 pairs, then Q4_K's
 // two fmas. Same integers as the scalar reference (packed_kquants.cpp), so the same bits.
-struct Q2KR16 {
-  static constexpr size_t kElems = kQKK;
-
+struct Q2KR16 : HalvesOf<Q2KR16> {
   // Rows 8h .. 8h + 7's scale (low nibble) or min (high nibble) of sub-block s per 32-bit lane.
   static __m256i nibble(const uint8_t* w, int s, int h, bool high) {
     const __m256i b = _mm256_cvtepu8_epi32(
@@ -376,31 +375,8 @@ struct Q2KR16 {
               _mm256_add_epi32(imin[i], _mm256_madd_epi16(mm, _mm256_set1_epi32(pairs[i][p])));
         }
       }
-      const __m256 d =
-          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * (h0 + h))));
-      const __m256 dmin = _mm256_cvtph_ps(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ2KR16Dmin + 16 * (h0 + h))));
-      for (int i = 0; i < MR; ++i) {
-        const float dx = xs[i]->d;
-        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]),
-                                    _mm256_mul_ps(d, _mm256_set1_ps(dx)), acc[h][i]);
-        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin[i]),
-                                    _mm256_mul_ps(dmin, _mm256_set1_ps(-dx)), acc[h][i]);
-      }
+      add_with_mins<MR>(w, h0 + h, isum[h], imin, xs, acc[h]);
     }
-  }
-
-  template <int MR>
-  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb, int h,
-                    __m256 (&acc)[MR]) {
-    __m256* const one[1] = {acc};
-    halves<MR, 1>(a, x, sb, nsb, h, one);
-  }
-  template <int MR>
-  static void both_halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t nsb,
-                          __m256 (&acc0)[MR], __m256 (&acc1)[MR]) {
-    __m256* const two[2] = {acc0, acc1};
-    halves<MR, 2>(a, x, sb, nsb, 0, two);
   }
 };
 

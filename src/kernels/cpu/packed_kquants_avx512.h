@@ -1,7 +1,7 @@
-// AVX-512 helpers for the Q4_KR16 / Q5_KR16 / Q6_KR16 layouts (packed_kquants.h; the Q5 ones
-// serve Q5_0R16 too), shared by the VNNI kernels (matmul_packed_kquants_avx512.cpp) and the AMX
-// ones (matmul_amx_impl.h); internal linkage, for files compiled with AVX-512 only (like
-// simd_avx512.h).
+// AVX-512 helpers for the Q2_KR16 ... Q6_KR16 layouts (packed_kquants.h; the Q5 ones serve
+// Q5_0R16 too), shared by the VNNI kernels (matmul_packed_kquants_avx512.cpp,
+// matmul_packed_q2_k_avx512.cpp, matmul_packed_avx512.cpp) and the AMX ones (matmul_amx_impl.h);
+// internal linkage, for files compiled with AVX-512 only (like simd_avx512.h).
 #pragma once
 
 #include <cstdint>
@@ -38,6 +38,36 @@ inline void q4k_r16_scale_bytes(const uint8_t* w, uint8_t* scm) {
   _mm512_storeu_si512(
       scm + 192,
       _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
+}
+
+// x's 4 bytes at p to every lane, read straight from memory (a vpbroadcastd load, no ALU uop).
+using I32Alias = int32_t __attribute__((may_alias, aligned(1)));
+inline __m512i bcast4(const int8_t* p) {
+  return _mm512_set1_epi32(*reinterpret_cast<const I32Alias*>(p));
+}
+
+// x's blocks as seen by one group's dpbusd: hiding the pointer from the optimizer keeps each
+// broadcast a load next to its vpdpbusd instead of GCC hoisting all MR x 8 broadcasts of a
+// sub-block out of the group loop and spilling them to the stack as whole zmm.
+inline const BlockQ8Act* per_group(const BlockQ8Act* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
+
+// The f32 step of a super-block with mins (Q4_K, Q5_K, Q2_K), the scalar reference's order:
+// acc = fma(float(isum), d · d_x, acc), then acc = fma(float(imin), dmin · −d_x, acc).
+inline __m512 add_with_mins(__m512 acc, __m512i isum, __m512i imin, __m512 d, __m512 dmin,
+                            float dx) {
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, _mm512_set1_ps(dx)), acc);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dmin, _mm512_set1_ps(-dx)), acc);
+}
+
+// x's sums of 32-element blocks 2p and 2p + 1 of a super-block (xs: its first block) as one
+// int16 pair (|Σx| <= 32 · 127), the operand vpdpwssd multiplies Q4_K's mins by.
+inline int32_t sum_pair(const BlockQ8Act* xs, int p) {
+  const uint32_t lo = static_cast<uint16_t>(xs[2 * p].sum);
+  const uint32_t hi = static_cast<uint16_t>(xs[2 * p + 1].sum);
+  return static_cast<int32_t>(lo | hi << 16);
 }
 
 // Chunk c's 5-bit quants (Q5_KR16 and Q5_0R16: packed_kquants.h, packed.h) from its nibble pairs
@@ -111,8 +141,9 @@ inline void sc16_unpack(const uint8_t* qs, int s, __m512i* wv) {
 // as dh · 256 + dl (dh = d >> 8 as int16, dl = d & 0xff as int16: one vpshufb puts d's bytes
 // [b0, b1, b2] as [b0, 0, b1, b2]) and one vpdpwssd adds dl · sc + dh · (256 · sc). Needs
 // |d| < 2^23 and sc in [-128, 127] (256 · sc then fits int16); sc_pair = scale_pair(sc). The sub-
-// block dots of Q4_K (|d| <= 32 · 15 · 128) and Q6_K (|d| <= 16 · 32 · 128) qualify, and since
-// the integer sum is exact either way the bits are the vpmulld form's.
+// block dots of Q4_K (|d| <= 32 · 15 · 128), Q5_K (32 · 31 · 128), Q6_K (16 · 32 · 128), Q3_K
+// (16 · 4 · 128) and Q2_K (16 · 3 · 128) qualify, and since the integer sum is exact either way
+// the bits are the vpmulld form's.
 inline __m512i scale_pair(__m512i sc) {
   return _mm512_or_si512(_mm512_and_si512(sc, _mm512_set1_epi32(0xffff)),
                          _mm512_slli_epi32(sc, 24));
@@ -120,6 +151,26 @@ inline __m512i scale_pair(__m512i sc) {
 inline __m512i add_scaled(__m512i isum, __m512i d, __m512i sc_pair) {
   const __m512i split = _mm512_set4_epi32(0x0e0d800c, 0x0a098008, 0x06058004, 0x02018000);
   return _mm512_dpwssd_epi32(isum, _mm512_shuffle_epi8(d, split), sc_pair);
+}
+
+// One row of x against kSub 16-element sub-blocks (s0, s0 + 1, ...) of NG groups, Q6_K / Q3_K /
+// Q2_K style: per sub-block h and group g a dot from start[h] over its four unpacked weight
+// vectors wv[h][g] (x's bytes from xq[h]), then isum[g] += sc[h][g] · dot (add_scaled).
+template <int kSub, int NG>
+inline void add_sub16_dots(const __m512i (&wv)[kSub][NG][4], const __m512i (&sc)[kSub][NG],
+                           const int8_t* const (&xq)[kSub], const __m512i (&start)[kSub],
+                           __m512i (&isum)[NG]) {
+  __m512i d[kSub][NG];
+  for (int h = 0; h < kSub; ++h)
+    for (int g = 0; g < NG; ++g) d[h][g] = start[h];
+  for (int v = 0; v < 4; ++v) {
+    for (int h = 0; h < kSub; ++h) {
+      const __m512i xv = bcast4(xq[h] + 4 * v);
+      for (int g = 0; g < NG; ++g) d[h][g] = _mm512_dpbusd_epi32(d[h][g], wv[h][g][v], xv);
+    }
+  }
+  for (int h = 0; h < kSub; ++h)
+    for (int g = 0; g < NG; ++g) isum[g] = add_scaled(isum[g], d[h][g], sc[h][g]);
 }
 
 }  // namespace
