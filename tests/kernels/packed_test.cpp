@@ -50,7 +50,7 @@ std::vector<uint8_t> random_rows(DType t, size_t n, size_t k, std::mt19937& rng)
 TEST(Packed, TypesAndPreference) {
   EXPECT_EQ(packed_type(DType::kQ8_0), DType::kQ8_0R16);
   EXPECT_EQ(packed_type(DType::kQ4_0), DType::kQ4_0R16);
-  EXPECT_EQ(packed_type(DType::kQ8_K), DType::kQ8_K);  // Q5_1 converts (convert_test.cpp)
+  EXPECT_EQ(packed_type(DType::kQ8_K), DType::kQ8_K);  // no r16 layout (Q5_1: convert_test.cpp)
   EXPECT_EQ(packed_source(DType::kQ4_0R16), DType::kQ4_0);
   EXPECT_EQ(packed_type(DType::kQ5_0), DType::kQ5_0R16);
   EXPECT_EQ(packed_source(DType::kQ5_0R16), DType::kQ5_0);

@@ -71,7 +71,7 @@ TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
 TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants");
-  // Q5_0, Q4_1 and Q5_1 are converted at load into Q8_0R16 and the MLX layouts (convert.h).
+  // Q5_0 runs on Q5_0R16; Q4_1 and Q5_1 are converted at load into the MLX layouts (convert.h).
   for (const char* type : {"q8_0", "q4_0", "q5_0", "q4_1", "q5_1"}) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);

@@ -103,12 +103,12 @@ uint8_t* expand_scratch(size_t bytes) {
 // (a panel's chunks in turn), so a panel comes from memory once and then from the L2s and L3,
 // where chunk-major order streamed every weight once per chunk: at n = 8192, k = 2048 that was
 // 8-15% slower (bench_kernels --gemm, 2 threads, q4_0_r16 and q4_k_r16, 3 alternating runs).
-// An entry with `expand` (Q4_0, Q4_K, Q6_K, MLX 4-bit on AVX-512) converts each slice once per task
-// into its expanded layout, which the chunk's tiles then read instead of unpacking the slice again
-// per tile. Its chunks take half of L2 and its panels a quarter (bench_kernels --gemm --threads 2
-// at Llama-3.2-1B's fused shapes 3072 / 16384 x 2048 and 2048 x 8192, 3 alternating runs:
-// q4_k_r16 +1-2 / 4-7 / 5%, q6_k_r16 +1-4 / 3 / 5-7%; at k = 8192 a quarter of L2 held only 28
-// rows of x).
+// An entry with `expand` (Q4_0, Q5_0, Q2_K ... Q6_K, MLX 4-bit on AVX-512) converts each slice once
+// per task into its expanded layout, which the chunk's tiles then read instead of unpacking the
+// slice again per tile. Its chunks take half of L2 and its panels a quarter (bench_kernels --gemm
+// --threads 2 at Llama-3.2-1B's fused shapes 3072 / 16384 x 2048 and 2048 x 8192, 3 alternating
+// runs: q4_k_r16 +1-2 / 4-7 / 5%, q6_k_r16 +1-4 / 3 / 5-7%; at k = 8192 a quarter of L2 held only
+// 28 rows of x).
 void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, size_t m, size_t k,
                    const uint8_t* w, size_t group_bytes, size_t n, float* y, size_t y_stride,
                    ThreadPool& pool) {

@@ -50,7 +50,8 @@ inline bool is_packed(DType t) { return packed_source(t) != t; }
 DType preferred_weight_type(DType src, size_t n, size_t k);
 
 // Repacks n rows of k elements of `src` (row j at w + j * w_stride bytes) into `out`
-// (n * row_bytes(packed_type(src), k) bytes: src's own bytes, but for the types convert.h converts)
+// (n * row_bytes(packed_type(src), k) bytes: src's own bytes, but for the types convert.h converts
+// and Q3_K, whose scales take a byte each)
 // as packed_type(src). n must be a multiple of 16.
 void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k, void* out,
                   ThreadPool& pool);
