@@ -1,8 +1,9 @@
 // The float r16 layouts (f16_r16, bf16_r16, f32_r16; kernels/cpu/packed_float.h): packing keeps
 // every weight bit, each SIMD kernel equals the scalar reference bit for bit (every k from 1 to
 // 70 and 1000, every tile shape through m and n, misaligned x, subnormal weights), the reference
-// equals double math to a rounding per fma, results do not depend on threads or batch size, and
-// bad shapes are errors.
+// equals double math to a rounding per fma, results do not depend on threads or batch size, the
+// amx variant's BF16 prefill tiles are within the rounding of bf16 operands, and bad shapes are
+// errors.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -150,6 +151,51 @@ TEST(PackedFloat, ReferenceMatchesExactMath) {
         }
         EXPECT_NEAR(y[i * n + j], exact, (k + 1) * kEps * abs_sum + 1e-37)
             << dtype_name(t) << " i=" << i << " j=" << j;
+      }
+    }
+  }
+}
+
+float bf16_round(float v) {  // nearest even; f32 subnormals to zero, as the tile unit reads them
+  if (std::fpclassify(v) == FP_SUBNORMAL) return 0.0f;
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+  std::memcpy(&v, &u, 4);
+  return std::fpclassify(v) == FP_SUBNORMAL ? 0.0f : v;
+}
+
+// The amx variant's prefill of F16 / BF16 weights (more than 32 rows of x: matmul_amx_bf16_impl.h)
+// multiplies x and the weights rounded to bf16 and sums in f32: within k + 1 roundings of Σ|x·w|
+// of double math on the rounded operands, for every k from 1 to 70 and 1000 (ragged tile steps,
+// odd last positions), ragged tiles of x (33, 40, 70 rows) and odd numbers of groups (n / 16).
+TEST(PackedFloat, AmxBf16TilesWithinRoundingOfExactMath) {
+  IsaScope scope(Isa::kAmx);
+  if (!scope.ok()) GTEST_SKIP() << "no AMX (nor AVX-512 to emulate it) here";
+  std::mt19937 rng(13);
+  ThreadPool pool(2);
+  constexpr size_t kNs[] = {16, 48, 80}, kMs[] = {33, 40, 70};
+  size_t variant = 0;
+  for (DType t : {DType::kF16, DType::kBF16}) {
+    for (size_t k = 1; k <= 1000; k = k < 70 ? k + 1 : 1000 + (k == 1000)) {
+      const size_t n = kNs[k % 3], m = kMs[variant++ % 3];
+      const std::vector<uint8_t> w = random_rows(t, n, k, rng);
+      const std::vector<float> x = random_floats(rng, m * k, -2, 2);
+      const std::vector<float> y =
+          run_packed(packed_type(t), pack_rows(t, w, n, k), x, 0, m, n, k, pool);
+      for (size_t i = 0; i < m; ++i) {
+        for (size_t j = 0; j < n; ++j) {
+          double exact = 0, abs_sum = 0;
+          for (size_t c = 0; c < k; ++c) {
+            const double term = double(bf16_round(x[i * k + c])) *
+                                bf16_round(widen(t, &w[(j * k + c) * dtype_size(t)]));
+            exact += term;
+            abs_sum += std::fabs(term);
+          }
+          ASSERT_NEAR(y[i * n + j], exact, (k + 1) * kEps * abs_sum + 1e-37)
+              << dtype_name(t) << " m=" << m << " n=" << n << " k=" << k << " i=" << i
+              << " j=" << j;
+        }
       }
     }
   }

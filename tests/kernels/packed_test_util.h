@@ -56,6 +56,10 @@ inline void expect_simd_equals_scalar(DType pt, const std::vector<uint8_t>& pw, 
       ref = run_packed(pt, pw, x, x_off, m, n, k, pool);
     }
     for (Isa isa : simd_isas()) {
+      // The AMX BF16 tiles round x and the weights to bf16 (from 33 rows of x, matmul.cpp):
+      // PackedFloat.AmxBf16TilesWithinRoundingOfExactMath holds them to that.
+      const bool bf16_tiles = pt == DType::kF16R16 || pt == DType::kBF16R16;
+      if (isa == Isa::kAmx && bf16_tiles && m > 32) continue;
       IsaScope s(isa);
       const std::vector<float> got = run_packed(pt, pw, x, x_off, m, n, k, pool);
       ASSERT_EQ(0, std::memcmp(ref.data(), got.data(), ref.size() * 4))

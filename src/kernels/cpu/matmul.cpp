@@ -71,6 +71,16 @@ std::vector<BlockQ8Act>& act_scratch() {
 
 size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
+// x in bf16 (ActKind::kBF16), like act_scratch: 64-byte lines, rows of whole lines.
+uint16_t* bf16_scratch(size_t lines) {
+  struct alignas(64) Line {
+    uint16_t h[32];
+  };
+  thread_local std::vector<Line> buf;
+  if (buf.size() < lines) buf.resize(lines);
+  return buf.data()->h;
+}
+
 // Each thread's expanded weight slice (MatmulEntry::expand): grows to the largest seen, never
 // shrinks; 64-byte lines, so the kernel's vector loads never split one.
 uint8_t* expand_scratch(size_t bytes) {
@@ -143,11 +153,18 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   // 10 / 16: 0.85 / 0.94.
   constexpr size_t kExpandMinRows = 32;
   const bool expand = e.expand && m >= kExpandMinRows;
+  RUNNEL_ASSERT(expand || e.act != ActKind::kBF16);  // bf16 x is for expanded slices only
   const size_t panel_share = expand ? 4 : 2, chunk_share = expand ? 2 : 4;
   size_t panel = std::max<size_t>(l2 / panel_share / group_bytes, 1);
   panel = std::min(panel, (groups + threads * 4 - 1) / (threads * 4));
   panel = round_up(std::max<size_t>(panel, 1), ng);
   size_t mb = round_up(std::max<size_t>(l2 / chunk_share / xa_stride, 1), mr);
+  // The AMX BF16 tiles (ActKind::kBF16) sweep a slice at several times the VNNI kernels' rate,
+  // so expanding it costs them more per row of x: their chunks are up to 512 rows, whose bf16
+  // rows stream from L3 while the slice stays in L2 (bench_kernels --gemm --threads 1, f16_r16,
+  // 2048 / 8192 x 2048 and 2048 x 8192: chunks of half of L2 1000 / 760-780 / 440-450 GFLOP/s,
+  // of all of L2 1000 / 905-920 / 530-565, of 512 rows 940-985 / 835-885 / 687-692).
+  if (e.act == ActKind::kBF16) mb = round_up(512, mr);
   mb = std::min(mb, m);
   const size_t n_panels = (groups + panel - 1) / panel;
   const size_t n_chunks = (m + mb - 1) / mb;
@@ -201,7 +218,23 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
 
   const uint8_t* xa = reinterpret_cast<const uint8_t*>(x);
   size_t xa_stride = x_stride * sizeof(float);
-  if (e.act != ActKind::kF32) {
+  auto convert_rows = [&](auto convert_row) {
+    if (m * k >= 64 * 1024) {
+      pool.parallel_for(m, 1, [&](size_t b, size_t end) {
+        for (size_t i = b; i < end; ++i) convert_row(i);
+      });
+    } else {
+      for (size_t i = 0; i < m; ++i) convert_row(i);
+    }
+  };
+  if (e.act == ActKind::kBF16 && m > static_cast<size_t>(e.mr)) {
+    const size_t lines = (k + 31) / 32;  // 32 bf16 per line
+    uint16_t* xb = bf16_scratch(m * lines);
+    const auto to_bf16 = kernel_table().f32_to_bf16;
+    convert_rows([&](size_t i) { to_bf16(x + i * x_stride, k, xb + i * lines * 32); });
+    xa = reinterpret_cast<const uint8_t*>(xb);
+    xa_stride = lines * 64;
+  } else if (e.act == ActKind::kQ8 || e.act == ActKind::kQ8x256) {
     check(e.act == ActKind::kQ8 || k % 256 == 0, "matmul", "k=", k,
           " is not a multiple of 256 (the activation blocks of ", dtype_name(wtype), ")");
     const size_t nb = k / 32;
@@ -210,14 +243,7 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
     BlockQ8Act* q = buf.data();
     const auto quantize_row =
         e.act == ActKind::kQ8 ? kernel_table().quantize_q8 : kernel_table().quantize_q8_256;
-    auto quantize = [&](size_t b, size_t end) {
-      for (size_t i = b; i < end; ++i) quantize_row(x + i * x_stride, k, q + i * nb);
-    };
-    if (m * k >= 64 * 1024) {
-      pool.parallel_for(m, 1, quantize);
-    } else {
-      quantize(0, m);
-    }
+    convert_rows([&](size_t i) { quantize_row(x + i * x_stride, k, q + i * nb); });
     xa = reinterpret_cast<const uint8_t*>(q);
     xa_stride = nb * sizeof(BlockQ8Act);
   }
@@ -239,7 +265,8 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
   // the step. There is no blocking over k: each y[i, j] is one dot product summed in a fixed order.
   const size_t l2 = std::max<size_t>(cpu_l2_bytes(), 256 * 1024);
   const size_t w_row = std::max<size_t>(row_bytes(wtype, k), 1);
-  const size_t x_row = e.act != ActKind::kF32 ? xa_stride : k * sizeof(float);
+  const size_t x_row =
+      e.act == ActKind::kQ8 || e.act == ActKind::kQ8x256 ? xa_stride : k * sizeof(float);
   const size_t mr = static_cast<size_t>(e.mr);
   // Decode (all of m fits one register tile): one weight row at a time, so each thread reads
   // one purely sequential stream. Measured on Zen 4 (bench_kernels, weights >> L3): tiles over

@@ -9,7 +9,7 @@
 // compiler may sink the stores that fill a B tile's buffer, or the configuration, past the
 // instruction that reads them. A "memory" clobber would do too, but it keeps the sixteen f32
 // accumulators in memory instead of registers.
-#include "kernels/cpu/matmul_amx_impl.h"
+#include "kernels/cpu/matmul_amx_bf16_impl.h"
 
 namespace runnel::kernels::cpu::amx {
 namespace {
@@ -21,13 +21,42 @@ struct TileBytes {
 
 struct TileOps {
   // The tile shape is per thread state; LDTILECFG only when this thread's shape changes.
+  static int& shape() {
+    thread_local int s = 0;
+    return s;
+  }
   static void configure(int rows, int kbytes) {
-    thread_local int shape = 0;
     const int want = rows << 8 | kbytes;
-    if (shape == want) return;
+    if (shape() == want) return;
     const AmxTileConfig cfg = amx_config(rows, kbytes);
     __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-    shape = want;
+    shape() = want;
+  }
+  static void configure_bf16(int rows0, int rows1) {
+    const int want = 1 << 20 | rows0 << 8 | rows1;
+    if (shape() == want) return;
+    const AmxTileConfig cfg = amx_bf16_config(rows0, rows1);
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+    shape() = want;
+  }
+  // The BF16 kernels' tiles (matmul_amx_bf16_impl.h): they keep nothing in vector registers, so a
+  // "memory" clobber on each tile load and store costs nothing and orders them after the stores
+  // that fill x's bf16 rows and before the reads of y.
+  template <int T>
+  static void zero() {
+    __asm__ volatile("tilezero %%tmm%c0" ::"i"(T));
+  }
+  template <int T>
+  static void load(const void* p, size_t stride) {
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(p), "r"(stride), "i"(T) : "memory");
+  }
+  template <int T>
+  static void store(void* p, size_t stride) {
+    __asm__ volatile("tilestored %%tmm%c2, (%0,%1,1)" ::"r"(p), "r"(stride), "i"(T) : "memory");
+  }
+  template <int C, int A, int B>
+  static void dpbf16() {
+    __asm__ volatile("tdpbf16ps %%tmm%c0, %%tmm%c1, %%tmm%c2" ::"i"(B), "i"(A), "i"(C));
   }
   template <int P>
   static void zero_c() {
@@ -82,8 +111,11 @@ struct TileOps {
 
 }  // namespace
 
-void register_matmul_packed(KernelTable& t) { amx_register<TileOps>(t); }
+void register_matmul_packed(KernelTable& t) {
+  amx_register<TileOps>(t);
+  amx_bf16_register<TileOps>(t);
+}
 
-bool self_test() { return amx_self_test<TileOps>(); }
+bool self_test() { return amx_self_test<TileOps>() && amx_bf16_self_test<TileOps>(); }
 
 }  // namespace runnel::kernels::cpu::amx

@@ -1,0 +1,286 @@
+// AMX BF16 prefill kernels for the F16R16 and BF16R16 layouts (packed_float.h), written once over a
+// tile-operations policy like the INT8 ones (matmul_amx_impl.h), so the same loops run on the tile
+// unit (matmul_amx.cpp) and on its software model (matmul_amx_emulated_avx512.cpp). For those files
+// only (internal linkage).
+//
+// Prefill only: matmul.cpp expands each slice of NG groups once per task (MatmulEntry::expand)
+// into B tiles of bf16 pairs: per group of 16 weight rows and 32 k-positions, 16 tile rows of 64
+// bytes, row p holding (w[r][2p], w[r][2p + 1]) for r = 0..15 (k past the end: zeros). BF16
+// weights move as they are; F16 ones are rounded to bf16 (nearest even), 8 significant bits of
+// their 11. The kernel rounds its 32 rows of x to bf16 likewise, then runs a 2 x 2 block of C
+// tiles (32 rows of x by 32 weight rows) over all of k with TDPBF16PS, which sums the products
+// in f32, and stores C straight to y: no per-block vector work at all. Tiles of the packed layout
+// (decode, and prefill of at most 32 rows, which matmul.cpp never expands) go to the AVX-512
+// kernel, which keeps f32 x and the exact weights.
+//
+// The results are not the AVX-512 kernels' bits: each product is of bf16-rounded x and w (a
+// relative error of up to 2^-8 in each, against f32 x and exact weights), summed in f32 in the
+// tile unit's order. bench_kernels --gemm measures the gain; tests hold it to that error bound.
+//
+// Tiles: C 0..3 (C[2 rt + ct], rt: which 16 rows of x, ct: which group of the pair), A 4 + rt,
+// B 6 + ct.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/kernel_table.h"
+#include "kernels/cpu/matmul_amx_impl.h"
+#include "kernels/cpu/packed.h"
+#include "kernels/cpu/simd_avx512.h"
+
+namespace runnel::kernels::cpu {
+namespace {
+
+// rows0 rows of x in the first row tile, rows1 (0..16) in the second (0: tiles 2, 3, 5 unused).
+inline AmxTileConfig amx_bf16_config(int rows0, int rows1) {
+  AmxTileConfig c;
+  const int rows[2] = {rows0, rows1};
+  for (int rt = 0; rt < 2; ++rt) {
+    if (rows[rt] == 0) continue;
+    for (int ct = 0; ct < 2; ++ct) {
+      c.rows[2 * rt + ct] = static_cast<uint8_t>(rows[rt]);
+      c.colsb[2 * rt + ct] = 64;  // 16 f32
+    }
+    c.rows[4 + rt] = static_cast<uint8_t>(rows[rt]);
+    c.colsb[4 + rt] = 64;  // 32 bf16 of x
+  }
+  for (int ct = 0; ct < 2; ++ct) {
+    c.rows[6 + ct] = 16;  // 16 pairs of k
+    c.colsb[6 + ct] = 64;
+  }
+  return c;
+}
+
+constexpr int kAmxBf16Mr = 32, kAmxBf16Ng = 4;
+constexpr size_t kBf16TileBytes = 1024;  // one B tile: 32 k-positions of 16 weight rows
+
+inline size_t bf16_steps(size_t k) { return (k + 31) / 32; }
+inline size_t bf16_tiles_bytes(size_t k) { return bf16_steps(k) * kBf16TileBytes; }
+
+// The bits of converted bf16 vectors, as integer vectors.
+inline __m512i bf16_bits(__m512bh v) {
+  __m512i r;
+  std::memcpy(&r, &v, sizeof(r));
+  return r;
+}
+inline __m256i bf16_bits(__m256bh v) {
+  __m256i r;
+  std::memcpy(&r, &v, sizeof(r));
+  return r;
+}
+
+// (a0, b0, a1, b1, ...) from (a0..a15, b0..b15): each weight row's pair of k-positions together.
+inline __m512i bf16_pair_rows(__m512i v) {
+  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                       23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  return _mm512_permutexvar_epi16(idx, v);
+}
+
+// Expands ng groups of F16R16 (kF16) or BF16R16 weights into B tiles (MatmulEntry::expand).
+template <bool kF16>
+void bf16_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  const size_t steps = bf16_steps(k), pairs = k / 2;
+  for (int g = 0; g < ng; ++g) {
+    const uint8_t* src = w + g * gb;
+    uint8_t* o = out + static_cast<size_t>(g) * steps * kBf16TileBytes;
+    size_t p = 0;
+    for (; p < pairs; ++p) {  // k-positions 2p and 2p + 1 of the 16 rows: 64 bytes in a row
+      __m512i v = _mm512_loadu_si512(src + 64 * p);
+      if constexpr (kF16) {
+        const __m512 lo = _mm512_cvtph_ps(_mm512_castsi512_si256(v));
+        const __m512 hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(v, 1));
+        v = bf16_bits(_mm512_cvtne2ps_pbh(hi, lo));
+      }
+      _mm512_store_si512(o + 64 * p, bf16_pair_rows(v));
+    }
+    for (; p < steps * 16; ++p) {  // the odd last k-position and the zeros past k
+      __m512i v = _mm512_setzero_si512();
+      if (2 * p < k) {
+        const __m256i e = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 64 * p));
+        if constexpr (kF16) {
+          v = _mm512_castsi256_si512(bf16_bits(_mm512_cvtneps_pbh(_mm512_cvtph_ps(e))));
+        } else {
+          v = _mm512_castsi256_si512(e);
+        }
+      }
+      _mm512_store_si512(o + 64 * p, bf16_pair_rows(v));
+    }
+  }
+}
+
+// KernelTable::f32_to_bf16: one row of x, zeros up to the next multiple of 32.
+inline void bf16_row(const float* x, size_t k, uint16_t* out) {
+  for (size_t c = 0; c < k || c % 32 != 0; c += 32) {
+    const size_t left = c < k ? k - c : 0;
+    const __mmask16 m0 = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+    const __mmask16 m1 = left >= 32   ? 0xffff
+                         : left <= 16 ? 0
+                                      : static_cast<__mmask16>((1u << (left - 16)) - 1);
+    const __m512 lo = _mm512_maskz_loadu_ps(m0, x + c);
+    const __m512 hi = _mm512_maskz_loadu_ps(m1, x + c + 16);
+    _mm512_storeu_si512(out + c, bf16_bits(_mm512_cvtne2ps_pbh(hi, lo)));
+  }
+}
+
+// Ops: configure_bf16(rows0, rows1), and template<int T> zero / load(p, stride) / store(p, stride),
+// template<int C, int A, int B> dpbf16 (C += A . B).
+
+// One pair of groups (or one: kTwoCols false) for one or two row tiles of x: C over all of k.
+template <class Ops, bool kTwoRows, bool kTwoCols>
+void amx_bf16_block(const uint8_t* xb, size_t xs, const uint8_t* w0, const uint8_t* w1,
+                    size_t steps, float* y, size_t y_stride) {
+  Ops::template zero<0>();
+  if constexpr (kTwoCols) Ops::template zero<1>();
+  if constexpr (kTwoRows) Ops::template zero<2>();
+  if constexpr (kTwoRows && kTwoCols) Ops::template zero<3>();
+  for (size_t s = 0; s < steps; ++s) {
+    Ops::template load<4>(xb + 64 * s, xs);
+    if constexpr (kTwoRows) Ops::template load<5>(xb + 16 * xs + 64 * s, xs);
+    Ops::template load<6>(w0 + kBf16TileBytes * s, 64);
+    if constexpr (kTwoCols) Ops::template load<7>(w1 + kBf16TileBytes * s, 64);
+    Ops::template dpbf16<0, 4, 6>();
+    if constexpr (kTwoCols) Ops::template dpbf16<1, 4, 7>();
+    if constexpr (kTwoRows) Ops::template dpbf16<2, 5, 6>();
+    if constexpr (kTwoRows && kTwoCols) Ops::template dpbf16<3, 5, 7>();
+  }
+  const size_t ys = y_stride * sizeof(float);
+  Ops::template store<0>(y, ys);
+  if constexpr (kTwoCols) Ops::template store<1>(y + 16, ys);
+  if constexpr (kTwoRows) Ops::template store<2>(y + 16 * y_stride, ys);
+  if constexpr (kTwoRows && kTwoCols) Ops::template store<3>(y + 16 * y_stride + 16, ys);
+}
+
+// The entry: expanded slices on the tile unit, the packed layout on the AVX-512 kernel `small`
+// (tiles of at most small_mr rows of x).
+template <class Ops>
+void amx_bf16_gemm(const PackedGemm& a, PackedFn small, int small_mr) {
+  if (!a.expanded) {
+    for (int i0 = 0; i0 < a.mr; i0 += small_mr) {
+      PackedGemm v = a;
+      v.mr = std::min(small_mr, a.mr - i0);
+      v.x = a.x + static_cast<size_t>(i0) * a.x_stride;
+      v.y = a.y + static_cast<size_t>(i0) * a.y_stride;
+      small(v);
+    }
+    return;
+  }
+  const size_t steps = bf16_steps(a.k);
+  const uint8_t* xb = a.x;  // bf16 rows (ActKind::kBF16)
+  const int rows0 = std::min(a.mr, 16), rows1 = a.mr - rows0;
+  Ops::configure_bf16(rows0, rows1);
+  const size_t gb = a.w_group_bytes;
+  for (int g = 0; g < a.ng; g += 2) {
+    const uint8_t* w0 = a.w + static_cast<size_t>(g) * gb;
+    float* y = a.y + 16 * g;
+    if (g + 1 < a.ng) {
+      if (rows1 > 0) {
+        amx_bf16_block<Ops, true, true>(xb, a.x_stride, w0, w0 + gb, steps, y, a.y_stride);
+      } else {
+        amx_bf16_block<Ops, false, true>(xb, a.x_stride, w0, w0 + gb, steps, y, a.y_stride);
+      }
+    } else if (rows1 > 0) {
+      amx_bf16_block<Ops, true, false>(xb, a.x_stride, w0, nullptr, steps, y, a.y_stride);
+    } else {
+      amx_bf16_block<Ops, false, false>(xb, a.x_stride, w0, nullptr, steps, y, a.y_stride);
+    }
+  }
+}
+
+template <class Ops>
+struct AmxBf16Kernels {
+  static void f16(const PackedGemm& a) { amx_bf16_gemm<Ops>(a, avx512::packed_f16_r16, 6); }
+  static void bf16(const PackedGemm& a) { amx_bf16_gemm<Ops>(a, avx512::packed_bf16_r16, 6); }
+};
+
+// Puts the BF16 tile kernels in the amx variant's table (over the AVX-512 float entries).
+template <class Ops>
+void amx_bf16_register(KernelTable& t) {
+  using K = AmxBf16Kernels<Ops>;
+  const struct {
+    DType type;
+    PackedFn fn;
+    ExpandFn expand;
+  } entries[] = {{DType::kF16R16, &K::f16, &bf16_tiles_expand<true>},
+                 {DType::kBF16R16, &K::bf16, &bf16_tiles_expand<false>}};
+  for (auto [type, fn, expand] : entries) {
+    MatmulEntry& e = matmul_entry(t, type);
+    e.packed = fn;
+    e.mr = kAmxBf16Mr;
+    e.ng = kAmxBf16Ng;
+    e.expand = expand;
+    e.expanded_bytes = bf16_tiles_bytes;
+    e.act = ActKind::kBF16;
+  }
+  t.f32_to_bf16 = bf16_row;
+}
+
+// The tile kernel on fixed pseudo-random F16 weights (3 groups: a pair and a single; k = 83: a
+// ragged step and an odd last position) and 21 rows of x (a full tile and a ragged one), against
+// double math on the bf16-rounded operands: true when every output is within the f32 sums'
+// rounding of it. dispatch.cpp runs it with the INT8 self-test before it lets AMX be chosen.
+template <class Ops>
+bool amx_bf16_self_test() {
+  constexpr size_t kM = 21, kN = 48, kK = 83;
+  uint32_t seed = 777;
+  auto next = [&seed] {
+    seed = seed * 1664525u + 1013904223u;
+    return static_cast<float>(seed >> 8) / 16777216.0f * 2.0f - 1.0f;
+  };
+  auto bf16_round = [](float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+    std::memcpy(&v, &u, 4);
+    return v;
+  };
+  std::vector<float> x(kM * kK), wf(kN * kK);
+  for (float& v : x) v = next();
+  for (float& v : wf) v = bf16_round(next());  // exact in f16 as well (8 significant bits)
+  // F16R16: element c of row r of a group at 16 c + r.
+  const size_t gb = 16 * kK * 2;
+  std::vector<uint8_t> w(kN / 16 * gb);
+  for (size_t j = 0; j < kN; ++j) {
+    for (size_t c = 0; c < kK; ++c) {
+      const uint16_t h = _cvtss_sh(wf[j * kK + c], 0);
+      std::memcpy(&w[j / 16 * gb + (16 * c + j % 16) * 2], &h, 2);
+    }
+  }
+  std::vector<uint8_t> tiles(kN / 16 * bf16_tiles_bytes(kK) + 64);
+  uint8_t* t = tiles.data() + (64 - reinterpret_cast<uintptr_t>(tiles.data()) % 64) % 64;
+  bf16_tiles_expand<true>(w.data(), gb, kK, kN / 16, t);
+  const size_t xs = bf16_steps(kK) * 32;  // bf16 per row of x
+  std::vector<uint16_t> xb(kM * xs);
+  for (size_t i = 0; i < kM; ++i) bf16_row(&x[i * kK], kK, &xb[i * xs]);
+  std::vector<float> y(kM * kN, 0.0f);
+  PackedGemm a{reinterpret_cast<const uint8_t*>(xb.data()),
+               xs * 2,
+               t,
+               bf16_tiles_bytes(kK),
+               y.data(),
+               kN,
+               kK,
+               static_cast<int>(kM),
+               static_cast<int>(kN / 16)};
+  a.expanded = true;
+  AmxBf16Kernels<Ops>::f16(a);
+  for (size_t i = 0; i < kM; ++i) {
+    for (size_t j = 0; j < kN; ++j) {
+      double exact = 0, abs_sum = 0;
+      for (size_t c = 0; c < kK; ++c) {
+        const double term = double(bf16_round(x[i * kK + c])) * wf[j * kK + c];
+        exact += term;
+        abs_sum += std::fabs(term);
+      }
+      if (!(std::fabs(y[i * kN + j] - exact) <= (kK + 1) * 0x1p-24 * abs_sum + 1e-30)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+}  // namespace runnel::kernels::cpu
