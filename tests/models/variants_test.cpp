@@ -117,10 +117,10 @@ void expect_amx_logits_equal_avx512(const std::string& path, const std::vector<i
   }
 }
 
-// The amx variant differs from avx512 only in its Q8_0 / Q4_0 / Q5_0 / Q3_K / Q4_K / Q5_K / Q6_K
-// prefill matmuls (Q2_K keeps the VNNI kernel), whose bits equal the VNNI kernels': every logit of
-// a 25-token prompt (two tiles of x, the second ragged) is the same float (AMX emulated where the
-// CPU has none).
+// The amx variant differs from avx512 only in its F16 / BF16 prefill matmuls of more than 32 rows
+// (the BF16 tiles, PackedFloat.AmxBf16TilesWithinRoundingOfExactMath): on quantized files every
+// logit of a 25-token prompt is the same float (AMX emulated where the CPU has none). Until
+// session 30 the amx variant had INT8 tiles for these types, equal to the VNNI kernels bit for bit.
 TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
   IsaGuard guard;
   const std::vector<Isa> isas = runnable_isas();

@@ -87,14 +87,14 @@ std::atomic<bool>& amx_emulation() {
   return on;
 }
 
-// The tile kernels against the VNNI ones on fixed data, once, before AMX can be chosen: a CPU
-// (or hypervisor) whose tile unit gives other bits runs the AVX-512 variant instead.
+// The tile kernels against double math on fixed data, once, before AMX can be chosen: a CPU (or
+// hypervisor) whose tile unit gives other results runs the AVX-512 variant instead.
 bool amx_self_test_passed() {
   static const bool ok = [] {
     const bool pass = amx::self_test();
     if (!pass) {
       RUNNEL_WARN("cpu",
-                  "the AMX kernels' self-test disagrees with AVX-512 on this CPU; "
+                  "the AMX kernels' self-test fails on this CPU; "
                   "using the avx512 kernels");
     }
     return pass;

@@ -1,9 +1,9 @@
 // Which instruction-set variant of the kernels runs. Chosen once at start-up from the CPU's
 // features (base/cpu.h): AMX > AVX-512 (VNNI/BF16) > AVX-VNNI > AVX2 > scalar.
 // RUNNEL_CPU=scalar|avx2|avxvnni|avx512|amx forces one; forcing a variant the CPU cannot run is an
-// error, never a crash. The amx variant is the AVX-512 one with AMX INT8 tiles for the prefill of
-// Q8_0, Q4_0, Q4_K and Q6_K weights (matmul_amx_impl.h); it is chosen only after its kernels agree
-// with the AVX-512 ones on a self-test at start-up.
+// error, never a crash. The amx variant is the AVX-512 one with AMX BF16 tiles for the prefill of
+// F16 and BF16 weights (matmul_amx_bf16_impl.h); it is chosen only after its kernels pass a
+// self-test at start-up.
 #pragma once
 
 namespace runnel::kernels::cpu {

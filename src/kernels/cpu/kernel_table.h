@@ -158,16 +158,6 @@ void register_matmul_packed(KernelTable& t);
 }  // namespace avxvnni
 
 namespace avx512 {
-// The VNNI kernels of the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_KR16 / Q5_KR16 / Q6_KR16 layouts (tiles
-// of up to 4 rows of x or more), which the AMX kernels hand small tiles to.
-void packed_q8_0_r16(const PackedGemm& a);
-void packed_q4_0_r16(const PackedGemm& a);
-void packed_q5_0_r16(const PackedGemm& a);
-void packed_q4_k_r16(const PackedGemm& a);
-void packed_q5_k_r16(const PackedGemm& a);
-void packed_q6_k_r16(const PackedGemm& a);
-void packed_q3_k_r16(const PackedGemm& a);
-void packed_q2_k_r16(const PackedGemm& a);
 // The F16R16 / BF16R16 kernels (tiles of up to 6 rows of x), which the AMX BF16 kernels hand the
 // packed layout to.
 void packed_f16_r16(const PackedGemm& a);

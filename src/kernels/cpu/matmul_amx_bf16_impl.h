@@ -1,7 +1,17 @@
 // AMX BF16 prefill kernels for the F16R16 and BF16R16 layouts (packed_float.h), written once over a
-// tile-operations policy like the INT8 ones (matmul_amx_impl.h), so the same loops run on the tile
-// unit (matmul_amx.cpp) and on its software model (matmul_amx_emulated_avx512.cpp). For those files
-// only (internal linkage).
+// tile-operations policy, so the same loops run on the tile unit (matmul_amx.cpp) and on its
+// software model (matmul_amx_emulated_avx512.cpp). For those files only (internal linkage).
+//
+// The amx variant had INT8 tile kernels for the integer r16 layouts until session 30 (one 16 x 16
+// C tile per 32-element block, its int32 dots scaled by AVX-512 code after each block). The first
+// run on a tile unit (a 2 vCPU Sapphire Rapids-class VM) found them slower than the VNNI kernels
+// they replaced: bench_kernels --gemm --threads 1, 2048 x 2048, GFLOP/s amx / avx512: Q8_0 337 /
+// 321, Q4_0 347 / 407, Q4_K 268 / 417, Q6_K 196 / 322, Q5_K 260 / 399, Q3_K 193 / 351; pp512
+// llama1b Q8_0 290 / 362, Q4_0 302 / 356 tok/s, qwen06b Q4_K_M 447 / 593, Q6_K 359 / 560. A
+// stand-alone test of the tile unit there: 2 x 2 INT8 tiles reach ~1000 GOP/s per core with no
+// vector work between blocks, ~480 with each block's f32 scaling (the two do not overlap), so
+// per-block scales cap INT8 tiles near the VNNI kernels; they were removed, and the integer types
+// run the VNNI kernels in the amx variant too.
 //
 // Prefill only: matmul.cpp expands each slice of NG groups once per task (MatmulEntry::expand)
 // into B tiles of bf16 pairs: per group of 16 weight rows and 32 k-positions, 16 tile rows of 64
@@ -29,12 +39,21 @@
 #include <vector>
 
 #include "kernels/cpu/kernel_table.h"
-#include "kernels/cpu/matmul_amx_impl.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu {
 namespace {
+
+// The 64-byte operand of LDTILECFG (palette 1).
+struct alignas(64) AmxTileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};  // bytes per row of tile t
+  uint8_t rows[16] = {};
+};
+static_assert(sizeof(AmxTileConfig) == 64);
 
 // rows0 rows of x in the first row tile, rows1 (0..16) in the second (0: tiles 2, 3, 5 unused).
 inline AmxTileConfig amx_bf16_config(int rows0, int rows1) {
@@ -222,7 +241,7 @@ void amx_bf16_register(KernelTable& t) {
 // The tile kernel on fixed pseudo-random F16 weights (3 groups: a pair and a single; k = 83: a
 // ragged step and an odd last position) and 21 rows of x (a full tile and a ragged one), against
 // double math on the bf16-rounded operands: true when every output is within the f32 sums'
-// rounding of it. dispatch.cpp runs it with the INT8 self-test before it lets AMX be chosen.
+// rounding of it. dispatch.cpp runs it before it lets AMX be chosen.
 template <class Ops>
 bool amx_bf16_self_test() {
   constexpr size_t kM = 21, kN = 48, kK = 83;

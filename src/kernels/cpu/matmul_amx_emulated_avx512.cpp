@@ -1,12 +1,11 @@
-// The AMX kernels of matmul_amx_impl.h over a software model of the tile unit, for tests on
+// The AMX kernels of matmul_amx_bf16_impl.h over a software model of the tile unit, for tests on
 // machines without AMX (dispatch.h: enable_amx_emulation). The model follows the instruction set
 // reference: a tile has the rows and bytes per row of its LDTILECFG entry, TILELOADD fills rows
-// past `rows` (and bytes past `colsb`) with zeros, TDPBSSD adds to C[m][n] the four products of
-// signed bytes A[m][4k..4k+3] . B[k][4n..4n+3] for every k < A's colsb / 4, TDPBF16PS adds to the
-// f32 C[m][n] the products of bf16 pairs A[m][2k..2k+1] . B[k][2n..2n+1] one at a time (each an
+// past `rows` (and bytes past `colsb`) with zeros, TDPBF16PS adds to the f32 C[m][n] the products
+// of bf16 pairs A[m][2k..2k+1] . B[k][2n..2n+1] one at a time for every k < A's colsb / 4 (each an
 // f32 add rounded to nearest even; bf16 and f32 subnormals read and written as zeros), and an
-// instruction on
-// tiles whose shapes do not fit (which faults on the hardware) is an assertion failure here.
+// instruction on tiles whose shapes do not fit (which faults on the hardware) is an assertion
+// failure here.
 #include "base/assert.h"
 #include "kernels/cpu/matmul_amx_bf16_impl.h"
 
@@ -30,10 +29,6 @@ struct EmulatedTiles {
                   colsb(t) <= 64 && colsb(t) % 4 == 0);
   }
 
-  static void configure(int rows, int kbytes) {
-    s().cfg = amx_config(rows, kbytes);
-    s().configured = true;
-  }
   static void zero(int t) {
     check(t);
     std::memset(s().t[t], 0, sizeof(s().t[t]));
@@ -53,26 +48,6 @@ struct EmulatedTiles {
                   static_cast<size_t>(colsb(t)));
     }
   }
-  static void dpbssd(int c, int a, int b) {
-    check(c);
-    check(a);
-    check(b);
-    RUNNEL_ASSERT(rows(c) == rows(a) && colsb(c) == colsb(b) && colsb(a) == 4 * rows(b));
-    for (int m = 0; m < rows(c); ++m) {
-      for (int n = 0; n < colsb(c) / 4; ++n) {
-        int32_t acc;
-        std::memcpy(&acc, &s().t[c][m][4 * n], 4);
-        for (int k = 0; k < colsb(a) / 4; ++k) {
-          for (int j = 0; j < 4; ++j) {
-            acc += static_cast<int8_t>(s().t[a][m][4 * k + j]) *
-                   static_cast<int8_t>(s().t[b][k][4 * n + j]);
-          }
-        }
-        std::memcpy(&s().t[c][m][4 * n], &acc, 4);
-      }
-    }
-  }
-
   static void configure_bf16(int rows0, int rows1) {
     s().cfg = amx_bf16_config(rows0, rows1);
     s().configured = true;
@@ -120,36 +95,12 @@ struct EmulatedTiles {
   static void dpbf16() {
     dpbf16ps(C, A, B);
   }
-
-  template <int P>
-  static void zero_c() {
-    zero(kAmxTileC + P);
-  }
-  template <int P>
-  static void load_a(const void* p, size_t stride) {
-    load(kAmxTileA + P, p, stride);
-  }
-  template <int P>
-  static void load_b(const void* p) {
-    load(kAmxTileB + P, p, 64);
-  }
-  template <int P>
-  static void dot() {
-    dpbssd(kAmxTileC + P, kAmxTileA + P, kAmxTileB + P);
-  }
-  template <int P>
-  static void store_c(void* p) {
-    store(kAmxTileC + P, p, 64);
-  }
 };
 
 }  // namespace
 
-void register_matmul_packed(KernelTable& t) {
-  amx_register<EmulatedTiles>(t);
-  amx_bf16_register<EmulatedTiles>(t);
-}
+void register_matmul_packed(KernelTable& t) { amx_bf16_register<EmulatedTiles>(t); }
 
-bool self_test() { return amx_self_test<EmulatedTiles>() && amx_bf16_self_test<EmulatedTiles>(); }
+bool self_test() { return amx_bf16_self_test<EmulatedTiles>(); }
 
 }  // namespace runnel::kernels::cpu::amx_emulated

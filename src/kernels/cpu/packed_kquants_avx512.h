@@ -1,7 +1,7 @@
 // AVX-512 helpers for the Q2_KR16 ... Q6_KR16 layouts (packed_kquants.h; the Q5 ones serve
 // Q5_0R16 too), shared by the VNNI kernels (matmul_packed_kquants_avx512.cpp,
-// matmul_packed_q2_k_avx512.cpp, matmul_packed_avx512.cpp) and the AMX ones (matmul_amx_impl.h);
-// internal linkage, for files compiled with AVX-512 only (like simd_avx512.h).
+// matmul_packed_q2_k_avx512.cpp, matmul_packed_avx512.cpp); internal linkage, for files compiled
+// with AVX-512 only (like simd_avx512.h).
 #pragma once
 
 #include <cstdint>
