@@ -99,7 +99,7 @@ TEST(Dispatch, AmxEmulationIsRunnableButNeverChosen) {
     const MatmulEntry& e = amx.matmul[static_cast<int>(d)];
     EXPECT_NE(e.packed, avx512.matmul[static_cast<int>(d)].packed) << dtype_name(d);
     EXPECT_EQ(e.mr, 32) << dtype_name(d);
-    EXPECT_EQ(e.act, ActKind::kBF16) << dtype_name(d);
+    EXPECT_TRUE(e.prefill_bf16) << dtype_name(d);
     EXPECT_NE(e.expand, nullptr) << dtype_name(d);
   }
   EXPECT_NE(amx.f32_to_bf16, nullptr);

@@ -21,6 +21,7 @@
 namespace runnel::kernels::cpu {
 namespace {
 
+using testing::expect_amx_bf16_within_rounding;
 using testing::expect_bits_independent_of_threads_and_batch;
 using testing::expect_simd_equals_scalar;
 using testing::IsaScope;
@@ -156,22 +157,11 @@ TEST(PackedFloat, ReferenceMatchesExactMath) {
   }
 }
 
-float bf16_round(float v) {  // nearest even; f32 subnormals to zero, as the tile unit reads them
-  if (std::fpclassify(v) == FP_SUBNORMAL) return 0.0f;
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
-  std::memcpy(&v, &u, 4);
-  return std::fpclassify(v) == FP_SUBNORMAL ? 0.0f : v;
-}
-
 // The amx variant's prefill of F16 / BF16 weights (more than 32 rows of x: matmul_amx_bf16_impl.h)
-// multiplies x and the weights rounded to bf16 and sums in f32: within k + 1 roundings of Σ|x·w|
-// of double math on the rounded operands, for every k from 1 to 70 and 1000 (ragged tile steps,
-// odd last positions), ragged tiles of x (33, 40, 70 rows) and odd numbers of groups (n / 16).
+// multiplies x and the weights rounded to bf16 and sums in f32 (expect_amx_bf16_within_rounding),
+// for every k from 1 to 70 and 1000 (ragged tile steps, odd last positions), ragged tiles of x
+// (33, 40, 70 rows) and odd numbers of groups (n / 16).
 TEST(PackedFloat, AmxBf16TilesWithinRoundingOfExactMath) {
-  IsaScope scope(Isa::kAmx);
-  if (!scope.ok()) GTEST_SKIP() << "no AMX (nor AVX-512 to emulate it) here";
   std::mt19937 rng(13);
   ThreadPool pool(2);
   constexpr size_t kNs[] = {16, 48, 80}, kMs[] = {33, 40, 70};
@@ -179,24 +169,9 @@ TEST(PackedFloat, AmxBf16TilesWithinRoundingOfExactMath) {
   for (DType t : {DType::kF16, DType::kBF16}) {
     for (size_t k = 1; k <= 1000; k = k < 70 ? k + 1 : 1000 + (k == 1000)) {
       const size_t n = kNs[k % 3], m = kMs[variant++ % 3];
-      const std::vector<uint8_t> w = random_rows(t, n, k, rng);
-      const std::vector<float> x = random_floats(rng, m * k, -2, 2);
-      const std::vector<float> y =
-          run_packed(packed_type(t), pack_rows(t, w, n, k), x, 0, m, n, k, pool);
-      for (size_t i = 0; i < m; ++i) {
-        for (size_t j = 0; j < n; ++j) {
-          double exact = 0, abs_sum = 0;
-          for (size_t c = 0; c < k; ++c) {
-            const double term = double(bf16_round(x[i * k + c])) *
-                                bf16_round(widen(t, &w[(j * k + c) * dtype_size(t)]));
-            exact += term;
-            abs_sum += std::fabs(term);
-          }
-          ASSERT_NEAR(y[i * n + j], exact, (k + 1) * kEps * abs_sum + 1e-37)
-              << dtype_name(t) << " m=" << m << " n=" << n << " k=" << k << " i=" << i
-              << " j=" << j;
-        }
-      }
+      const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
+      expect_amx_bf16_within_rounding(packed_type(t), p, m, n, k, rng, pool,
+                                      std::string(dtype_name(t)));
     }
   }
 }

@@ -39,9 +39,8 @@ void quantize_act_q8_256(const float* x, size_t k, BlockQ8Act* out);
 
 // How x is presented to a tile kernel.
 // kQ8: BlockQ8Act rows from quantize_q8; kQ8x256: from quantize_q8_256 (d shared per 256).
-// kBF16: f32 rows when all of x fits one tile (m <= MatmulEntry::mr: decode and short prompts),
-// else bf16 rows from KernelTable::f32_to_bf16 (the AMX BF16 kernels' prefill).
-enum class ActKind : uint8_t { kF32, kQ8, kQ8x256, kBF16 };
+// (An entry with prefill_bf16 takes bf16 rows instead when x has more rows than one tile.)
+enum class ActKind : uint8_t { kF32, kQ8, kQ8x256 };
 
 // One register tile of the matmul: y[i, j] for i < mr rows of x, j < nr rows of W, over all k.
 // Strides are in bytes. x points to f32 rows (ActKind::kF32) or BlockQ8Act rows (kQ8).
@@ -98,6 +97,9 @@ struct MatmulEntry {
   // sweep (PackedGemm::expanded). Bytes per group of 16 rows of k elements.
   ExpandFn expand = nullptr;
   size_t (*expanded_bytes)(size_t k) = nullptr;
+  // The amx variant's BF16 tiles: x with more than mr rows comes as bf16 rows from
+  // KernelTable::f32_to_bf16 (row stride a multiple of 64 bytes, zeros past k), not as `act` says.
+  bool prefill_bf16 = false;
 };
 
 using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
@@ -122,7 +124,7 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n) = nullptr;
   void (*f32_to_q8_0)(const float* x, void* y, size_t n) = nullptr;
   // One row of x to bf16 (nearest even), zeros from k up to the next multiple of 32
-  // (ActKind::kBF16; only tables with such entries have it).
+  // (MatmulEntry::prefill_bf16; only tables with such entries have it).
   void (*f32_to_bf16)(const float* x, size_t k, uint16_t* out) = nullptr;
   // Read-only pass over [p, p + bytes) (bytes a multiple of 256): the xor of all its 64-bit words,
   // so the compiler keeps every load (and tests can check that every byte was read).
@@ -158,10 +160,6 @@ void register_matmul_packed(KernelTable& t);
 }  // namespace avxvnni
 
 namespace avx512 {
-// The F16R16 / BF16R16 kernels (tiles of up to 6 rows of x), which the AMX BF16 kernels hand the
-// packed layout to.
-void packed_f16_r16(const PackedGemm& a);
-void packed_bf16_r16(const PackedGemm& a);
 // The Q2_KR16 entry (matmul_packed_q2_k_avx512.cpp), set by register_matmul_packed_kquants.
 void register_matmul_packed_q2_k(KernelTable& t);
 }  // namespace avx512

@@ -153,18 +153,18 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   // 10 / 16: 0.85 / 0.94.
   constexpr size_t kExpandMinRows = 32;
   const bool expand = e.expand && m >= kExpandMinRows;
-  RUNNEL_ASSERT(expand || e.act != ActKind::kBF16);  // bf16 x is for expanded slices only
+  RUNNEL_ASSERT(expand || !e.prefill_bf16);  // bf16 x is for expanded slices only
   const size_t panel_share = expand ? 4 : 2, chunk_share = expand ? 2 : 4;
   size_t panel = std::max<size_t>(l2 / panel_share / group_bytes, 1);
   panel = std::min(panel, (groups + threads * 4 - 1) / (threads * 4));
   panel = round_up(std::max<size_t>(panel, 1), ng);
   size_t mb = round_up(std::max<size_t>(l2 / chunk_share / xa_stride, 1), mr);
-  // The AMX BF16 tiles (ActKind::kBF16) sweep a slice at several times the VNNI kernels' rate,
-  // so expanding it costs them more per row of x: their chunks are up to 512 rows, whose bf16
+  // The AMX BF16 tiles (MatmulEntry::prefill_bf16) sweep a slice at several times the VNNI kernels'
+  // rate, so expanding it costs them more per row of x: their chunks are up to 512 rows, whose bf16
   // rows stream from L3 while the slice stays in L2 (bench_kernels --gemm --threads 1, f16_r16,
   // 2048 / 8192 x 2048 and 2048 x 8192: chunks of half of L2 1000 / 760-780 / 440-450 GFLOP/s,
   // of all of L2 1000 / 905-920 / 530-565, of 512 rows 940-985 / 835-885 / 687-692).
-  if (e.act == ActKind::kBF16) mb = round_up(512, mr);
+  if (e.prefill_bf16) mb = round_up(512, mr);
   mb = std::min(mb, m);
   const size_t n_panels = (groups + panel - 1) / panel;
   const size_t n_chunks = (m + mb - 1) / mb;
@@ -227,14 +227,14 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
       for (size_t i = 0; i < m; ++i) convert_row(i);
     }
   };
-  if (e.act == ActKind::kBF16 && m > static_cast<size_t>(e.mr)) {
+  if (e.prefill_bf16 && m > static_cast<size_t>(e.mr)) {
     const size_t lines = (k + 31) / 32;  // 32 bf16 per line
     uint16_t* xb = bf16_scratch(m * lines);
     const auto to_bf16 = kernel_table().f32_to_bf16;
     convert_rows([&](size_t i) { to_bf16(x + i * x_stride, k, xb + i * lines * 32); });
     xa = reinterpret_cast<const uint8_t*>(xb);
     xa_stride = lines * 64;
-  } else if (e.act == ActKind::kQ8 || e.act == ActKind::kQ8x256) {
+  } else if (e.act != ActKind::kF32) {
     check(e.act == ActKind::kQ8 || k % 256 == 0, "matmul", "k=", k,
           " is not a multiple of 256 (the activation blocks of ", dtype_name(wtype), ")");
     const size_t nb = k / 32;

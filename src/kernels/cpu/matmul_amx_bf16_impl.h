@@ -40,6 +40,9 @@
 
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
+#include "kernels/cpu/packed_dot_avx512.h"
+#include "kernels/cpu/packed_kquants.h"
+#include "kernels/cpu/packed_kquants_avx512.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu {
@@ -132,6 +135,109 @@ void bf16_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* o
   }
 }
 
+// One 32-element block of 16 weight rows as the step's B tile (16 rows of bf16 pairs, 1 KiB):
+// w = a · u + b, rounded to bf16, for the block's u8 quants u (512 bytes, chunk c holding
+// k-positions 4c..4c+3 of the 16 rows, 4 bytes a row) and per-row a and b for each half (16
+// k-positions). a · u and b are exact in f32 for every type below (f16 scale times a 6-bit scale
+// times a quant of at most 8 bits), so the fma rounds once, then bf16 once more.
+inline void quant_block_tile(const uint8_t* u, const __m512 (&a)[2], const __m512 (&b)[2],
+                             uint8_t* out) {
+  const __m512i lo8 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i hi8 = _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+  for (int h = 0; h < 2; ++h) {
+    // Each row's a and b twice, for its two k-positions in a tile row: rows 0-7, then 8-15.
+    const __m512 a_lo = _mm512_permutexvar_ps(lo8, a[h]), a_hi = _mm512_permutexvar_ps(hi8, a[h]);
+    const __m512 b_lo = _mm512_permutexvar_ps(lo8, b[h]), b_hi = _mm512_permutexvar_ps(hi8, b[h]);
+    for (int c = 4 * h; c < 4 * h + 4; ++c) {
+      const __m512i v = _mm512_loadu_si512(u + 64 * c);
+      for (int e = 0; e < 2; ++e) {  // k-positions 4c + 2e and 4c + 2e + 1 of each row
+        const __m256i pairs = _mm512_cvtepi32_epi16(e ? _mm512_srli_epi32(v, 16) : v);
+        const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(pairs)));
+        const __m512 hi =
+            _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(pairs, 1)));
+        const __m512bh w =
+            _mm512_cvtne2ps_pbh(_mm512_fmadd_ps(hi, a_hi, b_hi), _mm512_fmadd_ps(lo, a_lo, b_lo));
+        _mm512_store_si512(out + 64 * (2 * c + e), bf16_bits(w));
+      }
+    }
+  }
+}
+
+// MatmulEntry::expand of the integer r16 layouts into B tiles (k % 32 == 0 for Q8_0 / Q4_0 / Q5_0,
+// k % 256 == 0 for the K-quants, as their layouts have it).
+template <DType kType>
+void quant_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  alignas(64) uint8_t u[512];
+  for (int g = 0; g < ng; ++g) {
+    const uint8_t* src = w + g * gb;
+    uint8_t* o = out + static_cast<size_t>(g) * bf16_tiles_bytes(k);
+    if constexpr (kType == DType::kQ8_0R16 || kType == DType::kQ4_0R16 ||
+                  kType == DType::kQ5_0R16) {
+      // d · (u - bias): Q8_0R16 stores q + 128, the 4- and 5-bit ones q + 8 and q + 16.
+      constexpr size_t kQs = kType == DType::kQ8_0R16 ? 512 : kType == DType::kQ4_0R16 ? 256 : 320;
+      constexpr float kBias = kType == DType::kQ8_0R16 ? 128 : kType == DType::kQ4_0R16 ? 8 : 16;
+      const size_t nb = k / 32;
+      for (size_t blk = 0; blk < nb; ++blk, o += kBf16TileBytes) {
+        const PackedBlockOffsets off = packed_block_offsets(blk, nb, kQs);
+        const __m512 d = f16x16(src + off.d), bias = _mm512_mul_ps(d, _mm512_set1_ps(-kBias));
+        const uint8_t* q = src + off.qs;
+        if constexpr (kType == DType::kQ4_0R16) {
+          avx512::nibbles_to_bytes(q, u);
+          q = u;
+        } else if constexpr (kType == DType::kQ5_0R16) {
+          q5_to_bytes(q, u);
+          q = u;
+        }
+        quant_block_tile(q, {d, d}, {bias, bias}, o);
+      }
+    } else if constexpr (kType == DType::kQ4_KR16 || kType == DType::kQ5_KR16) {
+      // d · sc_j · q - dmin · m_j per 32-element sub-block j.
+      constexpr bool kQ5 = kType == DType::kQ5_KR16;
+      alignas(64) uint8_t scm[256];
+      for (size_t sb = 0; sb < k / 256; ++sb) {
+        const uint8_t* ws = src + sb * (kQ5 ? kQ5KR16SbBytes : kQ4KR16SbBytes);
+        const __m512 d = f16x16(ws), dmin = f16x16(ws + kQ4KR16Dmin);
+        q4k_r16_scale_bytes(ws, scm);
+        for (int j = 0; j < 8; ++j, o += kBf16TileBytes) {
+          if constexpr (kQ5) {
+            q5_to_bytes(ws + kQ4KR16Qs + kQ5KR16Sub * j, u);
+          } else {
+            avx512::nibbles_to_bytes(ws + kQ4KR16Qs + 256 * j, u);
+          }
+          const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(u8x16_epi32(scm + 16 * j)));
+          const __m512 b =
+              _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                      _mm512_setzero_si512(), u8x16_epi32(scm + 128 + 16 * j))));
+          quant_block_tile(u, {a, a}, {b, b}, o);
+        }
+      }
+    } else {
+      // Q6_KR16 / Q3_KR16: d · sc_s · (q - 32) (Q3_K: q - 4) per 16-element sub-block s.
+      static_assert(kType == DType::kQ6_KR16 || kType == DType::kQ3_KR16);
+      constexpr bool kQ3 = kType == DType::kQ3_KR16;
+      const size_t nsb = k / 256;
+      for (size_t sb = 0; sb < nsb; ++sb) {
+        const Q6KR16Offsets off = kQ3 ? q3k_r16_offsets(sb, nsb) : q6k_r16_offsets(sb, nsb);
+        const __m512 d = f16x16(src + off.d);
+        for (int t = 0; t < 8; ++t, o += kBf16TileBytes) {
+          __m512 a[2], b[2];
+          for (int h = 0; h < 2; ++h) {
+            const int s = 2 * t + h;
+            const __m128i sc =
+                _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + off.sc + 16 * s));
+            a[h] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)));
+            b[h] = _mm512_mul_ps(a[h], _mm512_set1_ps(kQ3 ? -4.0f : -32.0f));
+            __m512i wv[4];
+            sc16_unpack<kQ3>(src + off.qs, s, wv);
+            for (int v = 0; v < 4; ++v) _mm512_store_si512(u + 256 * h + 64 * v, wv[v]);
+          }
+          quant_block_tile(u, a, b, o);
+        }
+      }
+    }
+  }
+}
+
 // KernelTable::f32_to_bf16: one row of x, zeros up to the next multiple of 32.
 inline void bf16_row(const float* x, size_t k, uint16_t* out) {
   for (size_t c = 0; c < k || c % 32 != 0; c += 32) {
@@ -189,7 +295,7 @@ void amx_bf16_gemm(const PackedGemm& a, PackedFn small, int small_mr) {
     return;
   }
   const size_t steps = bf16_steps(a.k);
-  const uint8_t* xb = a.x;  // bf16 rows (ActKind::kBF16)
+  const uint8_t* xb = a.x;  // bf16 rows (MatmulEntry::prefill_bf16)
   const int rows0 = std::min(a.mr, 16), rows1 = a.mr - rows0;
   Ops::configure_bf16(rows0, rows1);
   const size_t gb = a.w_group_bytes;
@@ -210,30 +316,58 @@ void amx_bf16_gemm(const PackedGemm& a, PackedFn small, int small_mr) {
   }
 }
 
-template <class Ops>
-struct AmxBf16Kernels {
-  static void f16(const PackedGemm& a) { amx_bf16_gemm<Ops>(a, avx512::packed_f16_r16, 6); }
-  static void bf16(const PackedGemm& a) { amx_bf16_gemm<Ops>(a, avx512::packed_bf16_r16, 6); }
+// The AVX-512 kernel of each type with BF16 tiles, and its largest tile of x (set by
+// amx_bf16_register from the table it overrides).
+struct SmallKernel {
+  PackedFn fn = nullptr;
+  int mr = 1;
 };
+inline SmallKernel& small_kernel(DType t) {
+  static SmallKernel k[static_cast<int>(DType::kCount)];
+  return k[static_cast<int>(t)];
+}
 
-// Puts the BF16 tile kernels in the amx variant's table (over the AVX-512 float entries).
+template <class Ops, DType kType>
+void amx_bf16_entry(const PackedGemm& a) {
+  const SmallKernel& s = small_kernel(kType);
+  amx_bf16_gemm<Ops>(a, s.fn, s.mr);
+}
+
+// Puts the BF16 tile kernels in the amx variant's table (over the AVX-512 entries: F16 / BF16, and
+// the integer r16 layouts but Q2_K's; the MLX and F32 ones stay as they are).
 template <class Ops>
 void amx_bf16_register(KernelTable& t) {
-  using K = AmxBf16Kernels<Ops>;
   const struct {
     DType type;
     PackedFn fn;
     ExpandFn expand;
-  } entries[] = {{DType::kF16R16, &K::f16, &bf16_tiles_expand<true>},
-                 {DType::kBF16R16, &K::bf16, &bf16_tiles_expand<false>}};
+  } entries[] = {
+      {DType::kF16R16, &amx_bf16_entry<Ops, DType::kF16R16>, &bf16_tiles_expand<true>},
+      {DType::kBF16R16, &amx_bf16_entry<Ops, DType::kBF16R16>, &bf16_tiles_expand<false>},
+      {DType::kQ8_0R16, &amx_bf16_entry<Ops, DType::kQ8_0R16>,
+       &quant_tiles_expand<DType::kQ8_0R16>},
+      {DType::kQ4_0R16, &amx_bf16_entry<Ops, DType::kQ4_0R16>,
+       &quant_tiles_expand<DType::kQ4_0R16>},
+      {DType::kQ5_0R16, &amx_bf16_entry<Ops, DType::kQ5_0R16>,
+       &quant_tiles_expand<DType::kQ5_0R16>},
+      {DType::kQ3_KR16, &amx_bf16_entry<Ops, DType::kQ3_KR16>,
+       &quant_tiles_expand<DType::kQ3_KR16>},
+      {DType::kQ4_KR16, &amx_bf16_entry<Ops, DType::kQ4_KR16>,
+       &quant_tiles_expand<DType::kQ4_KR16>},
+      {DType::kQ5_KR16, &amx_bf16_entry<Ops, DType::kQ5_KR16>,
+       &quant_tiles_expand<DType::kQ5_KR16>},
+      {DType::kQ6_KR16, &amx_bf16_entry<Ops, DType::kQ6_KR16>,
+       &quant_tiles_expand<DType::kQ6_KR16>},
+  };
   for (auto [type, fn, expand] : entries) {
     MatmulEntry& e = matmul_entry(t, type);
+    small_kernel(type) = {e.packed, e.mr};
     e.packed = fn;
     e.mr = kAmxBf16Mr;
     e.ng = kAmxBf16Ng;
     e.expand = expand;
     e.expanded_bytes = bf16_tiles_bytes;
-    e.act = ActKind::kBF16;
+    e.prefill_bf16 = true;  // e.act stays the AVX-512 kernel's, for tiles of at most mr rows
   }
   t.f32_to_bf16 = bf16_row;
 }
@@ -286,7 +420,7 @@ bool amx_bf16_self_test() {
                static_cast<int>(kM),
                static_cast<int>(kN / 16)};
   a.expanded = true;
-  AmxBf16Kernels<Ops>::f16(a);
+  amx_bf16_entry<Ops, DType::kF16R16>(a);
   for (size_t i = 0; i < kM; ++i) {
     for (size_t j = 0; j < kN; ++j) {
       double exact = 0, abs_sum = 0;

@@ -105,13 +105,9 @@ void gemm(const PackedGemm& a) {
 
 }  // namespace
 
-void packed_f16_r16(const PackedGemm& a) { gemm<WideF16>(a); }
-void packed_bf16_r16(const PackedGemm& a) { gemm<WideBF16>(a); }
-
 void register_matmul_packed_float(KernelTable& t) {
-  static_assert(kMr == 6);  // matmul_amx_bf16_impl.h hands this kernel tiles of 6 rows
-  matmul_entry(t, DType::kF16R16) = {nullptr, ActKind::kF32, kMr, 1, packed_f16_r16, kNg, false};
-  matmul_entry(t, DType::kBF16R16) = {nullptr, ActKind::kF32, kMr, 1, packed_bf16_r16, kNg, false};
+  matmul_entry(t, DType::kF16R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideF16>, kNg, false};
+  matmul_entry(t, DType::kBF16R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideBF16>, kNg, false};
   matmul_entry(t, DType::kF32R16) = {nullptr, ActKind::kF32, kMr, 1, gemm<WideF32>, kNg, false};
   // Faster than the row-major tiles in GEMM (+25-40% per CPU-s) and at least as fast in GEMV
   // (and ~1.7x at k = 8192, where the row-major tiles reach about half of the probe).
