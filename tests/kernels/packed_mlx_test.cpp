@@ -21,6 +21,7 @@
 namespace runnel::kernels::cpu {
 namespace {
 
+using testing::expect_amx_bf16_within_rounding;
 using testing::expect_bits_independent_of_threads_and_batch;
 using testing::expect_simd_equals_scalar;
 using testing::IsaScope;
@@ -213,6 +214,27 @@ TEST(PackedMlx, ReferenceMatchesExactMath) {
         EXPECT_NEAR(y[i * n + j], exact, 3 * nb * kEps * abs_sum + 1e-30)
             << bits << " bits group " << group << " i=" << i << " j=" << j;
       }
+    }
+  }
+}
+
+// The amx variant's prefill (more than 32 rows of x) on the AMX BF16 tiles: each block dequantized
+// (q · s + b) and rounded to bf16 once per slice, then within the rounding of bf16 operands
+// (expect_amx_bf16_within_rounding); both bit widths, groups of 32 and 64 (an odd number of scale
+// blocks at k = 192), ragged tiles of x.
+TEST(PackedMlx, AmxBf16TilesWithinRoundingOfExactMath) {
+  std::mt19937 rng(19);
+  ThreadPool pool(2);
+  size_t variant = 0;
+  for (int bits : {4, 8}) {
+    for (size_t k : {96, 192, 1024}) {
+      const int group = k % 64 == 0 ? 64 : 32;
+      const size_t n = variant % 2 ? 48 : 80, m = variant % 3 ? 40 : 70;
+      ++variant;
+      const MlxMatrix w = random_mlx(n, k, bits, group, DType::kBF16, rng);
+      expect_amx_bf16_within_rounding(
+          type_of(w), packed(w), m, n, k, rng, pool,
+          std::to_string(bits) + " bits group " + std::to_string(group));
     }
   }
 }

@@ -43,6 +43,7 @@
 #include "kernels/cpu/packed_dot_avx512.h"
 #include "kernels/cpu/packed_kquants.h"
 #include "kernels/cpu/packed_kquants_avx512.h"
+#include "kernels/cpu/packed_mlx.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu {
@@ -138,8 +139,8 @@ void bf16_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* o
 // One 32-element block of 16 weight rows as the step's B tile (16 rows of bf16 pairs, 1 KiB):
 // w = a · u + b, rounded to bf16, for the block's u8 quants u (512 bytes, chunk c holding
 // k-positions 4c..4c+3 of the 16 rows, 4 bytes a row) and per-row a and b for each half (16
-// k-positions). a · u and b are exact in f32 for every type below (f16 scale times a 6-bit scale
-// times a quant of at most 8 bits), so the fma rounds once, then bf16 once more.
+// k-positions). A product, then a sum, as MLX dequantizes (for the GGML types a · u is exact in
+// f32: an f16 scale times a scale of at most 8 bits times a quant of at most 8); then bf16.
 inline void quant_block_tile(const uint8_t* u, const __m512 (&a)[2], const __m512 (&b)[2],
                              uint8_t* out) {
   const __m512i lo8 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
@@ -155,8 +156,8 @@ inline void quant_block_tile(const uint8_t* u, const __m512 (&a)[2], const __m51
         const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(pairs)));
         const __m512 hi =
             _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(pairs, 1)));
-        const __m512bh w =
-            _mm512_cvtne2ps_pbh(_mm512_fmadd_ps(hi, a_hi, b_hi), _mm512_fmadd_ps(lo, a_lo, b_lo));
+        const __m512bh w = _mm512_cvtne2ps_pbh(_mm512_add_ps(_mm512_mul_ps(hi, a_hi), b_hi),
+                                               _mm512_add_ps(_mm512_mul_ps(lo, a_lo), b_lo));
         _mm512_store_si512(out + 64 * (2 * c + e), bf16_bits(w));
       }
     }
@@ -210,6 +211,40 @@ void quant_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* 
                                       _mm512_setzero_si512(), u8x16_epi32(scm + 128 + 16 * j))));
           quant_block_tile(u, {a, a}, {b, b}, o);
         }
+      }
+    } else if constexpr (kType == DType::kQ2_KR16) {
+      // d · sc_s · q - dmin · m_s per 16-element sub-block s (sc_s, m_s: a byte's two nibbles).
+      for (size_t sb = 0; sb < k / 256; ++sb) {
+        const uint8_t* ws = src + sb * kQ2KR16SbBytes;
+        const __m512 d = f16x16(ws), dmin = f16x16(ws + kQ2KR16Dmin);
+        for (int t = 0; t < 8; ++t, o += kBf16TileBytes) {
+          __m512 a[2], b[2];
+          for (int h = 0; h < 2; ++h) {
+            const int s = 2 * t + h;
+            const __m512i scm = u8x16_epi32(ws + kQ2KR16Sc + 16 * s);
+            a[h] =
+                _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_and_si512(scm, _mm512_set1_epi32(15))));
+            b[h] = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_sub_epi32(
+                                           _mm512_setzero_si512(), _mm512_srli_epi32(scm, 4))));
+            __m512i wv[4];
+            q2_unpack(ws, s, wv);
+            for (int v = 0; v < 4; ++v) _mm512_store_si512(u + 256 * h + 64 * v, wv[v]);
+          }
+          quant_block_tile(u, a, b, o);
+        }
+      }
+    } else if constexpr (is_mlx_packed(kType)) {
+      // MLX: q · s + b per scale block of 32 or 64 (packed_mlx.h).
+      const MlxBlockLayout lay = mlx_block_layout(kType);
+      for (size_t blk = 0; blk < k / 32; ++blk, o += kBf16TileBytes) {
+        const uint8_t* q = src + lay.qs(blk);
+        const __m512 sc = _mm512_loadu_ps(src + lay.sb(blk));
+        const __m512 bias = _mm512_loadu_ps(src + lay.sb(blk) + 64);
+        if (lay.qs_bytes == 256) {
+          avx512::nibbles_to_bytes(q, u);
+          q = u;
+        }
+        quant_block_tile(q, {sc, sc}, {bias, bias}, o);
       }
     } else {
       // Q6_KR16 / Q3_KR16: d · sc_s · (q - 32) (Q3_K: q - 4) per 16-element sub-block s.
@@ -333,8 +368,8 @@ void amx_bf16_entry(const PackedGemm& a) {
   amx_bf16_gemm<Ops>(a, s.fn, s.mr);
 }
 
-// Puts the BF16 tile kernels in the amx variant's table (over the AVX-512 entries: F16 / BF16, and
-// the integer r16 layouts but Q2_K's; the MLX and F32 ones stay as they are).
+// Puts the BF16 tile kernels in the amx variant's table, over the AVX-512 entries of every r16
+// layout but F32R16 (whose weights bf16 would round to 8 of their 24 bits).
 template <class Ops>
 void amx_bf16_register(KernelTable& t) {
   const struct {
@@ -358,6 +393,14 @@ void amx_bf16_register(KernelTable& t) {
        &quant_tiles_expand<DType::kQ5_KR16>},
       {DType::kQ6_KR16, &amx_bf16_entry<Ops, DType::kQ6_KR16>,
        &quant_tiles_expand<DType::kQ6_KR16>},
+      {DType::kQ2_KR16, &amx_bf16_entry<Ops, DType::kQ2_KR16>,
+       &quant_tiles_expand<DType::kQ2_KR16>},
+      {DType::kQ8AR16, &amx_bf16_entry<Ops, DType::kQ8AR16>, &quant_tiles_expand<DType::kQ8AR16>},
+      {DType::kQ4AR16, &amx_bf16_entry<Ops, DType::kQ4AR16>, &quant_tiles_expand<DType::kQ4AR16>},
+      {DType::kQ8AR16G64, &amx_bf16_entry<Ops, DType::kQ8AR16G64>,
+       &quant_tiles_expand<DType::kQ8AR16G64>},
+      {DType::kQ4AR16G64, &amx_bf16_entry<Ops, DType::kQ4AR16G64>,
+       &quant_tiles_expand<DType::kQ4AR16G64>},
   };
   for (auto [type, fn, expand] : entries) {
     MatmulEntry& e = matmul_entry(t, type);

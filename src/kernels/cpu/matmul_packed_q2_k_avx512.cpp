@@ -28,14 +28,6 @@ inline __m512i q2_min_pair(const uint8_t* w, int p) {
   const __m512i b = _mm512_srli_epi32(u8x16_epi32(w + kQ2KR16Sc + 32 * p + 16), 4);
   return _mm512_or_si512(a, _mm512_slli_epi32(b, 16));
 }
-// Sub-block s's 16 rows x 16 quants as four u8 vectors (elements 4v + t, v = 0..3).
-inline void q2_unpack(const uint8_t* w, int s, __m512i* wv) {
-  const __m512i m3 = _mm512_set1_epi8(3);
-  const __m512i v = _mm512_loadu_si512(w + kQ2KR16Qs + 64 * s);
-  for (int i = 0; i < 4; ++i) {
-    wv[i] = _mm512_and_si512(_mm512_srli_epi16(v, static_cast<unsigned>(2 * i)), m3);
-  }
-}
 
 // The expanded layout (MatmulEntry::expand), per group and super-block: d and dmin (16 f32
 // each), the 8 min pairs, then per sub-block its scale and four weight vectors.

@@ -137,6 +137,16 @@ inline void sc16_unpack(const uint8_t* qs, int s, __m512i* wv) {
   }
 }
 
+// Sub-block s of the Q2_KR16 super-block at w: its 16 rows x 16 quants as four u8 vectors
+// (elements 4v + t, v = 0..3).
+inline void q2_unpack(const uint8_t* w, int s, __m512i* wv) {
+  const __m512i m3 = _mm512_set1_epi8(3);
+  const __m512i v = _mm512_loadu_si512(w + kQ2KR16Qs + 64 * s);
+  for (int i = 0; i < 4; ++i) {
+    wv[i] = _mm512_and_si512(_mm512_srli_epi16(v, static_cast<unsigned>(2 * i)), m3);
+  }
+}
+
 // isum + d · sc per int32 lane, exactly, without vpmulld (2 port-0 µops, 10 cycles): d is split
 // as dh · 256 + dl (dh = d >> 8 as int16, dl = d & 0xff as int16: one vpshufb puts d's bytes
 // [b0, b1, b2] as [b0, 0, b1, b2]) and one vpdpwssd adds dl · sc + dh · (256 · sc). Needs

@@ -27,7 +27,7 @@ class ThreadPool;
 
 namespace runnel::kernels::cpu {
 
-inline bool is_mlx_packed(DType t) {
+constexpr bool is_mlx_packed(DType t) {
   return t == DType::kQ8AR16 || t == DType::kQ4AR16 || t == DType::kQ8AR16G64 ||
          t == DType::kQ4AR16G64;
 }
