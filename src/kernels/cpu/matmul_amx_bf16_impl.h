@@ -1,31 +1,41 @@
-// AMX BF16 prefill kernels for the F16R16 and BF16R16 layouts (packed_float.h), written once over a
-// tile-operations policy, so the same loops run on the tile unit (matmul_amx.cpp) and on its
-// software model (matmul_amx_emulated_avx512.cpp). For those files only (internal linkage).
+// The amx variant's prefill kernels: AMX BF16 tiles for every r16 layout but F32R16's (F16, BF16,
+// Q8_0, Q4_0, Q5_0, Q2_K ... Q6_K, MLX 4/8-bit; Q4_1 and Q5_1 through their MLX conversions),
+// written once over a tile-operations policy, so the same loops run on the tile unit
+// (matmul_amx.cpp) and on its software model (matmul_amx_emulated_avx512.cpp). For those files
+// only (internal linkage).
 //
-// The amx variant had INT8 tile kernels for the integer r16 layouts until session 30 (one 16 x 16
-// C tile per 32-element block, its int32 dots scaled by AVX-512 code after each block). The first
-// run on a tile unit (a 2 vCPU Sapphire Rapids-class VM) found them slower than the VNNI kernels
-// they replaced: bench_kernels --gemm --threads 1, 2048 x 2048, GFLOP/s amx / avx512: Q8_0 337 /
-// 321, Q4_0 347 / 407, Q4_K 268 / 417, Q6_K 196 / 322, Q5_K 260 / 399, Q3_K 193 / 351; pp512
-// llama1b Q8_0 290 / 362, Q4_0 302 / 356 tok/s, qwen06b Q4_K_M 447 / 593, Q6_K 359 / 560. A
-// stand-alone test of the tile unit there: 2 x 2 INT8 tiles reach ~1000 GOP/s per core with no
-// vector work between blocks, ~480 with each block's f32 scaling (the two do not overlap), so
-// per-block scales cap INT8 tiles near the VNNI kernels; they were removed, and the integer types
-// run the VNNI kernels in the amx variant too.
+// Prefill of more than 32 rows of x only (MatmulEntry::prefill_bf16): matmul.cpp converts x to
+// bf16 rows once per call (KernelTable::f32_to_bf16) and expands each slice of NG groups once
+// per task (MatmulEntry::expand) into B tiles of bf16 pairs: per group of 16 weight rows and 32
+// k-positions, 16 tile rows of 64 bytes, row p holding (w[r][2p], w[r][2p + 1]) for r = 0..15
+// (k past the end: zeros). The weights are dequantized exactly in f32 (a quant times its scales,
+// plus its offset) and rounded to bf16 (nearest even); BF16 weights move as they are. The kernel
+// runs a 2 x 2 block of C tiles (32 rows of x by 32 weight rows) over all of k with TDPBF16PS,
+// which sums the products in f32, and stores C straight to y: no per-block vector work at all.
+// Tiles of the packed layout (decode, and prefill of at most 32 rows, which matmul.cpp never
+// expands) go to the AVX-512 kernel the entry replaced, with its own x (f32 or int8 blocks).
 //
-// Prefill only: matmul.cpp expands each slice of NG groups once per task (MatmulEntry::expand)
-// into B tiles of bf16 pairs: per group of 16 weight rows and 32 k-positions, 16 tile rows of 64
-// bytes, row p holding (w[r][2p], w[r][2p + 1]) for r = 0..15 (k past the end: zeros). BF16
-// weights move as they are; F16 ones are rounded to bf16 (nearest even), 8 significant bits of
-// their 11. The kernel rounds its 32 rows of x to bf16 likewise, then runs a 2 x 2 block of C
-// tiles (32 rows of x by 32 weight rows) over all of k with TDPBF16PS, which sums the products
-// in f32, and stores C straight to y: no per-block vector work at all. Tiles of the packed layout
-// (decode, and prefill of at most 32 rows, which matmul.cpp never expands) go to the AVX-512
-// kernel, which keeps f32 x and the exact weights.
+// So the results are not the AVX-512 kernels' bits: each product is of x and w rounded to bf16
+// (up to 2^-9 relative each) where AVX-512 takes f32 x (float weights) or int8 blocks of x (the
+// integer layouts), summed in f32 in the tile unit's order; the tests hold them to that bound
+// (expect_amx_bf16_within_rounding). RUNNEL_CPU=avx512 keeps the exact path.
 //
-// The results are not the AVX-512 kernels' bits: each product is of bf16-rounded x and w (a
-// relative error of up to 2^-8 in each, against f32 x and exact weights), summed in f32 in the
-// tile unit's order. bench_kernels --gemm measures the gain; tests hold it to that error bound.
+// Measured on the first machine with a tile unit any session had (session 30: a 2 vCPU
+// Sapphire Rapids-class VM, probe 28-29 GB/s), bench_kernels --gemm --threads 1, 2048 x 2048,
+// GFLOP/s avx512 -> amx: f16 157 -> 975-1000, q8_0 389 -> 1033, q4_0 486 -> 1018, q4_k 474 ->
+// 1014, q6_k 370 -> 995, q3_k 369 -> 1066, q2_k 357 -> 1064, mlx4 390 -> 1012; at 2048 x 8192
+// (x's 512 bf16 rows then stream from L3 for every slice) 690-750. pp512, 2 threads: llama1b F16
+// 149 -> 608, Q8_0 384 -> 671, Q4_0 390 -> 773, Q4_K_M 369 -> 735; qwen06b F16 284 -> 905, Q8_0
+// 638 -> 1049, Q4_K_M 608 -> 1011, Q6_K 567 -> 1101 tok/s.
+//
+// Until session 30 the amx variant had INT8 tile kernels for the integer layouts instead (one
+// 16 x 16 C tile per 32-element block, its int32 dots scaled by AVX-512 code after each block,
+// equal to the VNNI kernels bit for bit). On that machine they were slower than the VNNI kernels
+// they replaced (GFLOP/s amx / avx512: Q8_0 337 / 321, Q4_0 347 / 407, Q4_K 268 / 417, Q6_K 196 /
+// 322; pp512 llama1b Q8_0 290 / 362, qwen06b Q6_K 359 / 560 tok/s): 2 x 2 INT8 tiles reached
+// ~1000 GOP/s per core with no vector work between blocks but ~480 with each block's f32 scaling
+// (the two did not overlap), so per-block scales keep INT8 tiles near the VNNI kernels. They were
+// removed.
 //
 // Tiles: C 0..3 (C[2 rt + ct], rt: which 16 rows of x, ct: which group of the pair), A 4 + rt,
 // B 6 + ct.
@@ -275,7 +285,7 @@ void quant_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* 
 
 // KernelTable::f32_to_bf16: one row of x, zeros up to the next multiple of 32.
 inline void bf16_row(const float* x, size_t k, uint16_t* out) {
-  for (size_t c = 0; c < k || c % 32 != 0; c += 32) {
+  for (size_t c = 0; c < k; c += 32) {  // the last piece masked: zeros past k
     const size_t left = c < k ? k - c : 0;
     const __mmask16 m0 = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
     const __mmask16 m1 = left >= 32   ? 0xffff
