@@ -317,6 +317,74 @@ TEST(Attention, Q8RowsGiveTheBitsOfF32RowsOfTheirValues) {
   }
 }
 
+float bf16_round(float v) {  // nearest even (the test's values are normal and finite)
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
+// The amx variant's prefill attention (calls of 32 queries or more, f16 KV, head_dim a
+// multiple of 32: attention_amx_impl.h) against naive attention in double on what it rounds to
+// bf16 (q · scale, K, V): what is left is P's bf16 rounding (2^-9 of each weight) and the f32 sums
+// and exp, so within vmax · (2^-8 + a few f32 roundings per term) of it. Cases: Qwen3's heads at
+// an offset across KV chunks, Llama's group of 4 at head_dim 64 from position 0, a group of 3
+// (padding rows) and ragged blocks, n_kv below the last query's position, and through the same
+// entry the AVX-512 loop's calls: a group of 64 and f32 KV.
+TEST(Attention, AmxPrefillWithinBf16Rounding) {
+  IsaScope scope(Isa::kAmx);
+  if (!scope.ok()) GTEST_SKIP() << "no AMX (nor AVX-512 to emulate it) here";
+  ThreadPool pool(2);
+  std::mt19937 rng(77);
+  const Case cases[] = {
+      {40, 16, 8, 128, 16, 300, 260, DType::kF16}, {64, 32, 8, 64, 16, 64, 0, DType::kF16},
+      {33, 6, 2, 32, 5, 45, 12, DType::kF16},      {50, 8, 1, 64, 7, 40, 0, DType::kF16},
+      {32, 64, 1, 32, 16, 70, 38, DType::kF16},    {48, 8, 2, 64, 16, 60, 12, DType::kF32},
+  };
+  for (const Case& c : cases) {
+    KvSetup s;
+    make(s, c, rng);
+    const AttentionArgs& a = s.a;
+    const std::vector<float> got = run(s, pool);
+    const int group = a.n_heads / a.n_kv_heads;
+    for (int i = 0; i < a.n_q; ++i) {
+      for (int h = 0; h < a.n_heads; ++h) {
+        const int g = h / group, n_valid = std::min(a.n_kv, a.q_pos0 + i + 1);
+        const float* q = a.q + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
+        std::vector<double> sc(n_valid);
+        double mx = -1e300, max_abs_dot = 0, vmax = 0;
+        for (int p = 0; p < n_valid; ++p) {
+          double d = 0, ad = 0;
+          for (int e = 0; e < a.head_dim; ++e) {
+            const double t = double(bf16_round(q[e] * a.scale)) * bf16_round(s.k_at(p, g, e));
+            d += t;
+            ad += std::fabs(t);
+          }
+          sc[p] = d;
+          max_abs_dot = std::max(max_abs_dot, ad);
+          mx = std::max(mx, d);
+          for (int e = 0; e < a.head_dim; ++e) {
+            vmax = std::max(vmax, std::fabs(double(s.v_at(p, g, e))));
+          }
+        }
+        double sum = 0;
+        for (double& v : sc) sum += (v = std::exp(v - mx));
+        const double tol =
+            vmax * (0x1p-8 + 8 * (a.head_dim + n_valid + 16) * kEps * (1 + max_abs_dot)) + 1e-30;
+        for (int e = 0; e < a.head_dim; ++e) {
+          double want = 0;
+          for (int p = 0; p < n_valid; ++p) want += sc[p] / sum * bf16_round(s.v_at(p, g, e));
+          ASSERT_NEAR(got[(static_cast<size_t>(i) * a.n_heads + h) * a.head_dim + e], want, tol)
+              << "case n_q=" << c.n_q << " heads=" << c.n_heads << "/" << c.n_kv_heads
+              << " d=" << c.head_dim << " n_kv=" << c.n_kv << " query " << i << " head " << h
+              << " e " << e;
+        }
+      }
+    }
+  }
+}
+
 TEST(Attention, NoKvGivesZerosAndBadArgsThrow) {
   ThreadPool pool(2);
   std::vector<float> q(2 * 4 * 8, 1.0f), out(q.size(), 3.0f);

@@ -68,9 +68,9 @@ struct Tables {
         // Only a CPU with AMX runs the tile unit's kernels; elsewhere the slot holds the
         // emulated ones, which set_active_isa reaches only after enable_amx_emulation.
         if (cpu_features().has_amx()) {
-          amx::register_matmul_packed(t[i]);
+          amx::register_kernels(t[i]);
         } else {
-          amx_emulated::register_matmul_packed(t[i]);
+          amx_emulated::register_kernels(t[i]);
         }
       }
     }

@@ -163,15 +163,15 @@ namespace avx512 {
 // The Q2_KR16 entry (matmul_packed_q2_k_avx512.cpp), set by register_matmul_packed_kquants.
 void register_matmul_packed_q2_k(KernelTable& t);
 }  // namespace avx512
-// The AMX variant's additions to the AVX-512 table: on the tile unit (amx), or on a software model
-// of it for tests (amx_emulated; dispatch.h). self_test() compares the INT8 ones with the VNNI
-// kernels and the BF16 ones with double math.
+// The AMX variant's additions to the AVX-512 table, its BF16 tile kernels for prefill matmuls and
+// attention: on the tile unit (amx), or on a software model of it for tests (amx_emulated;
+// dispatch.h). self_test() checks the matmul tiles against double math.
 namespace amx {
-void register_matmul_packed(KernelTable& t);
+void register_kernels(KernelTable& t);
 bool self_test();
 }  // namespace amx
 namespace amx_emulated {
-void register_matmul_packed(KernelTable& t);
+void register_kernels(KernelTable& t);
 bool self_test();
 }  // namespace amx_emulated
 

@@ -8,6 +8,7 @@
 // declare no memory read for _tile_loadd and only 8 of LDTILECFG's 64 bytes: the compiler could
 // move the stores that fill a tile's source, or the configuration, past the instruction that reads
 // them.
+#include "kernels/cpu/attention_amx_impl.h"
 #include "kernels/cpu/matmul_amx_bf16_impl.h"
 
 namespace runnel::kernels::cpu::amx {
@@ -44,7 +45,10 @@ struct TileOps {
 
 }  // namespace
 
-void register_matmul_packed(KernelTable& t) { amx_bf16_register<TileOps>(t); }
+void register_kernels(KernelTable& t) {
+  amx_bf16_register<TileOps>(t);
+  amx_attention_register<TileOps>(t);
+}
 
 bool self_test() { return amx_bf16_self_test<TileOps>(); }
 

@@ -7,6 +7,7 @@
 // instruction on tiles whose shapes do not fit (which faults on the hardware) is an assertion
 // failure here.
 #include "base/assert.h"
+#include "kernels/cpu/attention_amx_impl.h"
 #include "kernels/cpu/matmul_amx_bf16_impl.h"
 
 namespace runnel::kernels::cpu::amx_emulated {
@@ -99,7 +100,10 @@ struct EmulatedTiles {
 
 }  // namespace
 
-void register_matmul_packed(KernelTable& t) { amx_bf16_register<EmulatedTiles>(t); }
+void register_kernels(KernelTable& t) {
+  amx_bf16_register<EmulatedTiles>(t);
+  amx_attention_register<EmulatedTiles>(t);
+}
 
 bool self_test() { return amx_bf16_self_test<EmulatedTiles>(); }
 
