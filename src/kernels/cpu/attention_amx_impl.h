@@ -29,6 +29,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <vector>
 
 #include "base/thread_pool.h"
 #include "kernels/cpu/attention.h"
@@ -46,8 +47,6 @@ constexpr int kAmxAttnMaxDim = 256;
 
 struct AmxAttnScratch {
   alignas(64) uint8_t qt[kAmxAttnMaxDim / 32][2][kBf16TileBytes];  // B tiles of (scale q)^T
-  alignas(64) uint16_t kb[kAmxAttnChunk][kAmxAttnMaxDim];          // the chunk's K in bf16
-  alignas(64) uint8_t vb[kAmxAttnMaxDim / 16][kBf16TileBytes];     // B tiles of V pairs
   alignas(64) float st[2][2][16][16];                              // S^T [pos tile][row tile]
   alignas(64) uint8_t pa[2][kBf16TileBytes];                       // A tiles of P
   alignas(64) float c[4][16][16];                                  // P . V before it is added
@@ -90,8 +89,58 @@ inline __m512 kv16(const uint16_t* row, int e) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + e)));
 }
 
+// The call's K and V in bf16, converted once per call (every block of queries of a KV head reads
+// them; converting each chunk in every task had cost as much as the tile work): per KV head and
+// chunk of 32 positions, the K rows (32 x d bf16, the A tiles of S^T) and then V as B tiles of
+// pairs of positions (d / 16 tiles: tile row q holds positions 2q, 2q + 1 of 16 dims). Zeros past
+// n_kv (their weight in P is 0, and 0 · 0 is 0).
+struct AmxKvBf16 {
+  uint8_t* base = nullptr;
+  size_t chunk_bytes = 0;  // 64 d for K, 64 d for V
+  int chunks = 0;
+  int d = 0;
+  const uint8_t* k(int g, int c) const {
+    return base + (static_cast<size_t>(g) * chunks + c) * chunk_bytes;
+  }
+  const uint8_t* v(int g, int c) const { return k(g, c) + static_cast<size_t>(d) * 64; }
+};
+
+inline void amx_kv_chunk(const AttentionArgs& a, int g, int c, uint8_t* out) {
+  const int d = a.head_dim;
+  const size_t row_elems = static_cast<size_t>(a.n_kv_heads) * d;
+  const uint16_t* krow[kAmxAttnChunk];
+  const uint16_t* vrow[kAmxAttnChunk];
+  for (int j = 0; j < kAmxAttnChunk; ++j) {
+    const int p = c * kAmxAttnChunk + j;
+    krow[j] = vrow[j] = nullptr;
+    if (p < a.n_kv) {
+      const size_t off =
+          static_cast<size_t>(p % a.block_tokens) * row_elems + static_cast<size_t>(g) * d;
+      krow[j] = static_cast<const uint16_t*>(a.k_blocks[p / a.block_tokens]) + off;
+      vrow[j] = static_cast<const uint16_t*>(a.v_blocks[p / a.block_tokens]) + off;
+    }
+  }
+  for (int j = 0; j < kAmxAttnChunk; ++j) {
+    for (int e = 0; e < d; e += 32) {
+      __m512i v = _mm512_setzero_si512();
+      if (krow[j]) v = bf16_bits(_mm512_cvtne2ps_pbh(kv16(krow[j], e + 16), kv16(krow[j], e)));
+      _mm512_store_si512(out + 2 * (static_cast<size_t>(j) * d + e), v);
+    }
+  }
+  uint8_t* vo = out + static_cast<size_t>(d) * 64;
+  for (int dt = 0; dt < d / 16; ++dt) {
+    for (int q = 0; q < 16; ++q) {
+      const __m512 v0 = vrow[2 * q] ? kv16(vrow[2 * q], 16 * dt) : _mm512_setzero_ps();
+      const __m512 v1 = vrow[2 * q + 1] ? kv16(vrow[2 * q + 1], 16 * dt) : _mm512_setzero_ps();
+      _mm512_store_si512(vo + kBf16TileBytes * dt + 64 * q,
+                         bf16_pair_rows(bf16_bits(_mm512_cvtne2ps_pbh(v1, v0))));
+    }
+  }
+}
+
 template <class Ops>
-void amx_attention_task(const AttentionArgs& a, int g, int i0, int qb, AmxAttnScratch& sc) {
+void amx_attention_task(const AttentionArgs& a, const AmxKvBf16& kv, int g, int i0, int qb,
+                        AmxAttnScratch& sc) {
   const int d = a.head_dim, group = a.n_heads / a.n_kv_heads, steps = d / 32;
   // Rows: r = (query i0 + r / group, head g * group + r % group); past the block: padding that
   // sees position 0 only (its outputs are dropped).
@@ -131,46 +180,19 @@ void amx_attention_task(const AttentionArgs& a, int g, int i0, int qb, AmxAttnSc
     m[rt] = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
     l[rt] = _mm512_setzero_ps();
   }
-  const size_t row_elems = static_cast<size_t>(a.n_kv_heads) * d;
   Ops::configure_bf16(16, 16);
   for (int c0 = 0; c0 < last; c0 += kAmxAttnChunk) {
-    // K rows in bf16 and V in pairs of positions; zeros past n_kv (their P is 0, and 0 · 0 is 0).
-    const uint16_t* krow[kAmxAttnChunk];
-    const uint16_t* vrow[kAmxAttnChunk];
-    for (int j = 0; j < kAmxAttnChunk; ++j) {
-      const int p = c0 + j;
-      krow[j] = vrow[j] = nullptr;
-      if (p < a.n_kv) {
-        const size_t off =
-            static_cast<size_t>(p % a.block_tokens) * row_elems + static_cast<size_t>(g) * d;
-        krow[j] = static_cast<const uint16_t*>(a.k_blocks[p / a.block_tokens]) + off;
-        vrow[j] = static_cast<const uint16_t*>(a.v_blocks[p / a.block_tokens]) + off;
-      }
-    }
-    for (int j = 0; j < kAmxAttnChunk; ++j) {
-      for (int e = 0; e < d; e += 32) {
-        __m512i v = _mm512_setzero_si512();
-        if (krow[j]) v = bf16_bits(_mm512_cvtne2ps_pbh(kv16(krow[j], e + 16), kv16(krow[j], e)));
-        _mm512_store_si512(sc.kb[j] + e, v);
-      }
-    }
-    for (int dt = 0; dt < d / 16; ++dt) {
-      for (int q = 0; q < 16; ++q) {
-        const __m512 v0 = vrow[2 * q] ? kv16(vrow[2 * q], 16 * dt) : _mm512_setzero_ps();
-        const __m512 v1 = vrow[2 * q + 1] ? kv16(vrow[2 * q + 1], 16 * dt) : _mm512_setzero_ps();
-        _mm512_store_si512(sc.vb[dt] + 64 * q,
-                           bf16_pair_rows(bf16_bits(_mm512_cvtne2ps_pbh(v1, v0))));
-      }
-    }
+    const uint8_t* kc = kv.k(g, c0 / kAmxAttnChunk);
+    const uint8_t* vc = kv.v(g, c0 / kAmxAttnChunk);
     // S^T: C[2 pt + rt] = K rows of position tile pt . (scale q)^T of row tile rt.
-    const size_t ks = sizeof(sc.kb[0]);
+    const size_t ks = static_cast<size_t>(d) * 2;  // bytes of a K row in bf16
     Ops::template zero<0>();
     Ops::template zero<1>();
     Ops::template zero<2>();
     Ops::template zero<3>();
     for (int s = 0; s < steps; ++s) {
-      Ops::template load<4>(reinterpret_cast<const uint8_t*>(sc.kb[0]) + 64 * s, ks);
-      Ops::template load<5>(reinterpret_cast<const uint8_t*>(sc.kb[16]) + 64 * s, ks);
+      Ops::template load<4>(kc + 64 * s, ks);
+      Ops::template load<5>(kc + 16 * ks + 64 * s, ks);
       Ops::template load<6>(sc.qt[s][0], 64);
       Ops::template load<7>(sc.qt[s][1], 64);
       Ops::template dpbf16<0, 4, 6>();
@@ -220,8 +242,8 @@ void amx_attention_task(const AttentionArgs& a, int g, int i0, int qb, AmxAttnSc
       Ops::template zero<1>();
       Ops::template zero<2>();
       Ops::template zero<3>();
-      Ops::template load<6>(sc.vb[dt], 64);
-      Ops::template load<7>(sc.vb[dt + 1], 64);
+      Ops::template load<6>(vc + kBf16TileBytes * dt, 64);
+      Ops::template load<7>(vc + kBf16TileBytes * (dt + 1), 64);
       Ops::template dpbf16<0, 4, 6>();
       Ops::template dpbf16<1, 4, 7>();
       Ops::template dpbf16<2, 5, 6>();
@@ -275,11 +297,26 @@ void amx_attention(const AttentionArgs& a, ThreadPool& pool) {
   }
   const int group = a.n_heads / a.n_kv_heads, qb = kAmxAttnRows / group;
   const int blocks = (a.n_q + qb - 1) / qb;
+  AmxKvBf16 kv;
+  kv.d = a.head_dim;
+  kv.chunk_bytes = static_cast<size_t>(a.head_dim) * 128;
+  kv.chunks = (std::min(a.n_kv, a.q_pos0 + a.n_q) + kAmxAttnChunk - 1) / kAmxAttnChunk;
+  struct alignas(64) Line {
+    uint8_t b[64];
+  };
+  thread_local std::vector<Line> kv_buf;  // the caller's: grows to the largest call, never shrinks
+  const size_t lines = static_cast<size_t>(a.n_kv_heads) * kv.chunks * kv.chunk_bytes / 64;
+  if (kv_buf.size() < lines) kv_buf.resize(lines);
+  kv.base = kv_buf.data()->b;
+  pool.run(a.n_kv_heads * kv.chunks, [&](int task, int) {
+    const int g = task / kv.chunks, c = task % kv.chunks;
+    amx_kv_chunk(a, g, c, const_cast<uint8_t*>(kv.k(g, c)));
+  });
   pool.run(blocks * a.n_kv_heads, [&](int task, int) {
     thread_local std::unique_ptr<AmxAttnScratch> sc(new AmxAttnScratch);  // ~90 KiB a thread
     const int b = blocks - 1 - task / a.n_kv_heads;  // latest queries (most positions) first
     const int g = task % a.n_kv_heads;
-    amx_attention_task<Ops>(a, g, b * qb, qb, *sc);
+    amx_attention_task<Ops>(a, kv, g, b * qb, qb, *sc);
   });
 }
 
