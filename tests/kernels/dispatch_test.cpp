@@ -100,15 +100,19 @@ TEST(Dispatch, AmxEmulationIsRunnableButNeverChosen) {
         DType::kQ2_KR16, DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
         DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
     const MatmulEntry& e = amx.matmul[static_cast<int>(d)];
-    EXPECT_NE(e.packed, avx512.matmul[static_cast<int>(d)].packed) << dtype_name(d);
-    EXPECT_EQ(e.mr, 32) << dtype_name(d);
-    EXPECT_TRUE(e.prefill_bf16) << dtype_name(d);
-    EXPECT_NE(e.expand, nullptr) << dtype_name(d);
-    EXPECT_EQ(e.act, avx512.matmul[static_cast<int>(d)].act) << dtype_name(d);  // decode's x
+    const MatmulEntry& v = avx512.matmul[static_cast<int>(d)];
+    EXPECT_NE(e.bf16.fn, nullptr) << dtype_name(d);
+    EXPECT_NE(e.bf16.expand, nullptr) << dtype_name(d);
+    EXPECT_EQ(e.bf16.mr, 32) << dtype_name(d);
+    EXPECT_EQ(v.bf16.fn, nullptr) << dtype_name(d);
+    // Decode and short prompts: the AVX-512 entry as it is.
+    EXPECT_EQ(e.packed, v.packed) << dtype_name(d);
+    EXPECT_EQ(e.expand, v.expand) << dtype_name(d);
+    EXPECT_EQ(e.act, v.act) << dtype_name(d);
+    EXPECT_EQ(e.mr, v.mr) << dtype_name(d);
   }
   EXPECT_NE(amx.f32_to_bf16, nullptr);
-  EXPECT_EQ(amx.matmul[static_cast<int>(DType::kF32R16)].packed,
-            avx512.matmul[static_cast<int>(DType::kF32R16)].packed);
+  EXPECT_EQ(amx.matmul[static_cast<int>(DType::kF32R16)].bf16.fn, nullptr);
   EXPECT_EQ(amx.matmul[static_cast<int>(DType::kQ4_K)].tile,
             avx512.matmul[static_cast<int>(DType::kQ4_K)].tile);
 }

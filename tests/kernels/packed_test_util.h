@@ -43,11 +43,11 @@ inline std::vector<float> run_packed(DType pt, const std::vector<uint8_t>& pw,
 }
 
 // Whether `isa` multiplies m rows of x by pt weights on the AMX BF16 tiles, which round x and the
-// weights to bf16 (MatmulEntry::prefill_bf16): the bit-for-bit checks below skip those, and
+// weights to bf16 (MatmulEntry::bf16): the bit-for-bit checks below skip those, and
 // expect_amx_bf16_within_rounding holds them to that rounding instead.
 inline bool rounds_to_bf16(Isa isa, DType pt, size_t m) {
   const MatmulEntry& e = kernel_table(isa).matmul[static_cast<int>(pt)];
-  return e.prefill_bf16 && m > static_cast<size_t>(e.mr);
+  return e.bf16.fn && m > static_cast<size_t>(e.bf16.mr);
 }
 
 // The bf16 value nearest v (ties to even), f32 subnormals as zeros, as the tile unit reads them.

@@ -39,7 +39,7 @@ void quantize_act_q8_256(const float* x, size_t k, BlockQ8Act* out);
 
 // How x is presented to a tile kernel.
 // kQ8: BlockQ8Act rows from quantize_q8; kQ8x256: from quantize_q8_256 (d shared per 256).
-// (An entry with prefill_bf16 takes bf16 rows instead when x has more rows than one tile.)
+// (MatmulEntry::bf16's tiles take bf16 rows instead.)
 enum class ActKind : uint8_t { kF32, kQ8, kQ8x256 };
 
 // One register tile of the matmul: y[i, j] for i < mr rows of x, j < nr rows of W, over all k.
@@ -97,9 +97,16 @@ struct MatmulEntry {
   // sweep (PackedGemm::expanded). Bytes per group of 16 rows of k elements.
   ExpandFn expand = nullptr;
   size_t (*expanded_bytes)(size_t k) = nullptr;
-  // The amx variant's BF16 tiles: x with more than mr rows comes as bf16 rows from
-  // KernelTable::f32_to_bf16 (row stride a multiple of 64 bytes, zeros past k), not as `act` says.
-  bool prefill_bf16 = false;
+  // The amx variant's BF16 tiles (matmul_amx_bf16_impl.h), for prefill only: x of more than
+  // bf16.mr rows goes to bf16.fn instead, as bf16 rows from KernelTable::f32_to_bf16 (row stride a
+  // multiple of 64 bytes, zeros past k), the weights as bf16.expand's slices of bf16.ng groups.
+  // Everything above stays the AVX-512 kernel's, for decode and short prompts.
+  struct Bf16Tiles {
+    PackedFn fn = nullptr;
+    ExpandFn expand = nullptr;
+    size_t (*expanded_bytes)(size_t k) = nullptr;
+    int mr = 0, ng = 0;
+  } bf16 = {};
 };
 
 using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
@@ -124,7 +131,7 @@ struct KernelTable {
   void (*f32_to_f16)(const float* x, uint16_t* y, size_t n) = nullptr;
   void (*f32_to_q8_0)(const float* x, void* y, size_t n) = nullptr;
   // One row of x to bf16 (nearest even), zeros from k up to the next multiple of 32
-  // (MatmulEntry::prefill_bf16; only tables with such entries have it).
+  // (MatmulEntry::bf16; only tables with such entries have it).
   void (*f32_to_bf16)(const float* x, size_t k, uint16_t* out) = nullptr;
   // Read-only pass over [p, p + bytes) (bytes a multiple of 256): the xor of all its 64-bit words,
   // so the compiler keeps every load (and tests can check that every byte was read).

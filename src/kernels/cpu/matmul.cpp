@@ -119,9 +119,11 @@ uint8_t* expand_scratch(size_t bytes) {
 // --threads 2 at Llama-3.2-1B's fused shapes 3072 / 16384 x 2048 and 2048 x 8192, 3 alternating
 // runs: q4_k_r16 +1-2 / 4-7 / 5%, q6_k_r16 +1-4 / 3 / 5-7%; at k = 8192 a quarter of L2 held only
 // 28 rows of x).
-void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, size_t m, size_t k,
-                   const uint8_t* w, size_t group_bytes, size_t n, float* y, size_t y_stride,
-                   ThreadPool& pool) {
+// bf16_tiles: e is the AMX BF16 tiles' entry (matmul() builds it from MatmulEntry::bf16), x in
+// bf16 rows.
+void matmul_packed(const MatmulEntry& e, bool bf16_tiles, const uint8_t* xa, size_t xa_stride,
+                   size_t m, size_t k, const uint8_t* w, size_t group_bytes, size_t n, float* y,
+                   size_t y_stride, ThreadPool& pool) {
   const size_t groups = n / kPackRows;
   const size_t threads = static_cast<size_t>(pool.n_threads());
   const size_t mr = static_cast<size_t>(e.mr);
@@ -153,18 +155,18 @@ void matmul_packed(const MatmulEntry& e, const uint8_t* xa, size_t xa_stride, si
   // 10 / 16: 0.85 / 0.94.
   constexpr size_t kExpandMinRows = 32;
   const bool expand = e.expand && m >= kExpandMinRows;
-  RUNNEL_ASSERT(expand || !e.prefill_bf16);  // bf16 x is for expanded slices only
+  RUNNEL_ASSERT(expand || !bf16_tiles);  // the tiles read expanded slices only
   const size_t panel_share = expand ? 4 : 2, chunk_share = expand ? 2 : 4;
   size_t panel = std::max<size_t>(l2 / panel_share / group_bytes, 1);
   panel = std::min(panel, (groups + threads * 4 - 1) / (threads * 4));
   panel = round_up(std::max<size_t>(panel, 1), ng);
   size_t mb = round_up(std::max<size_t>(l2 / chunk_share / xa_stride, 1), mr);
-  // The AMX BF16 tiles (MatmulEntry::prefill_bf16) sweep a slice at several times the VNNI kernels'
+  // The AMX BF16 tiles (MatmulEntry::bf16) sweep a slice at several times the VNNI kernels'
   // rate, so expanding it costs them more per row of x: their chunks are up to 512 rows, whose bf16
   // rows stream from L3 while the slice stays in L2 (bench_kernels --gemm --threads 1, f16_r16,
   // 2048 / 8192 x 2048 and 2048 x 8192: chunks of half of L2 1000 / 760-780 / 440-450 GFLOP/s,
   // of all of L2 1000 / 905-920 / 530-565, of 512 rows 940-985 / 835-885 / 687-692).
-  if (e.prefill_bf16) mb = round_up(512, mr);
+  if (bf16_tiles) mb = round_up(512, mr);
   mb = std::min(mb, m);
   const size_t n_panels = (groups + panel - 1) / panel;
   const size_t n_chunks = (m + mb - 1) / mb;
@@ -227,7 +229,15 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
       for (size_t i = 0; i < m; ++i) convert_row(i);
     }
   };
-  if (e.prefill_bf16 && m > static_cast<size_t>(e.mr)) {
+  // The amx variant's prefill: the BF16 tiles' entry in place of the AVX-512 kernel's.
+  MatmulEntry tiles;
+  const bool bf16_tiles = e.bf16.fn && m > static_cast<size_t>(e.bf16.mr);
+  if (bf16_tiles) {
+    tiles.packed = e.bf16.fn;
+    tiles.expand = e.bf16.expand;
+    tiles.expanded_bytes = e.bf16.expanded_bytes;
+    tiles.mr = e.bf16.mr;
+    tiles.ng = e.bf16.ng;
     const size_t lines = (k + 31) / 32;  // 32 bf16 per line
     uint16_t* xb = bf16_scratch(m * lines);
     const auto to_bf16 = kernel_table().f32_to_bf16;
@@ -250,8 +260,9 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
   if (e.packed) {
     check(n % kPackRows == 0, "matmul", dtype_name(wtype),
           " weights need a multiple of 16 rows, got ", n);
-    matmul_packed(e, xa, xa_stride, m, k, static_cast<const uint8_t*>(w),
-                  kPackRows * row_bytes(wtype, k), n, y, y_stride, pool);
+    matmul_packed(bf16_tiles ? tiles : e, bf16_tiles, xa, xa_stride, m, k,
+                  static_cast<const uint8_t*>(w), kPackRows * row_bytes(wtype, k), n, y, y_stride,
+                  pool);
     return;
   }
 

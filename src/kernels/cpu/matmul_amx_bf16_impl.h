@@ -4,7 +4,7 @@
 // (matmul_amx.cpp) and on its software model (matmul_amx_emulated_avx512.cpp). For those files
 // only (internal linkage).
 //
-// Prefill of more than 32 rows of x only (MatmulEntry::prefill_bf16): matmul.cpp converts x to
+// Prefill of more than 32 rows of x only (MatmulEntry::bf16): matmul.cpp converts x to
 // bf16 rows once per call (KernelTable::f32_to_bf16) and expands each slice of NG groups once
 // per task (MatmulEntry::expand) into B tiles of bf16 pairs: per group of 16 weight rows and 32
 // k-positions, 16 tile rows of 64 bytes, row p holding (w[r][2p], w[r][2p + 1]) for r = 0..15
@@ -12,8 +12,8 @@
 // plus its offset) and rounded to bf16 (nearest even); BF16 weights move as they are. The kernel
 // runs a 2 x 2 block of C tiles (32 rows of x by 32 weight rows) over all of k with TDPBF16PS,
 // which sums the products in f32, and stores C straight to y: no per-block vector work at all.
-// Tiles of the packed layout (decode, and prefill of at most 32 rows, which matmul.cpp never
-// expands) go to the AVX-512 kernel the entry replaced, with its own x (f32 or int8 blocks).
+// Decode and prefill of at most 32 rows keep the AVX-512 entry (its kernel, its x: f32 or int8
+// blocks, its own expanded layout from 32 rows).
 //
 // So the results are not the AVX-512 kernels' bits: each product is of x and w rounded to bf16
 // (up to 2^-9 relative each) where AVX-512 takes f32 x (float weights) or int8 blocks of x (the
@@ -48,6 +48,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/assert.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed.h"
 #include "kernels/cpu/packed_dot_avx512.h"
@@ -325,22 +326,12 @@ void amx_bf16_block(const uint8_t* xb, size_t xs, const uint8_t* w0, const uint8
   if constexpr (kTwoRows && kTwoCols) Ops::template store<3>(y + 16 * y_stride + 16, ys);
 }
 
-// The entry: expanded slices on the tile unit, the packed layout on the AVX-512 kernel `small`
-// (tiles of at most small_mr rows of x).
+// The kernel (MatmulEntry::bf16.fn): expanded slices, bf16 x, up to 32 rows and 4 groups a call.
 template <class Ops>
-void amx_bf16_gemm(const PackedGemm& a, PackedFn small, int small_mr) {
-  if (!a.expanded) {
-    for (int i0 = 0; i0 < a.mr; i0 += small_mr) {
-      PackedGemm v = a;
-      v.mr = std::min(small_mr, a.mr - i0);
-      v.x = a.x + static_cast<size_t>(i0) * a.x_stride;
-      v.y = a.y + static_cast<size_t>(i0) * a.y_stride;
-      small(v);
-    }
-    return;
-  }
+void amx_bf16_gemm(const PackedGemm& a) {
+  RUNNEL_ASSERT(a.expanded);
   const size_t steps = bf16_steps(a.k);
-  const uint8_t* xb = a.x;  // bf16 rows (MatmulEntry::prefill_bf16)
+  const uint8_t* xb = a.x;  // bf16 rows
   const int rows0 = std::min(a.mr, 16), rows1 = a.mr - rows0;
   Ops::configure_bf16(rows0, rows1);
   const size_t gb = a.w_group_bytes;
@@ -361,23 +352,6 @@ void amx_bf16_gemm(const PackedGemm& a, PackedFn small, int small_mr) {
   }
 }
 
-// The AVX-512 kernel of each type with BF16 tiles, and its largest tile of x (set by
-// amx_bf16_register from the table it overrides).
-struct SmallKernel {
-  PackedFn fn = nullptr;
-  int mr = 1;
-};
-inline SmallKernel& small_kernel(DType t) {
-  static SmallKernel k[static_cast<int>(DType::kCount)];
-  return k[static_cast<int>(t)];
-}
-
-template <class Ops, DType kType>
-void amx_bf16_entry(const PackedGemm& a) {
-  const SmallKernel& s = small_kernel(kType);
-  amx_bf16_gemm<Ops>(a, s.fn, s.mr);
-}
-
 // Puts the BF16 tile kernels in the amx variant's table, over the AVX-512 entries of every r16
 // layout but F32R16 (whose weights bf16 would round to 8 of their 24 bits).
 template <class Ops>
@@ -387,40 +361,23 @@ void amx_bf16_register(KernelTable& t) {
     PackedFn fn;
     ExpandFn expand;
   } entries[] = {
-      {DType::kF16R16, &amx_bf16_entry<Ops, DType::kF16R16>, &bf16_tiles_expand<true>},
-      {DType::kBF16R16, &amx_bf16_entry<Ops, DType::kBF16R16>, &bf16_tiles_expand<false>},
-      {DType::kQ8_0R16, &amx_bf16_entry<Ops, DType::kQ8_0R16>,
-       &quant_tiles_expand<DType::kQ8_0R16>},
-      {DType::kQ4_0R16, &amx_bf16_entry<Ops, DType::kQ4_0R16>,
-       &quant_tiles_expand<DType::kQ4_0R16>},
-      {DType::kQ5_0R16, &amx_bf16_entry<Ops, DType::kQ5_0R16>,
-       &quant_tiles_expand<DType::kQ5_0R16>},
-      {DType::kQ3_KR16, &amx_bf16_entry<Ops, DType::kQ3_KR16>,
-       &quant_tiles_expand<DType::kQ3_KR16>},
-      {DType::kQ4_KR16, &amx_bf16_entry<Ops, DType::kQ4_KR16>,
-       &quant_tiles_expand<DType::kQ4_KR16>},
-      {DType::kQ5_KR16, &amx_bf16_entry<Ops, DType::kQ5_KR16>,
-       &quant_tiles_expand<DType::kQ5_KR16>},
-      {DType::kQ6_KR16, &amx_bf16_entry<Ops, DType::kQ6_KR16>,
-       &quant_tiles_expand<DType::kQ6_KR16>},
-      {DType::kQ2_KR16, &amx_bf16_entry<Ops, DType::kQ2_KR16>,
-       &quant_tiles_expand<DType::kQ2_KR16>},
-      {DType::kQ8AR16, &amx_bf16_entry<Ops, DType::kQ8AR16>, &quant_tiles_expand<DType::kQ8AR16>},
-      {DType::kQ4AR16, &amx_bf16_entry<Ops, DType::kQ4AR16>, &quant_tiles_expand<DType::kQ4AR16>},
-      {DType::kQ8AR16G64, &amx_bf16_entry<Ops, DType::kQ8AR16G64>,
-       &quant_tiles_expand<DType::kQ8AR16G64>},
-      {DType::kQ4AR16G64, &amx_bf16_entry<Ops, DType::kQ4AR16G64>,
-       &quant_tiles_expand<DType::kQ4AR16G64>},
+      {DType::kF16R16, &amx_bf16_gemm<Ops>, &bf16_tiles_expand<true>},
+      {DType::kBF16R16, &amx_bf16_gemm<Ops>, &bf16_tiles_expand<false>},
+      {DType::kQ8_0R16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ8_0R16>},
+      {DType::kQ4_0R16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ4_0R16>},
+      {DType::kQ5_0R16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ5_0R16>},
+      {DType::kQ3_KR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ3_KR16>},
+      {DType::kQ4_KR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ4_KR16>},
+      {DType::kQ5_KR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ5_KR16>},
+      {DType::kQ6_KR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ6_KR16>},
+      {DType::kQ2_KR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ2_KR16>},
+      {DType::kQ8AR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ8AR16>},
+      {DType::kQ4AR16, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ4AR16>},
+      {DType::kQ8AR16G64, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ8AR16G64>},
+      {DType::kQ4AR16G64, &amx_bf16_gemm<Ops>, &quant_tiles_expand<DType::kQ4AR16G64>},
   };
   for (auto [type, fn, expand] : entries) {
-    MatmulEntry& e = matmul_entry(t, type);
-    small_kernel(type) = {e.packed, e.mr};
-    e.packed = fn;
-    e.mr = kAmxBf16Mr;
-    e.ng = kAmxBf16Ng;
-    e.expand = expand;
-    e.expanded_bytes = bf16_tiles_bytes;
-    e.prefill_bf16 = true;  // e.act stays the AVX-512 kernel's, for tiles of at most mr rows
+    matmul_entry(t, type).bf16 = {fn, expand, bf16_tiles_bytes, kAmxBf16Mr, kAmxBf16Ng};
   }
   t.f32_to_bf16 = bf16_row;
 }
@@ -473,7 +430,7 @@ bool amx_bf16_self_test() {
                static_cast<int>(kM),
                static_cast<int>(kN / 16)};
   a.expanded = true;
-  amx_bf16_entry<Ops, DType::kF16R16>(a);
+  amx_bf16_gemm<Ops>(a);
   for (size_t i = 0; i < kM; ++i) {
     for (size_t j = 0; j < kN; ++j) {
       double exact = 0, abs_sum = 0;
