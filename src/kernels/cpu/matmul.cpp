@@ -71,7 +71,7 @@ std::vector<BlockQ8Act>& act_scratch() {
 
 size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
-// x in bf16 (ActKind::kBF16), like act_scratch: 64-byte lines, rows of whole lines.
+// x in bf16 (MatmulEntry::bf16), like act_scratch: 64-byte lines, rows of whole lines.
 uint16_t* bf16_scratch(size_t lines) {
   struct alignas(64) Line {
     uint16_t h[32];
