@@ -94,10 +94,22 @@ void make(KvSetup& s, const Case& c, std::mt19937& rng) {
                       1.0f / std::sqrt(static_cast<float>(c.head_dim))};
 }
 
+float bf16_round(float v) {  // nearest even (the test's values are normal and finite)
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
+
 // Naive attention in double; also returns per-output tolerances derived from the data: score
 // errors (head_dim rounding steps on Σ|q k|·scale) move softmax weights relatively, plus the
-// rounding of the n_valid-term weighted sum, both times the magnitude of V.
-void naive(const KvSetup& s, std::vector<double>& out, std::vector<double>& tol) {
+// rounding of the n_valid-term weighted sum, both times the magnitude of V. bf16: on what the amx
+// variant's attention tiles round to bf16 (q · scale, K, V), within what is left: P's bf16
+// rounding (2^-9 of each weight) and the f32 sums and exp, vmax · (2^-8 + a few f32 roundings per
+// term).
+void naive(const KvSetup& s, std::vector<double>& out, std::vector<double>& tol,
+           bool bf16 = false) {
   const AttentionArgs& a = s.a;
   const size_t total = static_cast<size_t>(a.n_q) * a.n_heads * a.head_dim;
   out.assign(total, 0);
@@ -113,11 +125,13 @@ void naive(const KvSetup& s, std::vector<double>& out, std::vector<double>& tol)
       for (int p = 0; p < n_valid; ++p) {
         double d = 0, ad = 0;
         for (int e = 0; e < a.head_dim; ++e) {
-          d += static_cast<double>(q[e]) * s.k_at(p, g, e);
-          ad += std::fabs(static_cast<double>(q[e]) * s.k_at(p, g, e));
+          const double t = bf16 ? double(bf16_round(q[e] * a.scale)) * bf16_round(s.k_at(p, g, e))
+                                : static_cast<double>(q[e]) * s.k_at(p, g, e);
+          d += t;
+          ad += std::fabs(t);
         }
-        sc[p] = d * a.scale;
-        max_abs_dot = std::max(max_abs_dot, ad * a.scale);
+        sc[p] = bf16 ? d : d * a.scale;
+        max_abs_dot = std::max(max_abs_dot, bf16 ? ad : ad * a.scale);
         mx = std::max(mx, sc[p]);
         for (int e = 0; e < a.head_dim; ++e)
           vmax = std::max(vmax, std::fabs(double(s.v_at(p, g, e))));
@@ -127,9 +141,14 @@ void naive(const KvSetup& s, std::vector<double>& out, std::vector<double>& tol)
       double* o = out.data() + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
       double* t = tol.data() + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
       for (int p = 0; p < n_valid; ++p) {
-        for (int e = 0; e < a.head_dim; ++e) o[e] += sc[p] / sum * s.v_at(p, g, e);
+        for (int e = 0; e < a.head_dim; ++e) {
+          const float v = s.v_at(p, g, e);
+          o[e] += sc[p] / sum * (bf16 ? bf16_round(v) : v);
+        }
       }
-      const double rel = 4 * (a.head_dim + 8) * kEps * max_abs_dot + 8 * (n_valid + 16) * kEps;
+      const double rel =
+          bf16 ? 0x1p-8 + 8 * (a.head_dim + n_valid + 16) * kEps * (1 + max_abs_dot)
+               : 4 * (a.head_dim + 8) * kEps * max_abs_dot + 8 * (n_valid + 16) * kEps;
       for (int e = 0; e < a.head_dim; ++e) t[e] = rel * vmax + 1e-30;
     }
   }
@@ -317,21 +336,12 @@ TEST(Attention, Q8RowsGiveTheBitsOfF32RowsOfTheirValues) {
   }
 }
 
-float bf16_round(float v) {  // nearest even (the test's values are normal and finite)
-  uint32_t u;
-  std::memcpy(&u, &v, 4);
-  u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
-  std::memcpy(&v, &u, 4);
-  return v;
-}
-
-// The amx variant's prefill attention (calls of 32 queries or more, f16 KV, head_dim a
-// multiple of 32: attention_amx_impl.h) against naive attention in double on what it rounds to
-// bf16 (q · scale, K, V): what is left is P's bf16 rounding (2^-9 of each weight) and the f32 sums
-// and exp, so within vmax · (2^-8 + a few f32 roundings per term) of it. Cases: Qwen3's heads at
-// an offset across KV chunks, Llama's group of 4 at head_dim 64 from position 0, a group of 3
-// (padding rows) and ragged blocks, n_kv below the last query's position, and through the same
-// entry the AVX-512 loop's calls: a group of 64 and f32 KV.
+// The amx variant's prefill attention (calls of 32 queries or more, f16 KV, head_dim a multiple
+// of 32, groups of up to 32 heads: attention_amx_impl.h) against naive attention in double on
+// what it rounds to bf16 (naive's bf16 mode). Cases: Qwen3's heads at an offset across KV chunks,
+// Llama's group of 4 at head_dim 64 from position 0, a group of 3 (padding rows) and ragged
+// blocks, n_kv below the last query's position; and through the same entry two calls the AVX-512
+// loop takes, against the exact reference: a group of 64 and f32 KV.
 TEST(Attention, AmxPrefillWithinBf16Rounding) {
   IsaScope scope(Isa::kAmx);
   if (!scope.ok()) GTEST_SKIP() << "no AMX (nor AVX-512 to emulate it) here";
@@ -345,42 +355,14 @@ TEST(Attention, AmxPrefillWithinBf16Rounding) {
   for (const Case& c : cases) {
     KvSetup s;
     make(s, c, rng);
-    const AttentionArgs& a = s.a;
+    std::vector<double> ref, tol;
+    const bool tiles = c.kv == DType::kF16 && c.n_heads / c.n_kv_heads <= 32;
+    naive(s, ref, tol, tiles);
     const std::vector<float> got = run(s, pool);
-    const int group = a.n_heads / a.n_kv_heads;
-    for (int i = 0; i < a.n_q; ++i) {
-      for (int h = 0; h < a.n_heads; ++h) {
-        const int g = h / group, n_valid = std::min(a.n_kv, a.q_pos0 + i + 1);
-        const float* q = a.q + (static_cast<size_t>(i) * a.n_heads + h) * a.head_dim;
-        std::vector<double> sc(n_valid);
-        double mx = -1e300, max_abs_dot = 0, vmax = 0;
-        for (int p = 0; p < n_valid; ++p) {
-          double d = 0, ad = 0;
-          for (int e = 0; e < a.head_dim; ++e) {
-            const double t = double(bf16_round(q[e] * a.scale)) * bf16_round(s.k_at(p, g, e));
-            d += t;
-            ad += std::fabs(t);
-          }
-          sc[p] = d;
-          max_abs_dot = std::max(max_abs_dot, ad);
-          mx = std::max(mx, d);
-          for (int e = 0; e < a.head_dim; ++e) {
-            vmax = std::max(vmax, std::fabs(double(s.v_at(p, g, e))));
-          }
-        }
-        double sum = 0;
-        for (double& v : sc) sum += (v = std::exp(v - mx));
-        const double tol =
-            vmax * (0x1p-8 + 8 * (a.head_dim + n_valid + 16) * kEps * (1 + max_abs_dot)) + 1e-30;
-        for (int e = 0; e < a.head_dim; ++e) {
-          double want = 0;
-          for (int p = 0; p < n_valid; ++p) want += sc[p] / sum * bf16_round(s.v_at(p, g, e));
-          ASSERT_NEAR(got[(static_cast<size_t>(i) * a.n_heads + h) * a.head_dim + e], want, tol)
-              << "case n_q=" << c.n_q << " heads=" << c.n_heads << "/" << c.n_kv_heads
-              << " d=" << c.head_dim << " n_kv=" << c.n_kv << " query " << i << " head " << h
-              << " e " << e;
-        }
-      }
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_NEAR(got[i], ref[i], tol[i])
+          << "case n_q=" << c.n_q << " heads=" << c.n_heads << "/" << c.n_kv_heads
+          << " d=" << c.head_dim << " n_kv=" << c.n_kv << " at " << i;
     }
   }
 }

@@ -20,7 +20,6 @@
 namespace runnel::kernels::cpu {
 namespace {
 
-using testing::expect_amx_bf16_within_rounding;
 using testing::expect_bits_independent_of_threads_and_batch;
 using testing::expect_simd_equals_scalar;
 using testing::expect_simd_equals_scalar_at_extremes;
@@ -242,18 +241,7 @@ TEST(PackedKQuants, ReferenceMatchesExactMath) {
 // within the rounding of bf16 operands (expect_amx_bf16_within_rounding), ragged tiles of x and
 // odd numbers of groups.
 TEST(PackedKQuants, AmxBf16TilesWithinRoundingOfExactMath) {
-  std::mt19937 rng(17);
-  ThreadPool pool(2);
-  size_t variant = 0;
-  for (DType t : kSources) {
-    for (size_t k : {256, 768, 1024}) {
-      const size_t n = variant % 2 ? 48 : 80, m = variant % 3 ? 40 : 70;
-      ++variant;
-      const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
-      expect_amx_bf16_within_rounding(packed_type(t), p, m, n, k, rng, pool,
-                                      std::string(dtype_name(t)));
-    }
-  }
+  testing::expect_amx_bf16_for_sources(kSources, {256, 768, 1024}, random_rows);
 }
 
 TEST(PackedKQuants, BitIdenticalAcrossThreadsAndBatchSizes) {

@@ -87,6 +87,26 @@ inline void expect_amx_bf16_within_rounding(DType pt, const std::vector<uint8_t>
   }
 }
 
+// expect_amx_bf16_within_rounding for each source type t, packed, and each k: n rows from
+// random_rows(t, n, k, rng), n and m varied (48 / 80 weight rows: odd numbers of groups; 40 / 70
+// rows of x: ragged tiles).
+template <class Sources, class RandomRows>
+void expect_amx_bf16_for_sources(const Sources& sources, const std::vector<size_t>& ks,
+                                 RandomRows random_rows) {
+  std::mt19937 rng(17);
+  ThreadPool pool(2);
+  size_t variant = 0;
+  for (DType t : sources) {
+    for (size_t k : ks) {
+      const size_t n = variant % 2 ? 48 : 80, m = variant % 3 ? 40 : 70;
+      ++variant;
+      const std::vector<uint8_t> p = pack_rows(t, random_rows(t, n, k, rng), n, k);
+      expect_amx_bf16_within_rounding(packed_type(t), p, m, n, k, rng, pool,
+                                      std::string(dtype_name(t)));
+    }
+  }
+}
+
 // Every SIMD variant gives exactly the scalar reference's bits on packed weights pw (n rows of k,
 // type pt), for 1, 2, 3, 4, 5, 8, 9, 13 and 70 rows of x (every tile shape and a ragged last tile;
 // from 32 rows the tiles read expanded slices where the kernel has them, matmul.cpp) at an offset

@@ -276,8 +276,7 @@ void matmul(const float* x, size_t x_stride, size_t m, size_t k, const void* w, 
   // the step. There is no blocking over k: each y[i, j] is one dot product summed in a fixed order.
   const size_t l2 = std::max<size_t>(cpu_l2_bytes(), 256 * 1024);
   const size_t w_row = std::max<size_t>(row_bytes(wtype, k), 1);
-  const size_t x_row =
-      e.act == ActKind::kQ8 || e.act == ActKind::kQ8x256 ? xa_stride : k * sizeof(float);
+  const size_t x_row = e.act != ActKind::kF32 ? xa_stride : k * sizeof(float);
   const size_t mr = static_cast<size_t>(e.mr);
   // Decode (all of m fits one register tile): one weight row at a time, so each thread reads
   // one purely sequential stream. Measured on Zen 4 (bench_kernels, weights >> L3): tiles over
