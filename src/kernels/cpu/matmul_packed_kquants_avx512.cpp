@@ -10,7 +10,8 @@
 // (q5_chunk), and its expanded copy is Q4_K's with a 5-bit quant per byte.
 // Q6_K: three loads give four 6-bit vectors (the fourth from the three loads' top bits), 4 dpbusd
 // per 16 elements with −32·Σx as the dot's start value, isum += sc_s · dot_s (add_scaled). Q3_K
-// is the same with two loads per sub-block (q3_unpack) and −4·Σx.
+// is the same with two loads per sub-block (q3_unpack), −4·Σx, and add_scaled16 (its dots fit
+// int16).
 // Prefill reads them from an expanded copy of each slice instead (q45_k_expand, sc16_expand):
 // quants as u8, scales ready, made once per slice of NG groups for all the tiles of x that
 // sweep it.
@@ -188,7 +189,11 @@ constexpr size_t kQ6XSub = 5 * 64, kQ6XSb = 64 + 16 * kQ6XSub;
 
 size_t q6_k_expanded_bytes(size_t k) { return k / 256 * kQ6XSb; }
 
-// Q3_K's (kQ3) is the same with its quants 0..7 (the kernel takes 4, not 32, off).
+// Q3_K's scales (sign-extended int8 per lane) in add_scaled16's form: the low int16 kept.
+inline __m512i q3_scale16(__m512i sc) { return _mm512_and_si512(sc, _mm512_set1_epi32(0xffff)); }
+
+// Q3_K's (kQ3) is the same with its quants 0..7 (the kernel takes 4, not 32, off) and its scales
+// in add_scaled16's form.
 template <bool kQ3>
 void sc16_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nsb = k / 256;
@@ -202,7 +207,7 @@ void sc16_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
         uint8_t* os = o + 64 + s * kQ6XSub;
         const __m512i sc = _mm512_cvtepi8_epi32(
             _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + off.sc + 16 * s)));
-        _mm512_store_si512(os, scale_pair(sc));
+        _mm512_store_si512(os, kQ3 ? q3_scale16(sc) : scale_pair(sc));
         __m512i wv[4];
         sc16_unpack<kQ3>(src + off.qs, s, wv);
         for (int v = 0; v < 4; ++v) _mm512_store_si512(os + 64 * (v + 1), wv[v]);
@@ -266,8 +271,9 @@ void gemm_q6_k(const PackedGemm& a) {
             for (int v = 0; v < 4; ++v) wv[h][g][v] = _mm512_load_si512(p + 64 * (v + 1));
           } else {
             sc16_unpack<kQ3>(a.w + g * gb + off.qs, s0 + h, wv[h][g]);
-            sc[h][g] = scale_pair(_mm512_cvtepi8_epi32(
-                _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h)))));
+            const __m512i s8 = _mm512_cvtepi8_epi32(
+                _mm_load_si128(reinterpret_cast<const __m128i*>(scs[g] + 16 * (s0 + h))));
+            sc[h][g] = kQ3 ? q3_scale16(s8) : scale_pair(s8);
           }
         }
       }
@@ -279,7 +285,7 @@ void gemm_q6_k(const PackedGemm& a) {
           xq[h] = per_group(x[i])[sb * 8 + s / 2].qs + 16 * (s % 2);
           start[h] = _mm512_set1_epi32(corr[i][s]);
         }
-        add_sub16_dots<kSub, NG>(wv, sc, xq, start, isum[i]);
+        add_sub16_dots<kSub, NG, kQ3>(wv, sc, xq, start, isum[i]);
       }
     }
     for (int i = 0; i < MR; ++i) {

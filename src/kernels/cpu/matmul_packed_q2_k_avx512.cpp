@@ -1,9 +1,9 @@
 // The AVX-512 VNNI kernel for Q2_KR16 (packed_kquants.h), equal bit for bit to the scalar
 // reference in packed_kquants.cpp: per 16-element sub-block one load gives the four 2-bit vectors
-// (a shift and a mask each), 4 vpdpbusd make its dot and isum += sc_s · dot_s (add_scaled); per
+// (a shift and a mask each), 4 vpdpbusd make its dot and isum += sc_s · dot_s (add_scaled16); per
 // super-block Σ m_s · Σx_s is 8 vpdpwssd on (m, m) / (Σx, Σx) int16 pairs, then Q4_K's two fmas.
 // Prefill reads an expanded copy of each slice (q2_k_expand): d, dmin and the min pairs as vectors,
-// then per sub-block its scale_pair vector and its four u8 weight vectors. Register tile as in the
+// then per sub-block its scale vector and its four u8 weight vectors. Register tile as in the
 // other K-quant kernels: MR rows of x by NG groups of 16 weight rows.
 #include <cstring>
 
@@ -18,15 +18,20 @@
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
-// Sub-block s's scales (low nibbles of its 16 bytes, as scale_pair takes them) and the mins of
-// sub-blocks 2p, 2p + 1 as (m, m) int16 pairs, for the 16 rows of the super-block at w.
+// Sub-block s's scales (low nibbles of its 16 bytes, zero-extended: add_scaled16's form, since a
+// sub-block's dot fits int16) and the mins of sub-blocks 2p, 2p + 1 as (m, m) int16 pairs, for
+// the 16 rows of the super-block at w.
 inline __m512i q2_scale(const uint8_t* w, int s) {
-  return scale_pair(_mm512_and_si512(u8x16_epi32(w + kQ2KR16Sc + 16 * s), _mm512_set1_epi32(15)));
+  return _mm512_and_si512(u8x16_epi32(w + kQ2KR16Sc + 16 * s), _mm512_set1_epi32(15));
 }
+// The pair's 32 bytes as words (sub-block 2p's rows, then 2p + 1's), one vpermw to put row r's two
+// in lane r, one shift for the high nibbles.
 inline __m512i q2_min_pair(const uint8_t* w, int p) {
-  const __m512i a = _mm512_srli_epi32(u8x16_epi32(w + kQ2KR16Sc + 32 * p), 4);
-  const __m512i b = _mm512_srli_epi32(u8x16_epi32(w + kQ2KR16Sc + 32 * p + 16), 4);
-  return _mm512_or_si512(a, _mm512_slli_epi32(b, 16));
+  const __m512i rows = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24,
+                                        8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i b = _mm512_cvtepu8_epi16(
+      _mm256_load_si256(reinterpret_cast<const __m256i*>(w + kQ2KR16Sc + 32 * p)));
+  return _mm512_srli_epi16(_mm512_permutexvar_epi16(rows, b), 4);
 }
 
 // The expanded layout (MatmulEntry::expand), per group and super-block: d and dmin (16 f32
@@ -98,7 +103,7 @@ void gemm_q2_k(const PackedGemm& a) {
           xq[h] = per_group(x[i])[sb * 8 + s / 2].qs + 16 * (s % 2);
           start[h] = _mm512_setzero_si512();
         }
-        add_sub16_dots<kSub, NG>(wv, sc, xq, start, isum[i]);
+        add_sub16_dots<kSub, NG, true>(wv, sc, xq, start, isum[i]);
       }
     }
     for (int i = 0; i < MR; ++i) {

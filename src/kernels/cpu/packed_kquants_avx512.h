@@ -163,10 +163,19 @@ inline __m512i add_scaled(__m512i isum, __m512i d, __m512i sc_pair) {
   return _mm512_dpwssd_epi32(isum, _mm512_shuffle_epi8(d, split), sc_pair);
 }
 
+// isum + d · sc per int32 lane, exactly, when d fits int16: sc16 holds sc (|sc| < 2^15) in each
+// lane's low int16 and 0 in its high one, so one vpdpwssd adds lo(d) · sc + hi(d) · 0 = d · sc.
+// Q2_K's sub-block dots qualify (|d| <= 16 · 3 · 128) and Q3_K's (16 · 4 · 128, its −4 · Σx start
+// included), Q6_K's (16 · 32 · 128) do not. One µop where add_scaled and scale_pair take five.
+inline __m512i add_scaled16(__m512i isum, __m512i d, __m512i sc16) {
+  return _mm512_dpwssd_epi32(isum, d, sc16);
+}
+
 // One row of x against kSub 16-element sub-blocks (s0, s0 + 1, ...) of NG groups, Q6_K / Q3_K /
 // Q2_K style: per sub-block h and group g a dot from start[h] over its four unpacked weight
-// vectors wv[h][g] (x's bytes from xq[h]), then isum[g] += sc[h][g] · dot (add_scaled).
-template <int kSub, int NG>
+// vectors wv[h][g] (x's bytes from xq[h]), then isum[g] += sc[h][g] · dot: add_scaled with sc in
+// scale_pair form, or add_scaled16 with sc in its form when kD16 (the dots fit int16).
+template <int kSub, int NG, bool kD16 = false>
 inline void add_sub16_dots(const __m512i (&wv)[kSub][NG][4], const __m512i (&sc)[kSub][NG],
                            const int8_t* const (&xq)[kSub], const __m512i (&start)[kSub],
                            __m512i (&isum)[NG]) {
@@ -180,7 +189,10 @@ inline void add_sub16_dots(const __m512i (&wv)[kSub][NG][4], const __m512i (&sc)
     }
   }
   for (int h = 0; h < kSub; ++h)
-    for (int g = 0; g < NG; ++g) isum[g] = add_scaled(isum[g], d[h][g], sc[h][g]);
+    for (int g = 0; g < NG; ++g) {
+      isum[g] =
+          kD16 ? add_scaled16(isum[g], d[h][g], sc[h][g]) : add_scaled(isum[g], d[h][g], sc[h][g]);
+    }
 }
 
 }  // namespace
