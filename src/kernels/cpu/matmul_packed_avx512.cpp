@@ -37,11 +37,18 @@ struct GgmlR16 {
     __m512 acc[MR][NG];
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+    // Decode (one group, streamed): each line prefetched just before it is read (the pair's
+    // scale line at its first block), not a burst per block (prefetch.h: prefetch_line_ahead).
+    constexpr bool kLines = MR == 1 && NG == 1 && !kX;
     for (size_t b = 0; b < nb; ++b) {
-      if (a.stream) {
-        for (int g = 0; g < NG; ++g) prefetch_ahead(a.w + g * gb + b * (kQs + 32), kQs + 32);
-      }
       const PackedBlockOffsets off = packed_block_offsets(b, nb, kQs);
+      if (a.stream) {
+        if (kLines) {
+          if (b % 2 == 0) prefetch_line_ahead(a.w + off.d);
+        } else {
+          for (int g = 0; g < NG; ++g) prefetch_ahead(a.w + g * gb + b * (kQs + 32), kQs + 32);
+        }
+      }
       __m512 dw[NG];  // the scales first: they lead the block in memory
       for (int g = 0; g < NG; ++g) {
         dw[g] = _mm512_cvtph_ps(
@@ -54,7 +61,11 @@ struct GgmlR16 {
         const __m512i c0 = _mm512_set1_epi32(-kBias * xb[i]->sum);
         for (int g = 0; g < NG; ++g) dot[i][g] = c0;
       }
-      r16_block_dots<kX ? 8 : kBits, MR, NG>(a.w + off.qs, gb, xb, dot);
+      if (kLines && a.stream) {
+        r16_block_dots<kBits, MR, NG, true>(a.w + off.qs, gb, xb, dot);
+      } else {
+        r16_block_dots<kX ? 8 : kBits, MR, NG>(a.w + off.qs, gb, xb, dot);
+      }
       for (int g = 0; g < NG; ++g) {
         for (int i = 0; i < MR; ++i) {
           const __m512 s = _mm512_mul_ps(dw[g], _mm512_set1_ps(xb[i]->d));

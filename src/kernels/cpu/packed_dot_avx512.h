@@ -11,6 +11,7 @@
 #include "base/assert.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed_kquants_avx512.h"  // q5_chunk
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/simd_avx512.h"
 
 namespace runnel::kernels::cpu::avx512 {
@@ -28,8 +29,9 @@ inline int32_t load_i32(const int8_t* p) {
 // A block's 8 dpbusd into one accumulator are a dependency chain (4 cycles each on Zen 4), and
 // small tiles (decode: 1 x 1) have too few chains to hide it: they spread the block over
 // kSplit = 4 / (MR · NG) accumulators, summed at the end. Integer sums are exact, so the result
-// is the same in any order.
-template <int kBits, int MR, int NG>
+// is the same in any order. kPf (decode's stream): each 64-byte load is preceded by the
+// prefetch of its line kStreamAhead ahead (prefetch_line_ahead).
+template <int kBits, int MR, int NG, bool kPf = false>
 inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const* x,
                            __m512i (&dot)[MR][NG]) {
   constexpr int kSplit = MR * NG >= 4 ? 1 : 4 / (MR * NG);
@@ -45,12 +47,16 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
     const __m512i low = _mm512_set1_epi8(0x0f);
     __m512i f[NG];
     if constexpr (kBits == 5) {
-      for (int g = 0; g < NG; ++g) f[g] = _mm512_loadu_si512(q + g * gb);
+      for (int g = 0; g < NG; ++g) {
+        if constexpr (kPf) prefetch_line_ahead(q + g * gb);
+        f[g] = _mm512_loadu_si512(q + g * gb);
+      }
     }
     const uint8_t* nib = q + (kBits == 5 ? 64 : 0);
     for (int c = 0; c < 4; ++c) {
       __m512i lo[NG], hi[NG];
       for (int g = 0; g < NG; ++g) {
+        if constexpr (kPf) prefetch_line_ahead(nib + g * gb + 64 * c);
         const __m512i v = _mm512_loadu_si512(nib + g * gb + 64 * c);
         if constexpr (kBits == 5) {
           q5_chunk(v, f[g], c, lo[g], hi[g]);
@@ -76,7 +82,10 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
   } else {
     for (int c = 0; c < 8; ++c) {
       __m512i wv[NG];
-      for (int g = 0; g < NG; ++g) wv[g] = _mm512_loadu_si512(q + g * gb + 64 * c);
+      for (int g = 0; g < NG; ++g) {
+        if constexpr (kPf) prefetch_line_ahead(q + g * gb + 64 * c);
+        wv[g] = _mm512_loadu_si512(q + g * gb + 64 * c);
+      }
       const int s = c % kSplit;
       for (int i = 0; i < MR; ++i) {
         const __m512i xb = _mm512_set1_epi32(load_i32(x[i]->qs + 4 * c));
