@@ -173,14 +173,15 @@ void f32_to_q8_0(const float* x, void* y, size_t n) {
 }
 
 uint64_t read_sum(const void* p, size_t bytes) {
+  // One line a step, its prefetch just before its load (membw.cpp says why).
   const __m512i* v = static_cast<const __m512i*>(p);
-  __m512i a[4];
-  for (auto& r : a) r = _mm512_setzero_si512();
-  for (size_t i = 0; i + 4 <= bytes / 64; i += 4) {
-    prefetch_ahead(reinterpret_cast<const uint8_t*>(v + i), 256);  // as the decode kernels do
-    for (int j = 0; j < 4; ++j) a[j] = _mm512_xor_si512(a[j], _mm512_loadu_si512(v + i + j));
+  __m512i a = _mm512_setzero_si512();
+#pragma GCC unroll 1
+  for (size_t i = 0; i < bytes / 64; ++i) {
+    prefetch_line_ahead(reinterpret_cast<const uint8_t*>(v + i));
+    a = _mm512_xor_si512(a, _mm512_loadu_si512(v + i));
   }
-  return hxor512(_mm512_xor_si512(_mm512_xor_si512(a[0], a[1]), _mm512_xor_si512(a[2], a[3])));
+  return hxor512(a);
 }
 
 // argmax (vec.h) in two passes: the maximum over four vectors of lanes (max_ps(x, m) is
