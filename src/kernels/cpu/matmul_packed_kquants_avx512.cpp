@@ -93,6 +93,17 @@ void gemm_q4_k(const PackedGemm& a) {
     for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
   for (size_t sb = 0; sb < nsb; ++sb) {
     const uint8_t* w = a.w + sb * (kX ? kQ4XSb : kSbBytes);
+    // Decode of Q4_K (one group, streamed): each line prefetched just before it is read, the
+    // header's here, the quants' by r16_block_dots (prefetch_line_ahead), not in
+    // prefetch_ahead_part's bursts of 4-5 lines per sub-block: bench_kernels --threads 2 --type
+    // q4_k_r16, three alternating runs, 8192 x 2048 29.5-30.8 -> 33-34.6 GB/s, 3072 x 1024 equal
+    // (Sapphire Rapids VM, probe 38). Q5_K read 1-4% less so, and Q6_K / Q3_K with their three
+    // lines per sub-block so prefetched 1-4% less: they keep prefetch_ahead_part.
+    constexpr bool kLines = MR == 1 && NG == 1 && !kX && !kQ5;
+    const bool lines = kLines && a.stream;
+    if (lines) {
+      for (size_t o = 0; o < kQ4KR16Qs; o += 64) prefetch_line_ahead(w + o);
+    }
     // The header is read first, so a decode pass touches the lines in ascending order (see the
     // Q6_K kernel). Expanded, it is read where it is used.
     __m512i isc[NG][kX ? 1 : 8], mpair[NG][kX ? 1 : 4];
@@ -112,7 +123,7 @@ void gemm_q4_k(const PackedGemm& a) {
       // Decode's prefetches (one group per call, matmul.cpp), spread over the sub-blocks: 27-28
       // GB/s from DRAM where one burst of 36 per super-block read 25-26 (Emerald Rapids VM, probe
       // 33 GB/s; bench_kernels --threads 2 --type q4_k_r16). Q6_K spreads its own (below).
-      if (!kX && a.stream) {
+      if (!kX && a.stream && !kLines) {
         for (int g = 0; g < NG; ++g) prefetch_ahead_part(w + g * gb, kSbBytes, j, 8);
       }
       const BlockQ8Act* xb[MR];
@@ -128,10 +139,11 @@ void gemm_q4_k(const PackedGemm& a) {
           for (int i = 0; i < MR; ++i) isum[i][g] = add_scaled(isum[i][g], dot[i][g], sc);
         }
       } else {
-        if constexpr (kQ5) {
-          r16_block_dots<5, MR, NG>(w + kQ4KR16Qs + kQ5KR16Sub * j, gb, xb, dot);
+        const uint8_t* q = w + kQ4KR16Qs + (kQ5 ? kQ5KR16Sub : 256) * j;
+        if (lines) {
+          r16_block_dots<kQ5 ? 5 : 4, MR, NG, kLines>(q, gb, xb, dot);
         } else {
-          r16_block_dots<4, MR, NG>(w + kQ4KR16Qs + 256 * j, gb, xb, dot);
+          r16_block_dots<kQ5 ? 5 : 4, MR, NG>(q, gb, xb, dot);
         }
         for (int i = 0; i < MR; ++i)
           for (int g = 0; g < NG; ++g) isum[i][g] = add_scaled(isum[i][g], dot[i][g], isc[g][j]);
