@@ -263,8 +263,12 @@ void gemm_q6_k(const PackedGemm& a) {
     for (int i = 0; i < MR; ++i) q6_corrections<kQ3>(x[i] + sb * 8, corr[i]);
     // kSub 16-element sub-blocks at a time, all NG groups' weight vectors unpacked first, so each
     // broadcast of x feeds NG dpbusd (one broadcast per dpbusd had cost 1.3 loads per dpbusd). With
-    // one group (decode) two sub-blocks give two dpbusd chains, read in ascending order.
-    constexpr int kSub = NG == 1 ? 2 : 1;
+    // one group (decode) two sub-blocks give Q6_K two dpbusd chains, read in ascending order.
+    // Q3_K decodes one sub-block a step: fewer chains (hot, one thread, 27-32 -> 23-24 GB/s) but
+    // a steadier stream from DRAM (bench_kernels --threads 2, 8192 x 2048, three alternating runs:
+    // 26.6-26.7 -> 28.1-28.4 GB/s; qwen06b Q3_K tg128 90.3 / 90.3 / 92.4 -> 91.6 / 95.1 / 94.7;
+    // Q6_K measured equal either way; Sapphire Rapids VM, session 31).
+    constexpr int kSub = NG == 1 && !kQ3 ? 2 : 1;
     for (int s0 = 0; s0 < 16; s0 += kSub) {
       __m512i wv[kSub][NG][4], sc[kSub][NG];
       // Decode's prefetches, spread over the steps as in the Q4_K kernel: one burst of 105 per

@@ -74,8 +74,12 @@ void gemm_q2_k(const PackedGemm& a) {
     __m512i isum[MR][NG];
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) isum[i][g] = _mm512_setzero_si512();
-    // Two sub-blocks at a time with one group (decode): two dpbusd chains.
-    constexpr int kSub = NG == 1 ? 2 : 1;
+    // One sub-block a step, decode too. Two with one group (two dpbusd chains) computed faster
+    // from cache (one thread, hot: 25-27 against 23-25 GB/s) but streamed slower from DRAM:
+    // bench_kernels --threads 2, 3072 x 1024 / 8192 x 2048, three alternating runs, 23.3-23.4 /
+    // 26.1-26.2 -> 26.5-26.8 / 30.6-31.3 GB/s; qwen06b Q2_K tg128 109.3 / 115.6 / 117.5 -> 131.8 /
+    // 131.9 / 131.9 tok/s (Sapphire Rapids VM, session 31).
+    constexpr int kSub = 1;
     for (int s0 = 0; s0 < 16; s0 += kSub) {
       if (!kX && a.stream) {
         for (int g = 0; g < NG; ++g) {
