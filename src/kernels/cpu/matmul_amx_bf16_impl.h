@@ -352,34 +352,25 @@ void amx_bf16_gemm(const PackedGemm& a) {
   }
 }
 
+// One type's entry: the tile kernel, the same for every type, and the type's expansion.
+template <class Ops>
+void amx_bf16_set(KernelTable& t, DType type, ExpandFn expand) {
+  matmul_entry(t, type).bf16 = {&amx_bf16_gemm<Ops>, expand, bf16_tiles_bytes, kAmxBf16Mr,
+                                kAmxBf16Ng};
+}
+template <class Ops, DType... kQuant>
+void amx_bf16_register_quants(KernelTable& t) {
+  (amx_bf16_set<Ops>(t, kQuant, &quant_tiles_expand<kQuant>), ...);
+}
 // Puts the BF16 tile kernels in the amx variant's table, over the AVX-512 entries of every r16
 // layout but F32R16 (whose weights bf16 would round to 8 of their 24 bits).
 template <class Ops>
 void amx_bf16_register(KernelTable& t) {
-  // One kernel for every type; each brings only its expansion into bf16 tiles.
-  const struct {
-    DType type;
-    ExpandFn expand;
-  } entries[] = {
-      {DType::kF16R16, &bf16_tiles_expand<true>},
-      {DType::kBF16R16, &bf16_tiles_expand<false>},
-      {DType::kQ8_0R16, &quant_tiles_expand<DType::kQ8_0R16>},
-      {DType::kQ4_0R16, &quant_tiles_expand<DType::kQ4_0R16>},
-      {DType::kQ5_0R16, &quant_tiles_expand<DType::kQ5_0R16>},
-      {DType::kQ3_KR16, &quant_tiles_expand<DType::kQ3_KR16>},
-      {DType::kQ4_KR16, &quant_tiles_expand<DType::kQ4_KR16>},
-      {DType::kQ5_KR16, &quant_tiles_expand<DType::kQ5_KR16>},
-      {DType::kQ6_KR16, &quant_tiles_expand<DType::kQ6_KR16>},
-      {DType::kQ2_KR16, &quant_tiles_expand<DType::kQ2_KR16>},
-      {DType::kQ8AR16, &quant_tiles_expand<DType::kQ8AR16>},
-      {DType::kQ4AR16, &quant_tiles_expand<DType::kQ4AR16>},
-      {DType::kQ8AR16G64, &quant_tiles_expand<DType::kQ8AR16G64>},
-      {DType::kQ4AR16G64, &quant_tiles_expand<DType::kQ4AR16G64>},
-  };
-  for (auto [type, expand] : entries) {
-    matmul_entry(t, type).bf16 = {&amx_bf16_gemm<Ops>, expand, bf16_tiles_bytes, kAmxBf16Mr,
-                                  kAmxBf16Ng};
-  }
+  amx_bf16_set<Ops>(t, DType::kF16R16, &bf16_tiles_expand<true>);
+  amx_bf16_set<Ops>(t, DType::kBF16R16, &bf16_tiles_expand<false>);
+  amx_bf16_register_quants<Ops, DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ2_KR16,
+                           DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
+                           DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64>(t);
   t.f32_to_bf16 = bf16_row;
 }
 
