@@ -78,13 +78,17 @@ void ThreadPool::run_task(const FunctionRef<void(int, int)>& fn, int task, int t
 void ThreadPool::work_on_job(int thread, uint32_t generation) {
   const bool was_inside = t_inside_pool;
   t_inside_pool = true;
-  const FunctionRef<void(int, int)>* fn = job_.fn.load(std::memory_order_relaxed);
-  const uint64_t tasks = static_cast<uint64_t>(job_.tasks.load(std::memory_order_relaxed));
+  const FunctionRef<void(int, int)>* fn = job_.fn.load(std::memory_order_acquire);
+  const uint64_t tasks = static_cast<uint64_t>(job_.tasks.load(std::memory_order_acquire));
   const uint64_t mine = uint64_t{generation} << 32;
   uint64_t cur = claim_.load(std::memory_order_relaxed);
-  // fn and tasks may already be the next job's when this thread is late, but then claim_ holds
-  // the next generation and nothing is claimed. A claim that succeeds proves the job is still
-  // running (done_ cannot count a task before it is claimed), so fn and tasks were this job's.
+  // fn and tasks may already be the next job's when this thread is late. run() stores the next
+  // job's claim_ before its fn and tasks (release), so a thread that read either of them (acquire)
+  // finds claim_ in the next generation and claims nothing. Until session 32 claim_ was stored
+  // after them: a late thread could read the next job's larger task count while claim_ still held
+  // this exhausted job's, claim past its end, run a task of the next job twice and count it into
+  // the next job's done_, which then never equalled its task count (a hang, seen once in the test
+  // suite on 2 cores, every time in ThreadPool.JobsOfChangingSizeRunEveryTaskOnce).
   while ((cur & ~uint64_t{0xffffffff}) == mine && (cur & 0xffffffff) < tasks) {
     if (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_relaxed)) continue;
     run_task(*fn, static_cast<int>(cur & 0xffffffff), thread);
@@ -125,10 +129,11 @@ void ThreadPool::run(int n_tasks, FunctionRef<void(int task, int thread)> fn) {
   }
   std::lock_guard run_lock(run_mu_);
   const uint32_t gen = job_.generation.load(std::memory_order_relaxed) + 1;
-  job_.fn.store(&fn, std::memory_order_relaxed);
-  job_.tasks.store(n_tasks, std::memory_order_relaxed);
-  done_.store(0, std::memory_order_relaxed);
+  // claim_ first: see work_on_job.
   claim_.store(uint64_t{gen} << 32 | 1, std::memory_order_relaxed);  // task 0 is the caller's
+  job_.fn.store(&fn, std::memory_order_release);
+  job_.tasks.store(n_tasks, std::memory_order_release);
+  done_.store(0, std::memory_order_relaxed);
   job_.generation.store(gen);  // seq_cst: ordered before the load of sleepers_
   if (sleepers_.load() > 0) {
     { std::lock_guard lock(mu_); }

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <numeric>
 #include <stdexcept>
@@ -35,6 +37,37 @@ TEST(ThreadPool, ManySmallJobsBackToBack) {
     pool.run(4, [&](int task, int) { sum.fetch_add(task); });
   }
   EXPECT_EQ(sum.load(), 20000L * 6);
+}
+
+// Jobs that grow and shrink back to back: a worker still finishing one job must not claim a task
+// of the next (it once could: it read the next job's larger task count and claimed past the end of
+// the exhausted one, so a task ran twice and the caller waited forever for a count it had passed).
+// Run on a thread of its own, so a hang fails the test instead of stalling the suite.
+TEST(ThreadPool, JobsOfChangingSizeRunEveryTaskOnce) {
+  std::atomic<bool> finished{false};
+  std::atomic<int> bad{0};
+  std::thread t([&] {
+    ThreadPool pool(4);
+    std::vector<std::atomic<int>> hits(64);
+    for (int step = 0; step < 20000; ++step) {
+      const int n = step % 3 == 0 ? 64 : step % 3 == 1 ? 2 : 9;
+      for (int i = 0; i < n; ++i) hits[static_cast<size_t>(i)].store(0);
+      pool.run(n, [&](int task, int) { hits[static_cast<size_t>(task)].fetch_add(1); });
+      for (int i = 0; i < n; ++i) bad += hits[static_cast<size_t>(i)].load() != 1;
+    }
+    finished = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!finished && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!finished) {
+    // The pool is stuck waiting: nothing can be joined or destroyed; report and leave.
+    std::fprintf(stderr, "ThreadPool.JobsOfChangingSizeRunEveryTaskOnce: a job never finished\n");
+    std::_Exit(1);
+  }
+  t.join();
+  EXPECT_EQ(bad.load(), 0);
 }
 
 TEST(ThreadPool, ParallelForCoversRange) {
