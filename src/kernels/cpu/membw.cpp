@@ -1,7 +1,7 @@
 // measure_memory_bandwidth: each thread owns a contiguous slice of one large buffer (first-touched
 // by that thread with distinct words, backed by huge pages where the OS allows) and reads it with
 // the active ISA's widest loads, one 64-byte line a step with that line's prefetch just before
-// its load (prefetch_line_ahead), and the figure is the best of a few passes. Until session 31
+// its load (probe_line_ahead), and the figure is the best of a few passes. Until session 31
 // each step read 4 lines after a burst of their 8 prefetches, which read 27-28 GB/s on a
 // Sapphire Rapids VM where the line-a-step loop reads 33-36 (and 30 with no prefetch at all): the
 // f16 decode GEMV had streamed at 120-130% of that probe, so every fraction of it before session

@@ -30,7 +30,7 @@ inline int32_t load_i32(const int8_t* p) {
 // small tiles (decode: 1 x 1) have too few chains to hide it: they spread the block over
 // kSplit = 4 / (MR · NG) accumulators, summed at the end. Integer sums are exact, so the result
 // is the same in any order. kPf (decode's stream): each 64-byte load is preceded by the
-// prefetch of its line kStreamAhead ahead (prefetch_line_ahead).
+// prefetch of the lines ahead of it (prefetch_line_ahead).
 template <int kBits, int MR, int NG, bool kPf = false>
 inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const* x,
                            __m512i (&dot)[MR][NG]) {

@@ -21,33 +21,51 @@ inline void prefetch(const void* p) {
   __builtin_prefetch(p, 0, kLevel);
 }
 
-// Bytes ahead of the reads. Measured on q4_k_r16 (bench_kernels, 2 threads, noisy): 2304 was
-// close to 4608 and 9216 a few percent behind. Lines past the end of a matrix may be asked for:
-// a prefetch never faults.
-constexpr size_t kStreamAhead = 4608;
+// Bytes ahead of the reads: each line into L2 kL2Ahead before its load and into L1 kL1Ahead
+// before it, so the L1 prefetch follows the L2 one by 2304 bytes of the stream. Lines past the end
+// of a matrix may be asked for: a prefetch never faults. Until session 32 the L1 prefetch ran
+// 4608 bytes ahead and the L2 one 9216 (prefetch_line_ahead) or 13824 (the others); with the gap
+// between the two cut to 2304, decode streamed more where the loop computes more per line:
+// qwen06b tg128, two alternating runs each, Q4_K_M 69.6 / 70.4 -> 76.2 / 77.2 tok/s, Q6_K 52.4 /
+// 51.0 -> 56.5 / 56.9, Q5_K_M 59.0 / 58.4 -> 63.5 / 63.0, Q4_K 78.2 / 76.8 -> 82.5 / 81.7; llama1b
+// Q6_K 27.5 / 27.4 -> 29.8 / 29.5, Q4_0 41.9 / 41.8 -> 43.6 / 43.1; F16, Q8_0, Q3_K, Q2_K and
+// qwen06b Q4_0 equal (Sapphire Rapids VM). What counted was the gap, not the distance: in
+// bench_kernels (--threads 2, 4096 x 1024 and 8192 x 2048) q6_k_r16 and q5_k_r16 read 28-29 GB/s
+// with gaps of 4608 and 9216 (L1 at 2304 or 4608) and 30-32.5 with gaps of 1152-2304 (L1 at 1152
+// to 6912). A loop that only loads reads as much either way, a little more with the old
+// distances, which the bandwidth probe keeps (probe_line_ahead).
+constexpr size_t kL1Ahead = 2304, kL2Ahead = 4608;
 
-// Prefetches the lines holding [p + kStreamAhead, p + kStreamAhead + bytes) into L1, and the same
-// lines 3 kStreamAhead ahead into L2. A block that does not fill whole lines leaves its last line
-// to the next block's call. The second, farther prefetch: on an Emerald Rapids VM each core ran
-// out of L1 fill buffers (perf put the kernels' samples on the prefetcht0s), and lines the L1
-// prefetch finds in L2 free their buffer sooner. Decode GEMV from DRAM, bench_kernels --threads 2
-// (probe 33 GB/s): q4_0_r16 29 -> 30.5-33 GB/s, q4_k_r16 29 -> 30-33, q6_k_r16 27.5 -> 29.5-32,
-// f16_r16 27-31 -> 31-35.5, q8_0_r16 equal; 2 kStreamAhead and 5, and T2, measured the same as 3.
+// Prefetches the lines holding [p, p + bytes) kL1Ahead ahead into L1 and kL2Ahead ahead into L2.
+// A block that does not fill whole lines leaves its last line to the next block's call. The
+// second prefetch, into L2: on an Emerald Rapids VM each core ran out of L1 fill buffers (perf put
+// the kernels' samples on the prefetcht0s), and lines the L1 prefetch finds in L2 free their
+// buffer sooner. Decode GEMV from DRAM, bench_kernels --threads 2 (probe 33 GB/s): q4_0_r16 29 ->
+// 30.5-33 GB/s, q4_k_r16 29 -> 30-33, q6_k_r16 27.5 -> 29.5-32, f16_r16 27-31 -> 31-35.5, q8_0_r16
+// equal (session 18, distances then 4608 and 13824).
 inline void prefetch_ahead(const uint8_t* p, size_t bytes) {
   for (size_t o = 0; o < bytes; o += 64) {
-    prefetch<kL1>(p + kStreamAhead + o);
-    prefetch<kL2>(p + 3 * kStreamAhead + o);
+    prefetch<kL1>(p + kL1Ahead + o);
+    prefetch<kL2>(p + kL2Ahead + o);
   }
 }
 
-// The line holding p + kStreamAhead into L1 and p + 2 kStreamAhead into L2: one line of a decode
-// stream, asked for by the loop that reads the line at p, just before its load (the Q8_0R16 /
-// Q4_0R16 / Q5_0R16 decode kernels, packed_dot_avx512.h). Against a burst of prefetch_ahead per
-// 544-byte Q8_0 block: llama1b Q8_0 decode 21.0-21.2 -> 22.7-23.0 tok/s (alternating runs; Sapphire
-// Rapids VM, session 31); 3 kStreamAhead into L2 was 1-3% behind 2.
+// One line of a decode stream, asked for by the loop that reads the line at p, just before its
+// load: the line kL1Ahead ahead into L1 and the one kL2Ahead ahead into L2 (the Q8_0R16 / Q4_0R16
+// / Q5_0R16 / Q4_KR16 decode kernels, packed_dot_avx512.h; the AVX2 float kernel). Against a
+// burst of prefetch_ahead per 544-byte Q8_0 block: llama1b Q8_0 decode 21.0-21.2 -> 22.7-23.0
+// tok/s (alternating runs; Sapphire Rapids VM, session 31).
 inline void prefetch_line_ahead(const uint8_t* p) {
-  prefetch<kL1>(p + kStreamAhead);
-  prefetch<kL2>(p + 2 * kStreamAhead);
+  prefetch<kL1>(p + kL1Ahead);
+  prefetch<kL2>(p + kL2Ahead);
+}
+
+// The bandwidth probe's line (membw.cpp): 4608 bytes ahead into L1 and 9216 into L2, the distances
+// a loop that only loads reads fastest with (one thread 18.6-18.9 GB/s against 18.3-18.4 with
+// kL1Ahead / kL2Ahead, two threads equal; Sapphire Rapids VM), so the probe stays the ceiling.
+inline void probe_line_ahead(const uint8_t* p) {
+  prefetch<kL1>(p + 4608);
+  prefetch<kL2>(p + 9216);
 }
 
 // Part `part` (0 .. parts - 1) of the lines prefetch_ahead(p, bytes) asks for, so a kernel can
@@ -59,8 +77,8 @@ inline void prefetch_ahead_part(const uint8_t* p, size_t bytes, size_t part, siz
   const size_t lines = (bytes + 63) / 64;
   const size_t l0 = lines * part / parts, l1 = lines * (part + 1) / parts;
   for (size_t l = l0; l < l1; ++l) {
-    prefetch<kL1>(p + kStreamAhead + 64 * l);
-    prefetch<kL2>(p + 3 * kStreamAhead + 64 * l);
+    prefetch<kL1>(p + kL1Ahead + 64 * l);
+    prefetch<kL2>(p + kL2Ahead + 64 * l);
   }
 }
 

@@ -176,7 +176,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
   __m256i a[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
 #pragma GCC unroll 1
   for (size_t i = 0; i + 2 <= bytes / 32; i += 2) {
-    prefetch_line_ahead(reinterpret_cast<const uint8_t*>(v + i));
+    probe_line_ahead(reinterpret_cast<const uint8_t*>(v + i));
     a[0] = _mm256_xor_si256(a[0], _mm256_loadu_si256(v + i));
     a[1] = _mm256_xor_si256(a[1], _mm256_loadu_si256(v + i + 1));
   }

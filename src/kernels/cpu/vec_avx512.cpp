@@ -178,7 +178,7 @@ uint64_t read_sum(const void* p, size_t bytes) {
   __m512i a = _mm512_setzero_si512();
 #pragma GCC unroll 1
   for (size_t i = 0; i < bytes / 64; ++i) {
-    prefetch_line_ahead(reinterpret_cast<const uint8_t*>(v + i));
+    probe_line_ahead(reinterpret_cast<const uint8_t*>(v + i));
     a = _mm512_xor_si512(a, _mm512_loadu_si512(v + i));
   }
   return hxor512(a);
