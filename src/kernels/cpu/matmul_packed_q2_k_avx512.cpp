@@ -83,7 +83,8 @@ void gemm_q2_k(const PackedGemm& a) {
     for (int s0 = 0; s0 < 16; s0 += kSub) {
       if (!kX && a.stream) {
         for (int g = 0; g < NG; ++g) {
-          prefetch_ahead_part(w + g * gb, kQ2KR16SbBytes, s0 / kSub, 16 / kSub);
+          prefetch_ahead_part<kL1AheadFar, kL2AheadFar>(w + g * gb, kQ2KR16SbBytes, s0 / kSub,
+                                                        16 / kSub);
         }
       }
       __m512i wv[kSub][NG][4], sc[kSub][NG];

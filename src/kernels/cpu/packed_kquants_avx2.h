@@ -328,7 +328,8 @@ struct Q2KR16 : HalvesOf<Q2KR16> {
     for (int h = 0; h < NH; ++h)
       for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
     for (int s = 0; s < 16; ++s) {
-      if (NH == 2 && a.stream) prefetch_ahead_part(w, kQ2KR16SbBytes, s, 16);
+      if (NH == 2 && a.stream)
+        prefetch_ahead_part<kL1AheadFar, kL2AheadFar>(w, kQ2KR16SbBytes, s, 16);
       for (int h = 0; h < NH; ++h) {
         const __m256i v = _mm256_loadu_si256(
             reinterpret_cast<const __m256i*>(w + kQ2KR16Qs + 64 * s + 32 * (h0 + h)));

@@ -35,6 +35,11 @@ inline void prefetch(const void* p) {
 // to 6912). A loop that only loads reads as much either way, a little more with the old
 // distances, which the bandwidth probe keeps (probe_line_ahead).
 constexpr size_t kL1Ahead = 2304, kL2Ahead = 4608;
+// The distances before session 32, which the Q2_K decode kernels keep: their loops compute the
+// most per byte, and read 2-3% more with these (qwen06b Q2_K tg128, five alternating runs of
+// each: 112.7-118.1 tok/s against 110.6-113.8; bench_kernels --isa avx2 q2_k_r16 4096 x 1024
+// 20.8-21.0 GB/s against 19.8-20.1).
+constexpr size_t kL1AheadFar = 4608, kL2AheadFar = 13824;
 
 // Prefetches the lines holding [p, p + bytes) kL1Ahead ahead into L1 and kL2Ahead ahead into L2.
 // A block that does not fill whole lines leaves its last line to the next block's call. The
@@ -73,12 +78,13 @@ inline void probe_line_ahead(const uint8_t* p) {
 // q4_k_r16 decode streamed at 10.5 GB/s with a burst of 36 prefetches per 2304-byte super-block
 // and at 18 GB/s with 4-5 per 32-element sub-block, as q4_0_r16's 288-byte blocks issue
 // (bench_kernels --threads 2 --isa avx2 --type q4_k_r16, 8192 x 2048, probe 21-23 GB/s).
+template <size_t kD1 = kL1Ahead, size_t kD2 = kL2Ahead>
 inline void prefetch_ahead_part(const uint8_t* p, size_t bytes, size_t part, size_t parts) {
   const size_t lines = (bytes + 63) / 64;
   const size_t l0 = lines * part / parts, l1 = lines * (part + 1) / parts;
   for (size_t l = l0; l < l1; ++l) {
-    prefetch<kL1>(p + kL1Ahead + 64 * l);
-    prefetch<kL2>(p + kL2Ahead + 64 * l);
+    prefetch<kL1>(p + kD1 + 64 * l);
+    prefetch<kL2>(p + kD2 + 64 * l);
   }
 }
 
