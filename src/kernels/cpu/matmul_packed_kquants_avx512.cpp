@@ -276,7 +276,9 @@ void gemm_q6_k(const PackedGemm& a) {
       // Q6_K, Emerald Rapids VM; one part per sub-block instead of per step: 0-2% longer again).
       if (!kX && a.stream) {
         for (int g = 0; g < NG; ++g) {
-          prefetch_ahead_part(a.w + g * gb + sb * kSbBytes, kSbBytes, s0 / kSub, 16 / kSub);
+          // Q3_K keeps the far distances, as Q2_K (prefetch.h).
+          prefetch_ahead_part<kQ3 ? kL1AheadFar : kL1Ahead, kQ3 ? kL2AheadFar : kL2Ahead>(
+              a.w + g * gb + sb * kSbBytes, kSbBytes, s0 / kSub, 16 / kSub);
         }
       }
       for (int h = 0; h < kSub; ++h) {

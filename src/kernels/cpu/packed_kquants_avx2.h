@@ -231,7 +231,11 @@ struct Sc16R16 : HalvesOf<Sc16R16<kQ3>> {
     const __m256i m6 = _mm256_set1_epi8(0x3f), top2 = _mm256_set1_epi8(static_cast<char>(0xc0));
     for (int s = 0; s < 16; ++s) {
       // The pair layout keeps a super-block's bytes near sb · sb_bytes: stream by that.
-      if (NH == 2 && a.stream) prefetch_ahead_part(a.w + sb * sb_bytes, sb_bytes, s, 16);
+      if (NH == 2 && a.stream) {
+        // Q3_K keeps the far distances, as Q2_K (prefetch.h).
+        prefetch_ahead_part<kQ3 ? kL1AheadFar : kL1Ahead, kQ3 ? kL2AheadFar : kL2Ahead>(
+            a.w + sb * sb_bytes, sb_bytes, s, 16);
+      }
       for (int h = 0; h < NH; ++h) {
         const uint8_t* sc = a.w + off.sc + 8 * (h0 + h);
         __m256i wa, wb, wc, top;  // the quants of elements 4v + t, v = 0..3

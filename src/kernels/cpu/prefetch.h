@@ -35,10 +35,11 @@ inline void prefetch(const void* p) {
 // to 6912). A loop that only loads reads as much either way, a little more with the old
 // distances, which the bandwidth probe keeps (probe_line_ahead).
 constexpr size_t kL1Ahead = 2304, kL2Ahead = 4608;
-// The distances before session 32, which the Q2_K decode kernels keep: their loops compute the
-// most per byte, and read 2-3% more with these (qwen06b Q2_K tg128, five alternating runs of
-// each: 112.7-118.1 tok/s against 110.6-113.8; bench_kernels --isa avx2 q2_k_r16 4096 x 1024
-// 20.8-21.0 GB/s against 19.8-20.1).
+// The distances before session 32, which the Q2_K and Q3_K decode kernels keep: their loops
+// compute the most per byte, and read as much or 2-3% more with these (qwen06b tg128, alternating
+// runs: Q2_K 112.7-118.1 tok/s against 110.6-113.8 over five each, Q3_K 82.0 / 84.1 against 81.2 /
+// 79.9, RUNNEL_CPU=avx2 equal; bench_kernels --isa avx2 q2_k_r16 4096 x 1024 20.8-21.0 GB/s
+// against 19.8-20.1).
 constexpr size_t kL1AheadFar = 4608, kL2AheadFar = 13824;
 
 // Prefetches the lines holding [p, p + bytes) kL1Ahead ahead into L1 and kL2Ahead ahead into L2.
