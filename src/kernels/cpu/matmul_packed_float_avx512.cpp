@@ -63,7 +63,9 @@ void gemm_r16(const PackedGemm& a) {
   size_t c = 0;
   const auto step = [&] __attribute__((always_inline)) {
     if (a.stream) {
-      for (int g = 0; g < NG; ++g) prefetch_ahead(w + g * gb, 2 * kStep);
+      for (int g = 0; g < NG; ++g) {
+        prefetch_ahead<kL1AheadFar, kL2AheadFar>(w + g * gb, 2 * kStep);  // prefetch.h
+      }
     }
     for (int h = 0; h < 2; ++h) {
       __m512 wv[NG];

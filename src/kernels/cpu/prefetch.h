@@ -35,24 +35,27 @@ inline void prefetch(const void* p) {
 // to 6912). A loop that only loads reads as much either way, a little more with the old
 // distances, which the bandwidth probe keeps (probe_line_ahead).
 constexpr size_t kL1Ahead = 2304, kL2Ahead = 4608;
-// The distances before session 32, which the Q2_K and Q3_K decode kernels keep: their loops
-// compute the most per byte, and read as much or 2-3% more with these (qwen06b tg128, alternating
+// The distances before session 32, which the Q2_K and Q3_K decode kernels keep (their loops
+// compute the most per byte) and the AVX-512 float one (F16 / BF16 / F32: it gained nothing from
+// the near ones, llama1b F16 tg128 alternating 13.73 / 13.53 -> 13.56 / 13.60, then 12.29 / 12.70 /
+// 13.09 -> 12.22 / 12.27 / 12.56). Q2_K / Q3_K read as much or 2-3% more with these (alternating
 // runs: Q2_K 112.7-118.1 tok/s against 110.6-113.8 over five each, Q3_K 82.0 / 84.1 against 81.2 /
 // 79.9, RUNNEL_CPU=avx2 equal; bench_kernels --isa avx2 q2_k_r16 4096 x 1024 20.8-21.0 GB/s
 // against 19.8-20.1).
 constexpr size_t kL1AheadFar = 4608, kL2AheadFar = 13824;
 
-// Prefetches the lines holding [p, p + bytes) kL1Ahead ahead into L1 and kL2Ahead ahead into L2.
+// Prefetches the lines holding [p, p + bytes) kD1 ahead into L1 and kD2 ahead into L2.
 // A block that does not fill whole lines leaves its last line to the next block's call. The
 // second prefetch, into L2: on an Emerald Rapids VM each core ran out of L1 fill buffers (perf put
 // the kernels' samples on the prefetcht0s), and lines the L1 prefetch finds in L2 free their
 // buffer sooner. Decode GEMV from DRAM, bench_kernels --threads 2 (probe 33 GB/s): q4_0_r16 29 ->
 // 30.5-33 GB/s, q4_k_r16 29 -> 30-33, q6_k_r16 27.5 -> 29.5-32, f16_r16 27-31 -> 31-35.5, q8_0_r16
 // equal (session 18, distances then 4608 and 13824).
+template <size_t kD1 = kL1Ahead, size_t kD2 = kL2Ahead>
 inline void prefetch_ahead(const uint8_t* p, size_t bytes) {
   for (size_t o = 0; o < bytes; o += 64) {
-    prefetch<kL1>(p + kL1Ahead + o);
-    prefetch<kL2>(p + kL2Ahead + o);
+    prefetch<kL1>(p + kD1 + o);
+    prefetch<kL2>(p + kD2 + o);
   }
 }
 
