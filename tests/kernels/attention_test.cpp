@@ -3,7 +3,8 @@
 // f16 and q8_0 KV, long contexts spanning many chunks, queries past position 1024 with head_dim >=
 // 128 (scores by rows) with a ragged tail and tiles straddling that position; bit-identical across
 // thread counts, and each query's output the same bits whether computed alone (decode, split by
-// KV heads or, past 2048 positions, by positions), in one big prefill call or in chunks.
+// KV heads or, past 2048 positions (1024 with head_dim >= 128), by positions), in one big prefill
+// call or in chunks.
 #include "kernels/cpu/attention.h"
 
 #include <gtest/gtest.h>
@@ -252,6 +253,7 @@ TEST(Attention, QueryBitsDoNotDependOnTheCall) {
       {33, 16, 8, 128, 16, 123, 90, DType::kF16},
       {20, 7, 1, 33, 5, 20, 0, DType::kF16},
       {9, 2, 2, 1, 3, 200, 191, DType::kF32},
+      // With head_dim >= 128, decode steps past 1024 positions split the positions (below).
       {40, 12, 4, 136, 16, 1040, 1000, DType::kF16},
       {70, 2, 1, 128, 16, 1060, 990, DType::kF32},  // straddles position 1024
       // Decode steps take runs of whole KV heads (more KV heads than a task's 8 here).

@@ -51,15 +51,16 @@
 namespace runnel::kernels::cpu {
 namespace {
 
-constexpr int kTileChunk = 64;        // KV positions per step; steps start at multiples of it
-constexpr int kTileMaxRows = 64;      // (query, head) rows per tile
-constexpr int kTileMaxKvHeads = 8;    // KV heads per tile (several only for a single query)
-constexpr int kTileRb = 4;            // rows per register block
-constexpr int kRowsMinHeadDim = 128;  // scores by rows: see attention_tile
-constexpr int kRowsMinPos = 1024;     // and for queries from this position on
-constexpr int kStreamRows = 32;       // decode prefetches rows this far ahead (below)
-constexpr int kSegment = 512;         // positions per softmax segment (fold_segment)
-constexpr int kSplitMinPos = 2048;    // decode splits positions among threads from here on
+constexpr int kTileChunk = 64;          // KV positions per step; steps start at multiples of it
+constexpr int kTileMaxRows = 64;        // (query, head) rows per tile
+constexpr int kTileMaxKvHeads = 8;      // KV heads per tile (several only for a single query)
+constexpr int kTileRb = 4;              // rows per register block
+constexpr int kRowsMinHeadDim = 128;    // scores by rows: see attention_tile
+constexpr int kRowsMinPos = 1024;       // and for queries from this position on
+constexpr int kStreamRows = 32;         // decode prefetches rows this far ahead (below)
+constexpr int kSegment = 512;           // positions per softmax segment (fold_segment)
+constexpr int kSplitMinPos = 2048;      // decode splits positions among threads from here on,
+constexpr int kSplitMinPosRows = 1024;  // from here on when scores go by rows (head_dim >= 128)
 static_assert(kSegment % kTileChunk == 0, "segments are whole chunks");
 constexpr const float* const* kNoPrefetch = nullptr;  // for rows in scratch
 
@@ -360,8 +361,14 @@ void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
   // by the register transposes, not by memory); after 600 positions (two segments) qwen06b steps
   // took 1.01-1.03 times as long, hence the threshold. The fold runs on the caller alone: per layer
   // n_heads x segments folds of head_dim lanes (16 x 8 x 128 for qwen06b after 4096 positions).
+  // Session 32 (Sapphire Rapids VM): with head_dim 128 the split pays from 1024 positions, where
+  // the scores go by rows: qwen06b Q4_0 tg32 after 1100 / 1500 positions, alternating, 49.97 /
+  // 48.44 -> 51.83 / 52.14 and 43.52 / 43.14 -> 45.30 / 45.41 tok/s (after 600, split from
+  // 512: 58.9 / 61.0 -> 56.1 / 57.4, slower); llama1b (head_dim 64) 37.1 / 35.6 / 34.5 / 36.0
+  // -> 36.3 / 36.4 / 34.5 / 35.0 after 1100 / 1500, no gain, so it keeps 2048.
   const int n_valid = std::min(a.n_kv, a.q_pos0 + 1);
-  if (a.n_q == 1 && threads > 1 && n_valid >= kSplitMinPos && group <= kTileMaxRows) {
+  const int split_min = a.head_dim >= kRowsMinHeadDim ? kSplitMinPosRows : kSplitMinPos;
+  if (a.n_q == 1 && threads > 1 && n_valid >= split_min && group <= kTileMaxRows) {
     constexpr int kL = V::kLanes;
     const int d = a.head_dim, dp = (d + kL - 1) / kL * kL;
     const int n_seg = (n_valid + kSegment - 1) / kSegment;
