@@ -369,6 +369,49 @@ TEST(Attention, AmxPrefillWithinBf16Rounding) {
   }
 }
 
+// The calls the amx variant leaves to the AVX-512 loop with f16 KV (decode steps and calls of
+// fewer than 32 queries) take scores by rows from position 0 (kernel_table.h: attention_rows):
+// against the exact reference, and each query's bits the same alone (a decode step, split by KV
+// heads or, past 1024 positions, by positions) and in chunks of 3–15 queries.
+TEST(Attention, AmxDecodeTakesScoresByRowsFromTheStart) {
+  IsaScope scope(Isa::kAmx);
+  if (!scope.ok()) GTEST_SKIP() << "no AMX (nor AVX-512 to emulate it) here";
+  std::mt19937 rng(21);
+  ThreadPool pool1(1), pool2(2), pool3(3);
+  ThreadPool* pools[] = {&pool2, &pool1, &pool3};
+  const Case cases[] = {
+      {30, 16, 8, 128, 16, 90, 60, DType::kF16},      // Qwen3's heads, one chunk and more
+      {20, 12, 4, 136, 16, 1040, 1020, DType::kF16},  // head_dim 136, past 1024
+      {12, 8, 2, 64, 7, 40, 28, DType::kF16},         // head_dim 64: transposed, as before
+  };
+  for (const Case& c : cases) {
+    KvSetup s;
+    make(s, c, rng);
+    std::vector<double> ref, tol;
+    naive(s, ref, tol);
+    const size_t row = static_cast<size_t>(c.n_heads) * c.head_dim;
+    std::vector<float> alone(ref.size()), chunked(ref.size());
+    for (int i = 0; i < c.n_q; ++i) run_part(s, i, i + 1, alone.data(), *pools[i % 3]);
+    for (int i0 = 0, n = 3; i0 < c.n_q; i0 += n, n = n % 13 + 3) {
+      run_part(s, i0, std::min(c.n_q, i0 + n), chunked.data(), n % 2 ? pool1 : pool2);
+    }
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ASSERT_NEAR(alone[i], ref[i], tol[i]) << "d=" << c.head_dim << " at " << i;
+    }
+    ASSERT_EQ(0, std::memcmp(alone.data(), chunked.data(), alone.size() * 4))
+        << "d=" << c.head_dim << " rows of " << row;
+    // The wiring: the avx512 variant's decode of queries before 1024 (transposed K, other fma
+    // chains) rounds differently somewhere; with head_dim 64 both transpose, bit for bit.
+    std::vector<float> avx512(ref.size());
+    {
+      IsaScope plain(Isa::kAvx512);
+      for (int i = 0; i < c.n_q; ++i) run_part(s, i, i + 1, avx512.data(), pool2);
+    }
+    const bool same = std::memcmp(alone.data(), avx512.data(), alone.size() * 4) == 0;
+    EXPECT_EQ(c.head_dim < 128, same) << "d=" << c.head_dim;
+  }
+}
+
 TEST(Attention, NoKvGivesZerosAndBadArgsThrow) {
   ThreadPool pool(2);
   std::vector<float> q(2 * 4 * 8, 1.0f), out(q.size(), 3.0f);

@@ -19,7 +19,9 @@
 // precision) keeps the AVX-512 loop, and so do q8_0 KV, decode and calls of fewer than
 // kAmxAttnMinQ queries, head_dim not a multiple of 32 or above 256, and groups of more than 32
 // heads. (With f32 KV, a tiny Qwen3 model's logits after a 100-token prompt were 3.3e-3 of their
-// range from a float64 reference on this path, against the 1e-4 its test allows.)
+// range from a float64 reference on this path, against the 1e-4 its test allows.) The f16 calls
+// left to the AVX-512 loop take its scores by rows from position 0 (attention_tiled.h): its
+// transposed scores exist to speed prefill, which goes through the tiles here.
 #pragma once
 
 #include <algorithm>
@@ -275,9 +277,10 @@ void amx_attention_task(const AttentionArgs& a, const AmxKvBf16& kv, int g, int 
   }
 }
 
-// The AVX-512 attention the amx variant falls back to (set by amx_attention_register).
-inline AttentionFn& amx_attention_fallback() {
-  static AttentionFn f = nullptr;
+// The AVX-512 attention the amx variant falls back to (set by amx_attention_register): [0] as
+// the avx512 variant has it, [1] with scores by rows from position 0, for f16 KV.
+inline AttentionFn (&amx_attention_fallback())[2] {
+  static AttentionFn f[2] = {};
   return f;
 }
 
@@ -292,7 +295,7 @@ inline bool amx_attention_takes(const AttentionArgs& a) {
 template <class Ops>
 void amx_attention(const AttentionArgs& a, ThreadPool& pool) {
   if (!amx_attention_takes(a)) {
-    amx_attention_fallback()(a, pool);
+    amx_attention_fallback()[a.kv_dtype == DType::kF16](a, pool);
     return;
   }
   const int group = a.n_heads / a.n_kv_heads, qb = kAmxAttnRows / group;
@@ -325,7 +328,8 @@ void amx_attention(const AttentionArgs& a, ThreadPool& pool) {
 
 template <class Ops>
 void amx_attention_register(KernelTable& t) {
-  amx_attention_fallback() = t.attention;
+  amx_attention_fallback()[0] = t.attention;
+  amx_attention_fallback()[1] = t.attention_rows != nullptr ? t.attention_rows : t.attention;
   t.attention = amx_attention<Ops>;
 }
 

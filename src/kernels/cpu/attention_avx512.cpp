@@ -527,9 +527,13 @@ struct Vec {
 };
 
 void run(const AttentionArgs& a, ThreadPool& pool) { attention_tiled<Vec>(a, pool); }
+void run_rows(const AttentionArgs& a, ThreadPool& pool) { attention_tiled<Vec>(a, pool, 0); }
 
 }  // namespace
 
-void register_attention(KernelTable& t) { t.attention = run; }
+void register_attention(KernelTable& t) {
+  t.attention = run;
+  t.attention_rows = run_rows;
+}
 
 }  // namespace runnel::kernels::cpu::avx512

@@ -16,7 +16,13 @@
 //     tok/s (AVX-512), 12.7 -> 14.0 (AVX2, a slower VM). The reduction makes prefill attention
 //     ~18% slower on AVX-512 (qwen06b pp512 after 1536 positions 367 -> 324 tok/s), hence only
 //     past position 1024, where decode's attention outweighs prefill's, and not for head_dim 64
-//     (reduction ~70% of the FMAs).
+//     (reduction ~70% of the FMAs). Except where prefill does not come here: the amx variant's
+//     f16 KV prefill goes through the tiles (attention_amx_impl.h), so its calls of this loop
+//     (decode steps, calls of fewer than 32 queries) take scores by rows from position 0
+//     (attention_tiled's rows_min_pos; kernel_table.h: attention_rows). Session 33, qwen06b Q4_0
+//     tg64 after 512 positions, alternating: 54.3 / 55.8 / 55.2 -> 58.8 / 57.9 / 58.7 tok/s
+//     (attention 24-25% -> 21-22% of the step); the transposes, not the reads, bounded it: the
+//     same decode from cache (bench_kernels --attention, n_kv=1000) 0.117 -> 0.092 ms.
 // V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes); the functions that
 // read K/V rows take pf, nullptr or one row per row read: as row j is read, the same lines of
 // pf[j] are prefetched into L1 (decode, below):
@@ -118,8 +124,8 @@ constexpr size_t kPartAcc = 16;
 // is never -0. Rows of queries that see no position of a chunk skip it. So a row's bits depend
 // only on its own query, n_kv and the data, not on the tile, the thread or n_q.
 template <class V, class T>
-void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, TileScratch& sc,
-                    const SegmentTask* seg = nullptr) {
+void attention_tile(const AttentionArgs& a, int rows_min_pos, int i0, int i1, int h0, int h1,
+                    TileScratch& sc, const SegmentTask* seg = nullptr) {
   constexpr int kL = V::kLanes;
   const int d = a.head_dim, dp = (d + kL - 1) / kL * kL;
   const int group = a.n_heads / a.n_kv_heads;
@@ -141,15 +147,16 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
     sc.krow[j] = sc.kf + j * dp;
   }
   // Rows [rs, nr) take their scores by rows (V::qk_rows: q and K rows as they are, lanes along
-  // the head, a reduction per score): those of queries at positions >= kRowsMinPos, when
+  // the head, a reduction per score): those of queries at positions >= rows_min_pos, when
   // head_dim >= kRowsMinHeadDim and V has qk_rows. The others use a transposed K chunk. The
-  // choice depends only on the query's position and the shape, so a query gets the same
-  // arithmetic in a decode step and in any prefill.
+  // choice depends only on the query's position, the shape and rows_min_pos (fixed for a
+  // variant and KV type), so a query gets the same arithmetic in a decode step and in any
+  // prefill through this loop.
   constexpr bool kHasRows = requires { &V::template qk_rows<T>; };
   constexpr bool kHasDirect = requires { &V::template qk_direct<T>; };
   int rs = nr;
   if (kHasRows && d >= kRowsMinHeadDim) {
-    rs = nh * std::clamp(kRowsMinPos - (a.q_pos0 + i0), 0, nq);
+    rs = nh * std::clamp(rows_min_pos - (a.q_pos0 + i0), 0, nq);
   }
   float mx[kTileMaxRows], sum[kTileMaxRows], alpha[kTileMaxRows];
   RowTotal tot[kTileMaxRows];
@@ -341,13 +348,16 @@ void attention_tile(const AttentionArgs& a, int i0, int i1, int h0, int h1, Tile
   }
 }
 
+// rows_min_pos: kRowsMinPos, or 0 where prefill does not take this loop (attention_amx_impl.h).
 template <class V>
-void attention_tiled(const AttentionArgs& a, ThreadPool& pool) {
+void attention_tiled(const AttentionArgs& a, ThreadPool& pool, int rows_min_pos = kRowsMinPos) {
   const int group = a.n_heads / a.n_kv_heads;
   static thread_local TileScratch scratch;
   const auto tile = [&](int i0, int i1, int h0, int h1, const SegmentTask* seg = nullptr) {
     TileScratch& sc = scratch;  // this thread's
-    with_kv_type(a.kv_dtype, [&]<class T>() { attention_tile<V, T>(a, i0, i1, h0, h1, sc, seg); });
+    with_kv_type(a.kv_dtype, [&]<class T>() {
+      attention_tile<V, T>(a, rows_min_pos, i0, i1, h0, h1, sc, seg);
+    });
   };
   const int threads = pool.n_threads();
   // A decode step after kSplitMinPos positions: the threads split the positions, not the KV

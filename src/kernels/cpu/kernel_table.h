@@ -114,6 +114,9 @@ using AttentionFn = void (*)(const AttentionArgs&, ThreadPool&);
 struct KernelTable {
   MatmulEntry matmul[static_cast<int>(DType::kCount)];
   AttentionFn attention = nullptr;
+  // The AVX-512 loop with scores by rows from position 0 (attention_tiled.h: rows_min_pos), for
+  // the amx variant's f16 KV, whose prefill goes through the tiles (attention_amx_impl.h).
+  AttentionFn attention_rows = nullptr;
   void (*quantize_q8)(const float* x, size_t k, BlockQ8Act* out) = nullptr;      // k % 32 == 0
   void (*quantize_q8_256)(const float* x, size_t k, BlockQ8Act* out) = nullptr;  // k % 256 == 0
   void (*rms_norm)(const float* x, const float* w, float* y, size_t n, float eps) = nullptr;
