@@ -20,8 +20,8 @@
 // kAmxAttnMinQ queries, head_dim not a multiple of 32 or above 256, and groups of more than 32
 // heads. (With f32 KV, a tiny Qwen3 model's logits after a 100-token prompt were 3.3e-3 of their
 // range from a float64 reference on this path, against the 1e-4 its test allows.) The f16 calls
-// left to the AVX-512 loop take its scores by rows from position 0 (attention_tiled.h): its
-// transposed scores exist to speed prefill, which goes through the tiles here.
+// left to the AVX-512 loop take its scores by rows from position 0 (attention_tiled.h) when the
+// tiles take the prefill of their shape: the transposed scores exist to speed prefill.
 #pragma once
 
 #include <algorithm>
@@ -278,24 +278,27 @@ void amx_attention_task(const AttentionArgs& a, const AmxKvBf16& kv, int g, int 
 }
 
 // The AVX-512 attention the amx variant falls back to (set by amx_attention_register): [0] as
-// the avx512 variant has it, [1] with scores by rows from position 0, for f16 KV.
+// the avx512 variant has it, [1] with scores by rows from position 0, for the calls of a KV type
+// and shape whose prefill the tiles take (only their small calls and decode come here).
 inline AttentionFn (&amx_attention_fallback())[2] {
   static AttentionFn f[2] = {};
   return f;
 }
 
-// Whether the tiles take this call (else the AVX-512 loop does).
-inline bool amx_attention_takes(const AttentionArgs& a) {
+// Whether the tiles take calls of this KV type and shape with enough queries; and this call.
+inline bool amx_attention_shape(const AttentionArgs& a) {
   const int group = a.n_kv_heads > 0 ? a.n_heads / a.n_kv_heads : 0;
-  return a.n_q >= kAmxAttnMinQ && a.n_kv > 0 && a.head_dim % 32 == 0 &&
-         a.head_dim <= kAmxAttnMaxDim && group >= 1 && group <= kAmxAttnRows &&
-         a.kv_dtype == DType::kF16;
+  return a.head_dim % 32 == 0 && a.head_dim <= kAmxAttnMaxDim && group >= 1 &&
+         group <= kAmxAttnRows && a.kv_dtype == DType::kF16;
+}
+inline bool amx_attention_takes(const AttentionArgs& a) {
+  return a.n_q >= kAmxAttnMinQ && a.n_kv > 0 && amx_attention_shape(a);
 }
 
 template <class Ops>
 void amx_attention(const AttentionArgs& a, ThreadPool& pool) {
   if (!amx_attention_takes(a)) {
-    amx_attention_fallback()[a.kv_dtype == DType::kF16](a, pool);
+    amx_attention_fallback()[amx_attention_shape(a)](a, pool);
     return;
   }
   const int group = a.n_heads / a.n_kv_heads, qb = kAmxAttnRows / group;

@@ -18,11 +18,12 @@
 //     past position 1024, where decode's attention outweighs prefill's, and not for head_dim 64
 //     (reduction ~70% of the FMAs). Except where prefill does not come here: the amx variant's
 //     f16 KV prefill goes through the tiles (attention_amx_impl.h), so its calls of this loop
-//     (decode steps, calls of fewer than 32 queries) take scores by rows from position 0
-//     (attention_tiled's rows_min_pos; kernel_table.h: attention_rows). Session 33, qwen06b Q4_0
-//     tg64 after 512 positions, alternating: 54.3 / 55.8 / 55.2 -> 58.8 / 57.9 / 58.7 tok/s
-//     (attention 24-25% -> 21-22% of the step); the transposes, not the reads, bounded it: the
-//     same decode from cache (bench_kernels --attention, n_kv=1000) 0.117 -> 0.092 ms.
+//     for shapes the tiles take (decode steps, calls of fewer than 32 queries) take scores by
+//     rows from position 0 (attention_tiled's rows_min_pos; kernel_table.h: attention_rows).
+//     Session 33, qwen06b Q4_0 tg64 after 512 positions, alternating: 54.3 / 55.8 / 55.2 ->
+//     58.8 / 57.9 / 58.7 tok/s (attention 24-25% -> 21-22% of the step); the transposes, not
+//     the reads, bounded it: the same decode from cache (bench_kernels --attention --isa amx,
+//     n_kv=1000) 0.113-0.120 -> 0.092 ms.
 // V supplies, for kLanes-wide vectors (dp = head_dim rounded up to kLanes); the functions that
 // read K/V rows take pf, nullptr or one row per row read: as row j is read, the same lines of
 // pf[j] are prefetched into L1 (decode, below):
