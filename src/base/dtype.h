@@ -61,6 +61,8 @@ enum class DType : uint8_t {
   kQ3_KR16,
   // Q2_K's: 2-bit quants, per 16 elements GGML's scale-and-min byte (kernels/cpu/packed_kquants.h).
   kQ2_KR16,
+  // Q5_1's: Q5_0R16's quants with each block's scale and minimum before them (packed.h).
+  kQ5_1R16,
   kCount,
 };
 

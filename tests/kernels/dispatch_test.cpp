@@ -51,9 +51,9 @@ TEST(Dispatch, ChoosesBestOrForced) {
 TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
   const KernelTable& vnni = kernel_table(Isa::kAvxVnni);
   const KernelTable& avx2 = kernel_table(Isa::kAvx2);
-  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ3_KR16,
-                  DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16, DType::kQ8AR16, DType::kQ4AR16,
-                  DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ5_1R16,
+                  DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
+                  DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
     EXPECT_NE(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
         << dtype_name(d);
   }
@@ -98,7 +98,7 @@ TEST(Dispatch, AmxEmulationIsRunnableButNeverChosen) {
   for (DType d :
        {DType::kF16R16, DType::kBF16R16, DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16,
         DType::kQ2_KR16, DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
-        DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+        DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64, DType::kQ5_1R16}) {
     const MatmulEntry& e = amx.matmul[static_cast<int>(d)];
     const MatmulEntry& v = avx512.matmul[static_cast<int>(d)];
     EXPECT_NE(e.bf16.fn, nullptr) << dtype_name(d);

@@ -71,7 +71,8 @@ TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
 TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants");
-  // Q5_0 runs on Q5_0R16; Q4_1 and Q5_1 are converted at load into the MLX layouts (convert.h).
+  // Q5_0 and Q5_1 run on Q5_0R16 and Q5_1R16; Q4_1 is converted at load into an MLX layout
+  // (convert.h).
   for (const char* type : {"q8_0", "q4_0", "q5_0", "q4_1", "q5_1"}) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);

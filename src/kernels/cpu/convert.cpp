@@ -24,7 +24,7 @@ void q5_pair(const Block& b, int j, int* x0, int* x1) {
 
 }  // namespace
 
-bool is_converted_source(DType src) { return src == DType::kQ4_1 || src == DType::kQ5_1; }
+bool is_converted_source(DType src) { return src == DType::kQ4_1; }
 
 void affine_row_q32(DType src, const void* row, size_t n, uint8_t* q, float* scale, float* bias) {
   check(n % block_elems(src) == 0, "matmul", "a ", dtype_name(src), " row of ", n,

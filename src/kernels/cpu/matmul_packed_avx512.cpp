@@ -1,5 +1,5 @@
-// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 layouts (packed.h); the block dots are
-// packed_dot_avx512.h's, and no horizontal sum is ever needed.
+// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q5_1R16 layouts (packed.h); the block
+// dots are packed_dot_avx512.h's, and no horizontal sum is ever needed.
 //
 // Register tile: MR rows of x by NG groups (16 NG weight rows), up to kR16Mr x kR16Ng (8 x 2:
 // packed_dot_avx512.h). Per block it holds MR x NG int32 dot accumulators and MR x NG f32 sums;
@@ -105,6 +105,79 @@ void q45_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   }
 }
 
+// Q5_1R16 (packed.h): Q5_0R16's quants, unbiased (the dot starts at 0), and per block the two fmas
+// of the MLX kernels (matmul_packed_mlx_avx512.cpp) with d and the minimum m, as the reference.
+// kX: prefill's expanded copy (q5_1_expand: each block's d and m, then its quants as bytes).
+constexpr size_t kQ5_1XBlock = kQ5_1R16Qs + 512;
+
+template <bool kX = false>
+struct Q51R16 {
+  template <int MR, int NG>
+  static void run(const PackedGemm& a) {
+    constexpr size_t kBlock = kX ? kQ5_1XBlock : kQ5_1R16Block;
+    const size_t nb = a.k / 32, gb = a.w_group_bytes;
+    const BlockQ8Act* x[MR];
+    for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    __m512 acc[MR][NG];
+    for (int i = 0; i < MR; ++i)
+      for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
+    // Decode: each of the block's six lines prefetched just before it is read, as GgmlR16's.
+    constexpr bool kLines = MR == 1 && NG == 1 && !kX;
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* w = a.w + b * kBlock;
+      if (a.stream) {
+        if (kLines) {
+          prefetch_line_ahead(w);
+        } else {
+          for (int g = 0; g < NG; ++g) prefetch_ahead(w + g * gb, kBlock);
+        }
+      }
+      __m512 dw[NG], mw[NG];
+      for (int g = 0; g < NG; ++g) {
+        dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + g * gb)));
+        mw[g] = _mm512_cvtph_ps(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + g * gb + kQ5_1R16M)));
+      }
+      __m512i dot[MR][NG];
+      const BlockQ8Act* xb[MR];
+      for (int i = 0; i < MR; ++i) {
+        xb[i] = x[i] + b;
+        for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
+      }
+      if (kLines && a.stream) {
+        r16_block_dots<5, MR, NG, true>(w + kQ5_1R16Qs, gb, xb, dot);
+      } else {
+        r16_block_dots<kX ? 8 : 5, MR, NG>(w + kQ5_1R16Qs, gb, xb, dot);
+      }
+      for (int g = 0; g < NG; ++g) {
+        for (int i = 0; i < MR; ++i) {
+          const float dx = xb[i]->d;
+          const __m512 sd = _mm512_mul_ps(dw[g], _mm512_set1_ps(dx));
+          acc[i][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[i][g]), sd, acc[i][g]);
+          const __m512 mx = _mm512_set1_ps(dx * static_cast<float>(xb[i]->sum));
+          acc[i][g] = _mm512_fmadd_ps(mw[g], mx, acc[i][g]);
+        }
+      }
+    }
+    for (int i = 0; i < MR; ++i)
+      for (int g = 0; g < NG; ++g) _mm512_storeu_ps(a.y + i * a.y_stride + 16 * g, acc[i][g]);
+  }
+};
+
+size_t q5_1_expanded_bytes(size_t k) { return k / 32 * kQ5_1XBlock; }
+
+void q5_1_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  const size_t nb = k / 32, xgb = q5_1_expanded_bytes(k);
+  for (int g = 0; g < ng; ++g) {
+    for (size_t b = 0; b < nb; ++b) {
+      const uint8_t* in = w + g * gb + b * kQ5_1R16Block;
+      uint8_t* o = out + g * xgb + b * kQ5_1XBlock;
+      std::memcpy(o, in, kQ5_1R16Qs);  // d and m
+      q5_to_bytes(in + kQ5_1R16Qs, o + kQ5_1R16Qs);
+    }
+  }
+}
+
 }  // namespace
 
 void packed_q8_0_r16(const PackedGemm& a) { dispatch_r16_tile<GgmlR16<8>>(a); }
@@ -123,6 +196,14 @@ void packed_q5_0_r16(const PackedGemm& a) {
   }
 }
 
+void packed_q5_1_r16(const PackedGemm& a) {
+  if (a.expanded) {
+    dispatch_r16_tile<Q51R16<true>>(a);
+  } else {
+    dispatch_r16_tile<Q51R16<>>(a);
+  }
+}
+
 void register_matmul_packed(KernelTable& t) {
   matmul_entry(t, DType::kQ8_0R16) = {nullptr,         ActKind::kQ8, kR16Mr, 1,
                                       packed_q8_0_r16, kR16Ng,       false};
@@ -134,6 +215,10 @@ void register_matmul_packed(KernelTable& t) {
   q5 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q5_0_r16, kR16Ng, false};
   q5.expand = q45_0_expand<true>;
   q5.expanded_bytes = q4_0_expanded_bytes;
+  MatmulEntry& q51 = matmul_entry(t, DType::kQ5_1R16);
+  q51 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q5_1_r16, kR16Ng, false};
+  q51.expand = q5_1_expand;
+  q51.expanded_bytes = q5_1_expanded_bytes;
   matmul_entry(t, DType::kQ8_0).prefer_packed = true;
   matmul_entry(t, DType::kQ4_0).prefer_packed = true;
 }

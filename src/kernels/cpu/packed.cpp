@@ -2,7 +2,8 @@
 // reference kernels that define their arithmetic: per block an exact integer dot of the biased
 // weight bytes with x's int8 quants, corrected by bias · Σx_q, then one fma per block:
 //   acc = fma(float(dot), d_w · d_x, acc)
-// which every SIMD variant reproduces bit for bit.
+// which every SIMD variant reproduces bit for bit. Q5_1R16 (unbiased quants, a minimum per block):
+//   acc = fma(float(dot), d_w · d_x, acc);  acc = fma(m_w, d_x · float(Σq_x), acc)
 #include "kernels/cpu/packed.h"
 
 #include <cmath>
@@ -40,13 +41,34 @@ Layout layout_of(DType packed) {
   }
 }
 
+// Row r's share of a Q5_0R16 / Q5_1R16 block's 320 bytes of quants at qs, from GGML's fifth bits
+// (bit e: element e's) and nibble pairs.
+void pack_q5_quants(const uint8_t* qh_bytes, const uint8_t* nibbles, int r, uint8_t* qs) {
+  uint32_t qh;
+  std::memcpy(&qh, qh_bytes, 4);
+  for (int c = 0; c < 4; ++c) std::memcpy(qs + 64 + 64 * c + 4 * r, nibbles + 4 * c, 4);
+  for (uint32_t j = 0; j < 4; ++j) {
+    uint32_t f = 0;
+    for (uint32_t c = 0; c < 4; ++c) {
+      f |= ((qh >> (4 * c + j)) & 1) << c | ((qh >> (4 * c + j + 16)) & 1) << (4 + c);
+    }
+    qs[4 * r + j] = static_cast<uint8_t>(f);
+  }
+}
+
 // One group (16 rows starting at `rows`) of src into `out`.
 void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out) {
   const size_t nb = k / kQK;
   for (size_t b = 0; b < nb; ++b) {
     for (int r = 0; r < kPackRows; ++r) {
       const uint8_t* row = rows + static_cast<size_t>(r) * w_stride;
-      if (src == DType::kQ8_0) {
+      if (src == DType::kQ5_1) {
+        const BlockQ5_1& blk = reinterpret_cast<const BlockQ5_1*>(row)[b];
+        uint8_t* o = out + b * kQ5_1R16Block;
+        std::memcpy(o + 2 * r, &blk.d, 2);
+        std::memcpy(o + kQ5_1R16M + 2 * r, &blk.m, 2);
+        pack_q5_quants(blk.qh, blk.qs, r, o + kQ5_1R16Qs);
+      } else if (src == DType::kQ8_0) {
         const PackedBlockOffsets off = packed_block_offsets(b, nb, 512);
         const BlockQ8_0& blk = reinterpret_cast<const BlockQ8_0*>(row)[b];
         std::memcpy(out + off.d + 2 * r, &blk.d, 2);
@@ -65,17 +87,7 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
         const PackedBlockOffsets off = packed_block_offsets(b, nb, 320);
         const BlockQ5_0& blk = reinterpret_cast<const BlockQ5_0*>(row)[b];
         std::memcpy(out + off.d + 2 * r, &blk.d, 2);
-        uint32_t qh;  // bit e: element e's fifth bit
-        std::memcpy(&qh, blk.qh, 4);
-        for (int c = 0; c < 4; ++c)
-          std::memcpy(out + off.qs + 64 + 64 * c + 4 * r, blk.qs + 4 * c, 4);
-        for (uint32_t j = 0; j < 4; ++j) {
-          uint32_t f = 0;
-          for (uint32_t c = 0; c < 4; ++c) {
-            f |= ((qh >> (4 * c + j)) & 1) << c | ((qh >> (4 * c + j + 16)) & 1) << (4 + c);
-          }
-          out[off.qs + 4 * r + j] = static_cast<uint8_t>(f);
-        }
+        pack_q5_quants(blk.qh, blk.qs, r, out + off.qs);
       }
     }
   }
@@ -106,6 +118,48 @@ void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_
   // One group: pack_mlx_affine packs it on this thread (inside a task of pool, or alone).
   pack_mlx_affine(words.data(), scale.data(), bias.data(), DType::kF32, kPackRows, k, bits, 32, out,
                   pool);
+}
+
+// Row r's 5-bit quants of a Q5_0R16 / Q5_1R16 block (its 320 bytes at qs): q[e], e = 0..31.
+void q5_row_quants(const uint8_t* qs, int r, int* q) {
+  for (int c = 0; c < 4; ++c) {
+    for (int j = 0; j < 4; ++j) {
+      const int v = qs[64 + 64 * c + 4 * r + j], f = qs[4 * r + j] >> c;
+      q[4 * c + j] = (v & 15) | (f & 1) << 4;
+      q[16 + 4 * c + j] = (v >> 4) | (f & 16);
+    }
+  }
+}
+
+float f16_at(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return f16_to_f32(h);
+}
+
+// Q5_1R16's scalar reference (the file comment's second form).
+void gemm_q5_1_r16(const PackedGemm& a) {
+  const size_t nb = a.k / kQK;
+  for (int i = 0; i < a.mr; ++i) {
+    const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t b = 0; b < nb; ++b) {
+        const uint8_t* blk = wg + b * kQ5_1R16Block;
+        for (int r = 0; r < kPackRows; ++r) {
+          int q[kQK];
+          q5_row_quants(blk + kQ5_1R16Qs, r, q);
+          int32_t dot = 0;
+          for (int e = 0; e < kQK; ++e) dot += q[e] * x[b].qs[e];
+          acc[r] = std::fma(static_cast<float>(dot), f16_at(blk + 2 * r) * x[b].d, acc[r]);
+          acc[r] = std::fma(f16_at(blk + kQ5_1R16M + 2 * r), x[b].d * static_cast<float>(x[b].sum),
+                            acc[r]);
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
 }
 
 // Scalar reference kernel (the definition; see the file comment).
@@ -179,7 +233,7 @@ DType packed_type(DType src) {
     case DType::kQ4_1:
       return DType::kQ4AR16;
     case DType::kQ5_1:
-      return DType::kQ8AR16;
+      return DType::kQ5_1R16;
     case DType::kQ5_K:
       return DType::kQ5_KR16;
     default:
@@ -195,6 +249,8 @@ DType packed_source(DType packed) {
       return DType::kQ4_0;
     case DType::kQ5_0R16:
       return DType::kQ5_0;
+    case DType::kQ5_1R16:
+      return DType::kQ5_1;
     case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
     case DType::kQ4AR16:
     case DType::kQ8AR16G64:
@@ -266,6 +322,21 @@ void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* 
   if (is_kquant_r16(packed)) {
     return unpack_kquant_f32(packed, static_cast<const uint8_t*>(w), n, k, out);
   }
+  if (packed == DType::kQ5_1R16) {  // q · d + m, as dequantize_row (a product, then a sum)
+    const size_t group_bytes = kPackRows * row_bytes(packed, k);
+    for (size_t row = 0; row < n; ++row) {
+      const uint8_t* wg = static_cast<const uint8_t*>(w) + row / kPackRows * group_bytes;
+      const int r = static_cast<int>(row % kPackRows);
+      for (size_t b = 0; b < k / kQK; ++b) {
+        const uint8_t* blk = wg + b * kQ5_1R16Block;
+        const float d = f16_at(blk + 2 * r), m = f16_at(blk + kQ5_1R16M + 2 * r);
+        int q[kQK];
+        q5_row_quants(blk + kQ5_1R16Qs, r, q);
+        for (int e = 0; e < kQK; ++e) out[row * k + b * kQK + e] = static_cast<float>(q[e]) * d + m;
+      }
+    }
+    return;
+  }
   const Layout lay = layout_of(packed);
   const size_t nb = k / kQK;
   const size_t group_bytes = kPackRows * row_bytes(packed, k);
@@ -301,8 +372,10 @@ void register_matmul_packed(KernelTable& t) {
   matmul_entry(t, DType::kQ8_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q8_0_r16, 1, false};
   matmul_entry(t, DType::kQ4_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q4_0_r16, 1, false};
   matmul_entry(t, DType::kQ5_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q5_0_r16, 1, false};
-  // Q5_0 has no kernel in GGML's layout: every variant packs it.
+  matmul_entry(t, DType::kQ5_1R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q5_1_r16, 1, false};
+  // Q5_0 and Q5_1 have no kernel in GGML's layout: every variant packs them.
   matmul_entry(t, DType::kQ5_0).prefer_packed = true;
+  matmul_entry(t, DType::kQ5_1).prefer_packed = true;
 }
 }  // namespace scalar
 

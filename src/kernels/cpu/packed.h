@@ -11,13 +11,15 @@
 //   Q8_0R16 pair: d[2b] (16 x f16) d[2b+1] (16 x f16) qs[2b] (512 bytes) qs[2b+1] (512) = 1088
 //   Q4_0R16 pair: d[2b] d[2b+1] qs[2b] (256 bytes) qs[2b+1] (256)                      = 576
 //   Q5_0R16 pair: d[2b] d[2b+1] qs[2b] (320 bytes) qs[2b+1] (320)                      = 704
-// and an odd last block is stored alone (d then qs). Inside a block's qs, chunk c (64 bytes)
+// and an odd last block is stored alone (d then qs). Q5_1R16 has no pairs: each block is 384
+// bytes, whole lines, d (16 x f16), then m (16 x f16), then Q5_0R16's 320 bytes of quants (value
+// q · d + m, q 0..31). Inside a block's qs, chunk c (64 bytes)
 // holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
 //   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
 //   Q5_0R16: 64 bytes of fifth bits, then Q4_0R16's 4 chunks of nibbles (value q - 16, q 0..31):
 //            fifth-bit byte 4r + j holds in bit c that of q[4c + j] and in bit 4 + c that of
-//            q[4c + 16 + j] (Q5_KR16's sub-block layout, packed_kquants.h).
+//            q[4c + 16 + j] (Q5_KR16's sub-block layout, packed_kquants.h). Q5_1R16 likewise.
 // F16R16 / BF16R16 / F32R16 (packed_float.h): element c of row r at (16 c + r) * elem_bytes in its
 // group, for any k (one 32- or 64-byte load is element c of 16 rows).
 // The K-quant layouts Q2_KR16 ... Q6_KR16 (per 256-element super-block) are described in
@@ -38,7 +40,7 @@ namespace runnel::kernels::cpu {
 
 constexpr int kPackRows = 16;
 
-// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1 and Q5_1 convert, convert.h),
+// The packed type of `src` (kQ8_0 -> kQ8_0R16, ...; Q4_1 converts, convert.h),
 // or src itself when it has none.
 DType packed_type(DType src);
 // The type whose row-major blocks `packed` was made from (itself for unpacked types).
@@ -70,5 +72,11 @@ inline PackedBlockOffsets packed_block_offsets(size_t b, size_t nb, size_t qs_by
   if (b + 1 == nb && nb % 2 == 1) return {base + 32, base};  // odd last block, alone
   return {base + 64 + (b % 2) * qs_bytes, base + (b % 2) * 32};
 }
+
+// Q5_1R16's block b in a group: d at kQ5_1R16Block · b, m 32 bytes after it, the quants after m.
+// Its arithmetic is the MLX layouts' (packed_mlx.h: acc = fma(float(dot), d · d_x, acc), then
+// acc = fma(m, d_x · float(Σq_x), acc)), which Q5_1 files ran on, converted to MLX 8-bit at load,
+// until session 34: the same bits from 24 bytes a row per 32 elements instead of 40.
+constexpr size_t kQ5_1R16Block = 384, kQ5_1R16M = 32, kQ5_1R16Qs = 64;
 
 }  // namespace runnel::kernels::cpu
