@@ -49,6 +49,7 @@ bool linear_supported(DType wtype) {
     case DType::kQ3_KR16:
     case DType::kQ2_KR16:
     case DType::kQ5_1R16:
+    case DType::kQ4_1R16:
       return true;
     default:
       return false;

@@ -50,6 +50,7 @@ constexpr DTypeInfo kInfo[] = {
     {"q3_k_r16", 256, 114, true},
     {"q2_k_r16", 256, 84, true},
     {"q5_1_r16", 32, 24, true},
+    {"q4_1_r16", 32, 20, true},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == static_cast<size_t>(DType::kCount));
 

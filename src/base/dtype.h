@@ -63,6 +63,8 @@ enum class DType : uint8_t {
   kQ2_KR16,
   // Q5_1's: Q5_0R16's quants with each block's scale and minimum before them (packed.h).
   kQ5_1R16,
+  // Q4_1's: Q4_0R16's quants with each block's scale and minimum before them (packed.h).
+  kQ4_1R16,
   kCount,
 };
 

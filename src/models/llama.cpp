@@ -33,8 +33,7 @@ class LlamaModel : public Model {
     if (c.tied_embeddings) {
       // The table stays row-addressable for the lookup; the output matmul may read a packed copy
       // (not counted again: the copy is what a decode step reads instead of the table, but a
-      // larger one, converted (kernels/cpu/convert.h) or Q3_KR16, holds more bytes than the
-      // table: those count).
+      // larger one, Q3_KR16, holds more bytes than the table: those count).
       output_ = w.get_linear("token_embd.weight", {c.vocab, d}, /*keep_source=*/true);
       if (!output_.same(tok_embd_)) {
         pin_extra(output_);

@@ -51,9 +51,10 @@ TEST(Dispatch, ChoosesBestOrForced) {
 TEST(Dispatch, AvxVnniOverridesOnlyTheByteDotKernels) {
   const KernelTable& vnni = kernel_table(Isa::kAvxVnni);
   const KernelTable& avx2 = kernel_table(Isa::kAvx2);
-  for (DType d : {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ5_1R16,
-                  DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
-                  DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
+  for (DType d :
+       {DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ4_1R16, DType::kQ5_1R16,
+        DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16, DType::kQ8AR16,
+        DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64}) {
     EXPECT_NE(vnni.matmul[static_cast<int>(d)].packed, avx2.matmul[static_cast<int>(d)].packed)
         << dtype_name(d);
   }
@@ -95,10 +96,10 @@ TEST(Dispatch, AmxEmulationIsRunnableButNeverChosen) {
   // of x, in bf16) of every r16 layout but F32R16's.
   const KernelTable& amx = kernel_table(Isa::kAmx);
   const KernelTable& avx512 = kernel_table(Isa::kAvx512);
-  for (DType d :
-       {DType::kF16R16, DType::kBF16R16, DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16,
-        DType::kQ2_KR16, DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
-        DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64, DType::kQ5_1R16}) {
+  for (DType d : {DType::kF16R16, DType::kBF16R16, DType::kQ8_0R16, DType::kQ4_0R16,
+                  DType::kQ5_0R16, DType::kQ2_KR16, DType::kQ3_KR16, DType::kQ4_KR16,
+                  DType::kQ5_KR16, DType::kQ6_KR16, DType::kQ8AR16, DType::kQ4AR16,
+                  DType::kQ8AR16G64, DType::kQ4AR16G64, DType::kQ4_1R16, DType::kQ5_1R16}) {
     const MatmulEntry& e = amx.matmul[static_cast<int>(d)];
     const MatmulEntry& v = avx512.matmul[static_cast<int>(d)];
     EXPECT_NE(e.bf16.fn, nullptr) << dtype_name(d);

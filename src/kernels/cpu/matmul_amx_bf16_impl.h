@@ -1,5 +1,5 @@
 // The amx variant's prefill kernels: AMX BF16 tiles for every r16 layout but F32R16's (F16, BF16,
-// Q8_0, Q4_0, Q5_0, Q5_1, Q2_K ... Q6_K, MLX 4/8-bit; Q4_1 through its MLX conversion),
+// Q8_0, Q4_0, Q5_0, Q4_1, Q5_1, Q2_K ... Q6_K, MLX 4/8-bit),
 // written once over a tile-operations policy, so the same loops run on the tile unit
 // (matmul_amx.cpp) and on its software model (matmul_amx_emulated_avx512.cpp). For those files
 // only (internal linkage).
@@ -202,12 +202,17 @@ void quant_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* 
         }
         quant_block_tile(q, {d, d}, {bias, bias}, o);
       }
-    } else if constexpr (kType == DType::kQ5_1R16) {
+    } else if constexpr (kType == DType::kQ4_1R16 || kType == DType::kQ5_1R16) {
       // d · q + m per block (packed.h).
+      constexpr bool kQ5 = kType == DType::kQ5_1R16;
       for (size_t blk = 0; blk < k / 32; ++blk, o += kBf16TileBytes) {
-        const uint8_t* b = src + blk * kQ5_1R16Block;
-        const __m512 d = f16x16(b), m = f16x16(b + kQ5_1R16M);
-        q5_to_bytes(b + kQ5_1R16Qs, u);
+        const uint8_t* b = src + blk * (kQ5 ? kQ5_1R16Block : kQ4_1R16Block);
+        const __m512 d = f16x16(b), m = f16x16(b + kQ1R16M);
+        if constexpr (kQ5) {
+          q5_to_bytes(b + kQ1R16Qs, u);
+        } else {
+          avx512::nibbles_to_bytes(b + kQ1R16Qs, u);
+        }
         quant_block_tile(u, {d, d}, {m, m}, o);
       }
     } else if constexpr (kType == DType::kQ4_KR16 || kType == DType::kQ5_KR16) {
@@ -379,7 +384,7 @@ void amx_bf16_register(KernelTable& t) {
   amx_bf16_register_quants<Ops, DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ2_KR16,
                            DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
                            DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64,
-                           DType::kQ5_1R16>(t);
+                           DType::kQ4_1R16, DType::kQ5_1R16>(t);
   t.f32_to_bf16 = bf16_row;
 }
 

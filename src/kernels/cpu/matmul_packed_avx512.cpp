@@ -1,5 +1,5 @@
-// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q5_1R16 layouts (packed.h); the block
-// dots are packed_dot_avx512.h's, and no horizontal sum is ever needed.
+// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_1R16 / Q5_1R16 layouts (packed.h);
+// the block dots are packed_dot_avx512.h's, and no horizontal sum is ever needed.
 //
 // Register tile: MR rows of x by NG groups (16 NG weight rows), up to kR16Mr x kR16Ng (8 x 2:
 // packed_dot_avx512.h). Per block it holds MR x NG int32 dot accumulators and MR x NG f32 sums;
@@ -105,23 +105,24 @@ void q45_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   }
 }
 
-// Q5_1R16 (packed.h): Q5_0R16's quants, unbiased (the dot starts at 0), and per block the two fmas
-// of the MLX kernels (matmul_packed_mlx_avx512.cpp) with d and the minimum m, as the reference.
-// kX: prefill's expanded copy (q5_1_expand: each block's d and m, then its quants as bytes).
-constexpr size_t kQ5_1XBlock = kQ5_1R16Qs + 512;
+// Q4_1R16 / Q5_1R16 (kBits 4 / 5; packed.h): Q4_0R16's / Q5_0R16's quants, unbiased (the dot
+// starts at 0), and per block the two fmas of the MLX kernels (matmul_packed_mlx_avx512.cpp) with
+// d and the minimum m, as the reference. kX: prefill's expanded copy (q1_expand: each block's d
+// and m, then its quants as bytes), the same for both.
+constexpr size_t kQ1XBlock = kQ1R16Qs + 512;
 
-template <bool kX = false>
-struct Q51R16 {
+template <int kBits, bool kX = false>
+struct Q1R16 {
   template <int MR, int NG>
   static void run(const PackedGemm& a) {
-    constexpr size_t kBlock = kX ? kQ5_1XBlock : kQ5_1R16Block;
+    constexpr size_t kBlock = kX ? kQ1XBlock : kBits == 5 ? kQ5_1R16Block : kQ4_1R16Block;
     const size_t nb = a.k / 32, gb = a.w_group_bytes;
     const BlockQ8Act* x[MR];
     for (int i = 0; i < MR; ++i) x[i] = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
     __m512 acc[MR][NG];
     for (int i = 0; i < MR; ++i)
       for (int g = 0; g < NG; ++g) acc[i][g] = _mm512_setzero_ps();
-    // Decode: each of the block's six lines prefetched just before it is read, as GgmlR16's.
+    // Decode: each of the block's lines prefetched just before it is read, as GgmlR16's.
     constexpr bool kLines = MR == 1 && NG == 1 && !kX;
     for (size_t b = 0; b < nb; ++b) {
       const uint8_t* w = a.w + b * kBlock;
@@ -136,7 +137,7 @@ struct Q51R16 {
       for (int g = 0; g < NG; ++g) {
         dw[g] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + g * gb)));
         mw[g] = _mm512_cvtph_ps(
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + g * gb + kQ5_1R16M)));
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + g * gb + kQ1R16M)));
       }
       __m512i dot[MR][NG];
       const BlockQ8Act* xb[MR];
@@ -145,9 +146,9 @@ struct Q51R16 {
         for (int g = 0; g < NG; ++g) dot[i][g] = _mm512_setzero_si512();
       }
       if (kLines && a.stream) {
-        r16_block_dots<5, MR, NG, true>(w + kQ5_1R16Qs, gb, xb, dot);
+        r16_block_dots<kBits, MR, NG, true>(w + kQ1R16Qs, gb, xb, dot);
       } else {
-        r16_block_dots<kX ? 8 : 5, MR, NG>(w + kQ5_1R16Qs, gb, xb, dot);
+        r16_block_dots<kX ? 8 : kBits, MR, NG>(w + kQ1R16Qs, gb, xb, dot);
       }
       for (int g = 0; g < NG; ++g) {
         for (int i = 0; i < MR; ++i) {
@@ -164,16 +165,21 @@ struct Q51R16 {
   }
 };
 
-size_t q5_1_expanded_bytes(size_t k) { return k / 32 * kQ5_1XBlock; }
+size_t q1_expanded_bytes(size_t k) { return k / 32 * kQ1XBlock; }
 
-void q5_1_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
-  const size_t nb = k / 32, xgb = q5_1_expanded_bytes(k);
+template <bool kQ5>
+void q1_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
+  const size_t nb = k / 32, xgb = q1_expanded_bytes(k);
   for (int g = 0; g < ng; ++g) {
     for (size_t b = 0; b < nb; ++b) {
-      const uint8_t* in = w + g * gb + b * kQ5_1R16Block;
-      uint8_t* o = out + g * xgb + b * kQ5_1XBlock;
-      std::memcpy(o, in, kQ5_1R16Qs);  // d and m
-      q5_to_bytes(in + kQ5_1R16Qs, o + kQ5_1R16Qs);
+      const uint8_t* in = w + g * gb + b * (kQ5 ? kQ5_1R16Block : kQ4_1R16Block);
+      uint8_t* o = out + g * xgb + b * kQ1XBlock;
+      std::memcpy(o, in, kQ1R16Qs);  // d and m
+      if constexpr (kQ5) {
+        q5_to_bytes(in + kQ1R16Qs, o + kQ1R16Qs);
+      } else {
+        nibbles_to_bytes(in + kQ1R16Qs, o + kQ1R16Qs);
+      }
     }
   }
 }
@@ -196,11 +202,12 @@ void packed_q5_0_r16(const PackedGemm& a) {
   }
 }
 
-void packed_q5_1_r16(const PackedGemm& a) {
+template <int kBits>
+void packed_q1_r16(const PackedGemm& a) {
   if (a.expanded) {
-    dispatch_r16_tile<Q51R16<true>>(a);
+    dispatch_r16_tile<Q1R16<kBits, true>>(a);
   } else {
-    dispatch_r16_tile<Q51R16<>>(a);
+    dispatch_r16_tile<Q1R16<kBits>>(a);
   }
 }
 
@@ -215,10 +222,14 @@ void register_matmul_packed(KernelTable& t) {
   q5 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q5_0_r16, kR16Ng, false};
   q5.expand = q45_0_expand<true>;
   q5.expanded_bytes = q4_0_expanded_bytes;
+  MatmulEntry& q41 = matmul_entry(t, DType::kQ4_1R16);
+  q41 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q1_r16<4>, kR16Ng, false};
+  q41.expand = q1_expand<false>;
+  q41.expanded_bytes = q1_expanded_bytes;
   MatmulEntry& q51 = matmul_entry(t, DType::kQ5_1R16);
-  q51 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q5_1_r16, kR16Ng, false};
-  q51.expand = q5_1_expand;
-  q51.expanded_bytes = q5_1_expanded_bytes;
+  q51 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q1_r16<5>, kR16Ng, false};
+  q51.expand = q1_expand<true>;
+  q51.expanded_bytes = q1_expanded_bytes;
   matmul_entry(t, DType::kQ8_0).prefer_packed = true;
   matmul_entry(t, DType::kQ4_0).prefer_packed = true;
 }

@@ -13,7 +13,6 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "base/thread_pool.h"
-#include "kernels/cpu/convert.h"
 #include "kernels/cpu/kernel_table.h"
 #include "kernels/cpu/packed_float.h"
 #include "kernels/cpu/packed_kquants.h"
@@ -66,8 +65,14 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
         const BlockQ5_1& blk = reinterpret_cast<const BlockQ5_1*>(row)[b];
         uint8_t* o = out + b * kQ5_1R16Block;
         std::memcpy(o + 2 * r, &blk.d, 2);
-        std::memcpy(o + kQ5_1R16M + 2 * r, &blk.m, 2);
-        pack_q5_quants(blk.qh, blk.qs, r, o + kQ5_1R16Qs);
+        std::memcpy(o + kQ1R16M + 2 * r, &blk.m, 2);
+        pack_q5_quants(blk.qh, blk.qs, r, o + kQ1R16Qs);
+      } else if (src == DType::kQ4_1) {  // GGML's nibble pairs, as Q4_0's
+        const BlockQ4_1& blk = reinterpret_cast<const BlockQ4_1*>(row)[b];
+        uint8_t* o = out + b * kQ4_1R16Block;
+        std::memcpy(o + 2 * r, &blk.d, 2);
+        std::memcpy(o + kQ1R16M + 2 * r, &blk.m, 2);
+        for (int c = 0; c < 4; ++c) std::memcpy(o + kQ1R16Qs + 64 * c + 4 * r, blk.qs + 4 * c, 4);
       } else if (src == DType::kQ8_0) {
         const PackedBlockOffsets off = packed_block_offsets(b, nb, 512);
         const BlockQ8_0& blk = reinterpret_cast<const BlockQ8_0*>(row)[b];
@@ -93,43 +98,19 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
   }
 }
 
-// One group of a type converted at load (convert.h): its 16 rows as MLX words with f32 scales and
-// biases, then packed like MLX's.
-void pack_group_converted(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out,
-                          ThreadPool& pool) {
-  const int bits = src == DType::kQ4_1 ? 4 : 8;
-  const size_t nb = k / 32;
-  thread_local std::vector<uint8_t> q;
-  thread_local std::vector<uint32_t> words;
-  thread_local std::vector<float> scale, bias;
-  q.resize(k);
-  words.resize(kPackRows * k * bits / 32);  // k % 32 == 0
-  scale.resize(kPackRows * nb);
-  bias.resize(kPackRows * nb);
-  for (int r = 0; r < kPackRows; ++r) {
-    affine_row_q32(src, rows + r * w_stride, k, q.data(), scale.data() + r * nb,
-                   bias.data() + r * nb);
-    // MLX: element j at bits [j·bits, (j+1)·bits) of the row's little-endian words.
-    uint8_t* wr = reinterpret_cast<uint8_t*>(words.data()) + r * k * bits / 8;
-    for (size_t j = 0; j < k; j += 8 / bits) {
-      wr[j * bits / 8] = bits == 8 ? q[j] : static_cast<uint8_t>(q[j] | q[j + 1] << 4);
-    }
-  }
-  // One group: pack_mlx_affine packs it on this thread (inside a task of pool, or alone).
-  pack_mlx_affine(words.data(), scale.data(), bias.data(), DType::kF32, kPackRows, k, bits, 32, out,
-                  pool);
-}
-
-// Row r's 5-bit quants of a Q5_0R16 / Q5_1R16 block (its 320 bytes at qs): q[e], e = 0..31.
-void q5_row_quants(const uint8_t* qs, int r, int* q) {
+// Row r's quants of a Q4_1R16 / Q5_1R16 (kQ5) block's quants at qs: q[e], e = 0..31.
+template <bool kQ5>
+void q1_row_quants(const uint8_t* qs, int r, int* q) {
   for (int c = 0; c < 4; ++c) {
     for (int j = 0; j < 4; ++j) {
-      const int v = qs[64 + 64 * c + 4 * r + j], f = qs[4 * r + j] >> c;
+      const int v = qs[(kQ5 ? 64 : 0) + 64 * c + 4 * r + j], f = kQ5 ? qs[4 * r + j] >> c : 0;
       q[4 * c + j] = (v & 15) | (f & 1) << 4;
       q[16 + 4 * c + j] = (v >> 4) | (f & 16);
     }
   }
 }
+
+constexpr size_t q1_block_bytes(bool q5) { return q5 ? kQ5_1R16Block : kQ4_1R16Block; }
 
 float f16_at(const uint8_t* p) {
   uint16_t h;
@@ -137,8 +118,9 @@ float f16_at(const uint8_t* p) {
   return f16_to_f32(h);
 }
 
-// Q5_1R16's scalar reference (the file comment's second form).
-void gemm_q5_1_r16(const PackedGemm& a) {
+// Q4_1R16's / Q5_1R16's (kQ5) scalar reference (the file comment's second form).
+template <bool kQ5>
+void gemm_q1_r16(const PackedGemm& a) {
   const size_t nb = a.k / kQK;
   for (int i = 0; i < a.mr; ++i) {
     const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
@@ -146,14 +128,14 @@ void gemm_q5_1_r16(const PackedGemm& a) {
       const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
       float acc[kPackRows] = {};
       for (size_t b = 0; b < nb; ++b) {
-        const uint8_t* blk = wg + b * kQ5_1R16Block;
+        const uint8_t* blk = wg + b * q1_block_bytes(kQ5);
         for (int r = 0; r < kPackRows; ++r) {
           int q[kQK];
-          q5_row_quants(blk + kQ5_1R16Qs, r, q);
+          q1_row_quants<kQ5>(blk + kQ1R16Qs, r, q);
           int32_t dot = 0;
           for (int e = 0; e < kQK; ++e) dot += q[e] * x[b].qs[e];
           acc[r] = std::fma(static_cast<float>(dot), f16_at(blk + 2 * r) * x[b].d, acc[r]);
-          acc[r] = std::fma(f16_at(blk + kQ5_1R16M + 2 * r), x[b].d * static_cast<float>(x[b].sum),
+          acc[r] = std::fma(f16_at(blk + kQ1R16M + 2 * r), x[b].d * static_cast<float>(x[b].sum),
                             acc[r]);
         }
       }
@@ -231,7 +213,7 @@ DType packed_type(DType src) {
     case DType::kQ2_K:
       return DType::kQ2_KR16;
     case DType::kQ4_1:
-      return DType::kQ4AR16;
+      return DType::kQ4_1R16;
     case DType::kQ5_1:
       return DType::kQ5_1R16;
     case DType::kQ5_K:
@@ -251,6 +233,8 @@ DType packed_source(DType packed) {
       return DType::kQ5_0;
     case DType::kQ5_1R16:
       return DType::kQ5_1;
+    case DType::kQ4_1R16:
+      return DType::kQ4_1;
     case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
     case DType::kQ4AR16:
     case DType::kQ8AR16G64:
@@ -281,8 +265,7 @@ DType preferred_weight_type(DType src, size_t n, size_t k) {
   const DType p = packed_type(src);
   if (p == src || n % kPackRows != 0 || k % block_elems(src) != 0 || k == 0) return src;
   const KernelTable& t = kernel_table();
-  // A converted type's alternative is the backend's dequantizing fallback: always slower.
-  if (!is_converted_source(src) && !t.matmul[static_cast<int>(src)].prefer_packed) return src;
+  if (!t.matmul[static_cast<int>(src)].prefer_packed) return src;
   return t.matmul[static_cast<int>(p)].packed ? p : src;
 }
 
@@ -298,14 +281,12 @@ void pack_weights(DType src, const void* w, size_t w_stride, size_t n, size_t k,
   const size_t group_bytes = kPackRows * row_bytes(packed_type(src), k);
   const uint8_t* wb = static_cast<const uint8_t*>(w);
   uint8_t* ob = static_cast<uint8_t*>(out);
-  const bool kquant = is_kquant_r16(packed_type(src)) && !is_converted_source(src);
+  const bool kquant = is_kquant_r16(packed_type(src));
   pool.parallel_for(n / kPackRows, 1, [&](size_t g0, size_t g1) {
     for (size_t g = g0; g < g1; ++g) {
       const uint8_t* rows = wb + g * kPackRows * w_stride;
       uint8_t* dst = ob + g * group_bytes;
-      if (is_converted_source(src)) {
-        pack_group_converted(src, rows, w_stride, k, dst, pool);
-      } else if (plain) {
+      if (plain) {
         pack_group_float(src, rows, w_stride, k, dst);
       } else if (kquant) {
         pack_group_kquant(src, rows, w_stride, k, dst);
@@ -322,16 +303,22 @@ void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* 
   if (is_kquant_r16(packed)) {
     return unpack_kquant_f32(packed, static_cast<const uint8_t*>(w), n, k, out);
   }
-  if (packed == DType::kQ5_1R16) {  // q · d + m, as dequantize_row (a product, then a sum)
+  if (packed == DType::kQ4_1R16 || packed == DType::kQ5_1R16) {
+    // q · d + m, as dequantize_row (a product, then a sum)
+    const bool q5 = packed == DType::kQ5_1R16;
     const size_t group_bytes = kPackRows * row_bytes(packed, k);
     for (size_t row = 0; row < n; ++row) {
       const uint8_t* wg = static_cast<const uint8_t*>(w) + row / kPackRows * group_bytes;
       const int r = static_cast<int>(row % kPackRows);
       for (size_t b = 0; b < k / kQK; ++b) {
-        const uint8_t* blk = wg + b * kQ5_1R16Block;
-        const float d = f16_at(blk + 2 * r), m = f16_at(blk + kQ5_1R16M + 2 * r);
+        const uint8_t* blk = wg + b * q1_block_bytes(q5);
+        const float d = f16_at(blk + 2 * r), m = f16_at(blk + kQ1R16M + 2 * r);
         int q[kQK];
-        q5_row_quants(blk + kQ5_1R16Qs, r, q);
+        if (q5) {
+          q1_row_quants<true>(blk + kQ1R16Qs, r, q);
+        } else {
+          q1_row_quants<false>(blk + kQ1R16Qs, r, q);
+        }
         for (int e = 0; e < kQK; ++e) out[row * k + b * kQK + e] = static_cast<float>(q[e]) * d + m;
       }
     }
@@ -372,9 +359,12 @@ void register_matmul_packed(KernelTable& t) {
   matmul_entry(t, DType::kQ8_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q8_0_r16, 1, false};
   matmul_entry(t, DType::kQ4_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q4_0_r16, 1, false};
   matmul_entry(t, DType::kQ5_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q5_0_r16, 1, false};
-  matmul_entry(t, DType::kQ5_1R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q5_1_r16, 1, false};
-  // Q5_0 and Q5_1 have no kernel in GGML's layout: every variant packs them.
+  matmul_entry(t, DType::kQ4_1R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q1_r16<false>, 1, false};
+  matmul_entry(t, DType::kQ5_1R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q1_r16<true>, 1, false};
+  // Q5_0, Q4_1 and Q5_1 have no kernel in GGML's layout: every variant packs them (the
+  // alternative is the backend's dequantizing fallback).
   matmul_entry(t, DType::kQ5_0).prefer_packed = true;
+  matmul_entry(t, DType::kQ4_1).prefer_packed = true;
   matmul_entry(t, DType::kQ5_1).prefer_packed = true;
 }
 }  // namespace scalar

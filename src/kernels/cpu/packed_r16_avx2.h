@@ -1,5 +1,5 @@
-// The AVX2 kernels of the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q5_1R16 (packed.h) and MLX affine r16
-// (packed_mlx.h) layouts, over the block dots and tile loop of packed_dot_avx2.h, and the table
+// The AVX2 kernels of the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_1R16 / Q5_1R16 (packed.h) and MLX affine
+// r16 (packed_mlx.h) layouts, over the block dots and tile loop of packed_dot_avx2.h, and the table
 // entries that name them. Included by matmul_packed_avx2.cpp and matmul_packed_mlx_avx2.cpp (the
 // avx2 variant) and by matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) takes its dots
 // in vpdpbusd. Internal linkage, like packed_dot_avx2.h.
@@ -43,21 +43,23 @@ struct GgmlR16 {
   }
 };
 
-// Q5_1R16 (packed.h): Q5_0R16's quants, unbiased, then MLX's two fmas with d and the minimum m.
-struct Q51R16 {
+// Q4_1R16 / Q5_1R16 (kBits 4 / 5; packed.h): Q4_0R16's / Q5_0R16's quants, unbiased, then MLX's
+// two fmas with d and the minimum m.
+template <int kBits>
+struct Q1R16 {
   static constexpr size_t kElems = 32;
 
   template <int MR>
   static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t b, size_t, int h,
                     __m256 (&acc)[MR]) {
-    const uint8_t* w = a.w + b * kQ5_1R16Block;
+    const uint8_t* w = a.w + b * (kBits == 5 ? kQ5_1R16Block : kQ4_1R16Block);
     const BlockQ8Act* xb[MR];
     for (int i = 0; i < MR; ++i) xb[i] = x[i] + b;
     __m256i dot[MR];
-    r16_half_dots<5, MR>(w + kQ5_1R16Qs, h, xb, dot);
+    r16_half_dots<kBits, MR>(w + kQ1R16Qs, h, xb, dot);
     const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * h)));
     const __m256 m =
-        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ5_1R16M + 16 * h)));
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ1R16M + 16 * h)));
     for (int i = 0; i < MR; ++i) {
       const float dx = xb[i]->d;
       const __m256 sd = _mm256_mul_ps(s, _mm256_set1_ps(dx));
@@ -105,8 +107,10 @@ void set_ggml_r16_entries(KernelTable& t) {
       nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<GgmlR16<4>, kMr4>, 1, false};
   matmul_entry(t, DType::kQ5_0R16) = {
       nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<GgmlR16<5>, kMr4>, 1, false};
+  matmul_entry(t, DType::kQ4_1R16) = {
+      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<Q1R16<4>, kMr4>, 1, false};
   matmul_entry(t, DType::kQ5_1R16) = {
-      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<Q51R16, kMr4>, 1, false};
+      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<Q1R16<5>, kMr4>, 1, false};
 }
 
 // The MLX r16 layouts likewise. prefer_packed on the packed type itself, as for AVX-512
