@@ -48,6 +48,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -82,6 +83,18 @@ struct TileScratch {
   alignas(64) float s[kTileMaxRows * kTileChunk];
   const float* vrow[kTileChunk];  // vrow[j] = vf + j * dp, set by attention_tile
 };
+
+// This thread's scratch, made at its first call. Until session 34 it was a thread_local
+// TileScratch itself: 672 KiB in every thread's static TLS block for each variant that includes
+// this file (1.3 MiB a thread, zeroed at each thread's start, the server's connection threads
+// too), and the placement of every thread's stack moved with the size of unrelated thread_locals:
+// a commit that shrank them by 128 bytes made every F16 decode step 5-8% slower (llama1b and
+// qwen06b F16, alternating runs; bench/RESULTS.md, session 34).
+TileScratch& tile_scratch() {
+  thread_local std::unique_ptr<TileScratch> sc;
+  if (!sc) sc = std::make_unique<TileScratch>();
+  return *sc;
+}
 
 // The online softmax of a row restarts at every multiple of kSegment positions; each segment's
 // state (its max m, sum s and unnormalized output acc over dp lanes) is folded into the row's
@@ -353,9 +366,8 @@ void attention_tile(const AttentionArgs& a, int rows_min_pos, int i0, int i1, in
 template <class V>
 void attention_tiled(const AttentionArgs& a, ThreadPool& pool, int rows_min_pos = kRowsMinPos) {
   const int group = a.n_heads / a.n_kv_heads;
-  static thread_local TileScratch scratch;
   const auto tile = [&](int i0, int i1, int h0, int h1, const SegmentTask* seg = nullptr) {
-    TileScratch& sc = scratch;  // this thread's
+    TileScratch& sc = tile_scratch();  // this thread's
     with_kv_type(a.kv_dtype, [&]<class T>() {
       attention_tile<V, T>(a, rows_min_pos, i0, i1, h0, h1, sc, seg);
     });
