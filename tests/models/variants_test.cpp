@@ -71,8 +71,7 @@ TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
 TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants");
-  // Q5_0 and Q5_1 run on Q5_0R16 and Q5_1R16; Q4_1 is converted at load into an MLX layout
-  // (convert.h).
+  // Q5_0, Q4_1 and Q5_1 run on their r16 layouts (Q5_0R16, Q4_1R16, Q5_1R16: kernels/cpu/packed.h).
   for (const char* type : {"q8_0", "q4_0", "q5_0", "q4_1", "q5_1"}) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);
