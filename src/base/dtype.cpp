@@ -51,6 +51,10 @@ constexpr DTypeInfo kInfo[] = {
     {"q2_k_r16", 256, 84, true},
     {"q5_1_r16", 32, 24, true},
     {"q4_1_r16", 32, 20, true},
+    {"iq4_nl", 32, 18, true},
+    {"iq4_xs", 256, 136, true},
+    {"iq4_nl_r16", 32, 18, true},
+    {"iq4_xs_r16", 256, 136, true},
 };
 static_assert(sizeof(kInfo) / sizeof(kInfo[0]) == static_cast<size_t>(DType::kCount));
 

@@ -65,6 +65,14 @@ enum class DType : uint8_t {
   kQ5_1R16,
   // Q4_1's: Q4_0R16's quants with each block's scale and minimum before them (packed.h).
   kQ4_1R16,
+  // GGML's non-linear 4-bit types (appended here to keep the numbering above): IQ4_NL (32-element
+  // blocks, an f16 scale, nibbles indexing a fixed table of 16 int8 values) and IQ4_XS (256-element
+  // super-blocks of the same nibbles, an f16 scale and a 6-bit scale per 32 elements).
+  kIQ4_NL,
+  kIQ4_XS,
+  // Their r16 layouts (kernels/cpu/packed.h, packed_kquants.h).
+  kIQ4_NLR16,
+  kIQ4_XSR16,
   kCount,
 };
 

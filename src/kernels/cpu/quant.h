@@ -78,12 +78,31 @@ struct BlockQ8_K {
   int8_t qs[kQKK];
   int16_t bsums[kQKK / 16];
 };
+// IQ4_NL and IQ4_XS: each nibble indexes kIQ4Values (GGML's kvalues_iq4nl, a non-uniform grid).
+struct BlockIQ4_NL {
+  uint16_t d;           // f16 scale; element j in the low nibble of qs[j], j + 16 in the high one
+  uint8_t qs[kQK / 2];  // value = d * kIQ4Values[q]
+};
+struct BlockIQ4_XS {
+  uint16_t d;                   // f16 super-block scale
+  uint16_t scales_h;            // bits 2j..2j+1: the high 2 bits of sub-block j's 6-bit scale
+  uint8_t scales_l[kQKK / 64];  // nibble j % 2 of byte j / 2: the low 4 bits of sub-block j's
+  uint8_t qs[kQKK / 2];         // sub-block j (32 elements) as an IQ4_NL block's qs at 16 j
+};
 #pragma pack(pop)
+
+inline constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                          1,    13,   25,  38,  53,  69,  89,  113};
+// Sub-block j's scale (-32..31) of an IQ4_XS block: value = d * iq4_xs_scale(b, j) * kIQ4Values[q].
+inline int iq4_xs_scale(const BlockIQ4_XS& b, int j) {
+  return (((b.scales_l[j / 2] >> 4 * (j % 2)) & 15) | ((b.scales_h >> 2 * j) & 3) << 4) - 32;
+}
 
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
               sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34 && sizeof(BlockQ2_K) == 84 &&
               sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 &&
-              sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
+              sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292 && sizeof(BlockIQ4_NL) == 18 &&
+              sizeof(BlockIQ4_XS) == 136);
 
 // Scalar reference: n elements of `type` at src (n a multiple of block_elems(type)) to f32.
 // Works for every plain type too (f32, f16, bf16 exactly; f64 and integers converted numerically,
