@@ -2,7 +2,8 @@
 // Dequantization follows GGML's arithmetic exactly, operation for operation, so that SIMD kernels
 // and real GGUF files can be checked against it. Quantizers for the 32-element types follow GGML's
 // reference rounding; the K-quant quantizers are simpler (no search for the best scales) but bound
-// the error by half a quantization step of each sub-block (see quant_test.cpp).
+// the error by half a quantization step of each sub-block (see quant_test.cpp). IQ4_NL and IQ4_XS
+// live in quant_iq4.cpp.
 #include "kernels/cpu/quant.h"
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "base/assert.h"
 #include "base/half.h"
 #include "base/strings.h"
+#include "kernels/cpu/quant_iq4.h"
 
 namespace runnel::kernels::cpu {
 namespace {
@@ -560,6 +562,12 @@ void dequantize_row(DType type, const void* src, float* dst, size_t n) {
     case DType::kQ8_K:
       dequant_q8_k(static_cast<const BlockQ8_K*>(src), dst, nb);
       return;
+    case DType::kIQ4_NL:
+      dequant_iq4_nl(static_cast<const BlockIQ4_NL*>(src), dst, nb);
+      return;
+    case DType::kIQ4_XS:
+      dequant_iq4_xs(static_cast<const BlockIQ4_XS*>(src), dst, nb);
+      return;
     default:
       RUNNEL_ASSERT_MSG(false, str_cat("dequantize_row: unsupported ", dtype_name(type)));
   }
@@ -614,6 +622,12 @@ bool quantize_row(DType type, const float* src, void* dst, size_t n) {
       return true;
     case DType::kQ8_K:
       quant_q8_k(src, static_cast<BlockQ8_K*>(dst), nb);
+      return true;
+    case DType::kIQ4_NL:
+      quant_iq4_nl(src, static_cast<BlockIQ4_NL*>(dst), nb);
+      return true;
+    case DType::kIQ4_XS:
+      quant_iq4_xs(src, static_cast<BlockIQ4_XS*>(dst), nb);
       return true;
     default:
       return false;

@@ -110,8 +110,8 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
 void dequantize_row(DType type, const void* src, float* dst, size_t n);
 
 // Scalar reference quantization of n f32 values to `type` (plain f16/bf16/f32 and every block type
-// listed above that a writer needs: at least Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q8_K, Q4_K, Q6_K).
-// Returns false for a type it cannot produce.
+// listed above that a writer needs: Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, Q8_K, IQ4_NL,
+// IQ4_XS). Returns false for a type it cannot produce.
 bool quantize_row(DType type, const float* src, void* dst, size_t n);
 
 }  // namespace runnel::kernels::cpu
