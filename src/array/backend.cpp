@@ -33,6 +33,8 @@ bool linear_supported(DType wtype) {
     case DType::kQ4_K:
     case DType::kQ5_K:
     case DType::kQ6_K:
+    case DType::kIQ4_NL:
+    case DType::kIQ4_XS:
     case DType::kQ8_0R16:
     case DType::kQ4_0R16:
     case DType::kQ8AR16:

@@ -427,6 +427,10 @@ std::optional<DType> dtype_from_ggml(uint32_t ggml_type) {
       return DType::kQ6_K;
     case 15:
       return DType::kQ8_K;
+    case 20:
+      return DType::kIQ4_NL;
+    case 23:
+      return DType::kIQ4_XS;
     case 24:
       return DType::kI8;
     case 25:
@@ -472,6 +476,10 @@ uint32_t ggml_type_of(DType dtype) {
       return 14;
     case DType::kQ8_K:
       return 15;
+    case DType::kIQ4_NL:
+      return 20;
+    case DType::kIQ4_XS:
+      return 23;
     case DType::kI8:
       return 24;
     case DType::kI16:
