@@ -192,10 +192,8 @@ std::function<int()> setup_create(CLI::App& app) {
   app.add_option("name", f->name, "Name in the store (model[:tag])")->required();
   app.add_option("--from,-f", f->from, "A .gguf file or a safetensors folder")->required();
   app.add_option("--quantize,-q", f->quantize,
-                 "Quantize to TYPE: q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q4_k_m, q5_k, "
-                 "q5_k_m, q6_k "
-                 "(GGUF); int4, int8 "
-                 "(safetensors folder, MLX format)");
+                 "Quantize to TYPE: " + models::supported_quantizations(true) + " (GGUF); " +
+                     models::supported_quantizations(false) + " (safetensors folder, MLX format)");
   return [f] { return cmd_create(f->name, f->from, f->quantize); };
 }
 std::function<int()> setup_cp(CLI::App& app) {

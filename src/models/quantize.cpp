@@ -30,14 +30,19 @@ struct GgufTarget {
   DType dtype;
   int file_type;       // llama.cpp's general.file_type (LLAMA_FTYPE_MOSTLY_*)
   bool mix_k = false;  // the _M mix: more bits (Q6_K) where errors cost the most, see below
+  // For rows that are no multiple of dtype's block: a type of smaller blocks to use instead, as
+  // llama.cpp does (IQ4_NL for IQ4_XS: the same grid per 32 elements); kCount: they stay as they
+  // are.
+  DType fallback = DType::kCount;
 };
 constexpr GgufTarget kGgufTargets[] = {
     {"q8_0", DType::kQ8_0, 7},          {"q4_0", DType::kQ4_0, 2},
     {"q4_1", DType::kQ4_1, 3},          {"q5_0", DType::kQ5_0, 8},
-    {"q5_1", DType::kQ5_1, 9},          {"q4_k", DType::kQ4_K, 14},
+    {"q5_1", DType::kQ5_1, 9},          {"q2_k", DType::kQ2_K, 10},
+    {"q3_k", DType::kQ3_K, 11},         {"q4_k", DType::kQ4_K, 14},
     {"q4_k_m", DType::kQ4_K, 15, true}, {"q5_k", DType::kQ5_K, 16},
     {"q5_k_m", DType::kQ5_K, 17, true}, {"q6_k", DType::kQ6_K, 18},
-    {"q3_k", DType::kQ3_K, 11},         {"q2_k", DType::kQ2_K, 10},
+    {"iq4_nl", DType::kIQ4_NL, 25},     {"iq4_xs", DType::kIQ4_XS, 30, false, DType::kIQ4_NL},
 };
 
 // "blk.7.ffn_down.weight" -> 7, or -1.
@@ -61,6 +66,14 @@ DType mix_type(const GgufTarget& t, const std::string& name, int n_layers) {
   return more ? DType::kQ6_K : t.dtype;
 }
 
+// The type of a 2-D tensor with rows of `cols` elements, or kCount to copy it unchanged.
+DType row_type(const GgufTarget& t, const std::string& name, int n_layers, int64_t cols) {
+  const DType want = mix_type(t, name, n_layers);
+  if (cols % block_elems(t.dtype) == 0 && cols % block_elems(want) == 0) return want;
+  if (t.fallback != DType::kCount && cols % block_elems(t.fallback) == 0) return t.fallback;
+  return DType::kCount;
+}
+
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -76,15 +89,16 @@ void quantize_gguf(const std::string& from, const std::string& out, const std::s
   formats::GgufWriter w;
   for (const auto& [key, value] : f->metadata()) w.set(key, value);
   w.set_int("general.file_type", formats::GgufType::kU32, target->file_type);
-  const int64_t block = static_cast<int64_t>(dtype_info(target->dtype).block_elems);
+  const uint32_t block =
+      block_elems(target->fallback != DType::kCount ? target->fallback : target->dtype);
   int n_layers = 0;
   for (const formats::GgufTensor& t : f->tensors())
     n_layers = std::max(n_layers, layer_of(t.name) + 1);
   int n_quantized = 0;
   for (const formats::GgufTensor& t : f->tensors()) {
-    const DType out_type = mix_type(*target, t.name, n_layers);
-    const bool quantize = t.shape.size() == 2 && t.shape[1] % block == 0 &&
-                          t.shape[1] % static_cast<int64_t>(block_elems(out_type)) == 0;
+    const DType out_type =
+        t.shape.size() == 2 ? row_type(*target, t.name, n_layers, t.shape[1]) : DType::kCount;
+    const bool quantize = out_type != DType::kCount;
     n_quantized += quantize ? 1 : 0;
     if (!quantize) {
       const formats::GgufTensor* src = &t;

@@ -1,7 +1,8 @@
 // `runnel create --quantize`: rewrites a model with quantized weight matrices.
-// GGUF in -> GGUF out (q8_0, q4_0, q4_1, q5_0, q5_1, q3_k, q4_k, q4_k_m, q5_k, q5_k_m, q6_k): every
-// 2-D tensor whose rows are a multiple of the block size is requantized (other tensors and all
-// metadata copied).
+// GGUF in -> GGUF out (q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q4_k_m, q5_k, q5_k_m, q6_k,
+// iq4_nl, iq4_xs): every 2-D tensor whose rows are a multiple of the block size is requantized
+// (iq4_xs: rows that are a multiple of 32 but not of 256 become iq4_nl, as llama.cpp does; other
+// tensors and all metadata copied).
 // Safetensors folder in -> MLX affine folder out (int4, int8; group 64, or 32 when some row is
 // not a multiple of 64), loadable by WeightSource. Unsupported combinations are Errors listing
 // what is supported.

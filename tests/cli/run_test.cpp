@@ -58,6 +58,27 @@ TEST(Run, DefaultModelWritesScripture) {
       << r.out;
 }
 
+// `create --quantize iq4_nl` / `iq4_xs` (stories260K's rows of 64 are IQ4_NL either way) into a
+// store of its own, then `run` by name: the quantized model still tells the story.
+TEST(Run, CreateQuantizedToIQ4ThenRun) {
+  const char* before = std::getenv("RUNNEL_MODELS");
+  const std::string saved = before ? before : "";
+  ASSERT_EQ(setenv("RUNNEL_MODELS", make_temp_dir("iq4store").c_str(), 1), 0);
+  for (const std::string type : {"iq4_nl", "iq4_xs"}) {
+    const CliResult c =
+        run_cli("create st-" + type + " --from " + stories() + " --quantize " + type);
+    EXPECT_EQ(c.status, 0) << c.err;
+    const CliResult r = run_cli("run st-" + type + " '' --raw --temperature 0 --num-predict 8");
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out.rfind("Once upon a time", 0), 0u) << type << ": " << r.out;
+  }
+  if (before) {
+    setenv("RUNNEL_MODELS", saved.c_str(), 1);
+  } else {
+    unsetenv("RUNNEL_MODELS");
+  }
+}
+
 TEST(Run, SameSeedSameText) {
   auto a = run_cli("run " + stories() + " 'Once upon a time' --raw --seed 42 --num-predict 30");
   auto b = run_cli("run " + stories() + " 'Once upon a time' --raw --seed 42 --num-predict 30");

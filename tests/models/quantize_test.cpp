@@ -40,6 +40,26 @@ void expect_story(const std::string& type, DType dtype) {
 
 TEST(Quantize, Stories260KToQ8_0TellsTheStory) { expect_story("q8_0", DType::kQ8_0); }
 TEST(Quantize, Stories260KToQ5_1TellsTheStory) { expect_story("Q5_1", DType::kQ5_1); }
+TEST(Quantize, Stories260KToIQ4_NLTellsTheStory) { expect_story("iq4_nl", DType::kIQ4_NL); }
+
+// IQ4_XS needs rows of 256: stories260K's rows of 64 become IQ4_NL, as llama.cpp does; the file
+// still says IQ4_XS (general.file_type 30).
+TEST(Quantize, Stories260KToIQ4_XSFallsBackToIQ4_NL) {
+  const std::string out = runnel::testing::make_temp_dir("quantxs") + "/s.gguf";
+  quantize_model(stories(), out, "iq4_xs");
+  auto f = formats::GgufFile::open(out);
+  EXPECT_EQ(f->get_int("general.file_type"), 30);
+  int quantized = 0;
+  for (const auto& t : f->tensors()) {
+    const bool nl = t.shape.size() == 2 && t.shape[1] % 32 == 0;
+    EXPECT_EQ(t.dtype, nl ? DType::kIQ4_NL : DType::kF32) << t.name;
+    quantized += nl ? 1 : 0;
+  }
+  EXPECT_GT(quantized, 0);
+  auto m = load_model(out);
+  std::string text = testing::sentencepiece_text(out, testing::greedy(*m, {1}, 8));
+  EXPECT_EQ(text.rfind(" Once upon a time", 0), 0u) << text;
+}
 
 double max_rel(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
   double worst = 0, scale = 1e-12;
@@ -124,6 +144,44 @@ TEST(Quantize, TinyGgufToKQuantsStaysClose) {
   EXPECT_LT(err[4], 0.75);
   // stories260K's rows (64, 172) are no multiple of 256: nothing to quantize is an error.
   EXPECT_THROW(quantize_model(stories(), root + "/s.gguf", "q4_k"), Error);
+}
+
+// IQ4 on a tiny GGUF with hidden 256 and ffn 288, embeddings tied (the output matrix is
+// token_embd): IQ4_XS for rows of 256, IQ4_NL for ffn_down's rows of 288. Both stay as close to
+// f32 as Q4_0 does.
+TEST(Quantize, TinyGgufToIQ4StaysClose) {
+  const std::string root = runnel::testing::make_temp_dir("quantiq4");
+  testing::gen_tiny_model(
+      "--arch LlamaForCausalLM --hidden 256 --layers 1 --heads 4 --kv-heads 2 --ffn 288 "
+      "--vocab 320 --ctx 64 --seed 6 --tied --format gguf --dtype f32",
+      root + "/f32.gguf");
+  const std::vector<int32_t> tokens = {1, 9, 200, 31, 77};
+  auto m32 = load_model(root + "/f32.gguf");
+  const auto ref = testing::model_logits(*m32, tokens);
+  double err[3];
+  int i = 0;
+  for (const char* type : {"q4_0", "iq4_nl", "iq4_xs"}) {
+    const std::string out = root + "/" + type + ".gguf";
+    quantize_model(root + "/f32.gguf", out, type);
+    auto f = formats::GgufFile::open(out);
+    EXPECT_EQ(f->find_tensor("output.weight"), nullptr);
+    if (i > 0) {
+      const DType wide = i == 1 ? DType::kIQ4_NL : DType::kIQ4_XS;
+      EXPECT_EQ(f->get_int("general.file_type"), i == 1 ? 25 : 30);
+      EXPECT_EQ(f->find_tensor("token_embd.weight")->dtype, wide);
+      EXPECT_EQ(f->find_tensor("blk.0.attn_q.weight")->dtype, wide);
+      EXPECT_EQ(f->find_tensor("blk.0.ffn_up.weight")->dtype, wide);
+      EXPECT_EQ(f->find_tensor("blk.0.ffn_down.weight")->dtype, DType::kIQ4_NL);
+      EXPECT_EQ(f->find_tensor("blk.0.attn_norm.weight")->dtype, DType::kF32);
+    }
+    auto m = load_model(out);
+    err[i] = max_rel(testing::model_logits(*m, tokens), ref);
+    std::printf("GGUF %s vs f32: max rel logit error %.3g\n", type, err[i]);
+    ++i;
+  }
+  EXPECT_GT(err[1], 0.0);
+  EXPECT_LT(err[1], err[0]);
+  EXPECT_LT(err[2], err[0]);
 }
 
 // Q4_K_M: Q6_K for attn_v / ffn_down in the first and last eighth of the layers and every third
