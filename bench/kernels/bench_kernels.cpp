@@ -199,11 +199,12 @@ int main(int argc, char** argv) {
 
   std::vector<DType> types;
   for (DType t :
-       {DType::kF32,     DType::kF32R16,    DType::kF16,     DType::kF16R16,  DType::kBF16,
-        DType::kBF16R16, DType::kQ8_0,      DType::kQ8_0R16, DType::kQ8AR16,  DType::kQ8AR16G64,
-        DType::kQ4_0,    DType::kQ4_0R16,   DType::kQ5_0R16, DType::kQ4_1R16, DType::kQ5_1R16,
-        DType::kQ4AR16,  DType::kQ4AR16G64, DType::kQ4_K,    DType::kQ4_KR16, DType::kQ5_KR16,
-        DType::kQ3_KR16, DType::kQ2_KR16,   DType::kQ6_K,    DType::kQ6_KR16}) {
+       {DType::kF32,      DType::kF32R16,    DType::kF16,     DType::kF16R16,  DType::kBF16,
+        DType::kBF16R16,  DType::kQ8_0,      DType::kQ8_0R16, DType::kQ8AR16,  DType::kQ8AR16G64,
+        DType::kQ4_0,     DType::kQ4_0R16,   DType::kQ5_0R16, DType::kQ4_1R16, DType::kQ5_1R16,
+        DType::kQ4AR16,   DType::kQ4AR16G64, DType::kQ4_K,    DType::kQ4_KR16, DType::kQ5_KR16,
+        DType::kQ3_KR16,  DType::kQ2_KR16,   DType::kQ6_K,    DType::kQ6_KR16, DType::kIQ4_NLR16,
+        DType::kIQ4_XSR16}) {
     if (only_type.empty() || only_type == dtype_name(t)) types.push_back(t);
   }
   std::vector<std::pair<size_t, size_t>> shapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};

@@ -5,6 +5,7 @@
 #   SHAPE: llama1b (Llama-3.2-1B: dim 2048, 16 layers, 32/8 heads, FFN 8192, vocab 128256, tied)
 #          qwen06b (Qwen3-0.6B: dim 1024, 28 layers, 16/8 heads, head_dim 128, FFN 3072, vocab 151936, tied)
 #   DTYPE: f32 f16 bf16 q8_0 q4_0 (numpy), or q4_1 q5_0 q5_1 q2_k q3_k q4_k q4_k_m q5_k q5_k_m q6_k
+#   iq4_nl iq4_xs
 #   (runnel's own quantizer, from the SHAPE-f16 file, made first: `runnel create --quantize`, into a
 #   scratch store).
 #   Cache dir: ${RUNNEL_BENCH_DIR:-/tmp/runnel-bench}. RUNNEL_BIN: the runnel binary (build/runnel).
@@ -33,7 +34,7 @@ for m in "${models[@]}"; do
   fi
   args="$(shape_args "$shape")"
   case "$dtype" in
-    q4_1 | q5_0 | q5_1 | q2_k | q3_k | q4_k | q4_k_m | q5_k | q5_k_m | q6_k)
+    q4_1 | q5_0 | q5_1 | q2_k | q3_k | q4_k | q4_k_m | q5_k | q5_k_m | q6_k | iq4_nl | iq4_xs)
       "$0" "$shape-f16"
       store="$dir/store.tmp"
       rm -rf "$store"

@@ -52,6 +52,8 @@ bool linear_supported(DType wtype) {
     case DType::kQ2_KR16:
     case DType::kQ5_1R16:
     case DType::kQ4_1R16:
+    case DType::kIQ4_NLR16:
+    case DType::kIQ4_XSR16:
       return true;
     default:
       return false;

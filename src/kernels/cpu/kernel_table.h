@@ -172,6 +172,8 @@ void register_matmul_packed(KernelTable& t);
 namespace avx512 {
 // The Q2_KR16 entry (matmul_packed_q2_k_avx512.cpp), set by register_matmul_packed_kquants.
 void register_matmul_packed_q2_k(KernelTable& t);
+// The IQ4_XSR16 entry (matmul_packed_iq4_xs_avx512.cpp), likewise.
+void register_matmul_packed_iq4_xs(KernelTable& t);
 }  // namespace avx512
 // The AMX variant's additions to the AVX-512 table, its BF16 tile kernels for prefill matmuls and
 // attention: on the tile unit (amx), or on a software model of it for tests (amx_emulated;

@@ -202,6 +202,16 @@ void quant_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* 
         }
         quant_block_tile(q, {d, d}, {bias, bias}, o);
       }
+    } else if constexpr (kType == DType::kIQ4_NLR16) {
+      // d · kIQ4Values[q] as d · u - 128 · d for the bytes u = kIQ4Values[q] + 128: both products
+      // and their difference exact in f32 (d has 11 significant bits, u 8).
+      const size_t nb = k / 32;
+      for (size_t blk = 0; blk < nb; ++blk, o += kBf16TileBytes) {
+        const PackedBlockOffsets off = packed_block_offsets(blk, nb, 256);
+        const __m512 d = f16x16(src + off.d), bias = _mm512_mul_ps(d, _mm512_set1_ps(-128.0f));
+        avx512::nibbles_to_bytes<true>(src + off.qs, u);
+        quant_block_tile(u, {d, d}, {bias, bias}, o);
+      }
     } else if constexpr (kType == DType::kQ4_1R16 || kType == DType::kQ5_1R16) {
       // d · q + m per block (packed.h).
       constexpr bool kQ5 = kType == DType::kQ5_1R16;
@@ -233,6 +243,23 @@ void quant_tiles_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* 
           const __m512 b =
               _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_sub_epi32(
                                       _mm512_setzero_si512(), u8x16_epi32(scm + 128 + 16 * j))));
+          quant_block_tile(u, {a, a}, {b, b}, o);
+        }
+      }
+    } else if constexpr (kType == DType::kIQ4_XSR16) {
+      // d · sc_j · kIQ4Values[q] per sub-block j as a · u - 128 · a (a = d · sc_j, u = the value +
+      // 128): a has at most 16 significant bits and u 8, so all of it is exact in f32.
+      alignas(64) int8_t sc[128];
+      for (size_t sb = 0; sb < k / 256; ++sb) {
+        const uint8_t* ws = src + sb * kIQ4XSR16SbBytes;
+        const __m512 d = f16x16(ws);
+        iq4_xs_r16_scale_bytes(ws, sc);
+        for (int j = 0; j < 8; ++j, o += kBf16TileBytes) {
+          const __m128i s8 =
+              _mm_load_si128(reinterpret_cast<const __m128i*>(sc + 64 * (j % 2) + 16 * (j / 2)));
+          const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)));
+          const __m512 b = _mm512_mul_ps(a, _mm512_set1_ps(-128.0f));
+          avx512::nibbles_to_bytes<true>(ws + kIQ4XSR16Qs + 256 * j, u);
           quant_block_tile(u, {a, a}, {b, b}, o);
         }
       }
@@ -384,7 +411,8 @@ void amx_bf16_register(KernelTable& t) {
   amx_bf16_register_quants<Ops, DType::kQ8_0R16, DType::kQ4_0R16, DType::kQ5_0R16, DType::kQ2_KR16,
                            DType::kQ3_KR16, DType::kQ4_KR16, DType::kQ5_KR16, DType::kQ6_KR16,
                            DType::kQ8AR16, DType::kQ4AR16, DType::kQ8AR16G64, DType::kQ4AR16G64,
-                           DType::kQ4_1R16, DType::kQ5_1R16>(t);
+                           DType::kQ4_1R16, DType::kQ5_1R16, DType::kIQ4_NLR16, DType::kIQ4_XSR16>(
+      t);
   t.f32_to_bf16 = bf16_row;
 }
 

@@ -1,5 +1,5 @@
-// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_1R16 / Q5_1R16 layouts (packed.h);
-// the block dots are packed_dot_avx512.h's, and no horizontal sum is ever needed.
+// AVX-512 VNNI kernels for the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_1R16 / Q5_1R16 / IQ4_NLR16 layouts
+// (packed.h); the block dots are packed_dot_avx512.h's, and no horizontal sum is ever needed.
 //
 // Register tile: MR rows of x by NG groups (16 NG weight rows), up to kR16Mr x kR16Ng (8 x 2:
 // packed_dot_avx512.h). Per block it holds MR x NG int32 dot accumulators and MR x NG f32 sums;
@@ -23,13 +23,14 @@ namespace {
 
 // Each block's dot starts at -bias · Σq_x (the stored bytes are q + bias), then
 // acc = fma(float(dot), d_w · d_x, acc). kBits: 8, 4 or 5 (Q8_0, Q4_0, Q5_0); kX (Q4_0, Q5_0):
-// the weights are the expanded copy (q45_0_expand), bytes in Q8_0R16's layout.
-template <int kBits, bool kX = false>
+// the weights are the expanded copy (q45_0_expand), bytes in Q8_0R16's layout. kNl (kBits 4):
+// IQ4_NLR16, its nibbles looked up as bytes kIQ4Values[q] + 128 (bias 128, as Q8_0's).
+template <int kBits, bool kX = false, bool kNl = false>
 struct GgmlR16 {
   template <int MR, int NG>
   static void run(const PackedGemm& a) {
     constexpr size_t kQs = kBits == 8 || kX ? 512 : kBits == 4 ? 256 : 320;
-    constexpr int kBias = kBits == 8 ? 128 : kBits == 4 ? 8 : 16;
+    constexpr int kBias = kBits == 8 || kNl ? 128 : kBits == 4 ? 8 : 16;
     const size_t nb = a.k / 32;
     const size_t gb = a.w_group_bytes;
     const BlockQ8Act* x[MR];
@@ -62,9 +63,9 @@ struct GgmlR16 {
         for (int g = 0; g < NG; ++g) dot[i][g] = c0;
       }
       if (kLines && a.stream) {
-        r16_block_dots<kBits, MR, NG, true>(a.w + off.qs, gb, xb, dot);
+        r16_block_dots<kBits, MR, NG, true, kNl>(a.w + off.qs, gb, xb, dot);
       } else {
-        r16_block_dots<kX ? 8 : kBits, MR, NG>(a.w + off.qs, gb, xb, dot);
+        r16_block_dots<kX ? 8 : kBits, MR, NG, false, kNl && !kX>(a.w + off.qs, gb, xb, dot);
       }
       for (int g = 0; g < NG; ++g) {
         for (int i = 0; i < MR; ++i) {
@@ -80,13 +81,13 @@ struct GgmlR16 {
 
 // Prefill's expanded Q4_0 / Q5_0 (MatmulEntry::expand): the Q8_0R16 layout (packed.h) holding the
 // quants as bytes 0..15 / 0..31 (bias 8 / 16), so the tiles run the 8-bit dot core without
-// unpacking.
+// unpacking. IQ4_NL (kNl): the bytes kIQ4Values[q] + 128 (bias 128).
 // bench_kernels --gemm --threads 2 --type q4_0_r16: 2048 / 3072 / 16384 x 2048 +10-16%, 2048 x 8192
 // -1% (before chunks took half of L2, matmul.cpp); pp512 llama1b Q4_0 1.058x, qwen06b 1.039x
 // (Emerald Rapids VM, session 22; with the quarter-L2 chunks the model had gained nothing).
 size_t q4_0_expanded_bytes(size_t k) { return kPackRows * row_bytes(DType::kQ8_0, k); }
 
-template <bool kQ5>
+template <bool kQ5, bool kNl = false>
 void q45_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
   const size_t nb = k / 32, xgb = q4_0_expanded_bytes(k);
   for (int g = 0; g < ng; ++g) {
@@ -99,7 +100,7 @@ void q45_0_expand(const uint8_t* w, size_t gb, size_t k, int ng, uint8_t* out) {
       if constexpr (kQ5) {
         q5_to_bytes(in + src.qs, o + dst.qs);
       } else {
-        nibbles_to_bytes(in + src.qs, o + dst.qs);
+        nibbles_to_bytes<kNl>(in + src.qs, o + dst.qs);
       }
     }
   }
@@ -202,6 +203,14 @@ void packed_q5_0_r16(const PackedGemm& a) {
   }
 }
 
+void packed_iq4_nl_r16(const PackedGemm& a) {
+  if (a.expanded) {
+    dispatch_r16_tile<GgmlR16<4, true, true>>(a);
+  } else {
+    dispatch_r16_tile<GgmlR16<4, false, true>>(a);
+  }
+}
+
 template <int kBits>
 void packed_q1_r16(const PackedGemm& a) {
   if (a.expanded) {
@@ -230,6 +239,10 @@ void register_matmul_packed(KernelTable& t) {
   q51 = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_q1_r16<5>, kR16Ng, false};
   q51.expand = q1_expand<true>;
   q51.expanded_bytes = q1_expanded_bytes;
+  MatmulEntry& nl = matmul_entry(t, DType::kIQ4_NLR16);
+  nl = {nullptr, ActKind::kQ8, kR16Mr, 1, packed_iq4_nl_r16, kR16Ng, false};
+  nl.expand = q45_0_expand<false, true>;
+  nl.expanded_bytes = q4_0_expanded_bytes;
   matmul_entry(t, DType::kQ8_0).prefer_packed = true;
   matmul_entry(t, DType::kQ4_0).prefer_packed = true;
 }

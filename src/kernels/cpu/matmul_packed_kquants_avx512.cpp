@@ -373,6 +373,7 @@ void register_matmul_packed_kquants(KernelTable& t) {
   q3.expand = sc16_expand<true>;
   q3.expanded_bytes = q6_k_expanded_bytes;
   register_matmul_packed_q2_k(t);
+  register_matmul_packed_iq4_xs(t);
   matmul_entry(t, DType::kQ4_K).prefer_packed = true;
   matmul_entry(t, DType::kQ6_K).prefer_packed = true;
 }

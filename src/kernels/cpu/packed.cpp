@@ -35,6 +35,8 @@ Layout layout_of(DType packed) {
       return {256, 8};
     case DType::kQ5_0R16:
       return {320, 16};
+    case DType::kIQ4_NLR16:  // Q4_0R16's nibbles; the stored byte is the table's value + 128
+      return {256, 128};
     default:
       fail("matmul", dtype_name(packed), " is not a packed type");
   }
@@ -82,7 +84,8 @@ void pack_group(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8
             out[off.qs + 64 * c + 4 * r + j] = static_cast<uint8_t>(blk.qs[4 * c + j]) ^ 0x80;
           }
         }
-      } else if (src == DType::kQ4_0) {
+      } else if (src == DType::kQ4_0 || src == DType::kIQ4_NL) {  // the same block bytes
+        static_assert(sizeof(BlockQ4_0) == sizeof(BlockIQ4_NL));
         const PackedBlockOffsets off = packed_block_offsets(b, nb, 256);
         const BlockQ4_0& blk = reinterpret_cast<const BlockQ4_0*>(row)[b];
         std::memcpy(out + off.d + 2 * r, &blk.d, 2);
@@ -109,6 +112,10 @@ void q1_row_quants(const uint8_t* qs, int r, int* q) {
     }
   }
 }
+
+// IQ4_NLR16's stored byte for nibble q: the table's value + 128 (1..241, unsigned for the u8 x s8
+// dot instructions; the dot then starts at -128 · Σq_x, as Q8_0R16's).
+int iq4_byte(int q) { return kIQ4Values[q] + 128; }
 
 constexpr size_t q1_block_bytes(bool q5) { return q5 ? kQ5_1R16Block : kQ4_1R16Block; }
 
@@ -147,7 +154,8 @@ void gemm_q1_r16(const PackedGemm& a) {
 // Scalar reference kernel (the definition; see the file comment).
 void gemm_reference(const PackedGemm& a, DType packed) {
   const Layout lay = layout_of(packed);
-  const bool q4 = packed == DType::kQ4_0R16, q5 = packed == DType::kQ5_0R16;
+  const bool nl = packed == DType::kIQ4_NLR16;
+  const bool q4 = packed == DType::kQ4_0R16 || nl, q5 = packed == DType::kQ5_0R16;
   const size_t nb = a.k / kQK;
   for (int i = 0; i < a.mr; ++i) {
     const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
@@ -164,8 +172,9 @@ void gemm_reference(const PackedGemm& a, DType packed) {
             for (int c = 0; c < 4; ++c) {
               for (int j = 0; j < 4; ++j) {
                 const int v = q[(q5 ? 64 : 0) + 64 * c + j], f = q5 ? q[j] >> c : 0;
-                dot += ((v & 15) | (f & 1) << 4) * x[b].qs[4 * c + j] +
-                       ((v >> 4) | (f & 16)) * x[b].qs[16 + 4 * c + j];
+                int lo = (v & 15) | (f & 1) << 4, hi = (v >> 4) | (f & 16);
+                if (nl) lo = iq4_byte(lo), hi = iq4_byte(hi);
+                dot += lo * x[b].qs[4 * c + j] + hi * x[b].qs[16 + 4 * c + j];
               }
             }
           } else {
@@ -187,6 +196,7 @@ void gemm_reference(const PackedGemm& a, DType packed) {
 void gemm_q8_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ8_0R16); }
 void gemm_q4_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ4_0R16); }
 void gemm_q5_0_r16(const PackedGemm& a) { gemm_reference(a, DType::kQ5_0R16); }
+void gemm_iq4_nl_r16(const PackedGemm& a) { gemm_reference(a, DType::kIQ4_NLR16); }
 
 }  // namespace
 
@@ -218,6 +228,10 @@ DType packed_type(DType src) {
       return DType::kQ5_1R16;
     case DType::kQ5_K:
       return DType::kQ5_KR16;
+    case DType::kIQ4_NL:
+      return DType::kIQ4_NLR16;
+    case DType::kIQ4_XS:
+      return DType::kIQ4_XSR16;
     default:
       return src;
   }
@@ -235,6 +249,10 @@ DType packed_source(DType packed) {
       return DType::kQ5_1;
     case DType::kQ4_1R16:
       return DType::kQ4_1;
+    case DType::kIQ4_NLR16:
+      return DType::kIQ4_NL;
+    case DType::kIQ4_XSR16:
+      return DType::kIQ4_XS;
     case DType::kQ8AR16:  // MLX's U32 words (packed_mlx.h): made by pack_mlx_affine
     case DType::kQ4AR16:
     case DType::kQ8AR16G64:
@@ -338,11 +356,14 @@ void unpack_weights_f32(DType packed, const void* w, size_t n, size_t k, float* 
       const float d = f16_to_f32(h);
       float* o = out + row * k + b * kQK;
       const uint8_t* q = wg + off.qs + 4 * r;
-      const bool q5 = packed == DType::kQ5_0R16;
+      const bool q5 = packed == DType::kQ5_0R16, nl = packed == DType::kIQ4_NLR16;
       for (size_t c = 0; c < (q5 ? 4 : lay.qs_bytes / 64); ++c) {
         for (int j = 0; j < 4; ++j) {
           const int v = q[(q5 ? 64 : 0) + 64 * c + j], f = q5 ? q[j] >> c : 0;
-          if (packed == DType::kQ4_0R16 || q5) {
+          if (nl) {  // as dequantize_row: d times the table's value
+            o[4 * c + j] = d * static_cast<float>(kIQ4Values[v & 15]);
+            o[16 + 4 * c + j] = d * static_cast<float>(kIQ4Values[v >> 4]);
+          } else if (packed == DType::kQ4_0R16 || q5) {
             o[4 * c + j] = static_cast<float>(((v & 15) | (f & 1) << 4) - lay.bias) * d;
             o[16 + 4 * c + j] = static_cast<float>(((v >> 4) | (f & 16)) - lay.bias) * d;
           } else {
@@ -361,11 +382,13 @@ void register_matmul_packed(KernelTable& t) {
   matmul_entry(t, DType::kQ5_0R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q5_0_r16, 1, false};
   matmul_entry(t, DType::kQ4_1R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q1_r16<false>, 1, false};
   matmul_entry(t, DType::kQ5_1R16) = {nullptr, ActKind::kQ8, 4, 1, gemm_q1_r16<true>, 1, false};
-  // Q5_0, Q4_1 and Q5_1 have no kernel in GGML's layout: every variant packs them (the
+  matmul_entry(t, DType::kIQ4_NLR16) = {nullptr, ActKind::kQ8, 4, 1, gemm_iq4_nl_r16, 1, false};
+  // Q5_0, Q4_1, Q5_1 and IQ4_NL have no kernel in GGML's layout: every variant packs them (the
   // alternative is the backend's dequantizing fallback).
   matmul_entry(t, DType::kQ5_0).prefer_packed = true;
   matmul_entry(t, DType::kQ4_1).prefer_packed = true;
   matmul_entry(t, DType::kQ5_1).prefer_packed = true;
+  matmul_entry(t, DType::kIQ4_NL).prefer_packed = true;
 }
 }  // namespace scalar
 

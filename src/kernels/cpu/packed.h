@@ -18,6 +18,8 @@
 // holds for row r = 0..15 the bytes of k-positions 4c..4c+3 at offset 4r:
 //   Q8_0R16: 8 chunks, byte = q + 128 (unsigned, for the u8 x s8 dot instructions);
 //   Q4_0R16: 4 chunks, byte = q[4c + j] | q[4c + 16 + j] << 4 (the raw nibbles 0..15; value q - 8).
+//   IQ4_NLR16: Q4_0R16's bytes (pairs, d, nibbles), value kIQ4Values[q] (quant.h); its kernels
+//            look each nibble up as kIQ4Values[q] + 128, a byte like Q8_0R16's.
 //   Q5_0R16: 64 bytes of fifth bits, then Q4_0R16's 4 chunks of nibbles (value q - 16, q 0..31):
 //            fifth-bit byte 4r + j holds in bit c that of q[4c + j] and in bit 4 + c that of
 //            q[4c + 16 + j] (Q5_KR16's sub-block layout, packed_kquants.h). Q4_1R16 / Q5_1R16

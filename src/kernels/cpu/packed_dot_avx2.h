@@ -136,6 +136,50 @@ inline void r16_half_dots(const uint8_t* q, int h, const BlockQ8Act* const* x, _
 #endif
 }
 
+// dot[i] = Σ_e kIQ4Values[q[row][e]] · x[i]->qs[e] for rows 8h..8h+7 of one block of IQ4 nibble
+// pairs (IQ4_NLR16's block, an IQ4_XSR16 sub-block: Q4_0R16's 256 bytes), exactly. With AVX-VNNI
+// each nibble is looked up as the byte kIQ4Values[q] + 128 (vpshufb) for vpdpbusd, and the dot
+// corrected by -128 · Σq_x. vpmaddubsw would saturate on such bytes (two products up to 241 · 127),
+// so AVX2 looks up the signed values instead and multiplies their magnitudes by x's quants with
+// the values' signs (vpsignb): pairs of at most 2 · 127 · 127 = 32258, widened at once.
+template <int MR>
+inline void r16_half_dots_iq4(const uint8_t* q, int h, const BlockQ8Act* const* x,
+                              __m256i (&dot)[MR]) {
+  const __m256i nib = _mm256_set1_epi8(0x0f);
+#ifdef __AVXVNNI__
+  const __m256i table = _mm256_broadcastsi128_si256(
+      _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, static_cast<char>(129), static_cast<char>(141),
+                    static_cast<char>(153), static_cast<char>(166), static_cast<char>(181),
+                    static_cast<char>(197), static_cast<char>(217), static_cast<char>(241)));
+  for (int i = 0; i < MR; ++i) dot[i] = _mm256_set1_epi32(-128 * x[i]->sum);
+#else
+  const __m256i table = _mm256_broadcastsi128_si256(
+      _mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int i = 0; i < MR; ++i) dot[i] = _mm256_setzero_si256();
+#endif
+  for (int c = 0; c < 4; ++c) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + 64 * c + 32 * h));
+    const __m256i wl = _mm256_shuffle_epi8(table, _mm256_and_si256(v, nib));
+    const __m256i wh = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+#ifndef __AVXVNNI__
+    const __m256i al = _mm256_abs_epi8(wl), ah = _mm256_abs_epi8(wh);
+#endif
+    for (int i = 0; i < MR; ++i) {
+      const __m256i xl = bcast4(x[i]->qs + 4 * c), xh = bcast4(x[i]->qs + 16 + 4 * c);
+#ifdef __AVXVNNI__
+      dot[i] = _mm256_dpbusd_avx_epi32(dot[i], wl, xl);
+      dot[i] = _mm256_dpbusd_avx_epi32(dot[i], wh, xh);
+#else
+      const __m256i pl = _mm256_maddubs_epi16(al, _mm256_sign_epi8(xl, wl));
+      const __m256i ph = _mm256_maddubs_epi16(ah, _mm256_sign_epi8(xh, wh));
+      dot[i] = _mm256_add_epi32(
+          dot[i], _mm256_add_epi32(_mm256_madd_epi16(pl, ones), _mm256_madd_epi16(ph, ones)));
+#endif
+    }
+  }
+}
+
 // One call's tile: MR rows of x by one group of 16 weight rows, as two halves of 8 rows (ymm
 // lanes), K::template block<MR>(a, x, b, nb, h, acc) adding block b's terms for half h (a block
 // is K::kElems elements of k: 32, or a K-quant super-block of 256). Decode calls

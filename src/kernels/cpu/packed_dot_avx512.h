@@ -17,6 +17,14 @@
 namespace runnel::kernels::cpu::avx512 {
 namespace {
 
+// kIQ4Values[q] + 128 at byte q of every 16-byte lane (vpshufb's table for IQ4 nibbles).
+inline __m512i iq4_table() {
+  return _mm512_broadcast_i32x4(
+      _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, static_cast<char>(129), static_cast<char>(141),
+                    static_cast<char>(153), static_cast<char>(166), static_cast<char>(181),
+                    static_cast<char>(197), static_cast<char>(217), static_cast<char>(241)));
+}
+
 inline int32_t load_i32(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);
@@ -30,8 +38,10 @@ inline int32_t load_i32(const int8_t* p) {
 // small tiles (decode: 1 x 1) have too few chains to hide it: they spread the block over
 // kSplit = 4 / (MR · NG) accumulators, summed at the end. Integer sums are exact, so the result
 // is the same in any order. kPf (decode's stream): each 64-byte load is preceded by the
-// prefetch of the lines ahead of it (prefetch_line_ahead).
-template <int kBits, int MR, int NG, bool kPf = false>
+// prefetch of the lines ahead of it (prefetch_line_ahead). kNl (kBits 4: IQ4_NLR16, IQ4_XSR16):
+// each nibble q becomes the byte kIQ4Values[q] + 128 (one vpshufb), so the caller starts the dot
+// at -128 · Σq_x.
+template <int kBits, int MR, int NG, bool kPf = false, bool kNl = false>
 inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const* x,
                            __m512i (&dot)[MR][NG]) {
   constexpr int kSplit = MR * NG >= 4 ? 1 : 4 / (MR * NG);
@@ -43,8 +53,10 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
     }
   }
   static_assert(kBits == 4 || kBits == 5 || kBits == 8);
+  static_assert(!kNl || kBits == 4);
   if constexpr (kBits != 8) {
     const __m512i low = _mm512_set1_epi8(0x0f);
+    const __m512i table = kNl ? iq4_table() : low;
     __m512i f[NG];
     if constexpr (kBits == 5) {
       for (int g = 0; g < NG; ++g) {
@@ -60,6 +72,9 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
         const __m512i v = _mm512_loadu_si512(nib + g * gb + 64 * c);
         if constexpr (kBits == 5) {
           q5_chunk(v, f[g], c, lo[g], hi[g]);
+        } else if constexpr (kNl) {
+          lo[g] = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
+          hi[g] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
         } else {
           lo[g] = _mm512_and_si512(v, low);
           // With accumulators of their own, the high nibbles stay in place (16 h) and their sum
@@ -95,11 +110,11 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
   }
   for (int i = 0; i < MR; ++i) {
     for (int g = 0; g < NG; ++g) {
-      if constexpr (kBits == 4 && kSplit == 4) {  // lo in parts 0 and 2, 16 hi in parts 1 and 3
+      if constexpr (kBits == 4 && !kNl && kSplit == 4) {  // lo in 0 and 2, 16 hi in 1 and 3
         dot[i][g] =
             _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[2][i][g]),
                              _mm512_srai_epi32(_mm512_add_epi32(part[1][i][g], part[3][i][g]), 4));
-      } else if constexpr (kBits == 4 && kSplit == 2) {
+      } else if constexpr (kBits == 4 && !kNl && kSplit == 2) {
         dot[i][g] = _mm512_add_epi32(part[0][i][g], _mm512_srai_epi32(part[1][i][g], 4));
       } else if constexpr (kSplit == 4) {
         dot[i][g] = _mm512_add_epi32(_mm512_add_epi32(part[0][i][g], part[1][i][g]),
@@ -116,12 +131,19 @@ inline void r16_block_dots(const uint8_t* q, size_t gb, const BlockQ8Act* const*
 // One 4-bit block's quants (256 bytes: 4 chunks of nibble pairs, as r16_block_dots<4> reads
 // them) as the 8-bit block r16_block_dots<8> reads (512 bytes: chunk c the low nibbles of
 // chunk c, chunk 4 + c the high ones), for the expanded prefill layouts (MatmulEntry::expand).
+// kNl: each nibble q as kIQ4Values[q] + 128 (IQ4_NLR16, IQ4_XSR16), so a Q8_0R16-style byte.
+template <bool kNl = false>
 inline void nibbles_to_bytes(const uint8_t* in, uint8_t* out) {
-  const __m512i low = _mm512_set1_epi8(0x0f);
+  const __m512i low = _mm512_set1_epi8(0x0f), table = kNl ? iq4_table() : low;
   for (int c = 0; c < 4; ++c) {
     const __m512i v = _mm512_loadu_si512(in + 64 * c);
-    _mm512_storeu_si512(out + 64 * c, _mm512_and_si512(v, low));
-    _mm512_storeu_si512(out + 64 * (4 + c), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+    __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+    if constexpr (kNl) {
+      lo = _mm512_shuffle_epi8(table, lo);
+      hi = _mm512_shuffle_epi8(table, hi);
+    }
+    _mm512_storeu_si512(out + 64 * c, lo);
+    _mm512_storeu_si512(out + 64 * (4 + c), hi);
   }
 }
 

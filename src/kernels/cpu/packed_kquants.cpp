@@ -1,4 +1,4 @@
-// Q3_KR16 / Q4_KR16 / Q5_KR16 / Q6_KR16 (packed_kquants.h): packing from GGML blocks, unpacking,
+// Q2_KR16 ... Q6_KR16, IQ4_XSR16 (packed_kquants.h): packing from GGML blocks, unpacking,
 // and the scalar reference kernels that define their arithmetic for every SIMD variant, per output
 // lane and 256-element super-block, on x from quantize_act_q8_256 (one d_x per super-block):
 //   Q4_K, Q5_K: isum = Σ_j sc_j·Σ q·x_q, imin = Σ_j m_j·Σ x_q (j = the 8 sub-blocks of 32);
@@ -7,6 +7,8 @@
 //     acc = fma(float(isum), d·d_x, acc)
 //   Q2_K: isum = Σ_s sc_s·Σ q·x_q, imin = Σ_s m_s·Σ x_q (s = the 16 sub-blocks of 16); then
 //     Q4_K's two fmas
+//   IQ4_XS: isum = Σ_j sc_j·(Σ (v + 128)·x_q − 128·Σ x_q) (v = kIQ4Values[q]; j = the 8 sub-blocks
+//     of 32); acc = fma(float(isum), d·d_x, acc)
 // The integer sums are exact in int32 (|isum| < 2^27); the f32 operations are done in exactly
 // this order everywhere.
 #include "kernels/cpu/packed_kquants.h"
@@ -136,6 +138,23 @@ void pack_sb_q6_k(const uint8_t* const* blk, const Q6KR16Offsets& off, uint8_t* 
   }
 }
 
+// IQ4_XS's super-block: d, the scale bytes as chunks, then each sub-block's nibble pairs, already
+// in Q4_0R16's order (byte t of GGML's 16 holds elements t and t + 16).
+void pack_sb_iq4_xs(const uint8_t* const* blk, uint8_t* out) {
+  for (int r = 0; r < kPackRows; ++r) {
+    const BlockIQ4_XS& b = *reinterpret_cast<const BlockIQ4_XS*>(blk[r]);
+    std::memcpy(out + 2 * r, &b.d, 2);
+    out[kIQ4XSR16Sh + r] = static_cast<uint8_t>(b.scales_h & 0xff);
+    out[kIQ4XSR16Sh + 16 + r] = static_cast<uint8_t>(b.scales_h >> 8);
+    for (int i = 0; i < 4; ++i) out[kIQ4XSR16Sl + 16 * i + r] = b.scales_l[i];
+    for (int j = 0; j < 8; ++j) {
+      for (int c = 0; c < 4; ++c) {
+        std::memcpy(out + kIQ4XSR16Qs + 256 * j + 64 * c + 4 * r, b.qs + 16 * j + 4 * c, 4);
+      }
+    }
+  }
+}
+
 // The quant of element e (0..31) of row r in sub-block `sub` of a packed Q4_K (0..15) or Q5_K
 // (0..31) super-block (sub: the sub-block's first byte, its fifth bits for Q5_K).
 int q45k_r16_quant(const uint8_t* sub, bool q5, int r, int e) {
@@ -246,6 +265,34 @@ void gemm_q45_k_r16(const PackedGemm& a) {
   }
 }
 
+void gemm_iq4_xs_r16(const PackedGemm& a) {
+  const size_t nsb = a.k / kQKK;
+  for (int i = 0; i < a.mr; ++i) {
+    const BlockQ8Act* x = reinterpret_cast<const BlockQ8Act*>(a.x + i * a.x_stride);
+    for (int g = 0; g < a.ng; ++g) {
+      const uint8_t* wg = a.w + static_cast<size_t>(g) * a.w_group_bytes;
+      float acc[kPackRows] = {};
+      for (size_t sb = 0; sb < nsb; ++sb) {
+        const uint8_t* w = wg + sb * kIQ4XSR16SbBytes;
+        const BlockQ8Act* xs = x + sb * 8;
+        for (int r = 0; r < kPackRows; ++r) {
+          int32_t isum = 0;
+          for (int j = 0; j < 8; ++j) {
+            const uint8_t* sub = w + kIQ4XSR16Qs + 256 * j;
+            int32_t dot = -128 * xs[j].sum;
+            for (int e = 0; e < 32; ++e) {
+              dot += (kIQ4Values[q45k_r16_quant(sub, false, r, e)] + 128) * xs[j].qs[e];
+            }
+            isum += iq4_xs_r16_scale(w, r, j) * dot;
+          }
+          acc[r] = std::fma(static_cast<float>(isum), load_f16(w + 2 * r) * xs->d, acc[r]);
+        }
+      }
+      std::memcpy(a.y + static_cast<size_t>(i) * a.y_stride + 16 * g, acc, sizeof acc);
+    }
+  }
+}
+
 void gemm_q2_k_r16(const PackedGemm& a) {
   const size_t nsb = a.k / kQKK;
   for (int i = 0; i < a.mr; ++i) {
@@ -329,6 +376,8 @@ void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k
       pack_sb_q3_k(blk, q3k_r16_offsets(sb, nsb), out);
     } else if (src == DType::kQ2_K) {
       pack_sb_q2_k(blk, out + sb * kQ2KR16SbBytes);
+    } else if (src == DType::kIQ4_XS) {
+      pack_sb_iq4_xs(blk, out + sb * kIQ4XSR16SbBytes);
     } else {
       fail("matmul", "no K-quant packed layout for ", dtype_name(src));
     }
@@ -354,6 +403,16 @@ void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float
           const float dl = d * static_cast<float>(scm & 15),
                       ml = dmin * static_cast<float>(scm >> 4);
           o[e] = dl * static_cast<float>(q2k_r16_quant(p, r, e)) - ml;
+        }
+      } else if (packed == DType::kIQ4_XSR16) {  // dl · v with dl = d · sc, as GGML
+        const uint8_t* p = wg + sb * kIQ4XSR16SbBytes;
+        const float d = load_f16(p + 2 * r);
+        for (int j = 0; j < 8; ++j) {
+          const float dl = d * static_cast<float>(iq4_xs_r16_scale(p, r, j));
+          for (int e = 0; e < 32; ++e) {
+            const int q = q45k_r16_quant(p + kIQ4XSR16Qs + 256 * j, false, r, e);
+            o[32 * j + e] = dl * static_cast<float>(kIQ4Values[q]);
+          }
         }
       } else if (packed == DType::kQ4_KR16 || packed == DType::kQ5_KR16) {
         const bool q5 = packed == DType::kQ5_KR16;
@@ -392,7 +451,9 @@ void register_matmul_packed_kquants(KernelTable& t) {
   matmul_entry(t, DType::kQ5_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q45_k_r16<true>, 1,
                                       false};
   matmul_entry(t, DType::kQ2_KR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_q2_k_r16, 1, false};
-  // Q2_K, Q3_K and Q5_K have no kernel in GGML's layout: every variant packs them.
+  matmul_entry(t, DType::kIQ4_XSR16) = {nullptr, ActKind::kQ8x256, 4, 1, gemm_iq4_xs_r16, 1, false};
+  // Q2_K, Q3_K, Q5_K and IQ4_XS have no kernel in GGML's layout: every variant packs them.
+  matmul_entry(t, DType::kIQ4_XS).prefer_packed = true;
   matmul_entry(t, DType::kQ2_K).prefer_packed = true;
   matmul_entry(t, DType::kQ3_K).prefer_packed = true;
   matmul_entry(t, DType::kQ5_K).prefer_packed = true;

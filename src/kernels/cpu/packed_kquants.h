@@ -34,6 +34,10 @@
 //   scale bytes as 16 chunks of 16 (chunk s, byte r: sub-block s's scale in the low nibble, its
 //   min in the high one) | quants: 16-element sub-block s at 320 + 64 s, byte 4r + t holding in
 //   bits 2v..2v+1 q[16s + 4v + t] (0..3; value d·sc·q − dmin·m).
+// IQ4_XSR16, per super-block (2176 bytes, 34 lines: the source's bytes): d (16 x f16) | GGML's
+//   scales_h as 2 chunks of 16 bytes (chunk c, byte r: byte c of row r's scales_h) | scales_l as 4
+//   chunks of 16 (chunk i, byte r: scales_l[i] of row r) | sub-block j (0..7) at 128 + 256 j as
+//   Q4_0R16's block of nibble pairs (value d · sc_j · kIQ4Values[q], sc_j = iq4_xs_scale's).
 #pragma once
 
 #include <cstddef>
@@ -47,6 +51,7 @@ constexpr size_t kQ4KR16SbBytes = 2304;  // one super-block of a group
 constexpr size_t kQ4KR16Dmin = 32, kQ4KR16Scales = 64, kQ4KR16Qs = 256;
 constexpr size_t kQ5KR16SbBytes = 2816, kQ5KR16Sub = 320;  // sub-block j at kQ4KR16Qs + 320 j
 constexpr size_t kQ2KR16SbBytes = 1344, kQ2KR16Dmin = 32, kQ2KR16Sc = 64, kQ2KR16Qs = 320;
+constexpr size_t kIQ4XSR16SbBytes = 2176, kIQ4XSR16Sh = 32, kIQ4XSR16Sl = 64, kIQ4XSR16Qs = 128;
 
 constexpr size_t kQ6KR16Qs = 3072, kQ6KR16Sc = 256, kQ6KR16D = 32, kQ3KR16Qs = 1536;
 struct Q6KR16Offsets {
@@ -71,10 +76,17 @@ inline Q6KR16Offsets q3k_r16_offsets(size_t s, size_t nsb) {
 
 inline bool is_kquant_r16(DType t) {
   return t == DType::kQ2_KR16 || t == DType::kQ3_KR16 || t == DType::kQ4_KR16 ||
-         t == DType::kQ5_KR16 || t == DType::kQ6_KR16;
+         t == DType::kQ5_KR16 || t == DType::kQ6_KR16 || t == DType::kIQ4_XSR16;
 }
 
-// Packs one group (16 rows, row r at rows + r * w_stride) of Q2_K ... Q6_K into `out`.
+// Sub-block j's scale (-32..31) of row r in the IQ4_XSR16 super-block at w.
+inline int iq4_xs_r16_scale(const uint8_t* w, int r, int j) {
+  const int lo = (w[kIQ4XSR16Sl + 16 * (j / 2) + r] >> 4 * (j % 2)) & 15;
+  const int hi = (w[kIQ4XSR16Sh + 16 * (j / 4) + r] >> 2 * (j % 4)) & 3;
+  return (lo | hi << 4) - 32;
+}
+
+// Packs one group (16 rows, row r at rows + r * w_stride) of Q2_K ... Q6_K, IQ4_XS into `out`.
 void pack_group_kquant(DType src, const uint8_t* rows, size_t w_stride, size_t k, uint8_t* out);
 // Unpacks n rows of a Q2_KR16 ... Q6_KR16 matrix to f32 [n, k], exactly like dequantize_row.
 void unpack_kquant_f32(DType packed, const uint8_t* w, size_t n, size_t k, float* out);

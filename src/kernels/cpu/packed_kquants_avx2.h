@@ -1,4 +1,4 @@
-// AVX2 kernels for the Q2_KR16 ... Q6_KR16 layouts (packed_kquants.h), over the
+// AVX2 kernels for the Q2_KR16 ... Q6_KR16 and IQ4_XSR16 layouts (packed_kquants.h), over the
 // tile loop of packed_dot_avx2.h; internal linkage, for matmul_packed_kquants_avx2.cpp (the avx2
 // variant) and matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) sums each sub-block's
 // dot in int32 by vpdpbusd and adds it times its scale by vpdpwssd (add_sub_block), as the AVX-512
@@ -180,6 +180,53 @@ struct Q45KR16 : HalvesOf<Q45KR16<kQ5>> {
         }
       }
       add_with_mins<MR>(w, h0 + h, isum[h], imin, xs, acc[h]);
+    }
+  }
+};
+
+// IQ4_XSR16: per sub-block j the exact dot over the table's values (r16_half_dots_iq4), isum +=
+// sc_j · dot_j (vpmulld: |sc_j · dot_j| <= 32 · 32 · 127 · 127), then one fma per super-block.
+struct IQ4XSR16 : HalvesOf<IQ4XSR16> {
+  // Sub-block j's scale (-32..31) for rows 8h .. 8h + 7, one row per 32-bit lane.
+  static __m256i scale(const uint8_t* w, int j, int h) {
+    const auto bytes = [&](size_t off) {
+      return _mm256_cvtepu8_epi32(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(w + off + 8 * h)));
+    };
+    const __m256i lo = _mm256_and_si256(
+        _mm256_srli_epi32(bytes(kIQ4XSR16Sl + 16 * (j / 2)), 4 * (j % 2)), _mm256_set1_epi32(15));
+    const __m256i hi = _mm256_and_si256(
+        _mm256_srli_epi32(bytes(kIQ4XSR16Sh + 16 * (j / 4)), 2 * (j % 4)), _mm256_set1_epi32(3));
+    return _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
+  }
+
+  template <int MR, int NH>
+  static void halves(const PackedGemm& a, const BlockQ8Act* const* x, size_t sb, size_t, int h0,
+                     __m256* const (&acc)[NH]) {
+    const uint8_t* w = a.w + sb * kIQ4XSR16SbBytes;
+    __m256i isum[NH][MR];
+    for (int h = 0; h < NH; ++h)
+      for (int i = 0; i < MR; ++i) isum[h][i] = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      if (NH == 2 && a.stream) prefetch_ahead_part(w, kIQ4XSR16SbBytes, j, 8);
+      const BlockQ8Act* xb[MR];
+      for (int i = 0; i < MR; ++i) xb[i] = x[i] + sb * 8 + j;
+      for (int h = 0; h < NH; ++h) {
+        __m256i dot[MR];
+        r16_half_dots_iq4<MR>(w + kIQ4XSR16Qs + 256 * j, h0 + h, xb, dot);
+        const __m256i sc = scale(w, j, h0 + h);
+        for (int i = 0; i < MR; ++i) {
+          isum[h][i] = _mm256_add_epi32(isum[h][i], _mm256_mullo_epi32(dot[i], sc));
+        }
+      }
+    }
+    for (int h = 0; h < NH; ++h) {
+      const __m256 d =
+          _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * (h0 + h))));
+      for (int i = 0; i < MR; ++i) {
+        const __m256 s = _mm256_mul_ps(d, _mm256_set1_ps(x[i][sb * 8].d));
+        acc[h][i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][i]), s, acc[h][i]);
+      }
     }
   }
 };
@@ -385,7 +432,7 @@ struct Q2KR16 : HalvesOf<Q2KR16> {
   }
 };
 
-// Q2_KR16 ... Q6_KR16: tiles of up to kMr rows of x by one group of 16 weight rows.
+// Q2_KR16 ... Q6_KR16, IQ4_XSR16: tiles of up to kMr rows of x by one group of 16 weight rows.
 template <int kMr>
 void set_kquant_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ4_KR16) = {
@@ -398,6 +445,8 @@ void set_kquant_r16_entries(KernelTable& t) {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Sc16R16<true>, kMr>, 1, false};
   matmul_entry(t, DType::kQ2_KR16) = {
       nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<Q2KR16, kMr>, 1, false};
+  matmul_entry(t, DType::kIQ4_XSR16) = {
+      nullptr, ActKind::kQ8x256, kMr, 1, dispatch_r16_avx2<IQ4XSR16, kMr>, 1, false};
 }
 
 }  // namespace

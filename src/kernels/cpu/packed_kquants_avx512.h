@@ -40,6 +40,28 @@ inline void q4k_r16_scale_bytes(const uint8_t* w, uint8_t* scm) {
       _mm512_and_si512(bitsel(m4, _mm512_srli_epi16(s2, 4), _mm512_srli_epi16(s1, 2)), m6));
 }
 
+// IQ4_XSR16's scales of a super-block (w: its first byte) for all 16 rows, as int8 (-32..31):
+// sc[64 (j % 2) + 16 (j / 2) + r] = sc_j of row r. scales_l's low nibbles are the even sub-blocks'
+// low 4 bits, its high nibbles the odd ones'; their high 2 bits come from scales_h's chunks spread
+// to [byte 0, byte 0 >> 4, byte 1, byte 1 >> 4] (bits 0-1 for the even, 2-3 for the odd).
+inline void iq4_xs_r16_scale_bytes(const uint8_t* w, int8_t* sc) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  const __m512i sl = _mm512_loadu_si512(w + kIQ4XSR16Sl);
+  const __m512i h =
+      _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + kIQ4XSR16Sh)));
+  const __m512i by4 = _mm512_set1_epi64(0x0004000400040004);
+  const __m512i counts = _mm512_mask_blend_epi64(0xcc, _mm512_setzero_si512(), by4);
+  const __m512i hs = _mm512_srlv_epi16(_mm512_shuffle_i64x2(h, h, _MM_SHUFFLE(1, 1, 0, 0)), counts);
+  constexpr int kAandBorC = 0xEA;  // (A & B) | C
+  const __m512i k32 = _mm512_set1_epi8(32);
+  const __m512i ev =
+      _mm512_ternarylogic_epi32(_mm512_slli_epi16(hs, 4), m30, _mm512_and_si512(sl, m4), kAandBorC);
+  const __m512i od = _mm512_ternarylogic_epi32(
+      _mm512_slli_epi16(hs, 2), m30, _mm512_and_si512(_mm512_srli_epi16(sl, 4), m4), kAandBorC);
+  _mm512_storeu_si512(sc, _mm512_sub_epi8(ev, k32));
+  _mm512_storeu_si512(sc + 64, _mm512_sub_epi8(od, k32));
+}
+
 // x's 4 bytes at p to every lane, read straight from memory (a vpbroadcastd load, no ALU uop).
 using I32Alias = int32_t __attribute__((may_alias, aligned(1)));
 inline __m512i bcast4(const int8_t* p) {

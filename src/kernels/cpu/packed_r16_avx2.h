@@ -1,8 +1,8 @@
-// The AVX2 kernels of the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_1R16 / Q5_1R16 (packed.h) and MLX affine
-// r16 (packed_mlx.h) layouts, over the block dots and tile loop of packed_dot_avx2.h, and the table
-// entries that name them. Included by matmul_packed_avx2.cpp and matmul_packed_mlx_avx2.cpp (the
-// avx2 variant) and by matmul_packed_avxvnni.cpp, whose copy (built with -mavxvnni) takes its dots
-// in vpdpbusd. Internal linkage, like packed_dot_avx2.h.
+// The AVX2 kernels of the Q8_0R16 / Q4_0R16 / Q5_0R16 / Q4_1R16 / Q5_1R16 / IQ4_NLR16 (packed.h)
+// and MLX affine r16 (packed_mlx.h) layouts, over the block dots and tile loop of
+// packed_dot_avx2.h, and the table entries that name them. Included by matmul_packed_avx2.cpp and
+// matmul_packed_mlx_avx2.cpp (the avx2 variant) and by matmul_packed_avxvnni.cpp, whose copy (built
+// with -mavxvnni) takes its dots in vpdpbusd. Internal linkage, like packed_dot_avx2.h.
 //
 // Same arithmetic as the scalar references (packed.cpp, packed_mlx.cpp), bit for bit: each
 // block's exact integer dot, then Q8_0 / Q4_0: the dot starts at -bias · Σq_x (the stored bytes
@@ -39,6 +39,27 @@ struct GgmlR16 {
       const __m256i d = _mm256_add_epi32(dot[i], _mm256_set1_epi32(-kBias * xb[i]->sum));
       const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(xb[i]->d));
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc[i]);
+    }
+  }
+};
+
+// IQ4_NLR16 (packed.h): Q4_0R16's frame, each block's dot over the table's values.
+struct IqNlR16 {
+  static constexpr size_t kElems = 32;
+
+  template <int MR>
+  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t b, size_t nb, int h,
+                    __m256 (&acc)[MR]) {
+    const PackedBlockOffsets off = packed_block_offsets(b, nb, 256);
+    const BlockQ8Act* xb[MR];
+    for (int i = 0; i < MR; ++i) xb[i] = x[i] + b;
+    const __m256 dw =
+        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * h)));
+    __m256i dot[MR];
+    r16_half_dots_iq4<MR>(a.w + off.qs, h, xb, dot);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(xb[i]->d));
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i]), s, acc[i]);
     }
   }
 };
@@ -111,6 +132,8 @@ void set_ggml_r16_entries(KernelTable& t) {
       nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<Q1R16<4>, kMr4>, 1, false};
   matmul_entry(t, DType::kQ5_1R16) = {
       nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<Q1R16<5>, kMr4>, 1, false};
+  matmul_entry(t, DType::kIQ4_NLR16) = {
+      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<IqNlR16, kMr4>, 1, false};
 }
 
 // The MLX r16 layouts likewise. prefer_packed on the packed type itself, as for AVX-512
