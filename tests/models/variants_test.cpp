@@ -1,8 +1,8 @@
 // Every kernel variant this machine can run tells stories260K's story with the same tokens: the
-// f32 file (against the continuation llama.cpp prints) and its Q8_0 / Q4_0 / Q5_0 / Q4_1 / Q5_1
-// requantizations (against the scalar reference's tokens); the K-quants, which need rows of 256, on
-// a tiny random-weight model. The ISA is chosen before each load, since loading packs the weights
-// into the layout the active variant streams (kernels/cpu/packed.h).
+// f32 file (against the continuation llama.cpp prints) and its Q8_0 / Q4_0 / Q5_0 / Q4_1 / Q5_1 /
+// IQ4_NL requantizations (against the scalar reference's tokens); the K-quants and IQ4_XS, which
+// need rows of 256, on a tiny random-weight model. The ISA is chosen before each load, since
+// loading packs the weights into the layout the active variant streams (kernels/cpu/packed.h).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -71,8 +71,8 @@ TEST(Variants, EveryIsaContinuesStories260KLikeLlamaCpp) {
 TEST(Variants, EveryIsaGivesTheSameTokensOnQuantizedStories260K) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants");
-  // Q5_0, Q4_1 and Q5_1 run on their r16 layouts (Q5_0R16, Q4_1R16, Q5_1R16: kernels/cpu/packed.h).
-  for (const char* type : {"q8_0", "q4_0", "q5_0", "q4_1", "q5_1"}) {
+  // Q5_0, Q4_1, Q5_1 and IQ4_NL run on their r16 layouts (Q5_0R16, ...: kernels/cpu/packed.h).
+  for (const char* type : {"q8_0", "q4_0", "q5_0", "q4_1", "q5_1", "iq4_nl"}) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);
     const std::vector<int32_t> want = story(path, Isa::kScalar, 48);
@@ -130,12 +130,12 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
   const std::string dir = runnel::testing::make_temp_dir("variants_amx");
   std::vector<int32_t> prompt = {1};
   for (int i = 0; i < 24; ++i) prompt.push_back(static_cast<int32_t>(100 + 7 * i));
-  for (const char* type : {"q8_0", "q4_0", "q5_0"}) {
+  for (const char* type : {"q8_0", "q4_0", "q5_0", "iq4_nl"}) {
     const std::string path = dir + "/" + type + ".gguf";
     quantize_model(stories(), path, type);
     expect_amx_logits_equal_avx512(path, prompt);
   }
-  for (const char* type : {"q4_k_m", "q6_k", "q5_k", "q3_k", "q2_k"}) {
+  for (const char* type : {"q4_k_m", "q6_k", "q5_k", "q3_k", "q2_k", "iq4_xs"}) {
     const std::string path = tiny_kquant_model(dir, type);
     expect_amx_logits_equal_avx512(path, prompt);
   }
@@ -143,11 +143,11 @@ TEST(Variants, AmxPrefillLogitsEqualAvx512BitForBit) {
 
 // Q4_K_M (Q4_K and Q6_K matrices) and Q6_K files, packed into the r16 layouts by the SIMD variants
 // and run in GGML's layout by the scalar one, and Q5_K, Q3_K and Q2_K (their r16 layouts on every
-// variant): the same greedy tokens.
+// variant), and IQ4_XS (IQ4_XSR16 everywhere): the same greedy tokens.
 TEST(Variants, EveryIsaGivesTheSameTokensOnKQuants) {
   IsaGuard guard;
   const std::string dir = runnel::testing::make_temp_dir("variants_k");
-  for (const char* type : {"q4_k_m", "q6_k", "q5_k", "q3_k", "q2_k"}) {
+  for (const char* type : {"q4_k_m", "q6_k", "q5_k", "q3_k", "q2_k", "iq4_xs"}) {
     // The variants' norms and softmax sums differ in their last bits; on this Q2_K model such a
     // difference flips one activation's int8 rounding at position 11 of a teacher-forced prompt
     // (logits then 0.05 apart) and a near tie at token 21, while every variant's matmul equals the
