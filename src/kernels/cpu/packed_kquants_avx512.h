@@ -160,13 +160,24 @@ inline void sc16_unpack(const uint8_t* qs, int s, __m512i* wv) {
 }
 
 // Sub-block s of the Q2_KR16 super-block at w: its 16 rows x 16 quants as four u8 vectors
-// (elements 4v + t, v = 0..3).
+// (elements 4v + t, v = 0..3: bits 2v..2v+1 of each byte). Each nibble's two fields by a vpshufb
+// each, one shift a sub-block where a shift per field took four: the shifts share port 0 with
+// vpdpbusd, the shuffles run on port 5. bench_kernels q2_k_r16, three alternating runs: --threads
+// 1 --hot 18.5-19.4 -> 20.0-21.0 GB/s; --threads 2, 3072 x 1024 / 8192 x 2048 22.1-22.3 / 25.2-25.7
+// -> 24.3-24.7 / 25.9-26.0 (Sapphire Rapids VM, session 35). Q3_K's fields so (and its third bits
+// by table) read 3% more hot and no more from DRAM.
 inline void q2_unpack(const uint8_t* w, int s, __m512i* wv) {
-  const __m512i m3 = _mm512_set1_epi8(3);
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i v = _mm512_loadu_si512(w + kQ2KR16Qs + 64 * s);
-  for (int i = 0; i < 4; ++i) {
-    wv[i] = _mm512_and_si512(_mm512_srli_epi16(v, static_cast<unsigned>(2 * i)), m3);
-  }
+  const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+  const __m512i t0 =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3));
+  const __m512i t1 =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
+  wv[0] = _mm512_shuffle_epi8(t0, lo);
+  wv[1] = _mm512_shuffle_epi8(t1, lo);
+  wv[2] = _mm512_shuffle_epi8(t0, hi);
+  wv[3] = _mm512_shuffle_epi8(t1, hi);
 }
 
 // isum + d · sc per int32 lane, exactly, without vpmulld (2 port-0 µops, 10 cycles): d is split
