@@ -18,11 +18,13 @@
 namespace runnel::kernels::cpu::avx2 {
 namespace {
 
-template <int kBits>  // 8, 4, 5: Q8_0R16, Q4_0R16, Q5_0R16
+// kBits 8, 4, 5: Q8_0R16, Q4_0R16, Q5_0R16; kNl (kBits 4): IQ4_NLR16, whose block dots
+// (r16_half_dots_iq4) are over the table's values already, so no bias to take off.
+template <int kBits, bool kNl = false>
 struct GgmlR16 {
   static constexpr size_t kElems = 32;
   static constexpr size_t kQs = kBits == 8 ? 512 : kBits == 4 ? 256 : 320;
-  static constexpr int kBias = kBits == 8 ? 128 : kBits == 4 ? 8 : 16;
+  static constexpr int kBias = kNl ? 0 : kBits == 8 ? 128 : kBits == 4 ? 8 : 16;
 
   // acc[i] += block b's contribution to rows 8h .. 8h + 7 of x row i.
   template <int MR>
@@ -34,32 +36,15 @@ struct GgmlR16 {
     const __m256 dw =
         _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * h)));
     __m256i dot[MR];
-    r16_half_dots<kBits, MR>(a.w + off.qs, h, xb, dot);
+    if constexpr (kNl) {
+      r16_half_dots_iq4<MR>(a.w + off.qs, h, xb, dot);
+    } else {
+      r16_half_dots<kBits, MR>(a.w + off.qs, h, xb, dot);
+    }
     for (int i = 0; i < MR; ++i) {
       const __m256i d = _mm256_add_epi32(dot[i], _mm256_set1_epi32(-kBias * xb[i]->sum));
       const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(xb[i]->d));
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc[i]);
-    }
-  }
-};
-
-// IQ4_NLR16 (packed.h): Q4_0R16's frame, each block's dot over the table's values.
-struct IqNlR16 {
-  static constexpr size_t kElems = 32;
-
-  template <int MR>
-  static void block(const PackedGemm& a, const BlockQ8Act* const* x, size_t b, size_t nb, int h,
-                    __m256 (&acc)[MR]) {
-    const PackedBlockOffsets off = packed_block_offsets(b, nb, 256);
-    const BlockQ8Act* xb[MR];
-    for (int i = 0; i < MR; ++i) xb[i] = x[i] + b;
-    const __m256 dw =
-        _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.w + off.d + 16 * h)));
-    __m256i dot[MR];
-    r16_half_dots_iq4<MR>(a.w + off.qs, h, xb, dot);
-    for (int i = 0; i < MR; ++i) {
-      const __m256 s = _mm256_mul_ps(dw, _mm256_set1_ps(xb[i]->d));
-      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[i]), s, acc[i]);
     }
   }
 };
@@ -133,7 +118,7 @@ void set_ggml_r16_entries(KernelTable& t) {
   matmul_entry(t, DType::kQ5_1R16) = {
       nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<Q1R16<5>, kMr4>, 1, false};
   matmul_entry(t, DType::kIQ4_NLR16) = {
-      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<IqNlR16, kMr4>, 1, false};
+      nullptr, ActKind::kQ8, kMr4, 1, dispatch_r16_avx2<GgmlR16<4, true>, kMr4>, 1, false};
 }
 
 // The MLX r16 layouts likewise. prefer_packed on the packed type itself, as for AVX-512
