@@ -158,30 +158,12 @@ const RopeTable& rope_table(const int32_t* positions, int64_t n_tokens, int64_t 
 namespace {
 
 // One token's heads: y[h] = x[h] rotated by the token's cos/sin (pairs of the first n elements;
-// the rest copied). Not inlined, so rope and head_norm_rope run the same instructions on every
-// element (the same bits).
-__attribute__((noinline)) void rotate_heads(const float* x, const float* cos_t, const float* sin_t,
-                                            int64_t n_heads, int64_t head_dim, int64_t n, bool neox,
-                                            float* y) {
-  const int64_t half = n / 2;
-  for (int64_t h = 0; h < n_heads; ++h) {
-    const float* __restrict xr = x + h * head_dim;
-    float* __restrict yr = y + h * head_dim;
-    if (neox) {  // pairs (i, i + half): the two contiguous halves
-      for (int64_t i = 0; i < half; ++i) {
-        yr[i] = xr[i] * cos_t[i] - xr[i + half] * sin_t[i];
-        yr[i + half] = xr[i + half] * cos_t[i] + xr[i] * sin_t[i];
-      }
-    } else {  // pairs (2i, 2i + 1)
-      for (int64_t i = 0; i < half; ++i) {
-        const float c = cos_t[i], s = sin_t[i];
-        const float x0 = xr[2 * i], x1 = xr[2 * i + 1];
-        yr[2 * i] = x0 * c - x1 * s;
-        yr[2 * i + 1] = x1 * c + x0 * s;
-      }
-    }
-    for (int64_t i = n; i < head_dim; ++i) yr[i] = xr[i];
-  }
+// the rest copied), by the kernel every ISA computes with the same bits (vec.h: rope_rows).
+void rotate_heads(const float* x, const float* cos_t, const float* sin_t, int64_t n_heads,
+                  int64_t head_dim, int64_t n, bool neox, float* y) {
+  kernels::cpu::rope_rows(x, y, static_cast<size_t>(n_heads), static_cast<size_t>(head_dim),
+                          static_cast<size_t>(n), cos_t, sin_t,
+                          neox ? kernels::cpu::RopeStyle::kNeox : kernels::cpu::RopeStyle::kNormal);
 }
 
 // fn(t0, t1) over the tokens: a prompt's split over the pool.

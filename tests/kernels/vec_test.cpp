@@ -326,5 +326,61 @@ TEST(Vec, RopeRotatesPairsOfEachStyle) {
   EXPECT_EQ(y, x);
 }
 
+// rope_rows on every ISA: the scalar bits (no fused multiply-add anywhere), out of place and in
+// place, both styles, head sizes with ragged vector tails, n_rot below head_dim (the rest copied),
+// rows misaligned by 1-3 floats, and nothing written past the last head.
+TEST(Vec, RopeRowsMatchScalarBitForBitForEveryIsa) {
+  std::mt19937 rng(5);
+  struct Shape {
+    size_t head_dim, n_rot, n_heads;
+  };
+  for (const Shape sh : {Shape{128, 128, 16}, Shape{64, 64, 3}, Shape{80, 80, 2}, Shape{10, 8, 3},
+                         Shape{96, 32, 2}, Shape{2, 2, 5}, Shape{34, 30, 3}, Shape{6, 0, 2}}) {
+    const size_t n = sh.head_dim * sh.n_heads;
+    std::vector<float> cs(sh.n_rot / 2 + 1), sn(sh.n_rot / 2 + 1);
+    rope_cos_sin(37.0f, 10000.0f, 1.0f, nullptr, sh.n_rot, cs.data(), sn.data());
+    for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+      const size_t off = 1 + n % 3;
+      const std::vector<float> x = random_floats(rng, n + off, -3.0f, 3.0f);
+      std::vector<float> ref(n + off + 1, 1e30f);
+      {
+        IsaScope s(Isa::kScalar);
+        rope_rows(x.data() + off, ref.data() + off, sh.n_heads, sh.head_dim, sh.n_rot, cs.data(),
+                  sn.data(), style);
+      }
+      // The scalar result is the rotation formula.
+      for (size_t h = 0; h < sh.n_heads; ++h) {
+        const float* a = x.data() + off + h * sh.head_dim;
+        const float* b = ref.data() + off + h * sh.head_dim;
+        for (size_t i = 0; i < sh.n_rot / 2; ++i) {
+          const size_t i0 = style == RopeStyle::kNormal ? 2 * i : i;
+          const size_t i1 = style == RopeStyle::kNormal ? 2 * i + 1 : i + sh.n_rot / 2;
+          const double want0 = double{a[i0]} * cs[i] - double{a[i1]} * sn[i];
+          const double want1 = double{a[i1]} * cs[i] + double{a[i0]} * sn[i];
+          ASSERT_NEAR(b[i0], want0, 1e-5);
+          ASSERT_NEAR(b[i1], want1, 1e-5);
+        }
+        for (size_t e = sh.n_rot; e < sh.head_dim; ++e) ASSERT_EQ(b[e], a[e]);
+      }
+      for (Isa isa : simd_isas()) {
+        IsaScope s(isa);
+        std::vector<float> got(n + off + 1, 1e30f);
+        rope_rows(x.data() + off, got.data() + off, sh.n_heads, sh.head_dim, sh.n_rot, cs.data(),
+                  sn.data(), style);
+        EXPECT_EQ(got[n + off], 1e30f) << isa_name(isa) << " wrote past the end";
+        EXPECT_EQ(got[off - 1], 1e30f) << isa_name(isa) << " wrote before the start";
+        ASSERT_EQ(0, std::memcmp(got.data() + off, ref.data() + off, n * sizeof(float)))
+            << isa_name(isa) << " head_dim " << sh.head_dim << " n_rot " << sh.n_rot << " style "
+            << static_cast<int>(style);
+        std::vector<float> in_place(x);  // y == x
+        rope_rows(in_place.data() + off, in_place.data() + off, sh.n_heads, sh.head_dim, sh.n_rot,
+                  cs.data(), sn.data(), style);
+        ASSERT_EQ(0, std::memcmp(in_place.data() + off, ref.data() + off, n * sizeof(float)))
+            << isa_name(isa) << " in place, head_dim " << sh.head_dim;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace runnel::kernels::cpu

@@ -16,6 +16,8 @@ class ThreadPool;
 
 namespace runnel::kernels::cpu {
 
+enum class RopeStyle;  // vec.h
+
 struct AttentionArgs;
 
 // Activations quantized on the fly for the integer paths (Q8_0, Q4_0 weights): one block per 32
@@ -122,6 +124,8 @@ struct KernelTable {
   void (*rms_norm)(const float* x, const float* w, float* y, size_t n, float eps) = nullptr;
   void (*softmax)(const float* x, float* y, size_t n) = nullptr;
   void (*silu_mul)(const float* a, const float* b, float* y, size_t n) = nullptr;
+  void (*rope_rows)(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
+                    const float* cos, const float* sin, RopeStyle style) = nullptr;
   void (*gelu_tanh)(const float* x, float* y, size_t n) = nullptr;
   void (*gelu_erf)(const float* x, float* y, size_t n) = nullptr;
   void (*add)(const float* a, const float* b, float* y, size_t n) = nullptr;

@@ -45,17 +45,11 @@ void rope_cos_sin(float pos, float base, float freq_scale, const float* freq_fac
 
 void rope(float* x, size_t n_heads, size_t head_dim, size_t n_rot, const float* cos,
           const float* sin, RopeStyle style) {
-  const size_t half = n_rot / 2;
-  for (size_t h = 0; h < n_heads; ++h) {
-    float* v = x + h * head_dim;
-    for (size_t i = 0; i < half; ++i) {
-      const size_t i0 = style == RopeStyle::kNormal ? 2 * i : i;
-      const size_t i1 = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
-      const float a = v[i0], b = v[i1];
-      v[i0] = a * cos[i] - b * sin[i];
-      v[i1] = a * sin[i] + b * cos[i];
-    }
-  }
+  kernel_table().rope_rows(x, x, n_heads, head_dim, n_rot, cos, sin, style);
+}
+void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
+               const float* cos, const float* sin, RopeStyle style) {
+  kernel_table().rope_rows(x, y, n_heads, head_dim, n_rot, cos, sin, style);
 }
 
 namespace scalar {
@@ -131,6 +125,32 @@ void bf16_to_f32_ref(const uint16_t* x, float* y, size_t n) {
 void f32_to_f16_ref(const float* x, uint16_t* y, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] = runnel::f32_to_f16(x[i]);
 }
+// f as it is: a product passed through here is never contracted with the sum it feeds into an
+// FMA (this file builds for the baseline ISA, which has none, but a -march=native build would).
+inline float rounded(float f) {
+  __asm__("" : "+x"(f));
+  return f;
+}
+
+void rope_rows_ref(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
+                   const float* cos, const float* sin, RopeStyle style) {
+  const size_t half = n_rot / 2;
+  for (size_t h = 0; h < n_heads; ++h) {
+    const float* xr = x + h * head_dim;
+    float* yr = y + h * head_dim;
+    for (size_t i = 0; i < half; ++i) {
+      const size_t i0 = style == RopeStyle::kNormal ? 2 * i : i;
+      const size_t i1 = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+      const float a = xr[i0], b = xr[i1];
+      yr[i0] = rounded(a * cos[i]) - rounded(b * sin[i]);
+      yr[i1] = rounded(b * cos[i]) + rounded(a * sin[i]);
+    }
+    if (yr != xr) {
+      for (size_t i = n_rot; i < head_dim; ++i) yr[i] = xr[i];
+    }
+  }
+}
+
 void f32_to_q8_0_ref(const float* x, void* y, size_t n) { quantize_row(DType::kQ8_0, x, y, n); }
 uint64_t read_sum_ref(const void* p, size_t bytes) {
   // Four independent chains so the loop is not latency-bound.
@@ -151,6 +171,7 @@ void register_vec(KernelTable& t) {
   t.rms_norm = rms_norm_ref;
   t.softmax = softmax_ref;
   t.silu_mul = silu_mul_ref;
+  t.rope_rows = rope_rows_ref;
   t.gelu_tanh = gelu_tanh_ref;
   t.gelu_erf = gelu_erf_ref;
   t.add = add_ref;

@@ -46,5 +46,10 @@ void rope_cos_sin(float pos, float base, float freq_scale, const float* freq_fac
 // Rotates the first n_rot dims of each of n_heads heads in place; head h starts at x + h*head_dim.
 void rope(float* x, size_t n_heads, size_t head_dim, size_t n_rot, const float* cos,
           const float* sin, RopeStyle style);
+// The same rotation from x into y (y may be x; dims n_rot .. head_dim copied). Pair i of a head,
+// (a, b), becomes (a·cos[i] − b·sin[i], b·cos[i] + a·sin[i]), each product and the difference or
+// sum rounded on its own (no fused multiply-add), so every ISA gives the scalar bits.
+void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
+               const float* cos, const float* sin, RopeStyle style);
 
 }  // namespace runnel::kernels::cpu

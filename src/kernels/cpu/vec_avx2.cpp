@@ -1,6 +1,7 @@
 // AVX2 variants of the per-token vector ops (8 lanes, scalar tails); exp8 from simd_avx2.h.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -9,6 +10,7 @@
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd_avx2.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::kernels::cpu::avx2 {
 namespace {
@@ -75,6 +77,71 @@ void silu_mul(const float* a, const float* b, float* y, size_t n) {
     _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(b + i)));
   }
   for (; i < n; ++i) y[i] = a[i] / (1.0f + std::exp(-a[i])) * b[i];
+}
+
+// Lanes [0, left) of p (all 8 when left >= 8): plain loads and stores for whole vectors,
+// maskload / maskstore only at a tail.
+inline __m256i lanes(size_t left) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<size_t>(left, 8))), idx);
+}
+inline __m256 load_part(const float* p, size_t left) {
+  return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, lanes(left));
+}
+inline void store_part(float* p, size_t left, __m256 v) {
+  if (left >= 8) {
+    _mm256_storeu_ps(p, v);
+  } else {
+    _mm256_maskstore_ps(p, lanes(left), v);
+  }
+}
+
+// v as it is: GCC contracts a product feeding a sum into an FMA, intrinsics too (-ffp-contract=fast
+// with -mfma); a product passed through here is rounded on its own.
+inline __m256 rounded(__m256 v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+// rope_rows: products and sums as separate instructions (never an FMA), as the scalar reference
+// and vec_avx512.cpp's.
+void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
+               const float* cos, const float* sin, RopeStyle style) {
+  const size_t half = n_rot / 2;
+  const __m256i dup = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi64x(0x80000000ll));  // even lanes
+  for (size_t h = 0; h < n_heads; ++h) {
+    const float* xr = x + h * head_dim;
+    float* yr = y + h * head_dim;
+    if (style == RopeStyle::kNeox) {
+      for (size_t i = 0; i < half; i += 8) {
+        const size_t left = half - i;
+        const __m256 a = load_part(xr + i, left), b = load_part(xr + half + i, left);
+        const __m256 c = load_part(cos + i, left), s = load_part(sin + i, left);
+        store_part(yr + i, left,
+                   _mm256_sub_ps(rounded(_mm256_mul_ps(a, c)), rounded(_mm256_mul_ps(b, s))));
+        store_part(yr + half + i, left,
+                   _mm256_add_ps(rounded(_mm256_mul_ps(b, c)), rounded(_mm256_mul_ps(a, s))));
+      }
+    } else {
+      for (size_t i = 0; i < half; i += 4) {
+        const size_t left = 2 * (half - i);
+        const __m256 v = load_part(xr + 2 * i, left);
+        const __m256i m4 = lanes(std::min<size_t>(half - i, 4));  // the pairs' cos / sin
+        const __m256 c = _mm256_permutevar8x32_ps(_mm256_maskload_ps(cos + i, m4), dup);
+        const __m256 s = _mm256_permutevar8x32_ps(_mm256_maskload_ps(sin + i, m4), dup);
+        const __m256 sw = _mm256_permute_ps(v, 0xb1);  // (b, a) in each pair
+        store_part(yr + 2 * i, left,
+                   _mm256_add_ps(rounded(_mm256_mul_ps(v, c)),
+                                 rounded(_mm256_mul_ps(sw, _mm256_xor_ps(s, sign)))));
+      }
+    }
+    if (yr != xr) {
+      for (size_t i = n_rot; i < head_dim; i += 8) {
+        store_part(yr + i, head_dim - i, load_part(xr + i, head_dim - i));
+      }
+    }
+  }
 }
 
 // 0.5 x (1 + tanh(u)) = x · sigmoid(2u).
@@ -235,6 +302,7 @@ void register_vec(KernelTable& t) {
   t.rms_norm = rms_norm;
   t.softmax = softmax;
   t.silu_mul = silu_mul;
+  t.rope_rows = rope_rows;
   t.gelu_tanh = gelu_tanh;
   t.add = add;
   t.mul = mul;

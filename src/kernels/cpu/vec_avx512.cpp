@@ -9,6 +9,7 @@
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/quant.h"
 #include "kernels/cpu/simd_avx512.h"
+#include "kernels/cpu/vec.h"
 
 namespace runnel::kernels::cpu::avx512 {
 namespace {
@@ -88,6 +89,71 @@ void silu_mul(const float* a, const float* b, float* y, size_t n) {
     const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), av));
     return _mm512_mul_ps(_mm512_div_ps(av, _mm512_add_ps(one, e)), bv);
   });
+}
+
+// Lanes [0, left) of p (all 16 when left >= 16): plain loads and stores for whole vectors,
+// masked ones only at a tail (masked stores are slow on Zen 4).
+inline __m512 load_part(const float* p, size_t left) {
+  return left >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(mask_for(left), p);
+}
+inline void store_part(float* p, size_t left, __m512 v) {
+  if (left >= 16) {
+    _mm512_storeu_ps(p, v);
+  } else {
+    _mm512_mask_storeu_ps(p, mask_for(left), v);
+  }
+}
+
+// v as it is: GCC contracts a product feeding a sum into an FMA, intrinsics too (-ffp-contract=fast
+// with -mfma); a product passed through here is rounded on its own.
+inline __m512 rounded(__m512 v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+// rope_rows: products and sums as separate instructions (never an FMA), as the scalar reference.
+// Neox pairs are (i, i + half): 16 pairs a step from the two halves. Normal pairs are adjacent:
+// 8 a step, each cos / sin lane doubled and the pair's partner swapped in; a + b·(−s) is a − b·s
+// bit for bit.
+void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
+               const float* cos, const float* sin, RopeStyle style) {
+  const size_t half = n_rot / 2;
+  const __m512i dup = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi64(0x80000000ll));  // even lanes
+  for (size_t h = 0; h < n_heads; ++h) {
+    const float* xr = x + h * head_dim;
+    float* yr = y + h * head_dim;
+    if (style == RopeStyle::kNeox) {
+      for (size_t i = 0; i < half; i += 16) {
+        const size_t left = half - i;
+        const __m512 a = load_part(xr + i, left), b = load_part(xr + half + i, left);
+        const __m512 c = load_part(cos + i, left), s = load_part(sin + i, left);
+        store_part(yr + i, left,
+                   _mm512_sub_ps(rounded(_mm512_mul_ps(a, c)), rounded(_mm512_mul_ps(b, s))));
+        store_part(yr + half + i, left,
+                   _mm512_add_ps(rounded(_mm512_mul_ps(b, c)), rounded(_mm512_mul_ps(a, s))));
+      }
+    } else {
+      for (size_t i = 0; i < half; i += 8) {
+        const size_t left = 2 * (half - i);
+        const auto m8 = static_cast<__mmask8>(mask_for(half - i));  // the pairs' cos / sin
+        const __m512 v = load_part(xr + 2 * i, left);
+        const __m512 c =
+            _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m8, cos + i)));
+        const __m512 s =
+            _mm512_permutexvar_ps(dup, _mm512_castps256_ps512(_mm256_maskz_loadu_ps(m8, sin + i)));
+        const __m512 sw = _mm512_permute_ps(v, 0xb1);  // (b, a) in each pair
+        store_part(yr + 2 * i, left,
+                   _mm512_add_ps(rounded(_mm512_mul_ps(v, c)),
+                                 rounded(_mm512_mul_ps(sw, _mm512_xor_ps(s, sign)))));
+      }
+    }
+    if (yr != xr) {
+      for (size_t i = n_rot; i < head_dim; i += 16) {
+        store_part(yr + i, head_dim - i, load_part(xr + i, head_dim - i));
+      }
+    }
+  }
 }
 
 // 0.5 x (1 + tanh(u)) = x · sigmoid(2u).
@@ -237,6 +303,7 @@ void register_vec(KernelTable& t) {
   t.rms_norm = rms_norm;
   t.softmax = softmax;
   t.silu_mul = silu_mul;
+  t.rope_rows = rope_rows;
   t.gelu_tanh = gelu_tanh;
   t.add = add;
   t.mul = mul;
