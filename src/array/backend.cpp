@@ -198,21 +198,20 @@ void head_norm_rope(const float* x, int64_t x_stride, int64_t col0, const int32_
   const int64_t half = n / 2;
   const RopeTable& table = rope_table(positions, n_tokens, n, cfg);
   for_tokens(n_tokens, [&](size_t t0, size_t t1) {
-    // The normalized heads of one token (each rms_norm'd on its own, as rms_norm over a
-    // [tokens, heads, head_dim] array does), then rotated from there.
-    thread_local std::vector<float> normed;
-    normed.resize(static_cast<size_t>(n_heads * head_dim));
     for (auto t = static_cast<int64_t>(t0); t < static_cast<int64_t>(t1); ++t) {
       const float* xt = x + t * x_stride + col0;
+      float* yt = y + t * n_heads * head_dim;
       if (w != nullptr) {
-        for (int64_t h = 0; h < n_heads; ++h) {
-          kernels::cpu::rms_norm(xt + h * head_dim, w, normed.data() + h * head_dim,
-                                 static_cast<size_t>(head_dim), eps);
-        }
-        xt = normed.data();
+        // Each head rms_norm'd on its own (as rms_norm over [tokens, heads, head_dim] does), then
+        // rotated: one kernel, the bits of the two.
+        kernels::cpu::head_norm_rope(
+            xt, w, eps, yt, static_cast<size_t>(n_heads), static_cast<size_t>(head_dim),
+            static_cast<size_t>(n), table.cos.data() + t * half, table.sin.data() + t * half,
+            cfg.neox ? kernels::cpu::RopeStyle::kNeox : kernels::cpu::RopeStyle::kNormal);
+      } else {
+        rotate_heads(xt, table.cos.data() + t * half, table.sin.data() + t * half, n_heads,
+                     head_dim, n, cfg.neox, yt);
       }
-      rotate_heads(xt, table.cos.data() + t * half, table.sin.data() + t * half, n_heads, head_dim,
-                   n, cfg.neox, y + t * n_heads * head_dim);
     }
   });
 }

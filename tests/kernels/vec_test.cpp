@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -377,6 +378,46 @@ TEST(Vec, RopeRowsMatchScalarBitForBitForEveryIsa) {
                   cs.data(), sn.data(), style);
         ASSERT_EQ(0, std::memcmp(in_place.data() + off, ref.data() + off, n * sizeof(float)))
             << isa_name(isa) << " in place, head_dim " << sh.head_dim;
+      }
+    }
+  }
+}
+
+// head_norm_rope on every ISA: the bits of that ISA's rms_norm of each head followed by its
+// rope_rows (the AVX-512 kernel runs four heads' sums of squares at once), for head counts around
+// its groups of four, ragged head sizes, n_rot below head_dim and misaligned rows.
+TEST(Vec, HeadNormRopeIsNormThenRopeBitForBitForEveryIsa) {
+  std::mt19937 rng(8);
+  struct Shape {
+    size_t head_dim, n_rot;
+  };
+  for (const Shape sh : {Shape{128, 128}, Shape{64, 64}, Shape{80, 80}, Shape{10, 8}, Shape{96, 32},
+                         Shape{34, 30}}) {
+    for (size_t n_heads : {1, 3, 4, 5, 8, 9, 16}) {
+      const size_t n = sh.head_dim * n_heads, off = 1 + n % 3;
+      std::vector<float> cs(sh.n_rot / 2 + 1), sn(sh.n_rot / 2 + 1);
+      rope_cos_sin(11.0f, 1e6f, 1.0f, nullptr, sh.n_rot, cs.data(), sn.data());
+      const std::vector<float> x = random_floats(rng, n + off, -2.0f, 2.0f);
+      const std::vector<float> w = random_floats(rng, sh.head_dim, 0.5f, 1.5f);
+      for (RopeStyle style : {RopeStyle::kNormal, RopeStyle::kNeox}) {
+        std::vector<Isa> isas = simd_isas();
+        isas.insert(isas.begin(), Isa::kScalar);
+        for (Isa isa : isas) {
+          IsaScope s(isa);
+          std::vector<float> want(n + 1, 1e30f), got(n + 1, 1e30f);
+          for (size_t h = 0; h < n_heads; ++h) {
+            rms_norm(x.data() + off + h * sh.head_dim, w.data(), want.data() + h * sh.head_dim,
+                     sh.head_dim, 1e-6f);
+          }
+          rope_rows(want.data(), want.data(), n_heads, sh.head_dim, sh.n_rot, cs.data(), sn.data(),
+                    style);
+          head_norm_rope(x.data() + off, w.data(), 1e-6f, got.data(), n_heads, sh.head_dim,
+                         sh.n_rot, cs.data(), sn.data(), style);
+          EXPECT_EQ(got[n], 1e30f) << isa_name(isa) << " wrote past the end";
+          ASSERT_EQ(0, std::memcmp(got.data(), want.data(), n * sizeof(float)))
+              << isa_name(isa) << " heads " << n_heads << " head_dim " << sh.head_dim << " n_rot "
+              << sh.n_rot << " style " << static_cast<int>(style);
+        }
       }
     }
   }

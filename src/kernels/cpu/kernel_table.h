@@ -126,6 +126,9 @@ struct KernelTable {
   void (*silu_mul)(const float* a, const float* b, float* y, size_t n) = nullptr;
   void (*rope_rows)(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
                     const float* cos, const float* sin, RopeStyle style) = nullptr;
+  void (*head_norm_rope)(const float* x, const float* w, float eps, float* y, size_t n_heads,
+                         size_t head_dim, size_t n_rot, const float* cos, const float* sin,
+                         RopeStyle style) = nullptr;
   void (*gelu_tanh)(const float* x, float* y, size_t n) = nullptr;
   void (*gelu_erf)(const float* x, float* y, size_t n) = nullptr;
   void (*add)(const float* a, const float* b, float* y, size_t n) = nullptr;

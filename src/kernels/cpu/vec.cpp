@@ -51,6 +51,11 @@ void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t
                const float* cos, const float* sin, RopeStyle style) {
   kernel_table().rope_rows(x, y, n_heads, head_dim, n_rot, cos, sin, style);
 }
+void head_norm_rope(const float* x, const float* w, float eps, float* y, size_t n_heads,
+                    size_t head_dim, size_t n_rot, const float* cos, const float* sin,
+                    RopeStyle style) {
+  kernel_table().head_norm_rope(x, w, eps, y, n_heads, head_dim, n_rot, cos, sin, style);
+}
 
 namespace scalar {
 namespace {
@@ -151,6 +156,16 @@ void rope_rows_ref(const float* x, float* y, size_t n_heads, size_t head_dim, si
   }
 }
 
+// Each head normalized into y, then rotated in place there.
+void head_norm_rope_ref(const float* x, const float* w, float eps, float* y, size_t n_heads,
+                        size_t head_dim, size_t n_rot, const float* cos, const float* sin,
+                        RopeStyle style) {
+  for (size_t h = 0; h < n_heads; ++h) {
+    rms_norm_ref(x + h * head_dim, w, y + h * head_dim, head_dim, eps);
+    rope_rows_ref(y + h * head_dim, y + h * head_dim, 1, head_dim, n_rot, cos, sin, style);
+  }
+}
+
 void f32_to_q8_0_ref(const float* x, void* y, size_t n) { quantize_row(DType::kQ8_0, x, y, n); }
 uint64_t read_sum_ref(const void* p, size_t bytes) {
   // Four independent chains so the loop is not latency-bound.
@@ -172,6 +187,7 @@ void register_vec(KernelTable& t) {
   t.softmax = softmax_ref;
   t.silu_mul = silu_mul_ref;
   t.rope_rows = rope_rows_ref;
+  t.head_norm_rope = head_norm_rope_ref;
   t.gelu_tanh = gelu_tanh_ref;
   t.gelu_erf = gelu_erf_ref;
   t.add = add_ref;

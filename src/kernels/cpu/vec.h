@@ -51,5 +51,11 @@ void rope(float* x, size_t n_heads, size_t head_dim, size_t n_rot, const float* 
 // sum rounded on its own (no fused multiply-add), so every ISA gives the scalar bits.
 void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t n_rot,
                const float* cos, const float* sin, RopeStyle style);
+// Each head rms_norm'd with w (head_dim weights), then rotated as rope_rows: y[h] = the bits of
+// rms_norm(x[h], w) followed by rope_rows, on every ISA (Qwen3's q_norm / k_norm before RoPE).
+// x and y must not overlap.
+void head_norm_rope(const float* x, const float* w, float eps, float* y, size_t n_heads,
+                    size_t head_dim, size_t n_rot, const float* cos, const float* sin,
+                    RopeStyle style);
 
 }  // namespace runnel::kernels::cpu

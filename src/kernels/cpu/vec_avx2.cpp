@@ -144,6 +144,17 @@ void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t
   }
 }
 
+// Each head through this file's rms_norm into y, then rotated in place there (the same bits as the
+// two table entries one after the other, without their calls).
+void head_norm_rope(const float* x, const float* w, float eps, float* y, size_t n_heads,
+                    size_t head_dim, size_t n_rot, const float* cos, const float* sin,
+                    RopeStyle style) {
+  for (size_t h = 0; h < n_heads; ++h) {
+    avx2::rms_norm(x + h * head_dim, w, y + h * head_dim, head_dim, eps);
+    avx2::rope_rows(y + h * head_dim, y + h * head_dim, 1, head_dim, n_rot, cos, sin, style);
+  }
+}
+
 // 0.5 x (1 + tanh(u)) = x · sigmoid(2u).
 void gelu_tanh(const float* x, float* y, size_t n) {
   const __m256 one = _mm256_set1_ps(1.0f), c = _mm256_set1_ps(-2.0f * 0.7978845608028654f);
@@ -303,6 +314,7 @@ void register_vec(KernelTable& t) {
   t.softmax = softmax;
   t.silu_mul = silu_mul;
   t.rope_rows = rope_rows;
+  t.head_norm_rope = head_norm_rope;
   t.gelu_tanh = gelu_tanh;
   t.add = add;
   t.mul = mul;

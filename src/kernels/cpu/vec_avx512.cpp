@@ -156,6 +156,37 @@ void rope_rows(const float* x, float* y, size_t n_heads, size_t head_dim, size_t
   }
 }
 
+// rms_norm of H heads at once, each head's sum of squares its own chain in rms_norm's order (so
+// each head gets rms_norm's bits) and the H chains interleaved: a head's chain is head_dim / 16
+// dependent FMAs, which alone leave the FMA units mostly idle. Normalized heads go to y.
+template <int H>
+inline void norm_heads(const float* x, const float* w, float eps, float* y, size_t head_dim) {
+  __m512 a[H];
+  for (int h = 0; h < H; ++h) a[h] = _mm512_setzero_ps();
+  for (size_t i = 0; i < head_dim; i += 16) {
+    for (int h = 0; h < H; ++h) {
+      const __m512 v = _mm512_maskz_loadu_ps(mask_for(head_dim - i), x + h * head_dim + i);
+      a[h] = _mm512_fmadd_ps(v, v, a[h]);
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const float r = 1.0f / std::sqrt(hsum16(a[h]) / static_cast<float>(head_dim) + eps);
+    const __m512 rv = _mm512_set1_ps(r);
+    binary(x + h * head_dim, w, y + h * head_dim, head_dim,
+           [&](__m512 v, __m512 g) { return _mm512_mul_ps(_mm512_mul_ps(v, rv), g); });
+  }
+}
+
+void head_norm_rope(const float* x, const float* w, float eps, float* y, size_t n_heads,
+                    size_t head_dim, size_t n_rot, const float* cos, const float* sin,
+                    RopeStyle style) {
+  size_t h = 0;
+  for (; h + 4 <= n_heads; h += 4)
+    norm_heads<4>(x + h * head_dim, w, eps, y + h * head_dim, head_dim);
+  for (; h < n_heads; ++h) norm_heads<1>(x + h * head_dim, w, eps, y + h * head_dim, head_dim);
+  avx512::rope_rows(y, y, n_heads, head_dim, n_rot, cos, sin, style);
+}
+
 // 0.5 x (1 + tanh(u)) = x · sigmoid(2u).
 void gelu_tanh(const float* x, float* y, size_t n) {
   const __m512 one = _mm512_set1_ps(1.0f), c = _mm512_set1_ps(-2.0f * 0.7978845608028654f);
@@ -304,6 +335,7 @@ void register_vec(KernelTable& t) {
   t.softmax = softmax;
   t.silu_mul = silu_mul;
   t.rope_rows = rope_rows;
+  t.head_norm_rope = head_norm_rope;
   t.gelu_tanh = gelu_tanh;
   t.add = add;
   t.mul = mul;
