@@ -6,7 +6,9 @@
 // Also: fused attention (decode over a long context, a prefill prompt). --gemm runs only the
 // GEMM part, --attention only the attention part. --hot keeps one copy of two small matrices
 // (cache-resident) to show the kernels' compute ceiling. --shape NxK picks the GEMV's shapes, or
-// with --gemm the GEMM's. Packed types (q8_0_r16, q4_0_r16,
+// with --gemm the GEMM's. --probe MIB (repeatable) prints only the bandwidth probe over buffers of
+// those sizes: on the AMX VM it reads less the larger the buffer (bench/RESULTS.md, session 36).
+// Packed types (q8_0_r16, q4_0_r16,
 // q4_k_r16, q6_k_r16, f16_r16, ...: kernels/cpu/packed.h) are measured beside their sources,
 // mlx8_r16 / mlx4_r16 (packed_mlx.h, from random MLX words) beside q8_0_r16 / q4_0_r16.
 //   bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] [--isa
@@ -157,6 +159,7 @@ int main(int argc, char** argv) {
   bool quick = false, hot = false, gemm_only = false, attention_only = false;
   std::string only, only_type;
   std::vector<std::pair<size_t, size_t>> only_shapes;
+  std::vector<size_t> probe_mib;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) {
@@ -181,14 +184,29 @@ int main(int argc, char** argv) {
         return 2;
       }
       only_shapes.push_back({n, k});
+    } else if (a == "--probe" && i + 1 < argc) {
+      const long mib = std::strtol(argv[++i], nullptr, 10);
+      if (mib < 1 || mib > (long{1} << 20)) {
+        std::fprintf(stderr, "bench_kernels: --probe wants MiB in [1, 2^20], got '%s'\n", argv[i]);
+        return 2;
+      }
+      probe_mib.push_back(static_cast<size_t>(mib));
     } else {
       std::fprintf(stderr,
                    "usage: bench_kernels [--threads N] [--quick] [--hot] [--gemm] [--attention] "
-                   "[--isa NAME] [--type NAME] [--shape NxK ...]\n");
+                   "[--isa NAME] [--type NAME] [--shape NxK ...] [--probe MIB ...]\n");
       return 2;
     }
   }
   ThreadPool pool(threads);
+  if (!probe_mib.empty()) {
+    // Only the bandwidth probe, over buffers of the given sizes (each the best of its passes).
+    for (size_t mib : probe_mib) {
+      std::printf("threads %d, probe over %zu MiB: %.2f GB/s\n", threads, mib,
+                  measure_memory_bandwidth(pool, mib << 20));
+    }
+    return 0;
+  }
   std::vector<Isa> isas;
   for (Isa isa : kAllIsas) {
     if (isa_supported(isa) && (only.empty() || only == isa_name(isa))) isas.push_back(isa);
