@@ -4,7 +4,10 @@
 // a real decode loop. With -d, both start after that many positions already in the KV cache (as
 // llama-bench's depth). Each measured r times; min / median / max of tokens/s are reported. The
 // bandwidth fraction divides the median decode's weight bytes/s by the better of two probes (one
-// before, one after the runs): on a shared host the lower probe would flatter the kernels.
+// before, one after the runs): on a shared host the lower probe would flatter the kernels. A third
+// probe reads a buffer of the weights' own size (footprint_probe_bytes), printed beside it.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -154,6 +157,22 @@ double time_decode(models::Model& m, models::KvCache& cache, int64_t depth, int6
 
 double probe_membw() { return kernels::cpu::measure_memory_bandwidth(ThreadPool::global()); }
 
+// The buffer of the footprint probe: a decode step's weight bytes, at least 64 MiB (a smaller
+// buffer is read too quickly to time) and at most a quarter of the machine's memory. The 1 GiB
+// probe is not a ceiling independent of the model: on the AMX VM (L3 480 MiB) a read loop over 256
+// MiB read 36 GB/s, over 1 GiB 33, over 2 GiB 31.5, over 4 GiB 29-30, over 8 GiB 25-27
+// (bench/RESULTS.md, session 36), so a model streams its weights from the regime of its own size,
+// which this probe measures.
+size_t footprint_probe_bytes(size_t per_token) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  size_t bytes = std::max<size_t>((per_token + 2 * kMiB - 1) / (2 * kMiB) * (2 * kMiB), 64 * kMiB);
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) {
+    bytes = std::min(bytes, static_cast<size_t>(pages) * static_cast<size_t>(page) / 4);
+  }
+  return std::max<size_t>(bytes, 64 * kMiB);
+}
+
 int run_membw(const BenchFlags& f) {
   const double gb_s = probe_membw();
   const char* variant = kernels::cpu::isa_name(kernels::cpu::active_isa());
@@ -227,6 +246,9 @@ int run_bench(const BenchFlags& f) {
   }
   const double membw_after = probe_membw();
   const double membw = std::max(membw_before, membw_after);
+  const size_t footprint_bytes = footprint_probe_bytes(per_token);
+  const double membw_footprint =
+      kernels::cpu::measure_memory_bandwidth(ThreadPool::global(), footprint_bytes);
   const Stats pp = stats_of(prefill), tg = stats_of(decode);
   const double decode_gb_s = static_cast<double>(per_token) * tg.median / 1e9;
   const double fraction = membw > 0 ? decode_gb_s / membw : 0;
@@ -269,6 +291,9 @@ int run_bench(const BenchFlags& f) {
         {"membw_gb_s_before", membw_before},
         {"membw_gb_s_after", membw_after},
         {"bandwidth_fraction", fraction},
+        {"membw_footprint_gb_s", membw_footprint},
+        {"membw_footprint_bytes", footprint_bytes},
+        {"bandwidth_fraction_footprint", membw_footprint > 0 ? decode_gb_s / membw_footprint : 0},
         {"decode_pool_jobs_per_token", jobs_per_token},
         {"decode_matmul_fraction", matmul_share},
         {"decode_attention_fraction", attention_share},
@@ -299,6 +324,11 @@ int run_bench(const BenchFlags& f) {
               fraction * 100, membw);
   std::printf(" (weights; with KV %.2f GB/s = %.1f%%)\n", decode_gb_s + decode_kv_gb_s,
               membw > 0 ? 100 * (decode_gb_s + decode_kv_gb_s) / membw : 0);
+  std::printf(
+      "                  %.1f%% of %.2f GB/s read over the weights' own size (%.2f GB: a probe of "
+      "the regime a decode step streams from)\n",
+      membw_footprint > 0 ? 100 * decode_gb_s / membw_footprint : 0, membw_footprint,
+      static_cast<double>(footprint_bytes) / 1e9);
   const auto layers = static_cast<double>(std::max<int64_t>(1, model->config().n_layers));
   std::printf("decode sync:      %.0f thread-pool jobs (barriers) per token, %.1f per layer\n",
               jobs_per_token, jobs_per_token / layers);

@@ -91,6 +91,13 @@ TEST(BenchCli, JsonOnStories) {
   // stories260K has an untied f32 embedding [512, 64]: a token reads one row of it, not all.
   EXPECT_EQ(j["weight_bytes"].get<int64_t>() - j["bytes_per_token"].get<int64_t>(),
             512 * 64 * 4 - 64 * 4);
+  // The footprint probe: over the weights' own size, here its floor of 64 MiB; the fraction is
+  // the same decode rate divided by it.
+  EXPECT_EQ(j["membw_footprint_bytes"].get<int64_t>(), int64_t{64} << 20);
+  EXPECT_GT(j["membw_footprint_gb_s"].get<double>(), 0);
+  EXPECT_NEAR(
+      j["bandwidth_fraction_footprint"].get<double>() * j["membw_footprint_gb_s"].get<double>(),
+      j["decode_gb_s"].get<double>(), 1e-9 * j["decode_gb_s"].get<double>() + 1e-12);
 }
 
 TEST(BenchCli, DepthAndKvType) {
