@@ -37,16 +37,19 @@ for shape in ("llama1b", "qwen06b"):
     for k, base in (("q4_k", "q4_0"), ("q4_k_m", "q4_0"), ("q6_k", "q8_0")):
         ref[f"{shape}-{k}"] = ref[f"{shape}-{base}"]
 print(f"`runnel bench MODEL {args}` (median of repeats; min in brackets)\n")
-print("| model | variant | thr | prefill tok/s | decode tok/s | GB/token | decode GB/s | membw GB/s | bw fraction | vs llama.cpp pp / tg | load avg before → after |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+print("| model | variant | thr | prefill tok/s | decode tok/s | GB/token | decode GB/s | membw GB/s | bw fraction | membw / fraction over the weights' size | vs llama.cpp pp / tg | load avg before → after |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 for m in models:
     j = json.load(open(f"{d}/json/{m}.json"))
     ld = json.load(open(f"{d}/json/{m}.load.json"))
     pp, tg = j["prefill_tokens_per_s"], j["decode_tokens_per_s"]
     r = ref.get(m)
     ratio = f"{pp / r[0]:.2f}× / {tg / r[1]:.2f}×" if r else "—"
+    # The probe over the weights' own size (session 36; absent from older runs' JSON).
+    fp = (f"{j['membw_footprint_gb_s']:.2f} / {j['bandwidth_fraction_footprint']:.2f}"
+          if "membw_footprint_gb_s" in j else "—")
     print(f"| {m} | {j['variant']} | {j['threads']} | {pp:.1f} ({j['prefill_tokens_per_s_min']:.1f}) "
           f"| {tg:.2f} ({j['decode_tokens_per_s_min']:.2f}) | {j['bytes_per_token'] / 1e9:.3f} "
           f"| {j['decode_gb_s']:.2f} | {j['membw_gb_s']:.2f} | {j['bandwidth_fraction']:.2f} "
-          f"| {ratio} | {ld['load_before']} → {ld['load_after']} |")
+          f"| {fp} | {ratio} | {ld['load_before']} → {ld['load_after']} |")
 PY
