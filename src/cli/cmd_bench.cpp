@@ -158,7 +158,8 @@ double time_decode(models::Model& m, models::KvCache& cache, int64_t depth, int6
 double probe_membw() { return kernels::cpu::measure_memory_bandwidth(ThreadPool::global()); }
 
 // The buffer of the footprint probe: a decode step's weight bytes, at least 64 MiB (a smaller
-// buffer is read too quickly to time) and at most a quarter of the machine's memory. The 1 GiB
+// buffer is read too quickly to time) and at most half of the memory free right now (the model is
+// loaded by then; the probe must not push the machine into swap or the OOM killer). The 1 GiB
 // probe is not a ceiling independent of the model: on the AMX VM (L3 480 MiB) a read loop over 256
 // MiB read 36 GB/s, over 1 GiB 33, over 2 GiB 31.5, over 4 GiB 29-30, over 8 GiB 25-27
 // (bench/RESULTS.md, session 36), so a model streams its weights from the regime of its own size,
@@ -166,9 +167,9 @@ double probe_membw() { return kernels::cpu::measure_memory_bandwidth(ThreadPool:
 size_t footprint_probe_bytes(size_t per_token) {
   constexpr size_t kMiB = size_t{1} << 20;
   size_t bytes = std::max<size_t>((per_token + 2 * kMiB - 1) / (2 * kMiB) * (2 * kMiB), 64 * kMiB);
-  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0) {
-    bytes = std::min(bytes, static_cast<size_t>(pages) * static_cast<size_t>(page) / 4);
+    bytes = std::min(bytes, static_cast<size_t>(pages) * static_cast<size_t>(page) / 2);
   }
   return std::max<size_t>(bytes, 64 * kMiB);
 }
